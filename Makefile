@@ -1,0 +1,59 @@
+# Two entry points: `make demo` and `make test`. Each installs on first use what it
+# needs (Debian packages, then a .venv with the project installed editable) and is a
+# no-op for that part when nothing changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+# libzbar0: pyzbar's decoder. mosquitto: the broker the tests run on loopback.
+# xvfb, xauth: a virtual screen for UI tests and headless demos. The GL/EGL/mtdev
+# libraries are what Kivy's SDL2 window loads at run time.
+APT_PACKAGES := python3-venv libzbar0 mosquitto mosquitto-clients xvfb xauth \
+	libgl1 libgl1-mesa-dri libegl1 libgles2 libmtdev1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint typecheck unit bench clean
+
+demo: $(STAMPS)/venv
+	@if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then \
+		$(BIN)/borne demo --windowed $(ARGS); \
+	else \
+		echo "No display found: running the kiosk on a virtual screen (xvfb-run)."; \
+		xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/borne demo --windowed $(ARGS); \
+	fi
+
+test: lint typecheck unit
+
+lint: $(STAMPS)/venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMPS)/venv
+	$(BIN)/mypy
+
+unit: $(STAMPS)/venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMPS)/venv
+	$(BIN)/python -m benchmarks $(ARGS)
+
+$(STAMPS)/apt: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/venv: $(STAMPS)/apt pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Camera barcodes: capture backends, the decoders, and GS1 interpretation."""

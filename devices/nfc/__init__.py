@@ -1,0 +1,1 @@
+"""NFC: loyalty cards and staff badges read with nfcpy, and a simulated card peer."""

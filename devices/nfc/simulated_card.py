@@ -1,0 +1,103 @@
+"""A simulated NFC card: an nfcpy peer on `udp:` that emulates a Type 3 tag.
+
+The reader under test is the real `NfcReader` on the path `udp:127.0.0.1:PORT`; this
+peer answers its FeliCa commands with the memory of a real NDEF tag, so everything
+from nfcpy's tag activation upwards runs as with a card on a USB reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import struct
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ndef
+import nfc
+import nfc.clf
+
+log = logging.getLogger(__name__)
+
+_BLOCK = 16
+# FeliCa Standard IDm/PMm/system code 12FC (NDEF), as on a real Type 3 tag.
+_SENSF_RES = bytes.fromhex("01" "02FE0102030405" "06" "03014B024F4993FF" "12FC")
+
+
+def type3_memory(records: Sequence[ndef.Record]) -> bytes:
+    """The blocks of a read-only Type 3 tag holding `records` (attribute block first)."""
+    data = b"".join(ndef.message_encoder(records))
+    blocks = max(1, -(-len(data) // _BLOCK))
+    attribute = bytearray(_BLOCK)
+    attribute[0] = 0x10  # mapping version 1.0
+    attribute[1] = 4  # blocks per read
+    attribute[2] = 1  # blocks per write
+    attribute[3:5] = struct.pack(">H", blocks)
+    attribute[11:14] = len(data).to_bytes(3, "big")
+    attribute[14:16] = struct.pack(">H", sum(attribute[:14]))
+    return bytes(attribute) + data.ljust(blocks * _BLOCK, b"\0")
+
+
+class SimulatedCardPeer:
+    """Presents cards to a reader listening on `udp:HOST:PORT`, one tap at a time."""
+
+    AWAY = 0.25  # seconds off the reader between two taps
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.path = f"udp:{host}:{port}"
+        self._taps: queue.Queue[tuple[bytes, float] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="nfc-card-peer", daemon=True)
+        self._thread.start()
+
+    def tap(self, records: Sequence[ndef.Record], *, hold: float = 0.3) -> None:
+        """Lay a card holding `records` on the reader for `hold` seconds."""
+        self._taps.put((type3_memory(records), hold))
+
+    def close(self) -> None:
+        """Stop the peer."""
+        self._taps.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        frontend = nfc.ContactlessFrontend(self.path)
+        try:
+            while (tap := self._taps.get()) is not None:
+                self._present(frontend, *tap)
+        finally:
+            frontend.close()
+
+    def _present(self, frontend: Any, memory: bytes, hold: float) -> None:
+        deadline = time.monotonic() + 10.0  # give up if no reader polls
+        state = {"release_at": float("inf")}
+
+        def startup(_: Any) -> Any:
+            target = nfc.clf.LocalTarget("212F")
+            target.sensf_res = bytearray(_SENSF_RES)
+            return target
+
+        def connected(tag: Any) -> bool:
+            def read(block: int, _rb: int, _re: int) -> bytes | None:
+                chunk = memory[block * _BLOCK : (block + 1) * _BLOCK]
+                return chunk or None
+
+            tag.add_service(0x0009, read, None)
+            tag.add_service(0x000B, read, None)
+            state["release_at"] = time.monotonic() + hold
+            return True
+
+        def lifted() -> bool:
+            now = time.monotonic()
+            return now > state["release_at"] or now > deadline
+
+        while state["release_at"] == float("inf") and time.monotonic() < deadline:
+            frontend.connect(
+                card={"on-startup": startup, "on-connect": connected, "timeout": 1.0},
+                terminate=lifted,
+            )
+        if state["release_at"] == float("inf"):
+            log.warning("simulated card: no reader polled %s", self.path)
+        # Stay away long enough for the reader's presence check to see the card go:
+        # a card laid down again at once is, to any reader, the same card still held.
+        time.sleep(self.AWAY)

@@ -1,0 +1,36 @@
+"""Typed, immutable readings that devices hand to the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class BarcodeScan:
+    """One product shown to a scanner: one reading until it leaves the view."""
+
+    symbology: str
+    text: str
+    gtin: str | None
+    source: str
+    at: float = field(compare=False)
+
+    def __repr__(self) -> str:  # codes can be order QR codes: keep them out of logs
+        return f"BarcodeScan(symbology={self.symbology!r}, gtin={self.gtin!r}, source={self.source!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class CardTap:
+    """A loyalty card or staff badge placed on the NFC reader."""
+
+    card_number: str
+    uid: str
+    tag_type: str
+    source: str
+    at: float = field(compare=False)
+
+    def __repr__(self) -> str:  # the card number is shopper data: never in a repr
+        return f"CardTap(tag_type={self.tag_type!r}, source={self.source!r})"
+
+
+Reading = BarcodeScan | CardTap

@@ -1,0 +1,48 @@
+"""Simulated shopper journeys through the real pipeline (`borne simulate`).
+
+A journey taps a loyalty card on the simulated NFC peer, shows one to three demo
+products to the simulated camera, and walks away. Each step waits until the
+runtime has committed its events and shown the new view.
+"""
+
+from __future__ import annotations
+
+import random
+
+from devices.barcode.gs1 import display_gtin, normalize_gtin
+from devices.nfc.card_formats import loyalty_records
+from edge.bootstrap import Simulators
+from edge.runtime import Runtime
+from edge.session import Screen
+
+DEMO_CARDS = ("9250000000017", "9250000000024", "9250000000031")
+
+
+class JourneyError(RuntimeError):
+    """A simulated step never reached the screen it should have."""
+
+
+async def run_journeys(
+    runtime: Runtime,
+    simulators: Simulators,
+    gtins: list[str],
+    count: int,
+    *,
+    rng: random.Random,
+    step_timeout: float = 15.0,
+) -> None:
+    """Play `count` journeys, one after the other."""
+    if simulators.camera is None or simulators.card is None:
+        raise JourneyError("journeys need the simulated camera and NFC card")
+    for _ in range(count):
+        simulators.card.tap(loyalty_records(rng.choice(DEMO_CARDS)), hold=0.15)
+        await runtime.wait_for_view(
+            lambda view: view.screen is Screen.WELCOME, timeout=step_timeout
+        )
+        for gtin in rng.sample(gtins, rng.randint(1, 3)):
+            wanted = normalize_gtin(gtin)
+            simulators.camera.show(display_gtin(wanted))
+            await runtime.wait_for_view(
+                lambda view, wanted=wanted: view.scanned_gtin == wanted, timeout=step_timeout
+            )
+        await runtime.end_session("walked_away")

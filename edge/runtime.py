@@ -1,0 +1,155 @@
+"""The runtime: readings in, session views and committed events out.
+
+One asyncio loop owns it. Device threads hand readings over with `submit()`, which
+is thread-safe; the UI subscribes to views. Every event is committed to the outbox
+before the new view is shown to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from devices.readings import BarcodeScan, CardTap, Reading
+from devices.status import DeviceStatus
+from edge.events import EventDraft
+from edge.outbox import Outbox, StoredEvent
+from edge.session import SessionView, ShopperSession
+from edge.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+ViewListener = Callable[[SessionView], None]
+
+
+class Device(Protocol):
+    """A device driver as the runtime sees it: started and stopped, nothing more."""
+
+    def start(self) -> None:
+        """Begin delivering readings."""
+
+    def stop(self) -> None:
+        """Stop and release the hardware."""
+
+
+class Runtime:
+    """Composes session, outbox, uplink and devices on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        session: ShopperSession,
+        outbox: Outbox,
+        uplink: Uplink | None,
+        idle_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.uplink = uplink
+        self.idle_timeout = idle_timeout
+        self._clock = clock
+        self._devices: list[Device] = []
+        self.device_status: dict[str, DeviceStatus] = {}
+        self._listeners: list[ViewListener] = []
+        self._readings: asyncio.Queue[Reading] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._view_changed = asyncio.Condition()
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def attach(self, device: Device) -> None:
+        """Own a device: started with the runtime, stopped with it."""
+        self._devices.append(device)
+
+    def subscribe(self, listener: ViewListener) -> None:
+        """Call `listener` on the loop with each new view."""
+        self._listeners.append(listener)
+
+    def submit(self, reading: Reading) -> None:
+        """Hand a reading over from any thread."""
+        if self._loop is None or self._loop.is_closed():
+            log.warning("reading dropped: runtime not running")
+            return
+        self._loop.call_soon_threadsafe(self._readings.put_nowait, reading)
+
+    def report_status(self, status: DeviceStatus) -> None:
+        """Record a device's status (from any thread: a dict store is atomic)."""
+        self.device_status[status.kind] = status
+
+    # --- running -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start devices, the reading consumer, the idle watch and the uplink."""
+        self._loop = asyncio.get_running_loop()
+        self._tasks.append(asyncio.create_task(self._consume(), name="readings"))
+        self._tasks.append(asyncio.create_task(self._watch_idle(), name="idle-watch"))
+        if self.uplink is not None:
+            self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+        for device in self._devices:
+            device.start()
+
+    async def close(self) -> None:
+        """Stop devices and tasks; what is in the outbox stays there."""
+        for device in self._devices:
+            await asyncio.to_thread(device.stop)
+        if self.uplink is not None:
+            await self.uplink.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.outbox.close()
+
+    async def _consume(self) -> None:
+        while True:
+            reading = await self._readings.get()
+            try:
+                await self.handle(reading)
+            except Exception:  # noqa: BLE001 - one bad reading must not stop the kiosk
+                log.exception("reading could not be handled")
+
+    async def _watch_idle(self) -> None:
+        while True:
+            if self.session.active and self.session.idle_for() >= self.idle_timeout:
+                await self.end_session("idle")
+            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+
+    # --- what happens --------------------------------------------------------------------
+
+    async def handle(self, reading: Reading) -> list[StoredEvent]:
+        """Apply a reading to the session; commit its events; then show the new view."""
+        if isinstance(reading, CardTap):
+            drafts = self.session.on_card(reading)
+        elif isinstance(reading, BarcodeScan):
+            drafts = self.session.on_scan(reading)
+        return await self._commit_and_show(drafts)
+
+    async def end_session(self, reason: str) -> list[StoredEvent]:
+        """The shopper walked away (or pressed home): wipe the session."""
+        return await self._commit_and_show(self.session.end(reason))
+
+    async def record(self, draft: EventDraft) -> list[StoredEvent]:
+        """Commit an event that does not change the view (a button pressed, say)."""
+        return await self.outbox.append(draft)
+
+    async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
+        stored = await self.outbox.append(*drafts) if drafts else []
+        view = self.session.view
+        for listener in self._listeners:
+            listener(view)
+        async with self._view_changed:
+            self._view_changed.notify_all()
+        return stored
+
+    async def wait_for_view(
+        self, predicate: Callable[[SessionView], bool], timeout: float = 10.0
+    ) -> SessionView:
+        """Wait until the session's view satisfies `predicate`."""
+        async with asyncio.timeout(timeout), self._view_changed:
+            await self._view_changed.wait_for(lambda: predicate(self.session.view))
+        return self.session.view
+

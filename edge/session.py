@@ -1,0 +1,128 @@
+"""The shopper session: what a shopper did since they walked up, and the events it makes.
+
+Pure logic over the catalog: readings in, a new view plus event drafts out. The
+runtime commits the drafts to the outbox before anyone is shown the new view.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from devices.readings import BarcodeScan, CardTap
+from edge.catalog import Catalog, Customer, Product
+from edge.events import EventDraft, Priority
+
+
+class Screen(StrEnum):
+    """What the kiosk should show."""
+
+    ATTRACT = "attract"
+    WELCOME = "welcome"
+    PRODUCT = "product"
+    UNKNOWN_PRODUCT = "unknown_product"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """Everything the screen needs; nothing else of the shopper is kept."""
+
+    screen: Screen = Screen.ATTRACT
+    session_id: str | None = None
+    customer: Customer | None = None
+    product: Product | None = None
+    scanned_gtin: str | None = None
+
+
+class ShopperSession:
+    """One shopper at a time, from first touch until they walk away."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        pseudonymize: Callable[[str], str],
+        *,
+        clock: Callable[[], float],
+        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+    ) -> None:
+        self._catalog = catalog
+        self._pseudonymize = pseudonymize
+        self._clock = clock
+        self._new_id = new_id
+        self.view = SessionView()
+        self._started_at = 0.0
+        self.last_activity = 0.0
+
+    def catalog_gtins(self) -> list[str]:
+        """Every GTIN the catalog knows (for simulations)."""
+        return self._catalog.gtins()
+
+    @property
+    def active(self) -> bool:
+        """Whether a shopper is being served."""
+        return self.view.session_id is not None
+
+    def _touch(self, trigger: str) -> list[EventDraft]:
+        self.last_activity = self._clock()
+        if self.active:
+            return []
+        self._started_at = self.last_activity
+        self.view = SessionView(session_id=str(self._new_id()))
+        return [self._draft("session.started", {"trigger": trigger})]
+
+    def _draft(
+        self, name: str, data: dict[str, object], priority: Priority = Priority.NORMAL
+    ) -> EventDraft:
+        return EventDraft(
+            f"io.borne.{name}", {"session_id": self.view.session_id, **data}, priority
+        )
+
+    def on_card(self, tap: CardTap) -> list[EventDraft]:
+        """A loyalty card was tapped: greet the shopper if they are known."""
+        drafts = self._touch("card")
+        pseudonym = self._pseudonymize(tap.card_number)
+        customer = self._catalog.customer(pseudonym)
+        self.view = replace(self.view, screen=Screen.WELCOME, customer=customer)
+        drafts.append(
+            self._draft(
+                "card.tapped",
+                {"loyalty_pseudonym": pseudonym, "known": customer is not None},
+                Priority.CRITICAL,
+            )
+        )
+        return drafts
+
+    def on_scan(self, scan: BarcodeScan) -> list[EventDraft]:
+        """A product was shown to a scanner: show it, or say kindly that it is unknown."""
+        drafts = self._touch("scan")
+        product = self._catalog.lookup(scan.gtin) if scan.gtin else None
+        screen = Screen.PRODUCT if product else Screen.UNKNOWN_PRODUCT
+        self.view = replace(self.view, screen=screen, product=product, scanned_gtin=scan.gtin)
+        drafts.append(
+            self._draft(
+                "product.scanned",
+                {
+                    "gtin": scan.gtin,
+                    "symbology": scan.symbology,
+                    "found": product is not None,
+                    "scanner": scan.source,
+                },
+                Priority.CRITICAL,
+            )
+        )
+        return drafts
+
+    def end(self, reason: str) -> list[EventDraft]:
+        """The shopper left (or timed out): forget everything about them."""
+        if not self.active:
+            return []
+        duration = round(self._clock() - self._started_at, 3)
+        draft = self._draft("session.ended", {"reason": reason, "duration_s": duration})
+        self.view = SessionView()
+        return [draft]
+
+    def idle_for(self) -> float:
+        """Seconds since the shopper last did anything."""
+        return self._clock() - self.last_activity

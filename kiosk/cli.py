@@ -1,0 +1,181 @@
+"""The `borne` command: the kiosk, the headless runtime, simulations and tooling."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from edge.config import Config, load_config
+from edge.errors import BorneError, ConfigError
+from edge.logs import setup_logging
+
+DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="borne", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="the kiosk with the demo store and simulated devices")
+    demo.add_argument("--config", type=Path, help="TOML configuration (default: demo settings)")
+    demo.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    demo.add_argument("--journey", type=Path, help="play this JSON journey, then exit")
+    demo.add_argument("--screenshots", type=Path, help="where a journey saves its screenshots")
+
+    edge = commands.add_parser("edge", help="the runtime, headless, until stopped")
+    edge.add_argument("--config", type=Path, required=True)
+
+    simulate = commands.add_parser("simulate", help="simulated shopper journeys, headless")
+    simulate.add_argument("--config", type=Path, required=True)
+    simulate.add_argument("--journeys", type=int, default=10)
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument(
+        "--wait-delivered", action="store_true", help="exit once the outbox is empty"
+    )
+    simulate.add_argument("--timeout", type=float, default=600.0, help="give up after (s)")
+
+    outbox = commands.add_parser("outbox", help="the event outbox")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    status = outbox_commands.add_parser("status", help="queued events and last delivery")
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    return parser
+
+
+def _demo_config(path: Path | None) -> Config:
+    if path is not None:
+        return load_config(path)
+    return load_config(None, {"BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR)})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    setup_logging()
+    try:
+        if args.command == "demo":
+            config = _demo_config(args.config)
+            # Kivy is imported only here: the other commands run on machines without a screen.
+            from kiosk.app import run_kiosk
+
+            return run_kiosk(
+                config,
+                windowed=args.windowed,
+                journey=args.journey,
+                screenshots=args.screenshots,
+            )
+        config = load_config(args.config)
+        if args.command == "edge":
+            return asyncio.run(_edge(config))
+        if args.command == "simulate":
+            return asyncio.run(_simulate(config, args))
+        return _outbox_status(config, as_json=args.json)
+    except ConfigError as error:
+        print(f"borne: configuration error: {error}", file=sys.stderr)
+        return 2
+    except BorneError as error:
+        print(f"borne: {error}", file=sys.stderr)
+        return 1
+
+
+async def _edge(config: Config) -> int:
+    from edge.bootstrap import build_runtime
+
+    runtime, simulators = await build_runtime(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await runtime.start()
+    try:
+        await stop.wait()
+    finally:
+        await runtime.close()
+        simulators.close()
+    return 0
+
+
+async def _simulate(config: Config, args: argparse.Namespace) -> int:
+    from edge.bootstrap import build_runtime
+    from edge.journeys import run_journeys
+
+    runtime, simulators = await build_runtime(config, camera_fps=None)
+    rng = random.Random(args.seed)
+    before = await runtime.outbox.status()
+    started = time.monotonic()
+    await runtime.start()
+    try:
+        async with asyncio.timeout(args.timeout):
+            gtins = runtime.session.catalog_gtins()
+            await run_journeys(runtime, simulators, gtins, args.journeys, rng=rng)
+            committed = await runtime.outbox.status()
+            journeys_done = time.monotonic()
+            while args.wait_delivered:
+                status = await runtime.outbox.status()
+                if status.queued == 0:
+                    break
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        status = await runtime.outbox.status()
+        print(f"borne: timed out with {status.queued} events undelivered", file=sys.stderr)
+        return 1
+    finally:
+        await runtime.close()
+        simulators.close()
+    elapsed = time.monotonic() - started
+    produced = committed.last_sequence - before.last_sequence
+    summary = {
+        "journeys": args.journeys,
+        "events": produced,
+        "first_sequence": before.last_sequence + 1,
+        "last_sequence": committed.last_sequence,
+        "journeys_seconds": round(journeys_done - started, 3),
+        "seconds": round(elapsed, 3),
+        "events_per_second": round(produced / elapsed, 1) if elapsed else None,
+        "delivered": args.wait_delivered,
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _outbox_status(config: Config, *, as_json: bool) -> int:
+    from edge.events import EventSource
+    from edge.outbox import OutboxStore
+
+    store = OutboxStore(
+        config.data_dir / "outbox.sqlite",
+        EventSource(config.device.store_id, config.device.device_id),
+    )
+    try:
+        status = store.status()
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(asdict(status)))
+        return 0
+    now = time.time()
+    oldest = "-" if status.oldest_created_at is None else f"{now - status.oldest_created_at:.1f} s"
+    last = (
+        "never"
+        if status.last_delivered_at is None
+        else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_delivered_at))
+    )
+    print(f"queued events:      {status.queued} ({status.queued_bytes} of {status.max_bytes} bytes)")
+    print(f"oldest queued:      {oldest}")
+    print(f"last sequence:      {status.last_sequence}")
+    print(f"delivered in total: {status.delivered_total}")
+    print(f"last delivery:      {last}")
+    print(f"shed when full:     {status.shed_total}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
