@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from dataclasses import dataclass
@@ -60,6 +61,13 @@ def open_catalog(config: Config, pseudonymize: Pseudonymizer) -> Catalog:
     return catalog
 
 
+def demo_cards(config: Config) -> list[tuple[str, str]]:
+    """(first name, card number) of the loyalty cards in the catalog source, for simulators."""
+    source = Path(config.catalog.source) if config.catalog.source else DEMO_CATALOG
+    document = json.loads(source.read_text(encoding="utf-8"))
+    return [(str(c["first_name"]), str(c["card"])) for c in document.get("customers", [])]
+
+
 def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -79,7 +87,11 @@ async def build_runtime(config: Config, *, camera_fps: float | None = 15.0) -> t
     )
     session = ShopperSession(catalog, pseudonymize, clock=time.time)
     runtime = Runtime(
-        session=session, outbox=outbox, uplink=uplink, idle_timeout=config.session.idle_timeout
+        session=session,
+        catalog=catalog,
+        outbox=outbox,
+        uplink=uplink,
+        idle_timeout=config.session.idle_timeout,
     )
     simulators = Simulators()
 

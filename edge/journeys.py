@@ -15,9 +15,6 @@ from edge.bootstrap import Simulators
 from edge.runtime import Runtime
 from edge.session import Screen
 
-DEMO_CARDS = ("9250000000017", "9250000000024", "9250000000031")
-
-
 class JourneyError(RuntimeError):
     """A simulated step never reached the screen it should have."""
 
@@ -26,6 +23,7 @@ async def run_journeys(
     runtime: Runtime,
     simulators: Simulators,
     gtins: list[str],
+    cards: list[str],
     count: int,
     *,
     rng: random.Random,
@@ -35,7 +33,7 @@ async def run_journeys(
     if simulators.camera is None or simulators.card is None:
         raise JourneyError("journeys need the simulated camera and NFC card")
     for _ in range(count):
-        simulators.card.tap(loyalty_records(rng.choice(DEMO_CARDS)), hold=0.15)
+        simulators.card.tap(loyalty_records(rng.choice(cards)), hold=0.15)
         await runtime.wait_for_view(
             lambda view: view.screen is Screen.WELCOME, timeout=step_timeout
         )

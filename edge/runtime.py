@@ -15,6 +15,7 @@ from typing import Protocol
 
 from devices.readings import BarcodeScan, CardTap, Reading
 from devices.status import DeviceStatus
+from edge.catalog import Catalog
 from edge.events import EventDraft
 from edge.outbox import Outbox, StoredEvent
 from edge.session import SessionView, ShopperSession
@@ -42,12 +43,14 @@ class Runtime:
         self,
         *,
         session: ShopperSession,
+        catalog: Catalog,
         outbox: Outbox,
         uplink: Uplink | None,
         idle_timeout: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.session = session
+        self.catalog = catalog
         self.outbox = outbox
         self.uplink = uplink
         self.idle_timeout = idle_timeout
@@ -59,6 +62,7 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._view_changed = asyncio.Condition()
+        self.changes = 0  # views shown so far: lets a caller wait for the next one
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -103,6 +107,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.outbox.close()
+        self.catalog.close()
 
     async def _consume(self) -> None:
         while True:
@@ -139,11 +144,18 @@ class Runtime:
     async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
         stored = await self.outbox.append(*drafts) if drafts else []
         view = self.session.view
+        self.changes += 1
         for listener in self._listeners:
             listener(view)
         async with self._view_changed:
             self._view_changed.notify_all()
         return stored
+
+    async def wait_for_change(self, since: int, timeout: float = 10.0) -> SessionView:
+        """Wait until a view newer than change number `since` has been shown."""
+        async with asyncio.timeout(timeout), self._view_changed:
+            await self._view_changed.wait_for(lambda: self.changes > since)
+        return self.session.view
 
     async def wait_for_view(
         self, predicate: Callable[[SessionView], bool], timeout: float = 10.0

@@ -55,10 +55,6 @@ class ShopperSession:
         self._started_at = 0.0
         self.last_activity = 0.0
 
-    def catalog_gtins(self) -> list[str]:
-        """Every GTIN the catalog knows (for simulations)."""
-        return self._catalog.gtins()
-
     @property
     def active(self) -> bool:
         """Whether a shopper is being served."""

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             config = _demo_config(args.config)
             # Kivy is imported only here: the other commands run on machines without a screen.
-            from kiosk.app import run_kiosk
+            from kiosk.launcher import run_kiosk
 
             return run_kiosk(
                 config,
@@ -104,7 +104,7 @@ async def _edge(config: Config) -> int:
 
 
 async def _simulate(config: Config, args: argparse.Namespace) -> int:
-    from edge.bootstrap import build_runtime
+    from edge.bootstrap import build_runtime, demo_cards
     from edge.journeys import run_journeys
 
     runtime, simulators = await build_runtime(config, camera_fps=None)
@@ -114,8 +114,9 @@ async def _simulate(config: Config, args: argparse.Namespace) -> int:
     await runtime.start()
     try:
         async with asyncio.timeout(args.timeout):
-            gtins = runtime.session.catalog_gtins()
-            await run_journeys(runtime, simulators, gtins, args.journeys, rng=rng)
+            gtins = runtime.catalog.gtins()
+            cards = [number for _, number in demo_cards(config)]
+            await run_journeys(runtime, simulators, gtins, cards, args.journeys, rng=rng)
             committed = await runtime.outbox.status()
             journeys_done = time.monotonic()
             while args.wait_delivered:

@@ -1,0 +1,108 @@
+"""The kiosk application: composes the screens over the runtime, nothing more.
+
+Kivy runs on the runtime's asyncio loop (`App.async_run`), so runtime callbacks
+arrive on the main thread; bursts of view changes are coalesced into one redraw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from devices.barcode.gs1 import display_gtin
+from edge.bootstrap import Simulators
+from edge.runtime import Runtime
+from edge.session import SessionView
+
+Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
+
+from kiosk.screens.attract import AttractScreen  # noqa: E402 - needs common.kv loaded
+from kiosk.screens.base import KioskScreen  # noqa: E402
+from kiosk.screens.product import ProductScreen  # noqa: E402
+from kiosk.screens.unknown_product import UnknownProductScreen  # noqa: E402
+from kiosk.screens.welcome import WelcomeScreen  # noqa: E402
+from kiosk.simulator_panel import SimulatorPanel  # noqa: E402
+from kiosk.widgets import StarRating  # noqa: E402, F401 - registers the kv class
+
+
+class KioskApp(App):  # type: ignore[misc]
+    """The window: the screens and, in the demo, the simulator panel beside them."""
+
+    title = "Borne"
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        simulators: Simulators,
+        *,
+        cards: list[tuple[str, str]],
+        store_name: str = "Borne Démo — Paris République",
+        simulator_panel: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+        self.simulators = simulators
+        self.cards = cards
+        self.store_name = store_name
+        self.simulator_panel = simulator_panel
+        self.view = SessionView()
+        self.drawn_change = 0  # the runtime's change number now on screen
+        self._latest_change = 0
+        self._redraw = Clock.create_trigger(self._show_view)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def build(self) -> BoxLayout:
+        # The panel sits beside the screens, never over them: what a shopper would
+        # see is what the demo shows.
+        root = BoxLayout(orientation="horizontal")
+        self.manager = ScreenManager(transition=NoTransition())
+        attract = AttractScreen(store_name=self.store_name)
+        for screen in (attract, WelcomeScreen(), ProductScreen(), UnknownProductScreen()):
+            self.manager.add_widget(screen)
+        root.add_widget(self.manager)
+        if self.simulator_panel and (self.simulators.camera or self.simulators.card):
+            self.panel = SimulatorPanel()
+            self.panel.populate(self.simulators, self._demo_products(), self._demo_cards())
+            root.add_widget(self.panel)
+        self.runtime.subscribe(self._on_view)
+        return root
+
+    def _demo_products(self) -> list[tuple[str, str]]:
+        catalog = self.runtime.catalog
+        products = []
+        for gtin in catalog.gtins():
+            product = catalog.lookup(gtin)
+            if product is not None:
+                products.append((product.display_name("fr"), display_gtin(gtin)))
+        return products
+
+    def _demo_cards(self) -> list[tuple[str, str]]:
+        return [(f"Carte de {name}", number) for name, number in self.cards]
+
+    def _on_view(self, view: SessionView) -> None:
+        self.view = view
+        self._latest_change = self.runtime.changes
+        self._redraw()
+
+    def _show_view(self, *_: Any) -> None:
+        screen: KioskScreen = self.manager.get_screen(self.view.screen.value)
+        screen.show(self.view)
+        self.manager.current = screen.name
+        self.drawn_change = self._latest_change
+
+    def end_session(self, reason: str) -> None:
+        """The shopper is done (a touch on 'Terminer'): wipe the session."""
+        self._spawn(self.runtime.end_session(reason))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

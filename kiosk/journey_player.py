@@ -1,0 +1,105 @@
+"""Plays a scripted journey in the running kiosk (see kiosk/journey.py for the format)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.uix.widget import Widget
+
+from devices.nfc.card_formats import loyalty_records
+from edge.bootstrap import Simulators
+from edge.runtime import Runtime
+from kiosk.app import KioskApp
+from kiosk.journey import JourneyError, Step, symbology_for
+
+log = logging.getLogger(__name__)
+
+STEP_TIMEOUT = 10.0
+
+
+async def next_frame() -> None:
+    """Wait until Kivy has drawn one more frame."""
+    drawn = asyncio.get_running_loop().create_future()
+    Clock.schedule_once(lambda _: drawn.done() or drawn.set_result(None), 0)
+    await drawn
+    # The callback runs before the frame is drawn; one more tick and it is on screen.
+    await asyncio.sleep(1 / 30)
+
+
+def find_button(root: Widget, button_id: str) -> Widget | None:
+    """The visible widget whose `button_id` is `button_id`, if any."""
+    for widget in root.walk(restrict=True):
+        if getattr(widget, "button_id", None) == button_id and widget.get_root_window():
+            return widget
+    return None
+
+
+class JourneyPlayer:
+    """Drives the simulated devices and the touch screen step by step."""
+
+    def __init__(
+        self, app: KioskApp, runtime: Runtime, simulators: Simulators, screenshots: Path
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.simulators = simulators
+        self.screenshots = screenshots
+
+    async def play(self, steps: list[Step]) -> None:
+        """Play every step, then close the kiosk."""
+        try:
+            while self.app.root is None:
+                await asyncio.sleep(0.05)
+            await next_frame()
+            for index, step in enumerate(steps, start=1):
+                log.info("journey step %d: %s", index, step.kind)
+                await self._play(step)
+        finally:
+            self.app.stop()
+
+    async def _play(self, step: Step) -> None:
+        since = self.runtime.changes
+        if step.kind == "tap_card":
+            if self.simulators.card is None:
+                raise JourneyError("tap_card needs the simulated NFC reader")
+            self.simulators.card.tap(loyalty_records(step.value))
+            await self._settle(since)
+        elif step.kind == "scan":
+            if self.simulators.camera is None:
+                raise JourneyError("scan needs the simulated camera")
+            self.simulators.camera.show(step.value, symbology_for(step.value), frames=4)
+            await self._settle(since)
+        elif step.kind == "press":
+            await self._press(step.value, since)
+        elif step.kind == "wait":
+            await asyncio.sleep(step.value)
+        elif step.kind == "idle":
+            await self.runtime.end_session("idle")
+            await self._settle(since)
+        elif step.kind == "screenshot":
+            await next_frame()
+            self.screenshots.mkdir(parents=True, exist_ok=True)
+            self.app.root.export_to_png(str(self.screenshots / f"{step.value}.png"))
+
+    async def _press(self, button_id: str, since: int) -> None:
+        button = find_button(self.app.root, button_id)
+        if button is None:
+            raise JourneyError(f"no button {button_id!r} on the current screen")
+        button.dispatch("on_press")
+        button.dispatch("on_release")
+        try:
+            await self._settle(since, timeout=1.0)
+        except TimeoutError:
+            await next_frame()  # a button that changes no session view (language, say)
+
+    async def _settle(self, since: int, timeout: float = STEP_TIMEOUT) -> Any:
+        """Wait for the runtime's next view, then for it to be drawn."""
+        await self.runtime.wait_for_change(since, timeout)
+        async with asyncio.timeout(timeout):
+            while self.app.drawn_change < self.runtime.changes:
+                await asyncio.sleep(0.01)
+        await next_frame()

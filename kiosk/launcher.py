@@ -1,0 +1,79 @@
+"""Starts the kiosk: Kivy settings, the runtime, the window, and an optional journey.
+
+Kivy runs on the runtime's asyncio loop (`App.async_run`), so runtime callbacks
+arrive on the main thread; bursts of view changes are coalesced into one redraw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from edge.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_kivy(windowed: bool) -> None:
+    """Settings Kivy reads at import time: set them before the first Kivy import."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")  # our argv is ours, not Kivy's
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # through our redacting handler
+    from kivy.config import Config as KivyConfig
+
+    KivyConfig.set("graphics", "fullscreen", "0" if windowed else "auto")
+    KivyConfig.set("graphics", "width", "1280")
+    KivyConfig.set("graphics", "height", "800")
+    KivyConfig.set("kivy", "exit_on_escape", "0" if not windowed else "1")
+    KivyConfig.set("input", "mouse", "mouse,disable_multitouch")
+
+
+def run_kiosk(
+    config: Config,
+    *,
+    windowed: bool,
+    journey: Path | None = None,
+    screenshots: Path | None = None,
+) -> int:
+    """Run the kiosk window until closed (or until the journey has been played)."""
+    _prepare_kivy(windowed)
+    steps = None
+    if journey is not None:
+        from kiosk.journey import load_journey
+
+        steps = load_journey(journey)
+    return asyncio.run(_run(config, steps, screenshots or Path("screenshots")))
+
+
+async def _run(config: Config, steps: Any, screenshots: Path) -> int:
+    from edge.bootstrap import build_runtime, demo_cards
+    from kiosk.app import KioskApp
+
+    runtime, simulators = await build_runtime(config)
+    # A scripted journey drives the simulators itself: its screenshots show the kiosk alone.
+    app = KioskApp(
+        runtime, simulators, cards=demo_cards(config), simulator_panel=steps is None
+    )
+    await runtime.start()
+    player = None
+    if steps is not None:
+        from kiosk.journey_player import JourneyPlayer
+
+        player = asyncio.create_task(JourneyPlayer(app, runtime, simulators, screenshots).play(steps))
+    try:
+        await app.async_run(async_lib="asyncio")
+    finally:
+        await runtime.close()
+        simulators.close()
+    if player is not None:
+        if not player.done():
+            player.cancel()
+            return 1
+        error = player.exception()
+        if error is not None:
+            log.error("journey failed: %s", error)
+            return 1
+    return 0

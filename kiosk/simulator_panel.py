@@ -1,0 +1,50 @@
+"""The demo's simulator panel: show a demo product to the camera, tap a demo card.
+
+It drives the simulated devices at their hardware boundary (frames to the real
+decoder, an NFC peer to the real reader), never the session directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ObjectProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+
+from devices.nfc.card_formats import loyalty_records
+from edge.bootstrap import Simulators
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+
+class SimulatorPanel(BoxLayout):  # type: ignore[misc]
+    """A hideable side panel with one button per demo product and demo card."""
+
+    simulators = ObjectProperty(None)
+    shown = BooleanProperty(True)
+
+    def populate(
+        self, simulators: Simulators, products: list[tuple[str, str]], cards: list[tuple[str, str]]
+    ) -> None:
+        """Add buttons for (label, barcode) products and (label, card number) cards."""
+        self.simulators = simulators
+        for label, barcode in products:
+            button = Button(text=label, size_hint_y=None, height="44dp", font_size="15sp")
+            button.bind(on_release=lambda _, code=barcode: self.show_product(code))
+            self.ids.products.add_widget(button)
+        for label, number in cards:
+            button = Button(text=label, size_hint_y=None, height="44dp", font_size="15sp")
+            button.bind(on_release=lambda _, card=number: self.tap_card(card))
+            self.ids.cards.add_widget(button)
+
+    def show_product(self, barcode: str) -> None:
+        """Hold a product's barcode in front of the simulated camera."""
+        if self.simulators is not None and self.simulators.camera is not None:
+            self.simulators.camera.show(barcode, frames=8)
+
+    def tap_card(self, number: str) -> None:
+        """Lay a loyalty card on the simulated NFC reader."""
+        if self.simulators is not None and self.simulators.card is not None:
+            self.simulators.card.tap(loyalty_records(number))

@@ -1,0 +1,61 @@
+"""Small widgets shared by the screens."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kivy.graphics import Color, Mesh
+from kivy.properties import ColorProperty, NumericProperty
+from kivy.uix.widget import Widget
+
+
+def _star_points(cx: float, cy: float, outer: float) -> list[tuple[float, float]]:
+    inner = outer * 0.45
+    points = []
+    for index in range(10):
+        radius = outer if index % 2 == 0 else inner
+        angle = math.pi / 2 + index * math.pi / 5
+        points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
+    return points
+
+
+class StarRating(Widget):  # type: ignore[misc]
+    """Five stars filled to `rating` (0 to 5), drawn rather than taken from a font."""
+
+    rating = NumericProperty(0.0)
+    color = ColorProperty((1.0, 0.74, 0.18, 1))
+    empty_color = ColorProperty((1, 1, 1, 0.25))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bind(pos=self._draw, size=self._draw, rating=self._draw)
+
+    def _draw(self, *_: Any) -> None:
+        self.canvas.clear()
+        size = min(self.height, self.width / 5)
+        with self.canvas:
+            for index in range(5):
+                fill = max(0.0, min(1.0, self.rating - index))
+                cx = self.x + size * (index + 0.5)
+                cy = self.y + self.height / 2
+                self._star(cx, cy, size * 0.48, self.empty_color)
+                if fill > 0:
+                    self._star(cx, cy, size * 0.48, self.color, clip=fill, left=cx - size * 0.48)
+
+    def _star(
+        self,
+        cx: float,
+        cy: float,
+        outer: float,
+        color: Any,
+        clip: float = 1.0,
+        left: float = 0.0,
+    ) -> None:
+        right = left + clip * 2 * outer if clip < 1.0 else math.inf
+        points = [(min(x, right), y) for x, y in _star_points(cx, cy, outer)]
+        vertices: list[float] = [cx if clip >= 1.0 else min(cx, right), cy, 0, 0]
+        for x, y in [*points, points[0]]:
+            vertices += [x, y, 0, 0]
+        Color(*color)
+        Mesh(vertices=vertices, indices=list(range(len(vertices) // 4)), mode="triangle_fan")
