@@ -1,0 +1,204 @@
+"""Shared fixtures: a real mosquitto on loopback, a virtual screen, kiosk configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT.parent / "shared" / "testdata"
+BORNE = [sys.executable, "-m", "kiosk.cli"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@dataclass
+class Broker:
+    """A mosquitto process of our own, on a free loopback port."""
+
+    directory: Path
+    port: int
+    extra_config: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart) mosquitto with this broker's config."""
+        config = self.directory / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.directory}/\n"
+            "autosave_interval 1\n"
+            "autosave_on_changes true\n"
+            "max_queued_messages 100000\n"
+            f"{self.extra_config}"
+        )
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for_port(self.port)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the broker by its pid."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A fresh mosquitto on a free loopback port, stopped by pid afterwards."""
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    broker = Broker(directory, free_port())
+    broker.start()
+    yield broker
+    broker.kill(signal.SIGTERM)
+
+
+@dataclass
+class Subscriber:
+    """A platform-side client that records every message it receives."""
+
+    port: int
+    topic: str = "borne/#"
+    messages: list[tuple[str, bytes, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    client: mqtt.Client | None = None
+
+    def start(self) -> None:
+        """Connect with a persistent session (so a broker restart loses nothing) and subscribe."""
+        subscribed = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"platform-{self.port}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 3600
+
+        def on_connect(c: mqtt.Client, *_: Any) -> None:
+            c.subscribe(self.topic, qos=1)
+
+        def on_message(_: mqtt.Client, __: Any, message: mqtt.MQTTMessage) -> None:
+            with self.lock:
+                self.messages.append((message.topic, message.payload, message.properties))
+
+        client.on_connect = on_connect
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.on_message = on_message
+        client.reconnect_delay_set(0.1, 0.5)
+        client.connect("127.0.0.1", self.port, clean_start=False, properties=properties)
+        client.loop_start()
+        assert subscribed.wait(10), "subscription not acknowledged"
+        self.client = client
+
+    def stop(self) -> None:
+        """Disconnect."""
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def events(self) -> list[dict[str, Any]]:
+        """The CloudEvents received on event topics, decoded."""
+        with self.lock:
+            return [json.loads(p) for t, p, _ in self.messages if "/events/" in t]
+
+    def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
+        """Wait until `predicate(self)` holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                raise TimeoutError("subscriber never saw what it waited for")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def subscriber(broker: Broker) -> Iterator[Subscriber]:
+    """A platform-side subscriber to every borne topic on the test broker."""
+    sub = Subscriber(broker.port)
+    sub.start()
+    yield sub
+    sub.stop()
+
+
+def write_config(path: Path, data_dir: Path, broker_port: int | None = None, **extra: str) -> Path:
+    """A kiosk TOML config for tests (events wait in the outbox without a broker)."""
+    text = (
+        '[device]\nstore_id = "paris-01"\ndevice_id = "kiosk-07"\n'
+        f'[storage]\ndata_dir = "{data_dir}"\nsynchronous = "normal"\n'
+    )
+    if broker_port is not None:
+        text += (
+            f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\n'
+            "reconnect_min = 0.1\nreconnect_max = 0.5\n"
+        )
+    for section, body in extra.items():
+        text += f"[{section}]\n{body}\n"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def kiosk_config(tmp_path: Path) -> Path:
+    """A config with no broker: events stay in the outbox."""
+    return write_config(tmp_path / "kiosk.toml", tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def display() -> Iterator[str]:
+    """A virtual X screen (Xvfb) for real Kivy windows."""
+    for number in range(90, 140):
+        if not Path(f"/tmp/.X{number}-lock").exists():
+            break
+    name = f":{number}"
+    process = subprocess.Popen(
+        ["Xvfb", name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError("Xvfb did not start")
+        time.sleep(0.05)
+    yield name
+    process.terminate()
+    process.wait(timeout=10)
