@@ -73,7 +73,8 @@ class BarcodeDecoder:
             if symbology is None:
                 continue
             if result.valid:
-                found.setdefault(result.text, DecodedCode(symbology, result.text, "zxing-cpp"))
+                code = self._as_upca(DecodedCode(symbology, result.text, "zxing-cpp"))
+                found.setdefault(code.text, code)
             elif symbology in RETAIL_LINEAR:
                 undecoded_linear = True
         if self._zbar_fallback and undecoded_linear:
@@ -88,5 +89,15 @@ class BarcodeDecoder:
             if symbology is None:
                 continue
             text = result.data.decode("ascii", errors="replace")
-            codes.append(DecodedCode(symbology, text, "zbar"))
+            codes.append(self._as_upca(DecodedCode(symbology, text, "zbar")))
         return codes
+
+    def _as_upca(self, code: DecodedCode) -> DecodedCode:
+        """Both engines report a UPC-A as an EAN-13 starting with 0: say what it is."""
+        if (
+            code.symbology is Symbology.EAN13
+            and code.text.startswith("0")
+            and Symbology.UPCA in self.symbologies
+        ):
+            return DecodedCode(Symbology.UPCA, code.text[1:], code.engine)
+        return code

@@ -27,6 +27,19 @@ def _card_digits(text: str) -> str:
     return digits
 
 
+def parse_ndef(octets: bytes) -> list[ndef.Record]:
+    """Decode an NDEF message strictly; anything malformed is an InputError."""
+    if not octets:
+        return []
+    try:
+        return list(ndef.message_decoder(octets, errors="strict"))
+    except ndef.DecodeError as error:
+        raise InputError("NDEF message", str(error)) from None
+    except (ValueError, TypeError, IndexError, UnicodeError) as error:
+        # ndeflib's record decoders raise plain errors on some truncated payloads.
+        raise InputError("NDEF message", type(error).__name__) from None
+
+
 def card_number_from_records(records: Sequence[ndef.Record], uid: bytes) -> str:
     """The card number a tag carries, by the formats above, in order of preference."""
     for record in records:

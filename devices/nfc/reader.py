@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import ndef
 import nfc
 import nfc.clf
 import nfc.clf.udp
@@ -21,7 +20,7 @@ import nfc.tag
 
 from devices.backoff import Backoff
 from devices.errors import InputError
-from devices.nfc.card_formats import card_number_from_records
+from devices.nfc.card_formats import card_number_from_records, parse_ndef
 from devices.readings import CardTap
 from devices.status import DeviceState, DeviceStatus
 
@@ -157,10 +156,10 @@ class NfcReader:
     def _read(self, tag: Any) -> CardTap:
         uid = bytes(tag.identifier or b"")
         try:
-            records = list(tag.ndef.records) if tag.ndef is not None else []
-        except (ndef.DecodeError, nfc.tag.TagCommandError) as error:
-            raise InputError("NDEF message", type(error).__name__) from None
-        number = card_number_from_records(records, uid)
+            octets = bytes(tag.ndef.octets) if tag.ndef is not None else b""
+        except nfc.tag.TagCommandError as error:
+            raise InputError("NDEF message", f"tag could not be read ({error})") from None
+        number = card_number_from_records(parse_ndef(octets), uid)
         return CardTap(
             card_number=number, uid=uid.hex(), tag_type=str(tag.type), source=self.path, at=self._clock()
         )

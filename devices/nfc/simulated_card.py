@@ -53,7 +53,11 @@ class SimulatedCardPeer:
 
     def tap(self, records: Sequence[ndef.Record], *, hold: float = 0.3) -> None:
         """Lay a card holding `records` on the reader for `hold` seconds."""
-        self._taps.put((type3_memory(records), hold))
+        self.tap_memory(type3_memory(records), hold=hold)
+
+    def tap_memory(self, memory: bytes, *, hold: float = 0.3) -> None:
+        """Lay a Type 3 tag with this memory image (attribute block first) on the reader."""
+        self._taps.put((memory, hold))
 
     def close(self) -> None:
         """Stop the peer."""

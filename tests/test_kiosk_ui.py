@@ -1,0 +1,129 @@
+"""The kiosk in a real Kivy window under Xvfb, driven through the simulated devices.
+
+Screenshots are read back with tesseract: the assertions are about what a shopper
+would actually see on the screen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import BORNE
+
+pytestmark = pytest.mark.ui
+
+
+def screen_text(image: Path) -> str:
+    """The words on a screenshot, as OCR reads them (French)."""
+    result = subprocess.run(
+        ["tesseract", str(image), "stdout", "-l", "fra"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return " ".join(result.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
+    """One scripted journey through the kiosk; its screenshots folder."""
+    base = tmp_path_factory.mktemp("ui")
+    config = base / "kiosk.toml"
+    config.write_text(f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n')
+    journey = base / "journey.json"
+    journey.write_text(
+        json.dumps(
+            [
+                {"screenshot": "attract"},
+                {"tap_card": "9250000000017"},
+                {"screenshot": "welcome"},
+                {"scan": "3760123450010"},
+                {"screenshot": "product"},
+                {"scan": "3760123459990"},
+                {"screenshot": "unknown"},
+                {"press": "home"},
+                {"screenshot": "after_home"},
+                {"tap_card": "9250000000031"},
+                {"screenshot": "welcome_no_consent"},
+            ]
+        )
+    )
+    shots = base / "shots"
+    result = subprocess.run(
+        [*BORNE, "demo", "--windowed", "--config", str(config), "--journey", str(journey),
+         "--screenshots", str(shots)],
+        env={**os.environ, "DISPLAY": display, "KIVY_HOME": str(base / "kivy")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return shots
+
+
+def test_attract_screen_invites_a_scan_or_a_card(journey_run: Path) -> None:
+    text = screen_text(journey_run / "attract.png")
+    assert "Bienvenue" in text
+    assert "carte de fidélité" in text
+
+
+def test_a_tapped_card_greets_the_shopper_with_their_points(journey_run: Path) -> None:
+    text = screen_text(journey_run / "welcome.png")
+    assert "Bonjour Camille" in text
+    assert "1 250 points" in text
+
+
+def test_a_shopper_who_declined_personalisation_is_not_named(journey_run: Path) -> None:
+    text = screen_text(journey_run / "welcome_no_consent.png")
+    assert "Bonjour" in text
+    assert "Louise" not in text and "4 890" not in text
+
+
+def test_a_scanned_product_shows_price_rating_and_stock(journey_run: Path) -> None:
+    image = journey_run / "product.png"
+    text = screen_text(image)
+    assert "Casque sans fil Nomade ANC" in text
+    assert "129,99 €" in text
+    assert "214 avis" in text
+    assert "7 en magasin" in text
+    assert "Lyon Part-Dieu : 3" in text
+    assert "Lille Grand Place : épuisé" in text
+    # The rating is drawn as stars: 4.5 of 5, so the stars' row holds amber pixels.
+    pixels = cv2.imread(str(image))
+    amber = np.all(np.abs(pixels.astype(int) - (46, 189, 255)) < 40, axis=2)
+    assert amber.sum() > 500
+
+
+def test_an_unknown_barcode_gets_a_kind_message(journey_run: Path) -> None:
+    assert "Nous ne trouvons pas ce produit" in screen_text(journey_run / "unknown.png")
+
+
+def test_home_wipes_the_shopper_from_the_screen(journey_run: Path) -> None:
+    text = screen_text(journey_run / "after_home.png")
+    assert "Bienvenue" in text
+    assert "Camille" not in text and "Casque" not in text
+
+
+def test_every_screen_change_was_recorded_as_an_event(journey_run: Path) -> None:
+    outbox = journey_run.parent / "data" / "outbox.sqlite"
+    with sqlite3.connect(outbox) as db:
+        payloads = [json.loads(row[0]) for row in db.execute("SELECT payload FROM events")]
+    types = [event["type"].removeprefix("io.borne.") for event in payloads]
+    assert types == [
+        "session.started", "card.tapped", "product.scanned", "product.scanned",
+        "session.ended", "session.started", "card.tapped",
+    ]
+    scans = [event["data"] for event in payloads if event["type"].endswith("scanned")]
+    assert [(s["gtin"], s["found"]) for s in scans] == [
+        ("03760123450010", True), ("03760123459990", False),
+    ]

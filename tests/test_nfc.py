@@ -1,0 +1,152 @@
+"""NFC: card formats on real NDEF data, and the real nfcpy reader against a simulated card.
+
+NDEF vectors and tag images come from the ndeflib (ISC) and nfcpy (EUPL-1.1) test
+suites, read from ../shared/testdata/nfc/ndef_vectors.json by path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import ndef
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from devices.errors import InputError
+from devices.nfc.card_formats import (
+    card_number_from_records,
+    loyalty_records,
+    parse_ndef,
+)
+from devices.nfc.reader import NfcReader
+from devices.nfc.simulated_card import SimulatedCardPeer
+from devices.readings import CardTap
+from edge.bootstrap import _free_udp_port
+from tests.conftest import TESTDATA
+
+VECTORS = json.loads((TESTDATA / "nfc" / "ndef_vectors.json").read_text())["vectors"]
+
+
+def vectors(kind: str) -> list[dict[str, Any]]:
+    return [v for v in VECTORS if v["kind"] == kind]
+
+
+@pytest.mark.parametrize("vector", vectors("ndef_message"), ids=lambda v: v["hex"][:16])
+def test_valid_ndef_messages_decode_and_are_not_loyalty_cards(vector: dict[str, Any]) -> None:
+    records = parse_ndef(bytes.fromhex(vector["hex"]))
+    assert len(records) == len(vector["expected_fields"])
+    texts = [r for r in records if isinstance(r, ndef.TextRecord)]
+    if len(texts) != 1:  # a lone text record is read as a number, and these hold words
+        with pytest.raises(InputError):
+            card_number_from_records(records, b"\x04\x51\x7c")
+
+
+@pytest.mark.parametrize("vector", vectors("ndef_message_invalid"), ids=lambda v: v["hex"][:16])
+def test_malformed_ndef_is_a_typed_error(vector: dict[str, Any]) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_ndef(bytes.fromhex(vector["hex"]))
+    assert caught.value.kind == "NDEF message"
+
+
+def test_borne_loyalty_card_and_uid_only_card() -> None:
+    records = parse_ndef(b"".join(ndef.message_encoder(loyalty_records("9250 0000 0001 7"))))
+    assert card_number_from_records(records, b"\x01\x02") == "9250000000017"
+    assert card_number_from_records([], bytes.fromhex("04517ca1e1ed25")) == "uid:04517ca1e1ed25"
+    assert card_number_from_records([ndef.TextRecord("92500000000 24")], b"") == "9250000000024"
+    with pytest.raises(InputError):
+        card_number_from_records([ndef.TextRecord("<script>")], b"")
+    with pytest.raises(InputError):
+        loyalty_records("12")
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_give_records_or_a_typed_error(octets: bytes) -> None:
+    try:
+        records = parse_ndef(octets)
+    except InputError:
+        return
+    try:
+        number = card_number_from_records(records, b"\x01\x02\x03\x04")
+    except InputError:
+        return
+    assert number.isdigit() or number.startswith("uid:")
+
+
+@pytest.fixture
+def reader_and_card() -> Iterator[tuple[SimulatedCardPeer, list[CardTap], threading.Event]]:
+    card = SimulatedCardPeer(_free_udp_port())
+    taps: list[CardTap] = []
+    arrived = threading.Event()
+
+    def on_tap(tap: CardTap) -> None:
+        taps.append(tap)
+        arrived.set()
+
+    reader = NfcReader(card.path, on_tap)
+    reader.start()
+    yield card, taps, arrived
+    reader.stop()
+    card.close()
+
+
+def test_a_tap_is_read_once_by_the_real_reader(
+    reader_and_card: tuple[SimulatedCardPeer, list[CardTap], threading.Event],
+) -> None:
+    card, taps, arrived = reader_and_card
+
+    card.tap(loyalty_records("9250000000017"), hold=1.0)  # held a whole second
+
+    assert arrived.wait(5)
+    time.sleep(1.5)  # the card stays, then leaves: still one tap
+    assert [tap.card_number for tap in taps] == ["9250000000017"]
+    assert taps[0].tag_type == "Type3Tag"
+    assert "9250000000017" not in repr(taps[0])
+    arrived.clear()
+    card.tap(loyalty_records("9250000000024"))
+    assert arrived.wait(5)
+    assert [tap.card_number for tap in taps][-1] == "9250000000024"
+
+
+def test_a_real_felica_image_that_is_no_loyalty_card_is_refused(
+    reader_and_card: tuple[SimulatedCardPeer, list[CardTap], threading.Event],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    card, taps, arrived = reader_and_card
+    image = bytes.fromhex(vectors("type3_felica")[0]["memory_hex"])
+
+    with caplog.at_level(logging.INFO, logger="devices.nfc.reader"):
+        card.tap_memory(image)
+        card.tap(loyalty_records("9250000000031"))
+        assert arrived.wait(5)
+
+    assert [tap.card_number for tap in taps] == ["9250000000031"]
+    assert any("card refused" in r.getMessage() for r in caplog.records)
+
+
+def test_a_missing_reader_is_reported_and_retried() -> None:
+    from devices.backoff import Backoff
+    from devices.status import DeviceState, DeviceStatus
+
+    statuses: list[DeviceStatus] = []
+    reader = NfcReader(
+        "usb:ffff:fffe", lambda tap: None, on_status=statuses.append,
+        backoff=Backoff(base=0.02, cap=0.05),
+    )
+    reader.start()
+    try:
+        for _ in range(200):
+            if sum(s.state is DeviceState.MISSING for s in statuses) >= 2:
+                break
+            time.sleep(0.01)
+    finally:
+        reader.stop()
+    missing = [s for s in statuses if s.state is DeviceState.MISSING]
+    assert len(missing) >= 2, "the reader is looked for again"
+    assert "usb:ffff:fffe" in missing[0].detail
+    assert statuses[-1].state is DeviceState.STOPPED
