@@ -16,7 +16,9 @@ class BarcodeScan:
     at: float = field(compare=False)
 
     def __repr__(self) -> str:  # codes can be order QR codes: keep them out of logs
-        return f"BarcodeScan(symbology={self.symbology!r}, gtin={self.gtin!r}, source={self.source!r})"
+        return (
+            f"BarcodeScan(symbology={self.symbology!r}, gtin={self.gtin!r}, source={self.source!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,9 @@ def _free_udp_port() -> int:
         return port
 
 
-async def build_runtime(config: Config, *, camera_fps: float | None = 15.0) -> tuple[Runtime, Simulators]:
+async def build_runtime(
+    config: Config, *, camera_fps: float | None = 15.0
+) -> tuple[Runtime, Simulators]:
     """Everything a kiosk runs, wired together; devices start with `runtime.start()`."""
     pseudonymize = Pseudonymizer(load_key(config.privacy.pseudonym_key_file, config.data_dir))
     catalog = open_catalog(config, pseudonymize)

@@ -133,7 +133,7 @@ def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
     values = {}
     for name in known & raw.keys():
         kind = hints[name]
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             values[name] = _build(kind, raw[name], f"{prefix}{name}.")
         else:
             values[name] = _check_type(f"{prefix}{name}", raw[name], kind)

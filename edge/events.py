@@ -73,9 +73,7 @@ class EventSource:
         """The MQTT topic the event is published on."""
         return f"borne/v1/devices/{self.device_id}/events/{draft.short_type}"
 
-    def envelope(
-        self, draft: EventDraft, *, event_id: str, sequence: int, time: float
-    ) -> bytes:
+    def envelope(self, draft: EventDraft, *, event_id: str, sequence: int, time: float) -> bytes:
         """The event as the UTF-8 JSON bytes that go on the wire."""
         event: dict[str, Any] = {
             "specversion": "1.0",
@@ -90,4 +88,3 @@ class EventSource:
         if draft.subject is not None:
             event["subject"] = draft.subject
         return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-

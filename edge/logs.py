@@ -32,13 +32,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class QuietLibraries(logging.Filter):
+    """Drops nfcpy's INFO chatter (a line per reader search; nfcpy forces its level on import)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith("nfc.")
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     """Log to stderr through the redactor."""
     handler = logging.StreamHandler()
+    handler.addFilter(QuietLibraries())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # nfcpy announces every reader search at INFO: keep it for debugging only.
-    logging.getLogger("nfc").setLevel(logging.WARNING)

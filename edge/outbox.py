@@ -16,8 +16,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,9 +92,12 @@ class OutboxStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
+            self._db.execute(f"PRAGMA synchronous={self._synchronous}")
             self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events").fetchone()
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events"
+            ).fetchone()
             self._queued_bytes: int = row[0]
 
     def close(self) -> None:
@@ -121,36 +124,65 @@ class OutboxStore:
 
     def append(self, drafts: Sequence[EventDraft]) -> list[StoredEvent]:
         """Give each draft its id and sequence and commit them all in one transaction."""
+        (result,) = self.append_groups([drafts])
+        if isinstance(result, OutboxError):
+            raise result
+        return result
+
+    def append_groups(
+        self, groups: Sequence[Sequence[EventDraft]]
+    ) -> list[list[StoredEvent] | OutboxError]:
+        """Append several callers' drafts in one commit (group commit).
+
+        Each group is all-or-nothing: a group refused for lack of room gets its
+        OutboxFullError and takes no sequence numbers; the others are committed.
+        """
         now = self._clock()
-        stored = []
+        results: list[list[StoredEvent] | OutboxError] = []
         with _translated("append"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 sequence: int = self._meta("last_sequence")
-                added = 0
-                for draft in drafts:
-                    sequence += 1
-                    event_id = str(self._new_id())
-                    payload = self.source.envelope(
-                        draft, event_id=event_id, sequence=sequence, time=now
-                    )
-                    topic = self.source.topic(draft)
-                    self._db.execute(
-                        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                        (sequence, event_id, topic, payload, int(draft.priority), now),
-                    )
-                    added += len(payload)
-                    stored.append(
-                        StoredEvent(sequence, event_id, topic, payload, draft.priority, now)
-                    )
-                shed = self._shed_to_fit(self._queued_bytes + added)
+                for drafts in groups:
+                    self._db.execute("SAVEPOINT grp")
+                    try:
+                        stored, added = self._insert(drafts, sequence, now)
+                        self._queued_bytes += added - self._shed_to_fit(self._queued_bytes + added)
+                    except OutboxFullError as error:
+                        self._db.execute("ROLLBACK TO grp")
+                        results.append(error)
+                    else:
+                        sequence += len(stored)
+                        results.append(stored)
+                    self._db.execute("RELEASE grp")
                 self._set_meta(last_sequence=sequence)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._queued_bytes = self._count_bytes()
                 raise
-        self._queued_bytes += added - shed
-        return stored
+        return results
+
+    def _insert(
+        self, drafts: Sequence[EventDraft], last_sequence: int, now: float
+    ) -> tuple[list[StoredEvent], int]:
+        stored = []
+        added = 0
+        for sequence, draft in enumerate(drafts, start=last_sequence + 1):
+            event_id = str(self._new_id())
+            payload = self.source.envelope(draft, event_id=event_id, sequence=sequence, time=now)
+            topic = self.source.topic(draft)
+            self._db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                (sequence, event_id, topic, payload, int(draft.priority), now),
+            )
+            added += len(payload)
+            stored.append(StoredEvent(sequence, event_id, topic, payload, draft.priority, now))
+        return stored, added
+
+    def _count_bytes(self) -> int:
+        row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events").fetchone()
+        return int(row[0])
 
     def _shed_to_fit(self, queued_bytes: int) -> int:
         """Delete the lowest-value events until the outbox fits; return bytes freed."""
@@ -197,8 +229,22 @@ class OutboxStore:
         return [_stored(row) for row in rows if row is not None]
 
     def delete_delivered(self, sequences: Sequence[int]) -> None:
-        """Forget events the broker acknowledged with a success reason code."""
-        with _translated("delete"), self._db:
+        """Forget events the broker acknowledged with a success reason code.
+
+        A delete need not reach the disk at once: if it is lost in a power cut, the
+        event is only sent again (at-least-once). So it skips the flush, and the next
+        append's flush carries it to disk.
+        """
+        with _translated("delete"):
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                freed = self._delete(sequences)
+            finally:
+                self._db.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._queued_bytes -= freed
+
+    def _delete(self, sequences: Sequence[int]) -> int:
+        with self._db:
             freed = 0
             for sequence in sequences:
                 row = self._db.execute(
@@ -210,7 +256,7 @@ class OutboxStore:
                 delivered_total=self._meta("delivered_total") + len(sequences),
                 last_delivered_at=self._clock(),
             )
-        self._queued_bytes -= freed
+        return freed
 
     def status(self) -> OutboxStatus:
         """Counts and ages for operators."""
@@ -250,21 +296,52 @@ class Outbox:
     def __init__(self, open_store: Callable[[], OutboxStore]) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._store = self._executor.submit(open_store).result()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[list[StoredEvent]], None]] = []
+        self._waiting: list[tuple[Sequence[EventDraft], asyncio.Future[list[StoredEvent]]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
-    def on_append(self, listener: Callable[[], None]) -> None:
-        """Call `listener` (on the loop) after each committed append."""
+    def on_append(self, listener: Callable[[list[StoredEvent]], None]) -> None:
+        """Call `listener` on the loop with the events of each commit, in sequence order."""
         self._listeners.append(listener)
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     async def append(self, *drafts: EventDraft) -> list[StoredEvent]:
-        """Commit the drafts durably; only then are they accepted."""
-        stored = await self._run(self._store.append, drafts)
-        for listener in self._listeners:
-            listener()
-        return stored
+        """Commit the drafts durably; only then are they accepted.
+
+        Appends that arrive while a commit is under way share the next commit, so a
+        burst costs one disk flush rather than one per event.
+        """
+        future: asyncio.Future[list[StoredEvent]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((drafts, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting(), name="outbox-commit")
+        return await future
+
+    async def _commit_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                results = await self._run(self._store.append_groups, [d for d, _ in batch])
+            except BaseException as error:  # the database failed: every caller hears it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                continue
+            committed: list[StoredEvent] = []
+            for (_, future), result in zip(batch, results, strict=True):
+                if isinstance(result, OutboxError):
+                    if not future.done():
+                        future.set_exception(result)
+                    continue
+                committed += result
+                if not future.done():
+                    future.set_result(result)
+            for listener in self._listeners:
+                listener(committed)
 
     async def next_boot(self) -> int:
         """See OutboxStore.next_boot."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from devices.readings import BarcodeScan, CardTap, Reading
-from devices.status import DeviceStatus
+from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog
 from edge.events import EventDraft
 from edge.outbox import Outbox, StoredEvent
@@ -24,6 +24,7 @@ from edge.uplink import Uplink
 log = logging.getLogger(__name__)
 
 ViewListener = Callable[[SessionView], None]
+_TROUBLE = (DeviceState.MISSING, DeviceState.FAILING)
 
 
 class Device(Protocol):
@@ -83,7 +84,13 @@ class Runtime:
 
     def report_status(self, status: DeviceStatus) -> None:
         """Record a device's status (from any thread: a dict store is atomic)."""
+        previous = self.device_status.get(status.kind)
         self.device_status[status.kind] = status
+        if previous is None or previous.state != status.state:
+            level = logging.WARNING if status.state in _TROUBLE else logging.INFO
+            log.log(
+                level, "%s (%s): %s %s", status.kind, status.backend, status.state, status.detail
+            )
 
     # --- running -------------------------------------------------------------------------
 
@@ -114,7 +121,7 @@ class Runtime:
             reading = await self._readings.get()
             try:
                 await self.handle(reading)
-            except Exception:  # noqa: BLE001 - one bad reading must not stop the kiosk
+            except Exception:
                 log.exception("reading could not be handled")
 
     async def _watch_idle(self) -> None:
@@ -151,17 +158,12 @@ class Runtime:
             self._view_changed.notify_all()
         return stored
 
-    async def wait_for_change(self, since: int, timeout: float = 10.0) -> SessionView:
+    async def wait_for_change(self, since: int) -> SessionView:
         """Wait until a view newer than change number `since` has been shown."""
-        async with asyncio.timeout(timeout), self._view_changed:
-            await self._view_changed.wait_for(lambda: self.changes > since)
-        return self.session.view
+        return await self.wait_for_view(lambda _: self.changes > since)
 
-    async def wait_for_view(
-        self, predicate: Callable[[SessionView], bool], timeout: float = 10.0
-    ) -> SessionView:
-        """Wait until the session's view satisfies `predicate`."""
-        async with asyncio.timeout(timeout), self._view_changed:
+    async def wait_for_view(self, predicate: Callable[[SessionView], bool]) -> SessionView:
+        """Wait until the session's view satisfies `predicate` (callers bound the wait)."""
+        async with self._view_changed:
             await self._view_changed.wait_for(lambda: predicate(self.session.view))
         return self.session.view
-

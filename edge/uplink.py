@@ -11,11 +11,13 @@ and whatever a crash interrupted is resent from the outbox on the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,14 +79,20 @@ class Uplink:
         self._connects = 0
         self._last_error = ""
         self._in_flight: dict[int, int] = {}  # paho mid -> outbox sequence
-        self._sent_upto = 0  # highest sequence handed to paho
+        self._read_upto = 0  # highest sequence read from the outbox (or handed over by it)
+        self._ready: deque[StoredEvent] = deque()  # read, not yet published, in order
         self._delivered: list[int] = []
+        self._acked = asyncio.Event()
+        self._handoff = config.inflight * self.HANDOFF_WINDOWS
+        self._properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        self._properties.ContentType = CONTENT_TYPE
+        self._properties.PayloadFormatIndicator = 1
         self._refused: list[int] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client = self._make_client()
-        outbox.on_append(self._wake.set)
+        outbox.on_append(self._committed)
 
     # --- the paho client and its thread -------------------------------------------------
 
@@ -201,7 +209,7 @@ class Uplink:
         self._wake.set()
 
     def _on_disconnected(self, reason: str) -> None:
-        if self._connected:
+        if self._connected and not self._stop.is_set():
             log.warning("uplink disconnected: %s", reason)
         self._connected = False
 
@@ -211,6 +219,7 @@ class Uplink:
             return  # the birth message, or a retransmission already settled
         if code < 0x80:
             self._delivered.append(sequence)
+            self._acked.set()
         else:
             self._note_error(f"broker refused event {sequence}: {reason}")
             self._refused.append(sequence)
@@ -227,28 +236,53 @@ class Uplink:
         self._thread.start()
         self._tasks = [
             asyncio.create_task(self._pump(), name="uplink-pump"),
+            asyncio.create_task(self._forget_delivered(), name="uplink-delete"),
             asyncio.create_task(self._retry_refused(), name="uplink-retry"),
         ]
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks)
-        except asyncio.CancelledError:
-            pass
+
+    READ_AHEAD = 512  # events read from the outbox at a time
+    # paho keeps `inflight` unacknowledged messages on the wire and queues the rest in
+    # its own thread; handing it a few windows ahead keeps the wire full without a
+    # round trip through the event loop for every PUBACK. Still bounded, and all of
+    # it is in the outbox if the process dies.
+    HANDOFF_WINDOWS = 10
 
     async def _pump(self) -> None:
+        """Keep the in-flight window full, in sequence order."""
         while True:
             self._wake.clear()
-            if self._delivered:
-                batch, self._delivered = self._delivered, []
-                await self._outbox.delete_delivered(batch)
-            room = self._config.inflight - len(self._in_flight)
-            if self._connected and room > 0:
-                events = await self._outbox.pending(self._sent_upto, room)
-                for event in events:
-                    self._publish(event)
-                    self._sent_upto = max(self._sent_upto, event.sequence)
-                if events:
-                    continue
+            if not self._ready:
+                events = await self._outbox.pending(self._read_upto, self.READ_AHEAD)
+                self._take(events)
+            while self._connected and self._ready and len(self._in_flight) < self._handoff:
+                self._publish(self._ready.popleft())
+            if not self._ready and self._wake.is_set():
+                continue  # appended while we read: read again
             await self._wake.wait()
+
+    def _take(self, events: list[StoredEvent]) -> None:
+        """Queue events that follow on from what was read; others are read later, in order."""
+        if events and events[0].sequence > self._read_upto:
+            fresh = [e for e in events if e.sequence > self._read_upto]
+            self._ready.extend(fresh)
+            self._read_upto = fresh[-1].sequence
+
+    def _committed(self, events: list[StoredEvent]) -> None:
+        """The outbox committed events: take them as they are when they follow on."""
+        if events and events[0].sequence == self._read_upto + 1:
+            self._take(events)
+        self._wake.set()
+
+    async def _forget_delivered(self) -> None:
+        """Delete acknowledged events in batches, beside the publishing."""
+        while True:
+            await self._acked.wait()
+            self._acked.clear()
+            batch, self._delivered = self._delivered, []
+            if batch:
+                await self._outbox.delete_delivered(batch)
 
     async def _retry_refused(self) -> None:
         while True:
@@ -260,10 +294,7 @@ class Uplink:
                 self._publish(event)
 
     def _publish(self, event: StoredEvent) -> None:
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.ContentType = CONTENT_TYPE
-        properties.PayloadFormatIndicator = 1
-        info = self._client.publish(event.topic, event.payload, qos=1, properties=properties)
+        info = self._client.publish(event.topic, event.payload, qos=1, properties=self._properties)
         # Registered before the next await: the PUBACK callback is marshalled onto
         # this loop, so it cannot be handled before this line runs.
         self._in_flight[info.mid] = event.sequence

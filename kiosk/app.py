@@ -58,6 +58,8 @@ class KioskApp(App):  # type: ignore[misc]
         self._latest_change = 0
         self._redraw = Clock.create_trigger(self._show_view)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.started = asyncio.Event()
+        self.drawn = asyncio.Event()  # set after each redraw, for journeys and tests
 
     def build(self) -> BoxLayout:
         # The panel sits beside the screens, never over them: what a shopper would
@@ -97,6 +99,10 @@ class KioskApp(App):  # type: ignore[misc]
         screen.show(self.view)
         self.manager.current = screen.name
         self.drawn_change = self._latest_change
+        self.drawn.set()
+
+    def on_start(self) -> None:
+        self.started.set()
 
     def end_session(self, reason: str) -> None:
         """The shopper is done (a touch on 'Terminer'): wipe the session."""

@@ -108,7 +108,7 @@ async def _simulate(config: Config, args: argparse.Namespace) -> int:
     from edge.journeys import run_journeys
 
     runtime, simulators = await build_runtime(config, camera_fps=None)
-    rng = random.Random(args.seed)
+    rng = random.Random(args.seed)  # noqa: S311 - picks demo products, not secrets
     before = await runtime.outbox.status()
     started = time.monotonic()
     await runtime.start()
@@ -169,7 +169,9 @@ def _outbox_status(config: Config, *, as_json: bool) -> int:
         if status.last_delivered_at is None
         else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_delivered_at))
     )
-    print(f"queued events:      {status.queued} ({status.queued_bytes} of {status.max_bytes} bytes)")
+    print(
+        f"queued events:      {status.queued} ({status.queued_bytes} of {status.max_bytes} bytes)"
+    )
     print(f"oldest queued:      {oldest}")
     print(f"last sequence:      {status.last_sequence}")
     print(f"delivered in total: {status.delivered_total}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 from kivy.clock import Clock
 from kivy.uix.widget import Widget
@@ -23,9 +22,9 @@ STEP_TIMEOUT = 10.0
 
 async def next_frame() -> None:
     """Wait until Kivy has drawn one more frame."""
-    drawn = asyncio.get_running_loop().create_future()
-    Clock.schedule_once(lambda _: drawn.done() or drawn.set_result(None), 0)
-    await drawn
+    drawn = asyncio.Event()
+    Clock.schedule_once(lambda _: drawn.set(), 0)
+    await drawn.wait()
     # The callback runs before the frame is drawn; one more tick and it is on screen.
     await asyncio.sleep(1 / 30)
 
@@ -52,8 +51,7 @@ class JourneyPlayer:
     async def play(self, steps: list[Step]) -> None:
         """Play every step, then close the kiosk."""
         try:
-            while self.app.root is None:
-                await asyncio.sleep(0.05)
+            await self.app.started.wait()
             await next_frame()
             for index, step in enumerate(steps, start=1):
                 log.info("journey step %d: %s", index, step.kind)
@@ -92,14 +90,16 @@ class JourneyPlayer:
         button.dispatch("on_press")
         button.dispatch("on_release")
         try:
-            await self._settle(since, timeout=1.0)
+            async with asyncio.timeout(1.0):
+                await self._settle(since)
         except TimeoutError:
             await next_frame()  # a button that changes no session view (language, say)
 
-    async def _settle(self, since: int, timeout: float = STEP_TIMEOUT) -> Any:
+    async def _settle(self, since: int) -> None:
         """Wait for the runtime's next view, then for it to be drawn."""
-        await self.runtime.wait_for_change(since, timeout)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(STEP_TIMEOUT):
+            await self.runtime.wait_for_change(since)
             while self.app.drawn_change < self.runtime.changes:
-                await asyncio.sleep(0.01)
+                self.app.drawn.clear()
+                await self.app.drawn.wait()
         await next_frame()

@@ -54,15 +54,15 @@ async def _run(config: Config, steps: Any, screenshots: Path) -> int:
 
     runtime, simulators = await build_runtime(config)
     # A scripted journey drives the simulators itself: its screenshots show the kiosk alone.
-    app = KioskApp(
-        runtime, simulators, cards=demo_cards(config), simulator_panel=steps is None
-    )
+    app = KioskApp(runtime, simulators, cards=demo_cards(config), simulator_panel=steps is None)
     await runtime.start()
     player = None
     if steps is not None:
         from kiosk.journey_player import JourneyPlayer
 
-        player = asyncio.create_task(JourneyPlayer(app, runtime, simulators, screenshots).play(steps))
+        player = asyncio.create_task(
+            JourneyPlayer(app, runtime, simulators, screenshots).play(steps)
+        )
     try:
         await app.async_run(async_lib="asyncio")
     finally:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,64 +17,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from tests.mosquitto import Broker, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT.parent / "shared" / "testdata"
 BORNE = [sys.executable, "-m", "kiosk.cli"]
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    """Block until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-@dataclass
-class Broker:
-    """A mosquitto process of our own, on a free loopback port."""
-
-    directory: Path
-    port: int
-    extra_config: str = ""
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start (or restart) mosquitto with this broker's config."""
-        config = self.directory / "mosquitto.conf"
-        config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.directory}/\n"
-            "autosave_interval 1\n"
-            "autosave_on_changes true\n"
-            "max_queued_messages 100000\n"
-            f"{self.extra_config}"
-        )
-        with (self.directory / "mosquitto.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        wait_for_port(self.port)
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Stop the broker by its pid."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, sig)
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -111,7 +56,7 @@ class Subscriber:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 3600
 
         def on_connect(c: mqtt.Client, *_: Any) -> None:
@@ -119,12 +64,12 @@ class Subscriber:
 
         def on_message(_: mqtt.Client, __: Any, message: mqtt.MQTTMessage) -> None:
             with self.lock:
-                self.messages.append((message.topic, message.payload, message.properties))
+                self.messages.append((message.topic, bytes(message.payload), message.properties))
 
         client.on_connect = on_connect
         client.on_subscribe = lambda *_: subscribed.set()
         client.on_message = on_message
-        client.reconnect_delay_set(0.1, 0.5)
+        client.reconnect_delay_set(1, 2)
         client.connect("127.0.0.1", self.port, clean_start=False, properties=properties)
         client.loop_start()
         assert subscribed.wait(10), "subscription not acknowledged"

@@ -7,13 +7,12 @@ The photos are zxing's black-box test images (Apache-2.0), read from
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import cv2
 import pytest
 
 from devices.barcode.debounce import ScanDebouncer
-from devices.barcode.decoder import BarcodeDecoder, DecodedCode
+from devices.barcode.decoder import BarcodeDecoder, DecodedCode, as_frame
 from devices.barcode.scanner import CameraScanner, scan_from_code
 from devices.barcode.simulated_camera import SimulatedCamera
 from devices.barcode.symbology import Symbology
@@ -54,7 +53,9 @@ def test_real_photos_decode_without_misreads(decoder: BarcodeDecoder, folder: st
     read = misread = 0
     for image in images:
         expected = image.with_suffix(".txt").read_text(encoding="utf-8")
-        codes = decoder.decode(cv2.imread(str(image), cv2.IMREAD_GRAYSCALE))
+        pixels = cv2.imread(str(image), cv2.IMREAD_GRAYSCALE)
+        assert pixels is not None
+        codes = decoder.decode(as_frame(pixels))
         if any(_same(code.text, expected) for code in codes):
             read += 1
         elif codes:
@@ -90,7 +91,8 @@ def test_simulated_frames_are_read_by_the_real_decoder(
     camera = SimulatedCamera(fps=None)
     camera.show(text, symbology)
     frame = camera.read()
-    assert frame is not None and frame.shape == (720, 1280, 3)
+    assert frame is not None
+    assert frame.shape == (720, 1280, 3)
     assert [(c.symbology, c.text) for c in decoder.decode(frame)] == [(symbology, text)]
 
 
@@ -98,7 +100,8 @@ def test_a_wrong_check_digit_is_refused_not_looked_up() -> None:
     with pytest.raises(InputError, match="check digit"):
         scan_from_code(DecodedCode(Symbology.EAN13, "3760123450011", "hid"), "hid", 0.0)
     scan = scan_from_code(DecodedCode(Symbology.QR, "hello", "zxing-cpp"), "camera", 0.0)
-    assert scan.gtin is None and scan.text == "hello"
+    assert scan.gtin is None
+    assert scan.text == "hello"
 
 
 def test_a_product_held_in_view_is_one_scan() -> None:
@@ -189,5 +192,6 @@ def test_a_missing_then_failing_camera_is_reported_and_reopened() -> None:
     finally:
         scanner.stop()
     states = [s.state for s in statuses]
-    assert DeviceState.MISSING in states and DeviceState.FAILING in states
+    assert DeviceState.MISSING in states
+    assert DeviceState.FAILING in states
     assert states[states.index(DeviceState.FAILING) + 1] is DeviceState.OK

@@ -35,10 +35,10 @@ def test_file_values_and_environment_overrides(tmp_path: Path) -> None:
     ("text", "where", "problem"),
     [
         ('[mqtt]\nhots = "x"\n', "mqtt.hots", "unknown key"),
-        ("[mqtt]\nport = \"abc\"\n", "mqtt.port", "expected an integer"),
+        ('[mqtt]\nport = "abc"\n', "mqtt.port", "expected an integer"),
         ("[mqtt]\nport = 70000\n", "mqtt.port", "between 1 and 65535"),
         ("[mqtt]\ntls = 1\n", "mqtt.tls", "expected true or false"),
-        ("[nfc]\npath = \"usb\"\n", "nfc", "unknown key"),
+        ('[nfc]\npath = "usb"\n', "nfc", "unknown key"),
         ("mqtt = 3\n", "mqtt", "expected a table"),
         ('[device]\ndevice_id = "a/b"\n', "device.device_id", "one MQTT topic level"),
         ('[device]\ndevice_id = "#"\n', "device.device_id", "one MQTT topic level"),

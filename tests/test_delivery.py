@@ -11,13 +11,16 @@ import os
 import signal
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
-from tests.conftest import BORNE, Broker, Subscriber, write_config
+from tests.asyncapi import check_message
+from tests.conftest import BORNE, Subscriber, write_config
+from tests.mosquitto import Broker
 
 pytestmark = pytest.mark.mqtt
 
@@ -56,8 +59,9 @@ def test_journeys_deliver_cloudevents_in_sequence(
 ) -> None:
     config = write_config(tmp_path / "kiosk.toml", tmp_path / "data", broker.port)
 
-    result = borne("simulate", "--config", str(config), "--journeys", "12", "--seed", "3",
-                   "--wait-delivered")
+    result = borne(
+        "simulate", "--config", str(config), "--journeys", "12", "--seed", "3", "--wait-delivered"
+    )
 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -78,7 +82,9 @@ def test_journeys_deliver_cloudevents_in_sequence(
         assert event.get_source() == "/stores/paris-01/devices/kiosk-07"
         short_type = event.get_type().removeprefix("io.borne.")
         assert topic == f"borne/v1/devices/kiosk-07/events/{short_type}"
-        assert event.get_time() is not None and event.get_time().utcoffset().total_seconds() == 0
+        time = event.get_time()
+        assert time is not None
+        assert time.utcoffset() == timedelta(0)
         assert props.ContentType == "application/cloudevents+json; charset=utf-8"
     types = {event["type"] for event in subscriber.events()}
     assert types == {
@@ -87,6 +93,8 @@ def test_journeys_deliver_cloudevents_in_sequence(
         "io.borne.product.scanned",
         "io.borne.session.ended",
     }
+    for topic, payload, _ in subscriber.messages:
+        check_message(topic, payload)  # events and state, as docs/asyncapi.yaml says
     ids = [event["id"] for event in subscriber.events()]
     assert all(event_id[14] == "7" for event_id in ids), "ids are UUIDv7"
     assert ids == sorted(ids), "UUIDv7 ids follow the sequence"
@@ -124,8 +132,16 @@ def test_nothing_is_lost_across_kill_9_of_the_runtime(
     config = write_config(tmp_path / "kiosk.toml", tmp_path / "data", broker.port)
     for round_number in range(3):
         process = subprocess.Popen(
-            [*BORNE, "simulate", "--config", str(config), "--journeys", "200",
-             "--seed", str(round_number)],
+            [
+                *BORNE,
+                "simulate",
+                "--config",
+                str(config),
+                "--journeys",
+                "200",
+                "--seed",
+                str(round_number),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -147,8 +163,17 @@ def test_nothing_is_lost_when_the_broker_restarts(
 ) -> None:
     config = write_config(tmp_path / "kiosk.toml", tmp_path / "data", broker.port)
     process = subprocess.Popen(
-        [*BORNE, "simulate", "--config", str(config), "--journeys", "14", "--seed", "5",
-         "--wait-delivered"],
+        [
+            *BORNE,
+            "simulate",
+            "--config",
+            str(config),
+            "--journeys",
+            "14",
+            "--seed",
+            "5",
+            "--wait-delivered",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -171,8 +196,12 @@ def test_device_state_is_retained_online_then_offline(
 ) -> None:
     config = write_config(tmp_path / "kiosk.toml", tmp_path / "data", broker.port)
     for _ in range(2):
-        assert borne("simulate", "--config", str(config), "--journeys", "1",
-                     "--wait-delivered").returncode == 0
+        assert (
+            borne(
+                "simulate", "--config", str(config), "--journeys", "1", "--wait-delivered"
+            ).returncode
+            == 0
+        )
 
     states = [json.loads(p) for t, p, _ in subscriber.messages if t.endswith("/state")]
     assert [s["state"] for s in states] == ["online", "offline", "online", "offline"]

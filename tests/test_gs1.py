@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,7 +51,5 @@ def test_any_single_digit_error_is_caught(body: str, position: int, delta: int) 
 
 @given(st.text(max_size=64))
 def test_anything_else_is_a_typed_error_or_a_gtin(text: str) -> None:
-    try:
+    with contextlib.suppress(InputError):
         assert len(normalize_gtin(text)) == 14
-    except InputError:
-        pass

@@ -59,8 +59,17 @@ def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
     )
     shots = base / "shots"
     result = subprocess.run(
-        [*BORNE, "demo", "--windowed", "--config", str(config), "--journey", str(journey),
-         "--screenshots", str(shots)],
+        [
+            *BORNE,
+            "demo",
+            "--windowed",
+            "--config",
+            str(config),
+            "--journey",
+            str(journey),
+            "--screenshots",
+            str(shots),
+        ],
         env={**os.environ, "DISPLAY": display, "KIVY_HOME": str(base / "kivy")},
         capture_output=True,
         text=True,
@@ -86,7 +95,8 @@ def test_a_tapped_card_greets_the_shopper_with_their_points(journey_run: Path) -
 def test_a_shopper_who_declined_personalisation_is_not_named(journey_run: Path) -> None:
     text = screen_text(journey_run / "welcome_no_consent.png")
     assert "Bonjour" in text
-    assert "Louise" not in text and "4 890" not in text
+    assert "Louise" not in text
+    assert "4 890" not in text
 
 
 def test_a_scanned_product_shows_price_rating_and_stock(journey_run: Path) -> None:
@@ -100,6 +110,7 @@ def test_a_scanned_product_shows_price_rating_and_stock(journey_run: Path) -> No
     assert "Lille Grand Place : épuisé" in text
     # The rating is drawn as stars: 4.5 of 5, so the stars' row holds amber pixels.
     pixels = cv2.imread(str(image))
+    assert pixels is not None
     amber = np.all(np.abs(pixels.astype(int) - (46, 189, 255)) < 40, axis=2)
     assert amber.sum() > 500
 
@@ -111,7 +122,8 @@ def test_an_unknown_barcode_gets_a_kind_message(journey_run: Path) -> None:
 def test_home_wipes_the_shopper_from_the_screen(journey_run: Path) -> None:
     text = screen_text(journey_run / "after_home.png")
     assert "Bienvenue" in text
-    assert "Camille" not in text and "Casque" not in text
+    assert "Camille" not in text
+    assert "Casque" not in text
 
 
 def test_every_screen_change_was_recorded_as_an_event(journey_run: Path) -> None:
@@ -120,10 +132,16 @@ def test_every_screen_change_was_recorded_as_an_event(journey_run: Path) -> None
         payloads = [json.loads(row[0]) for row in db.execute("SELECT payload FROM events")]
     types = [event["type"].removeprefix("io.borne.") for event in payloads]
     assert types == [
-        "session.started", "card.tapped", "product.scanned", "product.scanned",
-        "session.ended", "session.started", "card.tapped",
+        "session.started",
+        "card.tapped",
+        "product.scanned",
+        "product.scanned",
+        "session.ended",
+        "session.started",
+        "card.tapped",
     ]
     scans = [event["data"] for event in payloads if event["type"].endswith("scanned")]
     assert [(s["gtin"], s["found"]) for s in scans] == [
-        ("03760123450010", True), ("03760123459990", False),
+        ("03760123450010", True),
+        ("03760123459990", False),
     ]

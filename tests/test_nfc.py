@@ -135,7 +135,9 @@ def test_a_missing_reader_is_reported_and_retried() -> None:
 
     statuses: list[DeviceStatus] = []
     reader = NfcReader(
-        "usb:ffff:fffe", lambda tap: None, on_status=statuses.append,
+        "usb:ffff:fffe",
+        lambda tap: None,
+        on_status=statuses.append,
         backoff=Backoff(base=0.02, cap=0.05),
     )
     reader.start()

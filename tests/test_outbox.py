@@ -79,5 +79,5 @@ def test_an_outbox_full_of_critical_events_refuses_more_and_keeps_them(tmp_path:
         store.append([draft(Priority.CRITICAL, 1000) for _ in range(5)])
 
     assert [e.sequence for e in store.pending(0, 100)] == [1, 2, 3, 4, 5]
-    assert store.append([])  == []
+    assert store.append([]) == []
     assert store.status().last_sequence == 5  # the refused events took no sequence

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import cv2
 
-from devices.barcode.decoder import Frame
+from devices.barcode.decoder import Frame, as_frame
 from devices.errors import DeviceError
 
 
@@ -49,7 +49,7 @@ class OpenCVCapture:
         ok, frame = self._capture.read()
         if not ok or frame is None:
             raise DeviceError(self.name, "camera stopped delivering frames")
-        return frame  # type: ignore[no-any-return]
+        return as_frame(frame)
 
     def close(self) -> None:
         if self._capture is not None:

@@ -37,10 +37,10 @@ class ScanDebouncer:
                     del self._in_view[text]
         new = []
         for code in codes:
-            state = self._in_view.get(code.text)
-            if state is None or now - state.first_reported >= self.repeat_after:
+            known = self._in_view.get(code.text)
+            if known is None or now - known.first_reported >= self.repeat_after:
                 self._in_view[code.text] = _InView(first_reported=now)
                 new.append(code)
             else:
-                state.missed_frames = 0
+                known.missed_frames = 0
         return new

@@ -28,6 +28,12 @@ from devices.barcode.symbology import (
 
 Frame = npt.NDArray[np.uint8]
 
+
+def as_frame(array: npt.ArrayLike) -> Frame:
+    """An OpenCV result typed as a frame (no copy when it is already 8-bit)."""
+    return np.asarray(array, dtype=np.uint8)
+
+
 _ZBAR_SYMBOLS = {
     Symbology.EAN13: pyzbar.ZBarSymbol.EAN13,
     Symbology.EAN8: pyzbar.ZBarSymbol.EAN8,
@@ -53,13 +59,15 @@ class BarcodeDecoder:
 
     def __init__(self, symbologies: Iterable[Symbology] = ALL, *, zbar_fallback: bool = True):
         self.symbologies = frozenset(symbologies)
-        self._zxing_formats = [ZXING_FORMATS[s] for s in sorted(self.symbologies)]
+        self._zxing_formats = zxingcpp.BarcodeFormats(
+            [ZXING_FORMATS[s] for s in sorted(self.symbologies)]
+        )
         self._zbar_symbols = [_ZBAR_SYMBOLS[s] for s in sorted(self.symbologies & RETAIL_LINEAR)]
         self._zbar_fallback = zbar_fallback and bool(self._zbar_symbols)
 
     def decode(self, frame: Frame) -> list[DecodedCode]:
         """Every code readable in `frame`, each text once."""
-        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        grey = frame if frame.ndim == 2 else as_frame(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
         found: dict[str, DecodedCode] = {}
         undecoded_linear = False
         for result in zxingcpp.read_barcodes(

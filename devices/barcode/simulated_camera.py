@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from devices.barcode.decoder import Frame
+from devices.barcode.decoder import Frame, as_frame
 from devices.barcode.symbology import ZXING_FORMATS, Symbology
 from devices.errors import InputError
 
@@ -51,7 +51,7 @@ class SimulatedCamera:
         rng = np.random.default_rng(seed)
         # A counter top: mid grey with a fixed sensor-noise texture.
         grey = np.clip(rng.normal(150, 12, (HEIGHT, WIDTH)), 0, 255).astype(np.uint8)
-        self._background = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        self._background = as_frame(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
         self._rendered: dict[tuple[str, Symbology], Frame] = {}
 
     def show(self, text: str, symbology: Symbology = Symbology.EAN13, *, frames: int = 3) -> None:
@@ -107,7 +107,7 @@ class SimulatedCamera:
         # out of focus, as a shopper would hold it.
         label = cv2.copyMakeBorder(symbol, 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=255)
         label = cv2.GaussianBlur(label, (3, 3), 0.8)
-        frame = self._background.copy()
+        frame: Frame = self._background.copy()
         h, w = label.shape[:2]
         if h > HEIGHT or w > WIDTH:
             raise InputError("barcode text", "too long to fit in a camera frame")

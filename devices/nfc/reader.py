@@ -161,5 +161,9 @@ class NfcReader:
             raise InputError("NDEF message", f"tag could not be read ({error})") from None
         number = card_number_from_records(parse_ndef(octets), uid)
         return CardTap(
-            card_number=number, uid=uid.hex(), tag_type=str(tag.type), source=self.path, at=self._clock()
+            card_number=number,
+            uid=uid.hex(),
+            tag_type=str(tag.type),
+            source=self.path,
+            at=self._clock(),
         )

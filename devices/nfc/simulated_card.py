@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 _BLOCK = 16
 # FeliCa Standard IDm/PMm/system code 12FC (NDEF), as on a real Type 3 tag.
-_SENSF_RES = bytes.fromhex("01" "02FE0102030405" "06" "03014B024F4993FF" "12FC")
+_SENSF_RES = bytes.fromhex("0102FE01020304050603014B024F4993FF12FC")
 
 
 def type3_memory(records: Sequence[ndef.Record]) -> bytes:

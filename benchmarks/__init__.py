@@ -1,0 +1,1 @@
+"""Benchmarks: one command (`make bench`), a table, JSON out, ratios to a same-run baseline."""

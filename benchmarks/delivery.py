@@ -1,0 +1,122 @@
+"""Durable delivery vs raw paho, against a real mosquitto on loopback, in the same run.
+
+Baseline: paho-mqtt publishing QoS 1 with 20 messages in flight, nothing on disk.
+Borne: events committed to the SQLite outbox (synchronous=FULL and NORMAL), then
+published by the uplink and deleted on PUBACK. The budget in shared/BENCHMARKS.md is
+Borne >= 0.8x the baseline with every accepted event durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from edge.config import MqttConfig
+from edge.events import EventDraft, EventSource, Priority
+from edge.outbox import Outbox, OutboxStore
+from edge.uplink import Uplink
+from tests.mosquitto import Broker, free_port
+
+SOURCE = EventSource("bench-store", "bench-kiosk")
+DRAFT = EventDraft("io.borne.product.scanned", {"pad": "x" * 120}, Priority.CRITICAL)
+ROUNDS = 3
+BURST = 50  # appends in flight at once from the producers
+
+
+def raw_paho(port: int, events: int, payload: bytes) -> float:
+    """Messages acknowledged per second by paho alone (in-flight 20, QoS 1)."""
+    done = threading.Event()
+    acked = [0]
+
+    def on_publish(*_: Any) -> None:
+        acked[0] += 1
+        if acked[0] == events:
+            done.set()
+
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="bench-raw", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.max_inflight_messages_set(20)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.perf_counter()
+    for _ in range(events):
+        client.publish("bench/raw", payload, qos=1)
+    done.wait(120)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return events / elapsed
+
+
+async def borne_pipeline(port: int, events: int, directory: Path, synchronous: str) -> float:
+    """Events per second from append (durable commit, one per event) to PUBACK and delete."""
+    path = directory / f"outbox-{synchronous}-{time.monotonic_ns()}.sqlite"
+    outbox = Outbox(lambda: OutboxStore(path, SOURCE, synchronous=synchronous))
+    config = MqttConfig(host="127.0.0.1", port=port, inflight=20)
+    uplink = Uplink(config, SOURCE, outbox, boot_count=1)
+    runner = asyncio.create_task(uplink.run())
+    while not uplink.status().connected:  # noqa: ASYNC110 - watched from outside, as an operator
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    # A burst: every event is its own append, accepted only once committed; appends
+    # that arrive together share a commit (group commit), as in a busy store.
+    for start in range(0, events, BURST):
+        await asyncio.gather(*(outbox.append(DRAFT) for _ in range(min(BURST, events - start))))
+    while (await outbox.status()).queued:  # noqa: ASYNC110 - watched from outside
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    await uplink.close()
+    runner.cancel()
+    outbox.close()
+    return events / elapsed
+
+
+def run(events: int) -> dict[str, Any]:
+    """Run the comparison and print a table; returns the figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        broker = Broker(directory, free_port(), persistent=False)
+        broker.start()
+        try:
+            payload = SOURCE.envelope(DRAFT, event_id="0" * 36, sequence=1, time=0.0)
+            samples: dict[str, list[float]] = {"raw_paho": [], "borne_full": [], "borne_normal": []}
+            for _ in range(ROUNDS):  # interleaved, so machine noise hits all alike
+                samples["raw_paho"].append(raw_paho(broker.port, events, payload))
+                for mode in ("full", "normal"):
+                    rate = asyncio.run(borne_pipeline(broker.port, events, directory, mode))
+                    samples[f"borne_{mode}"].append(rate)
+        finally:
+            broker.kill()
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    baseline = medians["raw_paho"]
+    print(
+        f"\nDelivery to mosquitto on loopback, {events} events of {len(payload)} bytes, "
+        f"median of {ROUNDS}"
+    )
+    print(f"{'pipeline':<40} {'events/s':>10} {'vs raw paho':>12}")
+    labels = {
+        "raw_paho": "raw paho QoS 1, in-flight 20 (memory)",
+        "borne_full": "Borne outbox FULL + uplink",
+        "borne_normal": "Borne outbox NORMAL + uplink",
+    }
+    for name, value in medians.items():
+        print(f"{labels[name]:<40} {value:>10.0f} {value / baseline:>11.2f}x")
+    return {
+        "events": events,
+        "payload_bytes": len(payload),
+        "rounds": ROUNDS,
+        "median_events_per_second": medians,
+        "ratio_to_raw_paho": {name: value / baseline for name, value in medians.items()},
+        "budget_ratio": 0.8,
+    }

@@ -1,0 +1,72 @@
+"""A mosquitto of our own on a free loopback port (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@dataclass
+class Broker:
+    """A mosquitto process with its own config and store, stopped by its pid."""
+
+    directory: Path
+    port: int
+    persistent: bool = True
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart) mosquitto with this broker's config."""
+        config = self.directory / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "max_queued_messages 100000\n"
+            # Started as root, mosquitto would switch to its own user, which cannot
+            # write its store into our temporary folder.
+            f"user {getpass.getuser()}\n"
+        )
+        if self.persistent:
+            # Sessions and queued messages survive a restart, saved at every change.
+            config.write_text(
+                config.read_text() + "persistence true\n"
+                f"persistence_location {self.directory}/\n"
+                "autosave_interval 1\nautosave_on_changes true\n"
+            )
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for_port(self.port)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the broker by its pid."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(timeout=10)
