@@ -39,14 +39,16 @@ class Broker:
     directory: Path
     port: int
     persistent: bool = True
+    listener_options: str = ""  # lines for the listener: TLS files, ACLs...
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start (or restart) mosquitto with this broker's config."""
         config = self.directory / "mosquitto.conf"
         config.write_text(
+            "per_listener_settings true\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{self.listener_options or 'allow_anonymous true'}\n"
             "max_queued_messages 100000\n"
             # Started as root, mosquitto would switch to its own user, which cannot
             # write its store into our temporary folder.
