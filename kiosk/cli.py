@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import signal
 import sys
 import time
@@ -104,46 +103,17 @@ async def _edge(config: Config) -> int:
 
 
 async def _simulate(config: Config, args: argparse.Namespace) -> int:
-    from edge.bootstrap import build_runtime, demo_cards
-    from edge.journeys import run_journeys
+    from edge.journeys import simulate
 
-    runtime, simulators = await build_runtime(config, camera_fps=None)
-    rng = random.Random(args.seed)  # noqa: S311 - picks demo products, not secrets
-    before = await runtime.outbox.status()
-    started = time.monotonic()
-    await runtime.start()
     try:
         async with asyncio.timeout(args.timeout):
-            gtins = runtime.catalog.gtins()
-            cards = [number for _, number in demo_cards(config)]
-            await run_journeys(runtime, simulators, gtins, cards, args.journeys, rng=rng)
-            committed = await runtime.outbox.status()
-            journeys_done = time.monotonic()
-            while args.wait_delivered:
-                status = await runtime.outbox.status()
-                if status.queued == 0:
-                    break
-                await asyncio.sleep(0.05)
+            summary = await simulate(
+                config, args.journeys, seed=args.seed, wait_delivered=args.wait_delivered
+            )
     except TimeoutError:
-        status = await runtime.outbox.status()
-        print(f"borne: timed out with {status.queued} events undelivered", file=sys.stderr)
+        print("borne: timed out before every event was delivered", file=sys.stderr)
         return 1
-    finally:
-        await runtime.close()
-        simulators.close()
-    elapsed = time.monotonic() - started
-    produced = committed.last_sequence - before.last_sequence
-    summary = {
-        "journeys": args.journeys,
-        "events": produced,
-        "first_sequence": before.last_sequence + 1,
-        "last_sequence": committed.last_sequence,
-        "journeys_seconds": round(journeys_done - started, 3),
-        "seconds": round(elapsed, 3),
-        "events_per_second": round(produced / elapsed, 1) if elapsed else None,
-        "delivered": args.wait_delivered,
-    }
-    print(json.dumps(summary))
+    print(json.dumps(asdict(summary)))
     return 0
 
 

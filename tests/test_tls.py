@@ -85,7 +85,8 @@ def tls_broker(tmp_path: Path, client_cn: str) -> Broker:
         free_port(),
         persistent=False,
         listener_options=(
-            f"cafile {pki / 'ca.pem'}\ncertfile {pki / 'broker.pem'}\nkeyfile {pki / 'broker.key'}\n"
+            f"cafile {pki / 'ca.pem'}\n"
+            f"certfile {pki / 'broker.pem'}\nkeyfile {pki / 'broker.key'}\n"
             f"require_certificate true\nuse_identity_as_username true\nacl_file {acl}\n"
         ),
     )

@@ -1,0 +1,88 @@
+"""The runtime as the kiosk uses it: sessions end when the shopper walks away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from devices.backoff import Backoff
+from devices.readings import BarcodeScan, CardTap
+from edge.bootstrap import build_runtime
+from edge.config import load_config
+from edge.session import Screen
+from tests.conftest import BORNE, Subscriber, write_config
+from tests.mosquitto import Broker
+
+
+def test_backoff_is_jittered_bounded_and_reset() -> None:
+    backoff = Backoff(base=0.5, cap=8.0, rng=random.Random(1))
+    delays = [backoff.next_delay() for _ in range(40)]
+    assert all(0.05 <= d <= 8.0 for d in delays)
+    assert len({round(d, 6) for d in delays}) > 30, "kiosks must not retry in lockstep"
+    assert max(delays[:2]) <= 1.0  # starts small
+    backoff.reset()
+    assert backoff.next_delay() <= 0.5
+
+
+def test_an_idle_shopper_is_forgotten(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
+        {
+            "BORNE_SESSION__IDLE_TIMEOUT": "0.3",
+            "BORNE_DEVICES__CAMERA": "",
+            "BORNE_DEVICES__NFC": "",
+        },
+    )
+
+    async def scenario() -> list[str]:
+        runtime, _ = await build_runtime(config)
+        seen: list[Screen] = []
+        runtime.subscribe(lambda view: seen.append(view.screen))
+        await runtime.start()
+        try:
+            await runtime.handle(CardTap("9250000000017", "01", "Type3Tag", "test", time.time()))
+            await runtime.handle(
+                BarcodeScan("ean13", "3760123450010", "03760123450010", "test", time.time())
+            )
+            assert runtime.session.view.customer is not None
+            async with asyncio.timeout(5):
+                await runtime.wait_for_view(lambda view: view.session_id is None)
+            view = runtime.session.view
+            assert view.customer is None
+            assert view.product is None
+            assert view.screen is Screen.ATTRACT
+            events = await runtime.outbox.pending(0, 100)
+        finally:
+            await runtime.close()
+        assert seen == [Screen.WELCOME, Screen.PRODUCT, Screen.ATTRACT]
+        return [json.loads(e.payload)["data"].get("reason", "") for e in events]
+
+    reasons = asyncio.run(scenario())
+    assert reasons[-1] == "idle"
+
+
+@pytest.mark.mqtt
+def test_edge_runs_until_stopped_and_says_offline(
+    tmp_path: Path, broker: Broker, subscriber: Subscriber
+) -> None:
+    config = write_config(tmp_path / "kiosk.toml", tmp_path / "data", broker.port)
+    process = subprocess.Popen(
+        [*BORNE, "edge", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    subscriber.wait_for(lambda s: any(t.endswith("/state") for t, _, _ in s.messages))
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 0, stderr
+    states = [json.loads(p)["state"] for t, p, _ in subscriber.messages if t.endswith("/state")]
+    assert states == ["online", "offline"]
