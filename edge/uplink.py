@@ -1,11 +1,12 @@
 """The MQTT uplink: publishes the outbox to the broker, in order, with a bounded window.
 
-paho-mqtt runs its network loop in a thread of ours (so that reconnects use our
-jittered backoff); every paho callback is marshalled onto the asyncio loop with
-`call_soon_threadsafe`, where all of the uplink's state lives. A publish is done
-when its PUBACK carries a success reason code; only then is its outbox row deleted.
-Messages in flight when the connection drops are resent by paho after reconnecting,
-and whatever a crash interrupted is resent from the outbox on the next start.
+paho-mqtt is driven by the asyncio loop itself: its socket is watched with
+`add_reader` / `add_writer` and its callbacks run on the loop, where all of the
+uplink's state lives, so no lock is ever held across them and a PUBACK costs no
+thread hop. Only the blocking connect (DNS, TCP, TLS handshake) runs in a worker
+thread. A publish is done when its PUBACK carries a success reason code; only then is
+its outbox row deleted. Messages in flight when the connection drops are resent by
+paho after reconnecting; whatever a crash interrupted is resent from the outbox.
 """
 
 from __future__ import annotations
@@ -54,8 +55,14 @@ def state_topic(device_id: str) -> str:
 class Uplink:
     """Delivers outbox events to the broker until closed."""
 
-    # After a publish is refused (a failure reason code), wait this long before retrying.
-    RETRY_REFUSED_AFTER = 5.0
+    READ_AHEAD = 512  # events read from the outbox at a time
+    # paho keeps `inflight` unacknowledged messages on the wire and queues the rest;
+    # handing it a few windows ahead keeps the wire full. Still bounded, and all of
+    # it is in the outbox if the process dies.
+    HANDOFF_WINDOWS = 10
+    RETRY_REFUSED_AFTER = 5.0  # seconds before a publish the broker refused is retried
+    HOUSEKEEPING_EVERY = 1.0  # keepalive pings and retransmission timers
+    GOODBYE_WITHIN = 2.0  # seconds a clean shutdown waits for `offline` to be acknowledged
 
     def __init__(
         self,
@@ -74,7 +81,10 @@ class Uplink:
         self._backoff = backoff or Backoff(base=config.reconnect_min, cap=config.reconnect_max)
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._wake = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._acked = asyncio.Event()
         self._connected = False
         self._connects = 0
         self._last_error = ""
@@ -82,19 +92,17 @@ class Uplink:
         self._read_upto = 0  # highest sequence read from the outbox (or handed over by it)
         self._ready: deque[StoredEvent] = deque()  # read, not yet published, in order
         self._delivered: list[int] = []
-        self._acked = asyncio.Event()
+        self._refused: list[int] = []
         self._handoff = config.inflight * self.HANDOFF_WINDOWS
         self._properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         self._properties.ContentType = CONTENT_TYPE
         self._properties.PayloadFormatIndicator = 1
-        self._refused: list[int] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._socket_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client = self._make_client()
         outbox.on_append(self._committed)
 
-    # --- the paho client and its thread -------------------------------------------------
+    # --- the paho client, driven by the event loop -------------------------------------
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -123,101 +131,92 @@ class Uplink:
         client.on_connect = self._paho_connected
         client.on_disconnect = self._paho_disconnected
         client.on_publish = self._paho_published
+        client.on_socket_open = self._socket_opened
+        client.on_socket_close = self._socket_closed
+        client.on_socket_register_write = self._socket_wants_write
+        client.on_socket_unregister_write = self._socket_written
         return client
 
-    def _call_in_loop(self, callback: Callable[..., None], *args: Any) -> None:
+    def _on_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run `callback` on the event loop: now if we are on it, else soon."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            callback(*args)
+        else:  # from the worker thread that runs a blocking connect
             loop.call_soon_threadsafe(callback, *args)
+
+    def _socket_opened(self, _: mqtt.Client, __: Any, sock: Any) -> None:
+        self._on_loop(self._watch, sock.fileno())
+
+    def _socket_closed(self, _: mqtt.Client, __: Any, sock: Any) -> None:
+        # By fd number, noted when the socket opened: by the time this runs on the
+        # loop, the socket object may already be closed.
+        self._on_loop(self._unwatch)
+
+    def _socket_wants_write(self, _: mqtt.Client, __: Any, sock: Any) -> None:
+        self._on_loop(self._watch_writes, True)
+
+    def _socket_written(self, _: mqtt.Client, __: Any, sock: Any) -> None:
+        self._on_loop(self._watch_writes, False)
+
+    def _watch(self, fd: int) -> None:
+        assert self._loop is not None
+        self._unwatch()
+        self._socket_fd = fd
+        self._loop.add_reader(fd, self._readable)
+
+    def _unwatch(self) -> None:
+        if self._socket_fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._socket_fd)
+            self._loop.remove_writer(self._socket_fd)
+        self._socket_fd = None
+
+    def _watch_writes(self, wanted: bool) -> None:
+        if self._socket_fd is None or self._loop is None:
+            return
+        if wanted:
+            self._loop.add_writer(self._socket_fd, self._client.loop_write)
+        else:
+            self._loop.remove_writer(self._socket_fd)
+
+    def _readable(self) -> None:
+        self._client.loop_read()
+        # TLS may hold decrypted bytes the socket will never signal again.
+        sock = self._client.socket()
+        while isinstance(sock, ssl.SSLSocket) and sock.pending() and self._client.socket() is sock:
+            self._client.loop_read()
 
     def _paho_connected(
         self, client: mqtt.Client, _: Any, __: Any, reason: ReasonCode, ___: Any
     ) -> None:
         if reason.is_failure:
-            self._call_in_loop(self._note_error, f"broker refused the connection: {reason}")
+            self._note_error(f"broker refused the connection: {reason}")
             return
         self._backoff.reset()
         client.publish(state_topic(self._source.device_id), self._birth(), qos=1, retain=True)
-        self._call_in_loop(self._on_connected)
-
-    def _paho_disconnected(
-        self, _: mqtt.Client, __: Any, ___: Any, reason: ReasonCode, ____: Any
-    ) -> None:
-        self._call_in_loop(self._on_disconnected, str(reason))
-
-    def _paho_published(
-        self, _: mqtt.Client, __: Any, mid: int, reason: ReasonCode, ___: Any
-    ) -> None:
-        self._call_in_loop(self._on_puback, mid, reason.value, str(reason))
-
-    def _birth(self) -> str:
-        return json.dumps(
-            {"state": "online", "boot": self._boot_count, "since": rfc3339(self._clock())}
-        )
-
-    def _network(self) -> None:
-        """The paho network loop with our own jittered reconnects."""
-        first = True
-        while not self._stop.is_set():
-            try:
-                if first:
-                    self._client.connect(
-                        self._config.host, self._config.port, self._config.keepalive
-                    )
-                    first = False
-                else:
-                    self._client.reconnect()
-            except (OSError, ssl.SSLError, ValueError) as error:
-                self._call_in_loop(self._note_error, f"cannot reach broker: {error}")
-                self._stop.wait(self._backoff.next_delay())
-                continue
-            while not self._stop.is_set():
-                if self._client.loop(timeout=0.5) != mqtt.MQTT_ERR_SUCCESS:
-                    break
-            if not self._stop.is_set():
-                self._stop.wait(self._backoff.next_delay())
-        self._say_goodbye()
-
-    def _say_goodbye(self) -> None:
-        """A clean shutdown says `offline` itself: the Will is only for crashes."""
-        if not self._client.is_connected():
-            return
-        info = self._client.publish(
-            state_topic(self._source.device_id),
-            json.dumps({"state": "offline"}),
-            qos=1,
-            retain=True,
-        )
-        deadline = time.monotonic() + 2.0
-        while not info.is_published() and time.monotonic() < deadline:
-            self._client.loop(timeout=0.1)
-        self._client.disconnect()
-        self._client.loop(timeout=0.1)
-
-    # --- state on the event loop ----------------------------------------------------------
-
-    def _note_error(self, message: str) -> None:
-        if message != self._last_error:
-            log.warning("uplink: %s", message)
-        self._last_error = message
-
-    def _on_connected(self) -> None:
         self._connected = True
         self._connects += 1
         self._last_error = ""
         log.info("uplink connected to %s:%d", self._config.host, self._config.port)
         self._wake.set()
 
-    def _on_disconnected(self, reason: str) -> None:
-        if self._connected and not self._stop.is_set():
+    def _paho_disconnected(
+        self, _: mqtt.Client, __: Any, ___: Any, reason: ReasonCode, ____: Any
+    ) -> None:
+        if self._connected and self._tasks:
             log.warning("uplink disconnected: %s", reason)
         self._connected = False
+        self._lost.set()
 
-    def _on_puback(self, mid: int, code: int, reason: str) -> None:
+    def _paho_published(
+        self, _: mqtt.Client, __: Any, mid: int, reason: ReasonCode, ___: Any
+    ) -> None:
         sequence = self._in_flight.pop(mid, None)
         if sequence is None:
-            return  # the birth message, or a retransmission already settled
-        if code < 0x80:
+            return  # the birth or goodbye message
+        if not reason.is_failure:
             self._delivered.append(sequence)
             self._acked.set()
         else:
@@ -225,16 +224,29 @@ class Uplink:
             self._refused.append(sequence)
         self._wake.set()
 
+    def _birth(self) -> str:
+        return json.dumps(
+            {"state": "online", "boot": self._boot_count, "since": rfc3339(self._clock())}
+        )
+
+    def _note_error(self, message: str) -> None:
+        if message != self._last_error:
+            log.warning("uplink: %s", message)
+        self._last_error = message
+
     def status(self) -> UplinkStatus:
         """A snapshot for health and the CLI."""
         return UplinkStatus(self._connected, len(self._in_flight), self._connects, self._last_error)
 
+    # --- tasks ---------------------------------------------------------------------------
+
     async def run(self) -> None:
-        """Connect and deliver until `close()`; cancellation-safe."""
+        """Connect and deliver until `close()`."""
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._network, name="mqtt-uplink", daemon=True)
-        self._thread.start()
+        self._loop_thread = threading.get_ident()
         self._tasks = [
+            asyncio.create_task(self._keep_connected(), name="uplink-connect"),
+            asyncio.create_task(self._housekeeping(), name="uplink-housekeeping"),
             asyncio.create_task(self._pump(), name="uplink-pump"),
             asyncio.create_task(self._forget_delivered(), name="uplink-delete"),
             asyncio.create_task(self._retry_refused(), name="uplink-retry"),
@@ -242,15 +254,35 @@ class Uplink:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks)
 
-    READ_AHEAD = 512  # events read from the outbox at a time
-    # paho keeps `inflight` unacknowledged messages on the wire and queues the rest in
-    # its own thread; handing it a few windows ahead keeps the wire full without a
-    # round trip through the event loop for every PUBACK. Still bounded, and all of
-    # it is in the outbox if the process dies.
-    HANDOFF_WINDOWS = 10
+    async def _keep_connected(self) -> None:
+        """Connect, wait for the connection to drop, back off with jitter, reconnect."""
+        first = True
+        while True:
+            self._lost.clear()
+            try:
+                if first:
+                    await asyncio.to_thread(
+                        self._client.connect,
+                        self._config.host,
+                        self._config.port,
+                        self._config.keepalive,
+                    )
+                    first = False
+                else:
+                    await asyncio.to_thread(self._client.reconnect)
+            except (OSError, ssl.SSLError, ValueError) as error:
+                self._note_error(f"cannot reach broker: {error}")
+            else:
+                await self._lost.wait()
+            await asyncio.sleep(self._backoff.next_delay())
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.HOUSEKEEPING_EVERY)
+            self._client.loop_misc()
 
     async def _pump(self) -> None:
-        """Keep the in-flight window full, in sequence order."""
+        """Keep paho's queue topped up, in sequence order."""
         while True:
             self._wake.clear()
             if not self._ready:
@@ -264,8 +296,8 @@ class Uplink:
 
     def _take(self, events: list[StoredEvent]) -> None:
         """Queue events that follow on from what was read; others are read later, in order."""
-        if events and events[0].sequence > self._read_upto:
-            fresh = [e for e in events if e.sequence > self._read_upto]
+        fresh = [event for event in events if event.sequence > self._read_upto]
+        if fresh:
             self._ready.extend(fresh)
             self._read_upto = fresh[-1].sequence
 
@@ -295,18 +327,34 @@ class Uplink:
 
     def _publish(self, event: StoredEvent) -> None:
         info = self._client.publish(event.topic, event.payload, qos=1, properties=self._properties)
-        # Registered before the next await: the PUBACK callback is marshalled onto
-        # this loop, so it cannot be handled before this line runs.
+        # The PUBACK can only be handled by this loop, after this line has run.
         self._in_flight[info.mid] = event.sequence
 
     async def close(self) -> None:
-        """Deliver what is already acknowledged, say offline, and stop."""
-        for task in self._tasks:
+        """Delete what is acknowledged, say offline, disconnect."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._delivered:
             batch, self._delivered = self._delivered, []
             await self._outbox.delete_delivered(batch)
-        self._stop.set()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 5.0)
+        if self._connected:
+            await self._say_goodbye()
+        self._unwatch()
+
+    async def _say_goodbye(self) -> None:
+        """A clean shutdown says `offline` itself: the Will is only for crashes."""
+        info = self._client.publish(
+            state_topic(self._source.device_id),
+            json.dumps({"state": "offline"}),
+            qos=1,
+            retain=True,
+        )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.GOODBYE_WITHIN):
+                while not info.is_published():  # noqa: ASYNC110 - paho offers no awaitable
+                    await asyncio.sleep(0.01)
+                self._lost.clear()
+                self._client.disconnect()
+                await self._lost.wait()
