@@ -116,6 +116,8 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
             raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(str(path), f"is not valid TOML ({error})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(str(path), "is not UTF-8 text") from None
     config = _build(Config, raw, prefix="")
     config = _apply_environment(config, os.environ if environ is None else environ)
     _validate(config)

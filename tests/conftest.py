@@ -24,6 +24,21 @@ TESTDATA = ROOT.parent / "shared" / "testdata"
 BORNE = [sys.executable, "-m", "kiosk.cli"]
 
 
+def borne(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run the borne command to completion, as an installer would."""
+    return subprocess.run(
+        [*BORNE, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def outbox_status(config: Path) -> dict[str, Any]:
+    """What `borne outbox status --json` says."""
+    result = borne("outbox", "status", "--config", str(config), "--json")
+    assert result.returncode == 0, result.stderr
+    status: dict[str, Any] = json.loads(result.stdout)
+    return status
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A fresh mosquitto on a free loopback port, stopped by pid afterwards."""

@@ -13,31 +13,15 @@ import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
 from tests.asyncapi import check_message
-from tests.conftest import BORNE, Subscriber, write_config
+from tests.conftest import BORNE, Subscriber, borne, outbox_status, write_config
 from tests.mosquitto import Broker
 
 pytestmark = pytest.mark.mqtt
-
-
-def borne(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """Run the borne command to completion."""
-    return subprocess.run(
-        [*BORNE, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def outbox_status(config: Path) -> dict[str, Any]:
-    """What `borne outbox status --json` says."""
-    result = borne("outbox", "status", "--config", str(config), "--json")
-    assert result.returncode == 0, result.stderr
-    status: dict[str, Any] = json.loads(result.stdout)
-    return status
 
 
 def sequences(subscriber: Subscriber) -> list[int]:

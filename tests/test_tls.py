@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BORNE
+from tests.conftest import borne, outbox_status
 from tests.mosquitto import Broker, free_port
 
 pytestmark = pytest.mark.mqtt
@@ -107,73 +107,44 @@ def tls_config(tmp_path: Path, port: int, pki: Path) -> Path:
     return path
 
 
-def status(config: Path) -> dict[str, int]:
-    result = subprocess.run(
-        [*BORNE, "outbox", "status", "--config", str(config), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    loaded: dict[str, int] = json.loads(result.stdout)
-    return loaded
-
-
-def test_events_travel_over_mutual_tls(tmp_path: Path) -> None:
-    broker = tls_broker(tmp_path, client_cn="kiosk-07")
+def simulate_over_tls(
+    tmp_path: Path, client_cn: str, timeout: float
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Two journeys against a TLS broker that knows the kiosk as `client_cn`."""
+    broker = tls_broker(tmp_path, client_cn)
     try:
         config = tls_config(tmp_path, broker.port, tmp_path / "pki")
-        result = subprocess.run(
-            [
-                *BORNE,
-                "simulate",
-                "--config",
-                str(config),
-                "--journeys",
-                "2",
-                "--wait-delivered",
-                "--timeout",
-                "60",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        result = borne(
+            "simulate",
+            "--config",
+            str(config),
+            "--journeys",
+            "2",
+            "--wait-delivered",
+            "--timeout",
+            str(timeout),
         )
     finally:
         broker.kill()
+    return config, result
+
+
+def test_events_travel_over_mutual_tls(tmp_path: Path) -> None:
+    config, result = simulate_over_tls(tmp_path, "kiosk-07", timeout=60)
+
     assert result.returncode == 0, result.stderr
-    assert status(config)["queued"] == 0
-    assert status(config)["delivered_total"] == json.loads(result.stdout)["events"]
+    status = outbox_status(config)
+    assert status["queued"] == 0
+    assert status["delivered_total"] == json.loads(result.stdout)["events"]
 
 
 def test_events_the_broker_refuses_stay_in_the_outbox(tmp_path: Path) -> None:
     # The certificate says kiosk-99, the configuration kiosk-07: the broker's ACL
     # refuses every event (PUBACK reason 135, not authorized). None may be deleted.
-    broker = tls_broker(tmp_path, client_cn="kiosk-99")
-    try:
-        config = tls_config(tmp_path, broker.port, tmp_path / "pki")
-        result = subprocess.run(
-            [
-                *BORNE,
-                "simulate",
-                "--config",
-                str(config),
-                "--journeys",
-                "2",
-                "--wait-delivered",
-                "--timeout",
-                "8",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        broker.kill()
+    config, result = simulate_over_tls(tmp_path, "kiosk-99", timeout=8)
+
     assert result.returncode == 1
     assert "not authorized" in result.stderr.lower()
-    outbox = status(config)
-    assert outbox["delivered_total"] == 0
-    assert outbox["queued"] == outbox["last_sequence"] > 0
+    status = outbox_status(config)
+    assert status["delivered_total"] == 0
+    assert status["queued"] == status["last_sequence"] > 0

@@ -8,7 +8,6 @@ reader waits for its removal before polling again.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +18,11 @@ import nfc.clf.udp
 import nfc.tag
 
 from devices.backoff import Backoff
-from devices.errors import InputError
+from devices.errors import DeviceError, InputError
 from devices.nfc.card_formats import card_number_from_records, parse_ndef
 from devices.readings import CardTap
-from devices.status import DeviceState, DeviceStatus
+from devices.status import DeviceStatus
+from devices.worker import DeviceWorker
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,10 @@ def targets_for(path: str) -> list[str]:
     return ["212F"] if path.startswith("udp:") else TARGETS
 
 
-class NfcReader:
+class NfcReader(DeviceWorker[Any]):
     """Reads loyalty cards and badges on an nfcpy device path (usb, tty:..., udp:...)."""
 
+    kind = "nfc"
     POLL_INTERVAL = 0.05
 
     def __init__(
@@ -81,50 +82,23 @@ class NfcReader:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            path, on_status=on_status, backoff=backoff or Backoff(base=1.0, cap=30.0), clock=clock
+        )
         self.path = path
         self._on_tap = on_tap
-        self._on_status = on_status
-        self._backoff = backoff or Backoff(base=1.0, cap=30.0)
-        self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_reading_at: float | None = None
 
-    def start(self) -> None:
-        """Start polling in a background thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="nfc-reader", daemon=True)
-        self._thread.start()
+    def _open(self) -> Any:
+        try:
+            return _open_frontend(self.path)
+        except OSError as error:
+            raise DeviceError(self.kind, f"no reader on {self.path}: {error}") from None
 
-    def stop(self) -> None:
-        """Stop polling and release the reader."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def _close(self, frontend: Any) -> None:
+        frontend.close()
 
-    def _report(self, state: DeviceState, detail: str = "") -> None:
-        self._on_status(DeviceStatus("nfc", self.path, state, detail, self._last_reading_at))
-
-    def _run(self) -> None:
-        self._report(DeviceState.STARTING)
-        while not self._stop.is_set():
-            try:
-                frontend = _open_frontend(self.path)
-            except OSError as error:
-                self._report(DeviceState.MISSING, f"no reader on {self.path}: {error}")
-                self._stop.wait(self._backoff.next_delay())
-                continue
-            self._report(DeviceState.OK)
-            try:
-                self._poll(frontend)
-            except Exception as error:  # noqa: BLE001 - a failing reader must not end the thread
-                log.warning("NFC reader failed, reopening: %s", error)
-                self._report(DeviceState.FAILING, str(error))
-                self._stop.wait(self._backoff.next_delay())
-            finally:
-                frontend.close()
-        self._report(DeviceState.STOPPED)
+    def _serve(self, frontend: Any) -> None:
+        self._poll(frontend)
 
     def _poll(self, frontend: Any) -> None:
         options = {
@@ -134,11 +108,11 @@ class NfcReader:
             "interval": self.POLL_INTERVAL,
             "beep-on-connect": False,
         }
-        while not self._stop.is_set():
+        while not self.stopping:
             started = time.monotonic()
-            if frontend.connect(rdwr=options, terminate=self._stop.is_set) is False:
-                raise OSError("reader stopped answering")
-            self._backoff.reset()
+            if frontend.connect(rdwr=options, terminate=lambda: self.stopping) is False:
+                raise DeviceError(self.kind, "reader stopped answering")
+            self._healthy()
             # Keep a steady polling rhythm without spinning when sensing returns at once.
             self._stop.wait(max(0.0, self.POLL_INTERVAL - (time.monotonic() - started)))
 
@@ -149,7 +123,7 @@ class NfcReader:
         except InputError as error:
             log.info("card refused: %s", error)
             return True
-        self._last_reading_at = tap.at
+        self._delivered(tap.at)
         self._on_tap(tap)
         return True
 

@@ -1,0 +1,123 @@
+"""Every parser of outside input answers with a result or its typed error, nothing else.
+
+Configuration files, environment overrides, journey files and catalog sources are
+written by people and other systems; hypothesis throws arbitrary ones at them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.catalog import Catalog
+from edge.config import load_config
+from edge.errors import CatalogError, ConfigError
+from kiosk.journey import JourneyError, load_journey
+
+# BORNE_FUZZ_EXAMPLES=2000 for a longer hunt than the suite does by default.
+FUZZ = settings(
+    max_examples=int(os.environ.get("BORNE_FUZZ_EXAMPLES", "150")),
+    suppress_health_check=[HealthCheck.too_slow],
+    deadline=None,
+)
+
+keys = st.sampled_from(
+    ["device", "mqtt", "storage", "host", "port", "tls", "data_dir", "store_id", "x", "1"]
+)
+scalars = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.text(alphabet=string.printable, max_size=20),
+)
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(st.none(), scalars),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys | st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, int) else json.dumps(value)
+    return json.dumps(value)
+
+
+@FUZZ
+@given(st.dictionaries(keys, st.dictionaries(keys, scalars, max_size=4), max_size=4))
+def test_any_config_file_loads_or_names_its_problem(tables: dict[str, dict[str, Any]]) -> None:
+    text = "".join(
+        f"[{name}]\n" + "".join(f"{key} = {_toml_value(v)}\n" for key, v in body.items())
+        for name, body in tables.items()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "kiosk.toml"
+        path.write_text(text)
+        try:
+            load_config(path, {})
+        except ConfigError as error:
+            assert error.where
+            assert error.problem
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_any_bytes_as_config_file(raw: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "kiosk.toml"
+        path.write_bytes(raw)
+        try:
+            load_config(path, {})
+        except ConfigError:
+            pass
+
+
+@FUZZ
+@given(st.dictionaries(st.text(alphabet=string.ascii_uppercase + "_", max_size=20), st.text()))
+def test_any_environment_loads_or_names_the_variable(environ: dict[str, str]) -> None:
+    prefixed = {f"BORNE_{key}": value for key, value in environ.items()}
+    try:
+        load_config(None, prefixed)
+    except ConfigError as error:
+        assert error.where
+
+
+@FUZZ
+@given(json_values)
+def test_any_journey_file_parses_or_says_why(document: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "journey.json"
+        path.write_text(json.dumps(document))
+        try:
+            steps = load_journey(path)
+        except JourneyError:
+            return
+    assert all(
+        step.kind in {"tap_card", "scan", "press", "wait", "idle", "screenshot"} for step in steps
+    )
+
+
+@FUZZ
+@given(json_values)
+def test_any_catalog_source_loads_or_is_refused(document: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "catalog.json"
+        source.write_text(json.dumps(document))
+        catalog = Catalog(Path(folder) / "catalog.sqlite")
+        try:
+            catalog.load_source(source, lambda card: "p" + card)
+        except CatalogError:
+            pass
+        finally:
+            catalog.close()
