@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -48,14 +47,13 @@ class Runtime:
         outbox: Outbox,
         uplink: Uplink | None,
         idle_timeout: float,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.session = session
         self.catalog = catalog
         self.outbox = outbox
         self.uplink = uplink
         self.idle_timeout = idle_timeout
-        self._clock = clock
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._devices: list[Device] = []
         self.device_status: dict[str, DeviceStatus] = {}
         self._listeners: list[ViewListener] = []
@@ -98,7 +96,6 @@ class Runtime:
         """Start devices, the reading consumer, the idle watch and the uplink."""
         self._loop = asyncio.get_running_loop()
         self._tasks.append(asyncio.create_task(self._consume(), name="readings"))
-        self._tasks.append(asyncio.create_task(self._watch_idle(), name="idle-watch"))
         if self.uplink is not None:
             self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
         for device in self._devices:
@@ -106,6 +103,8 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop devices and tasks; what is in the outbox stays there."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         for device in self._devices:
             await asyncio.to_thread(device.stop)
         if self.uplink is not None:
@@ -124,11 +123,23 @@ class Runtime:
             except Exception:
                 log.exception("reading could not be handled")
 
-    async def _watch_idle(self) -> None:
-        while True:
-            if self.session.active and self.session.idle_for() >= self.idle_timeout:
-                await self.end_session("idle")
-            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+    def _arm_idle_timer(self) -> None:
+        """(Re)start the countdown to wiping the session after the latest activity."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.session.active and self._loop is not None:
+            delay = max(0.0, self.idle_timeout - self.session.idle_for())
+            self._idle_timer = self._loop.call_later(delay, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        task = asyncio.create_task(self._end_idle_session(), name="idle-end")
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _end_idle_session(self) -> None:
+        await self.end_session("idle")
 
     # --- what happens --------------------------------------------------------------------
 
@@ -144,14 +155,11 @@ class Runtime:
         """The shopper walked away (or pressed home): wipe the session."""
         return await self._commit_and_show(self.session.end(reason))
 
-    async def record(self, draft: EventDraft) -> list[StoredEvent]:
-        """Commit an event that does not change the view (a button pressed, say)."""
-        return await self.outbox.append(draft)
-
     async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
         stored = await self.outbox.append(*drafts) if drafts else []
         view = self.session.view
         self.changes += 1
+        self._arm_idle_timer()
         for listener in self._listeners:
             listener(view)
         async with self._view_changed:

@@ -10,16 +10,18 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from edge.config import Config
+from kiosk.journey import Step, load_journey
 
 log = logging.getLogger(__name__)
 
 
-def _prepare_kivy(windowed: bool) -> None:
+def _prepare_kivy(windowed: bool, data_dir: Path) -> None:
     """Settings Kivy reads at import time: set them before the first Kivy import."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our argv is ours, not Kivy's
+    # Kivy's own config and logs live with the kiosk's data, not in a home folder.
+    os.environ.setdefault("KIVY_HOME", str(data_dir / "kivy"))
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # through our redacting handler
     from kivy.config import Config as KivyConfig
@@ -39,16 +41,12 @@ def run_kiosk(
     screenshots: Path | None = None,
 ) -> int:
     """Run the kiosk window until closed (or until the journey has been played)."""
-    _prepare_kivy(windowed)
-    steps = None
-    if journey is not None:
-        from kiosk.journey import load_journey
-
-        steps = load_journey(journey)
+    _prepare_kivy(windowed, config.data_dir)
+    steps = load_journey(journey) if journey is not None else None
     return asyncio.run(_run(config, steps, screenshots or Path("screenshots")))
 
 
-async def _run(config: Config, steps: Any, screenshots: Path) -> int:
+async def _run(config: Config, steps: list[Step] | None, screenshots: Path) -> int:
     from edge.bootstrap import build_runtime, demo_cards
     from kiosk.app import KioskApp
 
