@@ -14,10 +14,12 @@ class BarcodeScan:
     gtin: str | None
     source: str
     at: float = field(compare=False)
+    kind: str = "gtin"  # gtin, gs1, digital_link, url or text (devices.barcode.meaning)
 
     def __repr__(self) -> str:  # codes can be order QR codes: keep them out of logs
         return (
-            f"BarcodeScan(symbology={self.symbology!r}, gtin={self.gtin!r}, source={self.source!r})"
+            f"BarcodeScan(symbology={self.symbology!r}, kind={self.kind!r}, "
+            f"gtin={self.gtin!r}, source={self.source!r})"
         )
 
 

@@ -101,6 +101,7 @@ class ShopperSession:
                 "product.scanned",
                 {
                     "gtin": scan.gtin,
+                    "code_kind": scan.kind,
                     "symbology": scan.symbology,
                     "found": product is not None,
                     "scanner": scan.source,

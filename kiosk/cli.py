@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--timeout", type=float, default=600.0, help="give up after (s)")
 
+    scan = commands.add_parser(
+        "scan", help="decode the barcodes in image or video files, one JSON line per code"
+    )
+    scan.add_argument("files", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
+
     outbox = commands.add_parser("outbox", help="the event outbox")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     status = outbox_commands.add_parser("status", help="queued events and last delivery")
@@ -71,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 journey=args.journey,
                 screenshots=args.screenshots,
             )
+        if args.command == "scan":
+            return _scan(args.files)
         config = load_config(args.config)
         if args.command == "edge":
             return asyncio.run(_edge(config))
@@ -115,6 +122,29 @@ async def _simulate(config: Config, args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(asdict(summary)))
     return 0
+
+
+def _scan(files: list[Path]) -> int:
+    from devices.barcode.file_scan import scan_file
+
+    status = 0
+    for path in files:
+        try:
+            for found in scan_file(path):
+                line = {
+                    "path": found.path,
+                    "symbology": str(found.code.symbology),
+                    "text": found.code.text,
+                    "gtin": found.meaning.gtin if found.meaning else None,
+                    "kind": str(found.meaning.kind) if found.meaning else None,
+                }
+                if found.refused:
+                    line["refused"] = found.refused
+                print(json.dumps(line, ensure_ascii=False), flush=True)
+        except BorneError as error:
+            print(f"borne: {error}", file=sys.stderr)
+            status = 1
+    return status
 
 
 def _outbox_status(config: Config, *, as_json: bool) -> int:

@@ -61,10 +61,16 @@ def load_journey(path: Path) -> list[Step]:
     return steps
 
 
-def symbology_for(text: str) -> Symbology:
-    """How a journey's barcode text is drawn: retail digits as EAN/UPC, the rest as QR."""
+def symbology_for(text: str) -> tuple[Symbology, bool]:
+    """How a journey's barcode text is drawn, and whether as a GS1 symbol.
+
+    Retail digits as EAN/UPC, "(01)..." element strings as GS1 DataMatrix, the rest as QR.
+    """
     if text.isascii() and text.isdigit():
-        return {13: Symbology.EAN13, 8: Symbology.EAN8, 12: Symbology.UPCA}.get(
+        symbology = {13: Symbology.EAN13, 8: Symbology.EAN8, 12: Symbology.UPCA}.get(
             len(text), Symbology.CODE128
         )
-    return Symbology.QR
+        return symbology, False
+    if text.startswith("(01)"):
+        return Symbology.DATAMATRIX, True
+    return Symbology.QR, False

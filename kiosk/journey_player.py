@@ -69,7 +69,8 @@ class JourneyPlayer:
         elif step.kind == "scan":
             if self.simulators.camera is None:
                 raise JourneyError("scan needs the simulated camera")
-            self.simulators.camera.show(step.value, symbology_for(step.value), frames=4)
+            symbology, gs1 = symbology_for(step.value)
+            self.simulators.camera.show(step.value, symbology, frames=4, gs1=gs1)
             await self._settle(since)
         elif step.kind == "press":
             await self._press(step.value, since)

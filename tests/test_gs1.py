@@ -1,14 +1,25 @@
-"""GTIN check digits: a wrong one is refused, never looked up."""
+"""GS1 data: GTIN check digits (a wrong one is refused, never looked up), element
+strings, Digital Link URIs, and what any other code is taken to be."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devices.barcode.gs1 import display_gtin, gtin_check_digit, normalize_gtin
+from devices.barcode.gs1 import (
+    GS,
+    display_gtin,
+    gtin_check_digit,
+    normalize_gtin,
+    parse_digital_link,
+    parse_element_string,
+)
+from devices.barcode.meaning import CodeKind, interpret
+from devices.barcode.symbology import Symbology
 from devices.errors import InputError
 
 
@@ -53,3 +64,136 @@ def test_any_single_digit_error_is_caught(body: str, position: int, delta: int) 
 def test_anything_else_is_a_typed_error_or_a_gtin(text: str) -> None:
     with contextlib.suppress(InputError):
         assert len(normalize_gtin(text)) == 14
+
+
+# --- element strings, Digital Link, what a code means --------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(01)03760123450010(17)271231(10)LOT42(21)SN1",
+        "]C1010376012345001017271231" + "10LOT42" + GS + "21SN1",
+        "]d2010376012345001017271231" + "10LOT42" + GS + "21SN1",
+        GS + "010376012345001017271231" + "10LOT42" + GS + "21SN1",
+    ],
+)
+def test_element_strings_raw_or_human_readable(text: str) -> None:
+    elements = parse_element_string(text)
+    assert elements.gtin == "03760123450010"
+    assert elements.get("17") == "271231"
+    assert elements.get("10") == "LOT42"
+    assert elements.get("21") == "SN1"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("(01)03760123450011", "check digit"),
+        ("(01)0376012345001", "wrong length"),
+        ("(17)271332", "date"),
+        ("(99", "expected (AI)value"),
+        ("(77)abc", "unknown application identifier"),
+        ("0103760123450010" + "10" + "X" * 21, "wrong length"),
+        ("(10)LOT\x00", "characters"),
+        ("", "no application identifier"),
+    ],
+)
+def test_broken_element_strings_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(InputError, match=re.escape(reason)):
+        parse_element_string(text)
+
+
+@pytest.mark.parametrize(
+    ("uri", "gtin", "qualifiers"),
+    [
+        ("https://id.gs1.org/01/03760123450010", "03760123450010", {}),
+        (
+            "https://id.gs1.org/01/03760123450010/10/LOT42?17=271231",
+            "03760123450010",
+            {"10": "LOT42", "17": "271231"},
+        ),
+        (
+            "https://shop.example.fr/p/01/3760123450010/21/A%2FB?linkType=gs1:pip",
+            "03760123450010",
+            {"21": "A/B"},
+        ),
+        ("http://example.com/gtin/96385074/lot/L1", "00000096385074", {"10": "L1"}),
+    ],
+)
+def test_digital_link_uris(uri: str, gtin: str, qualifiers: dict[str, str]) -> None:
+    elements = parse_digital_link(uri)
+    assert elements.gtin == gtin
+    assert {k: v for k, v in elements.elements if k != "01"} == qualifiers
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://id.gs1.org/01/03760123450011",  # wrong check digit
+        "https://id.gs1.org/10/LOT42",  # no GTIN
+        "https://id.gs1.org/01/03760123450010/10",  # key without value
+        "ftp://id.gs1.org/01/03760123450010",
+        "https://example.com/",
+    ],
+)
+def test_not_digital_links(uri: str) -> None:
+    with pytest.raises(InputError):
+        parse_digital_link(uri)
+
+
+@pytest.mark.parametrize(
+    ("symbology", "text", "gs1", "kind", "gtin"),
+    [
+        (Symbology.EAN13, "3760123450010", False, CodeKind.GTIN, "03760123450010"),
+        (Symbology.DATAMATRIX, "(01)03760123450010(10)L1", True, CodeKind.GS1, "03760123450010"),
+        (
+            Symbology.QR,
+            "https://id.gs1.org/01/03760123450010",
+            False,
+            CodeKind.DIGITAL_LINK,
+            "03760123450010",
+        ),
+        (Symbology.QR, "https://id.gs1.org/01/03760123450011", False, CodeKind.URL, None),
+        (Symbology.QR, "https://example.com/commande/8812", False, CodeKind.URL, None),
+        (Symbology.QR, "CMD-8812;Mme Dupont", False, CodeKind.TEXT, None),
+        (Symbology.QR, "<script>alert(1)</script>[b]x[/b]", False, CodeKind.TEXT, None),
+        (Symbology.QR, "x" * 4096, False, CodeKind.TEXT, None),
+        (Symbology.CODE128, "(01)03760123450010", False, CodeKind.TEXT, None),
+    ],
+)
+def test_what_a_code_means(
+    symbology: Symbology, text: str, gs1: bool, kind: CodeKind, gtin: str | None
+) -> None:
+    meaning = interpret(symbology, text, gs1=gs1)
+    assert meaning.kind is kind
+    assert meaning.gtin == gtin
+
+
+def test_codes_longer_than_any_symbol_are_refused() -> None:
+    with pytest.raises(InputError, match="longer than any real code"):
+        interpret(Symbology.QR, "x" * 9000)
+
+
+@given(st.text(max_size=300))
+def test_any_text_is_understood_or_refused(text: str) -> None:
+    for parse in (parse_element_string, parse_digital_link):
+        with contextlib.suppress(InputError):
+            elements = parse(text)
+            assert elements.elements
+    for symbology in (Symbology.QR, Symbology.CODE128):
+        with contextlib.suppress(InputError):
+            interpret(symbology, text, gs1=True)
+        assert interpret(symbology, text).kind in set(CodeKind)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["01", "10", "17", "21", "3103", "92", "(", ")", GS, "]C1"])
+        | st.text(alphabet="0123456789ABZ-/", max_size=16),
+        max_size=10,
+    )
+)
+def test_element_string_fragments_never_crash(parts: list[str]) -> None:
+    with contextlib.suppress(InputError):
+        parse_element_string("".join(parts))

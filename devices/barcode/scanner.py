@@ -14,8 +14,7 @@ from devices.backoff import Backoff
 from devices.barcode.capture import FrameSource
 from devices.barcode.debounce import ScanDebouncer
 from devices.barcode.decoder import BarcodeDecoder, DecodedCode
-from devices.barcode.gs1 import normalize_gtin
-from devices.barcode.symbology import RETAIL_LINEAR
+from devices.barcode.meaning import interpret
 from devices.errors import InputError
 from devices.readings import BarcodeScan
 from devices.status import DeviceStatus
@@ -25,9 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def scan_from_code(code: DecodedCode, source: str, at: float) -> BarcodeScan:
-    """Interpret a decoded code; a retail code with a wrong check digit is refused."""
-    gtin = normalize_gtin(code.text) if code.symbology in RETAIL_LINEAR else None
-    return BarcodeScan(symbology=code.symbology, text=code.text, gtin=gtin, source=source, at=at)
+    """Interpret a decoded code; a wrong check digit or broken GS1 data is refused."""
+    meaning = interpret(code.symbology, code.text, gs1=code.gs1)
+    return BarcodeScan(
+        symbology=code.symbology,
+        text=code.text,
+        gtin=meaning.gtin,
+        source=source,
+        at=at,
+        kind=meaning.kind,
+    )
 
 
 class CameraScanner(DeviceWorker[FrameSource]):

@@ -52,11 +52,22 @@ class SimulatedCamera:
         # A counter top: mid grey with a fixed sensor-noise texture.
         grey = np.clip(rng.normal(150, 12, (HEIGHT, WIDTH)), 0, 255).astype(np.uint8)
         self._background = as_frame(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
-        self._rendered: dict[tuple[str, Symbology], Frame] = {}
+        self._rendered: dict[tuple[str, Symbology, bool], Frame] = {}
 
-    def show(self, text: str, symbology: Symbology = Symbology.EAN13, *, frames: int = 3) -> None:
-        """Hold a code in front of the camera for `frames` frames."""
-        frame = self._frame_with(text, symbology)
+    def show(
+        self,
+        text: str,
+        symbology: Symbology = Symbology.EAN13,
+        *,
+        frames: int = 3,
+        gs1: bool = False,
+    ) -> None:
+        """Hold a code in front of the camera for `frames` frames.
+
+        With `gs1`, `text` is a GS1 element string in "(01)..." form, drawn as a GS1
+        symbol (FNC1 first), as on a GS1 DataMatrix or GS1 QR label.
+        """
+        frame = self._frame_with(text, symbology, gs1)
         with self._ready:
             self._queue.extend([frame] * frames)
             self._queue.extend([None] * self.GAP_FRAMES)
@@ -90,15 +101,16 @@ class SimulatedCamera:
             time.sleep(self._next_frame_at - now)
         self._next_frame_at = max(now, self._next_frame_at) + 1.0 / fps
 
-    def _frame_with(self, text: str, symbology: Symbology) -> Frame:
-        key = (text, symbology)
+    def _frame_with(self, text: str, symbology: Symbology, gs1: bool) -> Frame:
+        key = (text, symbology, gs1)
         if key not in self._rendered:
-            self._rendered[key] = self._render(text, symbology)
+            self._rendered[key] = self._render(text, symbology, gs1)
         return self._rendered[key]
 
-    def _render(self, text: str, symbology: Symbology) -> Frame:
+    def _render(self, text: str, symbology: Symbology, gs1: bool) -> Frame:
+        options = {"gs1": True} if gs1 else {}
         try:
-            barcode = zxingcpp.create_barcode(text, ZXING_FORMATS[symbology])
+            barcode = zxingcpp.create_barcode(text, ZXING_FORMATS[symbology], **options)
         except (ValueError, RuntimeError) as error:
             raise InputError("barcode text", f"cannot be drawn as {symbology}: {error}") from None
         two_d = symbology in (Symbology.QR, Symbology.DATAMATRIX)
