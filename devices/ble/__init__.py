@@ -1,0 +1,1 @@
+"""BLE beacons: pure frame parsers, and scanning through bleak (real or replayed)."""
