@@ -37,4 +37,21 @@ class CardTap:
         return f"CardTap(tag_type={self.tag_type!r}, source={self.source!r})"
 
 
-Reading = BarcodeScan | CardTap
+@dataclass(frozen=True, slots=True)
+class BeaconSighting:
+    """One beacon advertisement heard: the beacon's own ids, never the phone's address.
+
+    `beacon_id` is stable for a beacon (iBeacon "uuid/major/minor", Eddystone
+    "namespace/instance", AltBeacon "id1/id2/id3"); phones rotate their MAC address.
+    `tx_power` is the advertised power at 1 m (Eddystone's 0 m figure is converted).
+    """
+
+    beacon_id: str
+    uuid: str
+    rssi: int
+    tx_power: int
+    source: str
+    at: float = field(compare=False)
+
+
+Reading = BarcodeScan | CardTap | BeaconSighting
