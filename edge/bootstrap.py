@@ -11,12 +11,15 @@ from pathlib import Path
 from devices.barcode.capture import FrameSource, OpenCVCapture
 from devices.barcode.scanner import CameraScanner
 from devices.barcode.simulated_camera import SimulatedCamera
+from devices.ble.replay import ReplayScannerBackend, shopper_visit
+from devices.ble.scanner import BeaconScanner
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from edge.catalog import Catalog
 from edge.config import Config
 from edge.events import EventSource
 from edge.outbox import Outbox, OutboxStore
+from edge.presence import PresenceEngine
 from edge.pseudonym import Pseudonymizer, load_key
 from edge.runtime import Runtime
 from edge.session import ShopperSession
@@ -88,12 +91,16 @@ async def build_runtime(
         Uplink(config.mqtt, source, outbox, boot_count=boot_count) if config.mqtt.host else None
     )
     session = ShopperSession(catalog, pseudonymize, clock=time.time)
+    presence = (
+        PresenceEngine(config.presence.store_app_uuid, pseudonymize) if config.devices.ble else None
+    )
     runtime = Runtime(
         session=session,
         catalog=catalog,
         outbox=outbox,
         uplink=uplink,
         idle_timeout=config.session.idle_timeout,
+        presence=presence,
     )
     simulators = Simulators()
 
@@ -112,4 +119,28 @@ async def build_runtime(
         nfc_path = simulators.card.path
     if nfc_path:
         runtime.attach(NfcReader(nfc_path, runtime.submit, on_status=runtime.report_status))
+
+    if config.devices.ble == "simulated":
+        # Shoppers with the store app walk by, one after the other, again and again.
+        visits = [
+            advert
+            for minor in (101, 102, 103)
+            for advert in shopper_visit(config.presence.store_app_uuid, 1, minor, seconds=30)
+        ]
+        runtime.attach(
+            BeaconScanner(
+                runtime.submit,
+                on_status=runtime.report_status,
+                backend=ReplayScannerBackend,
+                backend_options={"replay": visits, "repeat": True},
+            )
+        )
+    elif config.devices.ble == "bleak":
+        runtime.attach(
+            BeaconScanner(
+                runtime.submit,
+                on_status=runtime.report_status,
+                passive=config.presence.passive_scan,
+            )
+        )
     return runtime, simulators

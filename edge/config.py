@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,15 @@ class DevicesConfig:
 
     camera: str = "simulated"
     nfc: str = "simulated"
+    ble: str = ""  # "bleak" for the adapter, "simulated" for replayed shopper visits
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceConfig:
+    """Shoppers near the kiosk, from the store app's iBeacon."""
+
+    store_app_uuid: str = "b0a1e5e0-57a0-4b2e-9d1f-2c0b0e000001"
+    passive_scan: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,7 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     devices: DevicesConfig = field(default_factory=DevicesConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -199,5 +210,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("storage.outbox_max_bytes", "must be at least 1 MiB")
     if not config.storage.data_dir:
         raise ConfigError("storage.data_dir", "must not be empty")
+    try:
+        uuid.UUID(config.presence.store_app_uuid)
+    except ValueError:
+        raise ConfigError("presence.store_app_uuid", "must be a UUID") from None
+    if config.devices.ble not in ("", "bleak", "simulated"):
+        raise ConfigError("devices.ble", 'must be "bleak", "simulated" or empty')
     if config.session.idle_timeout <= 0:
         raise ConfigError("session.idle_timeout", "must be a positive number of seconds")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
-from devices.readings import BarcodeScan, CardTap, Reading
+from devices.readings import BeaconSighting, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog
 from edge.events import EventDraft
 from edge.outbox import Outbox, StoredEvent
+from edge.presence import PresenceEngine
 from edge.session import SessionView, ShopperSession
 from edge.uplink import Uplink
 
@@ -47,12 +49,14 @@ class Runtime:
         outbox: Outbox,
         uplink: Uplink | None,
         idle_timeout: float,
+        presence: PresenceEngine | None = None,
     ) -> None:
         self.session = session
         self.catalog = catalog
         self.outbox = outbox
         self.uplink = uplink
         self.idle_timeout = idle_timeout
+        self.presence = presence
         self._idle_timer: asyncio.TimerHandle | None = None
         self._devices: list[Device] = []
         self.device_status: dict[str, DeviceStatus] = {}
@@ -98,6 +102,8 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self._consume(), name="readings"))
         if self.uplink is not None:
             self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+        if self.presence is not None:
+            self._tasks.append(asyncio.create_task(self._expire_presence(), name="presence"))
         for device in self._devices:
             device.start()
 
@@ -145,11 +151,23 @@ class Runtime:
 
     async def handle(self, reading: Reading) -> list[StoredEvent]:
         """Apply a reading to the session; commit its events; then show the new view."""
+        if isinstance(reading, BeaconSighting):
+            drafts = self.presence.observe(reading) if self.presence else []
+            return await self.outbox.append(*drafts) if drafts else []
         if isinstance(reading, CardTap):
             drafts = self.session.on_card(reading)
-        elif isinstance(reading, BarcodeScan):
+        else:
             drafts = self.session.on_scan(reading)
         return await self._commit_and_show(drafts)
+
+    async def _expire_presence(self) -> None:
+        # Leaving is the absence of sightings: only a clock can tell it.
+        assert self.presence is not None
+        while True:
+            await asyncio.sleep(1.0)
+            drafts = self.presence.expire(time.time())
+            if drafts:
+                await self.outbox.append(*drafts)
 
     async def end_session(self, reason: str) -> list[StoredEvent]:
         """The shopper walked away (or pressed home): wipe the session."""

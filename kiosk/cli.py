@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 def _demo_config(path: Path | None) -> Config:
     if path is not None:
         return load_config(path)
-    return load_config(None, {"BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR)})
+    return load_config(
+        None, {"BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR), "BORNE_DEVICES__BLE": "simulated"}
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

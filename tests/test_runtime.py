@@ -9,14 +9,16 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devices.backoff import Backoff
-from devices.readings import BarcodeScan, CardTap
+from devices.readings import BarcodeScan, BeaconSighting, CardTap
 from edge.bootstrap import build_runtime
 from edge.config import load_config
 from edge.session import Screen
+from tests.asyncapi import check_message
 from tests.conftest import BORNE, Subscriber, write_config
 from tests.mosquitto import Broker
 
@@ -86,3 +88,33 @@ def test_edge_runs_until_stopped_and_says_offline(
     assert process.returncode == 0, stderr
     states = [json.loads(p)["state"] for t, p, _ in subscriber.messages if t.endswith("/state")]
     assert states == ["online", "offline"]
+
+
+def test_shoppers_near_the_kiosk_become_presence_events(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
+        {"BORNE_DEVICES__CAMERA": "", "BORNE_DEVICES__NFC": "", "BORNE_DEVICES__BLE": "simulated"},
+    )
+    app_uuid = config.presence.store_app_uuid
+
+    async def scenario() -> list[dict[str, Any]]:
+        runtime, _ = await build_runtime(config)
+        assert runtime.presence is not None
+        now = time.time()
+        for step, rssi in enumerate([-80, -70, -60, -50, -48, -48]):
+            sighting = BeaconSighting(f"{app_uuid}/1/5", app_uuid, rssi, -59, "test", now + step)
+            await runtime.handle(sighting)
+        await runtime.outbox.append(*runtime.presence.expire(now + 60))
+        events = await runtime.outbox.pending(0, 100)
+        await runtime.close()
+        return [json.loads(e.payload) for e in events]
+
+    events = asyncio.run(scenario())
+    types = [e["type"].removeprefix("io.borne.presence.") for e in events]
+    assert types[0] == "entered"
+    assert types[-1] == "exited"
+    assert all(app_uuid not in json.dumps(e["data"]) for e in events)
+    for event in events:
+        check_message(
+            f"borne/v1/devices/kiosk-07/events/{event['type'][9:]}", json.dumps(event).encode()
+        )
