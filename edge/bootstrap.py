@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +70,6 @@ def demo_cards(config: Config) -> list[tuple[str, str]]:
     return [(str(c["first_name"]), str(c["card"])) for c in document.get("customers", [])]
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def build_runtime(
     config: Config, *, camera_fps: float | None = 15.0
 ) -> tuple[Runtime, Simulators]:
@@ -115,7 +107,7 @@ async def build_runtime(
 
     nfc_path = config.devices.nfc
     if nfc_path == "simulated":
-        simulators.card = SimulatedCardPeer(_free_udp_port())
+        simulators.card = SimulatedCardPeer()
         nfc_path = simulators.card.path
     if nfc_path:
         runtime.attach(NfcReader(nfc_path, runtime.submit, on_status=runtime.report_status))

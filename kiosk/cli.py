@@ -46,6 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("files", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
 
+    devices = commands.add_parser("devices", help="each device with its backend and state")
+    devices.add_argument("--config", type=Path, required=True)
+    devices.add_argument("--seconds", type=float, default=3.0, help="how long to watch them")
+    devices.add_argument("--json", action="store_true")
+
+    nfc = commands.add_parser("nfc", help="NFC reader tools")
+    nfc_commands = nfc.add_subparsers(dest="nfc_command", required=True)
+    nfc_read = nfc_commands.add_parser("read", help="print the next tag as JSON, then exit")
+    nfc_read.add_argument("--device", required=True, help="nfcpy path: usb, tty:..., udp:...")
+    nfc_read.add_argument("--timeout", type=float, default=10.0)
+
+    ble = commands.add_parser("ble", help="BLE tools")
+    ble_commands = ble.add_subparsers(dest="ble_command", required=True)
+    ble_scan = ble_commands.add_parser("scan", help="print parsed beacons as JSON lines")
+    ble_scan.add_argument("--seconds", type=float, default=10.0)
+    ble_scan.add_argument("--replay", type=Path, help="a recording to replay instead of the radio")
+    ble_scan.add_argument("--active", action="store_true", help="active scanning")
+
     outbox = commands.add_parser("outbox", help="the event outbox")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     status = outbox_commands.add_parser("status", help="queued events and last delivery")
@@ -80,11 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "scan":
             return _scan(args.files)
+        if args.command == "nfc":
+            return _nfc_read(args.device, args.timeout)
+        if args.command == "ble":
+            return asyncio.run(_ble_scan(args.seconds, args.replay, active=args.active))
         config = load_config(args.config)
         if args.command == "edge":
             return asyncio.run(_edge(config))
         if args.command == "simulate":
             return asyncio.run(_simulate(config, args))
+        if args.command == "devices":
+            return asyncio.run(_devices(config, args.seconds, as_json=args.json))
         return _outbox_status(config, as_json=args.json)
     except ConfigError as error:
         print(f"borne: configuration error: {error}", file=sys.stderr)
@@ -147,6 +171,83 @@ def _scan(files: list[Path]) -> int:
             print(f"borne: {error}", file=sys.stderr)
             status = 1
     return status
+
+
+async def _devices(config: Config, seconds: float, *, as_json: bool) -> int:
+    from edge.bootstrap import build_runtime
+
+    runtime, simulators = await build_runtime(config)
+    await runtime.start()
+    try:
+        await asyncio.sleep(seconds)
+        statuses = sorted(runtime.device_status.values(), key=lambda s: s.kind)
+    finally:
+        await runtime.close()
+        simulators.close()
+    if as_json:
+        for status in statuses:
+            print(json.dumps(asdict(status)))
+        return 0
+    print(f"{'device':<8} {'backend':<28} {'state':<9} {'last reading':<20} detail")
+    for status in statuses:
+        last = (
+            "-"
+            if status.last_reading_at is None
+            else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_reading_at))
+        )
+        print(f"{status.kind:<8} {status.backend:<28} {status.state:<9} {last:<20} {status.detail}")
+    return 0
+
+
+def _nfc_read(device: str, timeout: float) -> int:
+    from devices.nfc.inspect import read_tag
+
+    print(json.dumps(read_tag(device, timeout), ensure_ascii=False))
+    return 0
+
+
+async def _ble_scan(seconds: float, replay: Path | None, *, active: bool) -> int:
+    from bleak import BleakScanner
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
+    from bleak.exc import BleakError
+
+    from devices.ble.frames import parse_advertisement
+    from devices.ble.replay import ReplayScannerBackend, load_recording
+    from devices.ble.scanner import PASSIVE_PATTERNS
+
+    def detected(device: BLEDevice, advertisement: AdvertisementData) -> None:
+        parsed = parse_advertisement(
+            advertisement.manufacturer_data, advertisement.service_data, advertisement.local_name
+        )
+        if parsed.frames or parsed.corrupt:
+            line = {
+                "address": device.address,
+                "rssi": advertisement.rssi,
+                "frames": [{"kind": type(f).__name__, **asdict(f)} for f in parsed.frames],
+            }
+            if parsed.errors:
+                line["errors"] = list(parsed.errors)
+            print(json.dumps(line), flush=True)
+
+    if replay is not None:
+        scanner = BleakScanner(
+            detected, backend=ReplayScannerBackend, replay=load_recording(replay)
+        )
+    elif active:
+        scanner = BleakScanner(detected, scanning_mode="active")
+    else:
+        scanner = BleakScanner(detected, scanning_mode="passive", bluez=PASSIVE_PATTERNS)
+    try:
+        await scanner.start()
+    except (BleakError, OSError) as error:
+        print(f"borne: BLE scanning unavailable: {error}", file=sys.stderr)
+        return 1
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await scanner.stop()
+    return 0
 
 
 def _outbox_status(config: Config, *, as_json: bool) -> int:

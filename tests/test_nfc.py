@@ -27,7 +27,6 @@ from devices.nfc.card_formats import (
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from devices.readings import CardTap
-from edge.bootstrap import _free_udp_port
 from tests.conftest import TESTDATA
 
 VECTORS = json.loads((TESTDATA / "nfc" / "ndef_vectors.json").read_text())["vectors"]
@@ -80,7 +79,7 @@ def test_any_bytes_give_records_or_a_typed_error(octets: bytes) -> None:
 
 @pytest.fixture
 def reader_and_card() -> Iterator[tuple[SimulatedCardPeer, list[CardTap], threading.Event]]:
-    card = SimulatedCardPeer(_free_udp_port())
+    card = SimulatedCardPeer()
     taps: list[CardTap] = []
     arrived = threading.Event()
 

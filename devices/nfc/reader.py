@@ -55,7 +55,8 @@ class _LoopbackUdpDevice(nfc.clf.udp.Device):  # type: ignore[misc]
         return super()._recv_data(timeout, *brty_list)
 
 
-def _open_frontend(path: str) -> Any:
+def open_frontend(path: str) -> Any:
+    """An nfcpy frontend for `path`; on `udp:` with sensing timed like a real reader."""
     frontend = nfc.ContactlessFrontend(path)
     if path.startswith("udp:"):
         frontend.device.__class__ = _LoopbackUdpDevice
@@ -90,7 +91,7 @@ class NfcReader(DeviceWorker[Any]):
 
     def _open(self) -> Any:
         try:
-            return _open_frontend(self.path)
+            return open_frontend(self.path)
         except OSError as error:
             raise DeviceError(self.kind, f"no reader on {self.path}: {error}") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import struct
 import threading
 import time
@@ -24,6 +25,14 @@ log = logging.getLogger(__name__)
 _BLOCK = 16
 # FeliCa Standard IDm/PMm/system code 12FC (NDEF), as on a real Type 3 tag.
 _SENSF_RES = bytes.fromhex("0102FE01020304050603014B024F4993FF12FC")
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port on `host` that nothing is bound to right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def type3_memory(records: Sequence[ndef.Record]) -> bytes:
@@ -45,8 +54,8 @@ class SimulatedCardPeer:
 
     AWAY = 0.25  # seconds off the reader between two taps
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
-        self.path = f"udp:{host}:{port}"
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.path = f"udp:{host}:{port or free_udp_port(host)}"
         self._taps: queue.Queue[tuple[bytes, float] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="nfc-card-peer", daemon=True)
         self._thread.start()
