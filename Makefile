@@ -6,12 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .make
-# libzbar0: pyzbar's decoder. libusb-1.0-0: nfcpy's USB readers. mosquitto: the broker
+# python3-dev, gcc: evdev builds from source. libzbar0: pyzbar's decoder. libusb-1.0-0: nfcpy's USB readers. mosquitto: the broker
 # the tests run on loopback.
 # xvfb, xauth: a virtual screen for UI tests and headless demos. The GL/EGL/mtdev
 # libraries are what Kivy's SDL2 window loads at run time. tesseract reads the
 # screenshots back in UI tests, so they check what a shopper would actually see.
-APT_PACKAGES := python3-venv libzbar0 libusb-1.0-0 mosquitto mosquitto-clients xvfb xauth \
+APT_PACKAGES := python3-venv python3-dev gcc libzbar0 libusb-1.0-0 mosquitto mosquitto-clients xvfb xauth \
 	libgl1 libgl1-mesa-dri libegl1 libgles2 libmtdev1 tesseract-ocr tesseract-ocr-fra
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -12,6 +12,7 @@ from devices.barcode.scanner import CameraScanner
 from devices.barcode.simulated_camera import SimulatedCamera
 from devices.ble.replay import ReplayScannerBackend, shopper_visit
 from devices.ble.scanner import BeaconScanner
+from devices.hid.wedge import EvdevKeySource, HidScanner, KeySource, SimulatedWedge
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from edge.catalog import Catalog
@@ -34,6 +35,7 @@ class Simulators:
 
     camera: SimulatedCamera | None = None
     card: SimulatedCardPeer | None = None
+    wedge: SimulatedWedge | None = None
 
     def close(self) -> None:
         """Stop the simulated peers."""
@@ -111,6 +113,21 @@ async def build_runtime(
         nfc_path = simulators.card.path
     if nfc_path:
         runtime.attach(NfcReader(nfc_path, runtime.submit, on_status=runtime.report_status))
+
+    keys: KeySource
+    if config.devices.hid == "simulated":
+        keys = simulators.wedge = SimulatedWedge(config.devices.hid_layout)
+    elif config.devices.hid:
+        keys = EvdevKeySource(config.devices.hid)
+    if config.devices.hid:
+        runtime.attach(
+            HidScanner(
+                keys,
+                runtime.submit,
+                layout=config.devices.hid_layout,
+                on_status=runtime.report_status,
+            )
+        )
 
     if config.devices.ble == "simulated":
         # Shoppers with the store app walk by, one after the other, again and again.

@@ -80,6 +80,9 @@ class DevicesConfig:
     camera: str = "simulated"
     nfc: str = "simulated"
     ble: str = ""  # "bleak" for the adapter, "simulated" for replayed shopper visits
+    # A wedge scanner: its /dev/input path, "name:PART OF ITS NAME", or "simulated".
+    hid: str = ""
+    hid_layout: str = "us"  # the layout the scanner was programmed for: "us" or "fr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,8 @@ def _validate(config: Config) -> None:
         uuid.UUID(config.presence.store_app_uuid)
     except ValueError:
         raise ConfigError("presence.store_app_uuid", "must be a UUID") from None
+    if config.devices.hid_layout not in ("us", "fr"):
+        raise ConfigError("devices.hid_layout", 'must be "us" or "fr"')
     if config.devices.ble not in ("", "bleak", "simulated"):
         raise ConfigError("devices.ble", 'must be "bleak", "simulated" or empty')
     if config.session.idle_timeout <= 0:

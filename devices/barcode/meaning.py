@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from devices.barcode.gs1 import (
+    GTIN_LENGTHS,
     MAX_CODE_TEXT,
     GS1Elements,
     normalize_gtin,
@@ -45,6 +46,9 @@ def interpret(symbology: Symbology, text: str, *, gs1: bool = False) -> CodeMean
     if len(text) > MAX_CODE_TEXT:
         raise InputError("barcode text", "longer than any real code")
     if symbology in RETAIL_LINEAR:
+        return CodeMeaning(CodeKind.GTIN, normalize_gtin(text))
+    if symbology is Symbology.KEYBOARD and text.isdigit() and len(text) in GTIN_LENGTHS:
+        # A wedge scanner types an EAN/UPC as its digits: it must still be a valid GTIN.
         return CodeMeaning(CodeKind.GTIN, normalize_gtin(text))
     if gs1 or text.startswith(("]C1", "]d2", "]Q3", "]e0")):
         elements = parse_element_string(text)

@@ -17,10 +17,12 @@ class Symbology(StrEnum):
     CODE128 = "code128"
     QR = "qrcode"
     DATAMATRIX = "datamatrix"
+    KEYBOARD = "keyboard"  # typed by a wedge scanner, which does not say what it read
 
 
 RETAIL_LINEAR = frozenset({Symbology.EAN13, Symbology.EAN8, Symbology.UPCA, Symbology.UPCE})
-ALL = frozenset(Symbology)
+# What cameras read (a wedge scanner's typing is not a symbology a decoder looks for).
+ALL = frozenset(Symbology) - {Symbology.KEYBOARD}
 
 ZXING_FORMATS: dict[Symbology, zxingcpp.BarcodeFormat] = {
     Symbology.EAN13: zxingcpp.BarcodeFormat.EAN13,
