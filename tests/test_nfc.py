@@ -24,6 +24,8 @@ from devices.nfc.card_formats import (
     loyalty_records,
     parse_ndef,
 )
+from devices.nfc.emulation import Type2Card, Type4Card
+from devices.nfc.inspect import read_tag
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from devices.readings import CardTap
@@ -151,3 +153,56 @@ def test_a_missing_reader_is_reported_and_retried() -> None:
     assert len(missing) >= 2, "the reader is looked for again"
     assert "usb:ffff:fffe" in missing[0].detail
     assert statuses[-1].state is DeviceState.STOPPED
+
+
+@pytest.mark.parametrize("tag_type", [2, 3, 4])
+def test_loyalty_cards_of_every_tag_type_are_read(
+    reader_and_card: tuple[SimulatedCardPeer, list[CardTap], threading.Event], tag_type: int
+) -> None:
+    card, taps, arrived = reader_and_card
+
+    card.tap(loyalty_records("9250000000024"), tag_type=tag_type)
+
+    assert arrived.wait(5)
+    assert taps[0].card_number == "9250000000024"
+    assert taps[0].tag_type == f"Type{tag_type}Tag"
+
+
+def test_type4_answers_match_a_real_apdu_exchange() -> None:
+    # nfcpy's own test of a Type 4 tag: the reader's blocks and the tag's answers.
+    (vector,) = vectors("type4_ndef_file")
+    ndef_file = bytes.fromhex(vector["memory_hex"])
+    card = Type4Card(bytes.fromhex("000f20003b00340406e10400400000"), ndef_file)
+    card.handle(bytes.fromhex(vector["rats_cmd_hex"]))
+    for command, response in vector["apdu_sequence (from test_read_ndef_data_failure_in_part)"]:
+        expected = bytes.fromhex(response.split("(")[0].replace(" ", ""))
+        assert card.handle(bytes.fromhex(command.replace(" ", ""))) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "make"),
+    [
+        ("type2_generic", lambda v: Type2Card(bytes.fromhex(v["memory_hex"]))),
+        (
+            "type4_ndef_file",
+            lambda v: Type4Card(
+                bytes.fromhex(v["capability_container_hex"]), bytes.fromhex(v["memory_hex"])
+            ),
+        ),
+    ],
+)
+def test_real_tag_images_read_through_the_real_reader(kind: str, make: Any) -> None:
+    (vector,) = vectors(kind)
+    card = SimulatedCardPeer()
+    try:
+        card.tap_card(make(vector), hold=1.0)
+        tag = read_tag(card.path, timeout=5)
+    finally:
+        card.close()
+    octets = b"".join(
+        ndef.message_encoder(
+            ndef.Record(r["type"], r["name"], bytes.fromhex(r["data_hex"])) for r in tag["records"]
+        )
+    )
+    assert octets.hex() == vector["expected_ndef_octets_hex"]
+    assert tag["borne_card"] is False  # real NDEF, but no loyalty card

@@ -49,6 +49,13 @@ class _LoopbackUdpDevice(nfc.clf.udp.Device):  # type: ignore[misc]
         finally:
             self._sensing = False
 
+    def sense_tta(self, target: Any) -> Any:
+        self._sensing = True
+        try:
+            return super().sense_tta(target)
+        finally:
+            self._sensing = False
+
     def _recv_data(self, timeout: float | None, *brty_list: str) -> Any:
         if self._sensing and timeout is not None:
             timeout = min(timeout, self.SENSE_TIMEOUT)
@@ -64,8 +71,8 @@ def open_frontend(path: str) -> Any:
 
 
 def targets_for(path: str) -> list[str]:
-    """What to poll for: the simulated peer on `udp:` emulates FeliCa (Type 3) only."""
-    return ["212F"] if path.startswith("udp:") else TARGETS
+    """What to poll for: the simulated peer on `udp:` speaks NFC-A and NFC-F."""
+    return ["106A", "212F"] if path.startswith("udp:") else TARGETS
 
 
 class NfcReader(DeviceWorker[Any]):
