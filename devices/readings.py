@@ -54,4 +54,13 @@ class BeaconSighting:
     at: float = field(compare=False)
 
 
-Reading = BarcodeScan | CardTap | BeaconSighting
+@dataclass(frozen=True, slots=True)
+class CardRemoved:
+    """The card of the last tap left the reader (a badge lifted ends staff mode)."""
+
+    uid: str
+    source: str
+    at: float = field(compare=False)
+
+
+Reading = BarcodeScan | CardTap | CardRemoved | BeaconSighting

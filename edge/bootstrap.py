@@ -117,9 +117,9 @@ async def build_runtime(
     keys: KeySource
     if config.devices.hid == "simulated":
         keys = simulators.wedge = SimulatedWedge(config.devices.hid_layout)
-    elif config.devices.hid:
+    elif config.devices.hid and config.devices.hid != "keyboard":  # "keyboard": the kiosk's
         keys = EvdevKeySource(config.devices.hid)
-    if config.devices.hid:
+    if config.devices.hid and config.devices.hid != "keyboard":
         runtime.attach(
             HidScanner(
                 keys,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from devices.readings import BeaconSighting, CardTap, Reading
+from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog
 from edge.events import EventDraft
@@ -151,6 +151,9 @@ class Runtime:
 
     async def handle(self, reading: Reading) -> list[StoredEvent]:
         """Apply a reading to the session; commit its events; then show the new view."""
+        if isinstance(reading, CardRemoved):
+            log.debug("card removed from %s", reading.source)
+            return []  # a shopper's card ends nothing when lifted; a staff badge will
         if isinstance(reading, BeaconSighting):
             drafts = self.presence.observe(reading) if self.presence else []
             return await self.outbox.append(*drafts) if drafts else []

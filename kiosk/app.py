@@ -23,6 +23,7 @@ from edge.session import SessionView
 
 Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
 
+from kiosk.keyboard_wedge import KivyKeyboardWedge  # noqa: E402
 from kiosk.screens.attract import AttractScreen  # noqa: E402 - needs common.kv loaded
 from kiosk.screens.base import KioskScreen  # noqa: E402
 from kiosk.screens.product import ProductScreen  # noqa: E402
@@ -45,6 +46,7 @@ class KioskApp(App):  # type: ignore[misc]
         cards: list[tuple[str, str]],
         store_name: str = "Borne Démo — Paris République",
         simulator_panel: bool = True,
+        keyboard_wedge: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,6 +55,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.cards = cards
         self.store_name = store_name
         self.simulator_panel = simulator_panel
+        self.keyboard_wedge = KivyKeyboardWedge(runtime.submit) if keyboard_wedge else None
         self.view = SessionView()
         self.drawn_change = 0  # the runtime's change number now on screen
         self._latest_change = 0
@@ -75,6 +78,8 @@ class KioskApp(App):  # type: ignore[misc]
             self.panel.populate(self.simulators, self._demo_products(), self._demo_cards())
             root.add_widget(self.panel)
         self.runtime.subscribe(self._on_view)
+        if self.keyboard_wedge is not None:
+            self.keyboard_wedge.attach()
         return root
 
     def _demo_products(self) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ A journey file is a JSON list of steps:
   {"tap_card": "9250000000017"}   a loyalty card on the simulated NFC reader
   {"scan": "3760123450010"}       a barcode drawn into camera frames, read by the real decoder
   {"press": "home"}               a touch on the button with that id
+  {"keys": "3760123450010"}       typed by a keyboard-wedge scanner, then Enter
   {"wait": 1.5}                   seconds
   {"idle": true}                  the shopper walks away: jump past the idle timeout
   {"screenshot": "product"}       save NAME.png in the screenshots folder
@@ -19,7 +20,7 @@ from typing import Any
 from devices.barcode.symbology import Symbology
 from edge.errors import BorneError
 
-STEP_KINDS = ("tap_card", "scan", "press", "wait", "idle", "screenshot")
+STEP_KINDS = ("tap_card", "scan", "press", "keys", "wait", "idle", "screenshot")
 
 
 class JourneyError(BorneError):
@@ -51,7 +52,7 @@ def load_journey(path: Path) -> list[Step]:
             raise JourneyError(f"{path}: step {index}: unknown step {kind!r}")
         if kind == "wait" and (not isinstance(value, int | float) or not 0 <= value <= 600):
             raise JourneyError(f"{path}: step {index}: wait takes 0 to 600 seconds")
-        if kind in ("tap_card", "scan", "press", "screenshot") and not (
+        if kind in ("tap_card", "scan", "press", "keys", "screenshot") and not (
             isinstance(value, str) and value
         ):
             raise JourneyError(f"{path}: step {index}: {kind} takes a non-empty string")

@@ -14,6 +14,7 @@ from edge.bootstrap import Simulators
 from edge.runtime import Runtime
 from kiosk.app import KioskApp
 from kiosk.journey import JourneyError, Step, symbology_for
+from kiosk.keyboard_wedge import ENTER_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class JourneyPlayer:
             await self._settle(since)
         elif step.kind == "press":
             await self._press(step.value, since)
+        elif step.kind == "keys":
+            self._type(step.value)
+            await self._settle(since)
         elif step.kind == "wait":
             await asyncio.sleep(step.value)
         elif step.kind == "idle":
@@ -83,6 +87,15 @@ class JourneyPlayer:
             await next_frame()
             self.screenshots.mkdir(parents=True, exist_ok=True)
             self.app.root.export_to_png(str(self.screenshots / f"{step.value}.png"))
+
+    def _type(self, text: str) -> None:
+        """Keystrokes as a wedge scanner sends them, through the window's key events."""
+        window = self.app.root.get_root_window()
+        if self.app.keyboard_wedge is None:
+            raise JourneyError('keys needs [devices] hid = "keyboard"')
+        for char in text:
+            window.dispatch("on_textinput", char)
+        window.dispatch("on_key_down", ENTER_KEYS[0], 36, None, [])
 
     async def _press(self, button_id: str, since: int) -> None:
         button = find_button(self.app.root, button_id)

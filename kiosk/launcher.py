@@ -52,7 +52,13 @@ async def _run(config: Config, steps: list[Step] | None, screenshots: Path) -> i
 
     runtime, simulators = await build_runtime(config)
     # A scripted journey drives the simulators itself: its screenshots show the kiosk alone.
-    app = KioskApp(runtime, simulators, cards=demo_cards(config), simulator_panel=steps is None)
+    app = KioskApp(
+        runtime,
+        simulators,
+        cards=demo_cards(config),
+        simulator_panel=steps is None,
+        keyboard_wedge=config.devices.hid == "keyboard",
+    )
     await runtime.start()
     player = None
     if steps is not None:

@@ -38,7 +38,10 @@ def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
     """One scripted journey through the kiosk; its screenshots folder."""
     base = tmp_path_factory.mktemp("ui")
     config = base / "kiosk.toml"
-    config.write_text(f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n')
+    config.write_text(
+        f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n'
+        '[devices]\nhid = "keyboard"\n'  # the Kivy fallback for wedge scanners
+    )
     journey = base / "journey.json"
     journey.write_text(
         json.dumps(
@@ -54,6 +57,8 @@ def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
                 {"screenshot": "after_home"},
                 {"tap_card": "9250000000031"},
                 {"screenshot": "welcome_no_consent"},
+                {"keys": "3760123450041"},
+                {"screenshot": "wedge_scan"},
             ]
         )
     )
@@ -139,9 +144,17 @@ def test_every_screen_change_was_recorded_as_an_event(journey_run: Path) -> None
         "session.ended",
         "session.started",
         "card.tapped",
+        "product.scanned",
     ]
     scans = [event["data"] for event in payloads if event["type"].endswith("scanned")]
-    assert [(s["gtin"], s["found"]) for s in scans] == [
-        ("03760123450010", True),
-        ("03760123459990", False),
+    assert [(s["gtin"], s["found"], s["symbology"]) for s in scans] == [
+        ("03760123450010", True, "ean13"),
+        ("03760123459990", False, "ean13"),
+        ("03760123450041", True, "keyboard"),
     ]
+
+
+def test_a_keyboard_wedge_scan_shows_the_product(journey_run: Path) -> None:
+    text = screen_text(journey_run / "wedge_scan.png")
+    assert "Cafetière à piston 1 L" in text
+    assert "34,90 €" in text

@@ -28,7 +28,7 @@ from devices.nfc.emulation import Type2Card, Type4Card
 from devices.nfc.inspect import read_tag
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
-from devices.readings import CardTap
+from devices.readings import CardRemoved, CardTap
 from tests.conftest import TESTDATA
 
 VECTORS = json.loads((TESTDATA / "nfc" / "ndef_vectors.json").read_text())["vectors"]
@@ -85,15 +85,37 @@ def reader_and_card() -> Iterator[tuple[SimulatedCardPeer, list[CardTap], thread
     taps: list[CardTap] = []
     arrived = threading.Event()
 
-    def on_tap(tap: CardTap) -> None:
-        taps.append(tap)
-        arrived.set()
+    def on_tap(reading: CardTap | CardRemoved) -> None:
+        if isinstance(reading, CardTap):
+            taps.append(reading)
+            arrived.set()
 
     reader = NfcReader(card.path, on_tap)
     reader.start()
     yield card, taps, arrived
     reader.stop()
     card.close()
+
+
+def test_lifting_the_card_is_reported_once() -> None:
+    card = SimulatedCardPeer()
+    readings: list[CardTap | CardRemoved] = []
+    reader = NfcReader(card.path, readings.append)
+    reader.start()
+    try:
+        card.tap(loyalty_records("9250000000017"), hold=0.5)
+        deadline = time.monotonic() + 5
+        while len(readings) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # nothing more comes
+    finally:
+        reader.stop()
+        card.close()
+    tap, removed = readings
+    assert isinstance(tap, CardTap)
+    assert isinstance(removed, CardRemoved)
+    assert removed.uid == tap.uid
+    assert removed.at - tap.at >= 0.4
 
 
 def test_a_tap_is_read_once_by_the_real_reader(

@@ -20,7 +20,7 @@ import nfc.tag
 from devices.backoff import Backoff
 from devices.errors import DeviceError, InputError
 from devices.nfc.card_formats import card_number_from_records, parse_ndef
-from devices.readings import CardTap
+from devices.readings import CardRemoved, CardTap
 from devices.status import DeviceStatus
 from devices.worker import DeviceWorker
 
@@ -84,7 +84,7 @@ class NfcReader(DeviceWorker[Any]):
     def __init__(
         self,
         path: str,
-        on_tap: Callable[[CardTap], None],
+        on_tap: Callable[[CardTap | CardRemoved], None],
         *,
         on_status: Callable[[DeviceStatus], None] = lambda status: None,
         backoff: Backoff | None = None,
@@ -112,6 +112,7 @@ class NfcReader(DeviceWorker[Any]):
         options = {
             "targets": targets_for(self.path),
             "on-connect": self._tag_connected,
+            "on-release": self._tag_released,
             "iterations": 1,
             "interval": self.POLL_INTERVAL,
             "beep-on-connect": False,
@@ -123,6 +124,12 @@ class NfcReader(DeviceWorker[Any]):
             self._healthy()
             # Keep a steady polling rhythm without spinning when sensing returns at once.
             self._stop.wait(max(0.0, self.POLL_INTERVAL - (time.monotonic() - started)))
+
+    def _tag_released(self, tag: Any) -> bool:
+        """The card left the reader: say so (nfcpy calls this once it is gone)."""
+        uid = bytes(tag.identifier or b"").hex()
+        self._on_tap(CardRemoved(uid=uid, source=self.path, at=self._clock()))
+        return True
 
     def _tag_connected(self, tag: Any) -> bool:
         """Read the tap; return True so nfcpy waits for the card's removal."""
