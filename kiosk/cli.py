@@ -76,7 +76,12 @@ def _demo_config(path: Path | None) -> Config:
     if path is not None:
         return load_config(path)
     return load_config(
-        None, {"BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR), "BORNE_DEVICES__BLE": "simulated"}
+        None,
+        {
+            "BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR),
+            "BORNE_DEVICES__BLE": "simulated",
+            "BORNE_DEVICES__HID": "simulated",
+        },
     )
 
 

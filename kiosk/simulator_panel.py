@@ -1,4 +1,5 @@
-"""The demo's simulator panel: show a demo product to the camera, tap a demo card.
+"""The demo's simulator panel: show a demo product to the camera (or the handheld
+wedge scanner), tap a demo card.
 
 It drives the simulated devices at their hardware boundary (frames to the real
 decoder, an NFC peer to the real reader), never the session directly.
@@ -24,6 +25,7 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
 
     simulators = ObjectProperty(None)
     shown = BooleanProperty(True)
+    use_wedge = BooleanProperty(False)  # scan with the handheld wedge instead of the camera
 
     def populate(
         self, simulators: Simulators, products: list[tuple[str, str]], cards: list[tuple[str, str]]
@@ -40,8 +42,12 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
             self.ids.cards.add_widget(button)
 
     def show_product(self, barcode: str) -> None:
-        """Hold a product's barcode in front of the simulated camera."""
-        if self.simulators is not None and self.simulators.camera is not None:
+        """Hold a product's barcode in front of the simulated camera (or the wedge scanner)."""
+        if self.simulators is None:
+            return
+        if self.use_wedge and self.simulators.wedge is not None:
+            self.simulators.wedge.type_code(barcode)
+        elif self.simulators.camera is not None:
             self.simulators.camera.show(barcode, frames=8)
 
     def tap_card(self, number: str) -> None:
