@@ -11,7 +11,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from devices.backoff import Backoff
 from devices.errors import DeviceError
@@ -19,6 +19,21 @@ from devices.status import DeviceState, DeviceStatus
 
 log = logging.getLogger(__name__)
 Handle = TypeVar("Handle")
+
+
+class Source(Protocol):
+    """A backend that opens and closes itself (a camera, a key source)."""
+
+    name: str
+
+    def open(self) -> None:
+        """Acquire the device; raise DeviceError if it is not there."""
+
+    def close(self) -> None:
+        """Release the device."""
+
+
+SourceT = TypeVar("SourceT", bound=Source)
 
 
 class DeviceWorker(ABC, Generic[Handle]):
@@ -106,3 +121,25 @@ class DeviceWorker(ABC, Generic[Handle]):
             finally:
                 self._close(handle)
         self._report(DeviceState.STOPPED)
+
+
+class SourceWorker(DeviceWorker[SourceT]):
+    """A device worker whose backend is a `Source`: opened, served, closed."""
+
+    def __init__(
+        self,
+        source: SourceT,
+        *,
+        on_status: Callable[[DeviceStatus], None],
+        backoff: Backoff,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(source.name, on_status=on_status, backoff=backoff, clock=clock)
+        self.source = source
+
+    def _open(self) -> SourceT:
+        self.source.open()
+        return self.source
+
+    def _close(self, source: SourceT) -> None:
+        source.close()

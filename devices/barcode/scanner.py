@@ -18,7 +18,7 @@ from devices.barcode.meaning import interpret
 from devices.errors import InputError
 from devices.readings import BarcodeScan
 from devices.status import DeviceStatus
-from devices.worker import DeviceWorker
+from devices.worker import SourceWorker
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def scan_from_code(code: DecodedCode, source: str, at: float) -> BarcodeScan:
     )
 
 
-class CameraScanner(DeviceWorker[FrameSource]):
+class CameraScanner(SourceWorker[FrameSource]):
     """Runs capture → decode → de-duplicate in a thread and reports scans and status."""
 
     kind = "camera"
@@ -53,22 +53,11 @@ class CameraScanner(DeviceWorker[FrameSource]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
-            source.name,
-            on_status=on_status,
-            backoff=backoff or Backoff(base=0.5, cap=30.0),
-            clock=clock,
+            source, on_status=on_status, backoff=backoff or Backoff(base=0.5, cap=30.0), clock=clock
         )
-        self.source = source
         self._on_scan = on_scan
         self._decoder = decoder or BarcodeDecoder()
         self._debouncer = debouncer or ScanDebouncer()
-
-    def _open(self) -> FrameSource:
-        self.source.open()
-        return self.source
-
-    def _close(self, source: FrameSource) -> None:
-        source.close()
 
     def _serve(self, source: FrameSource) -> None:
         while not self.stopping:

@@ -25,7 +25,7 @@ from devices.errors import DeviceError, InputError
 from devices.hid.keymap import KeyDecoder, key_events
 from devices.readings import BarcodeScan
 from devices.status import DeviceStatus
-from devices.worker import DeviceWorker
+from devices.worker import SourceWorker
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def scan_from_keyboard(text: str, source: str, at: float) -> BarcodeScan:
     return BarcodeScan(Symbology.KEYBOARD, text, meaning.gtin, source, at, meaning.kind)
 
 
-class HidScanner(DeviceWorker[KeySource]):
+class HidScanner(SourceWorker[KeySource]):
     """Reads a wedge scanner in its own thread; one scan per Enter."""
 
     kind = "hid"
@@ -146,21 +146,10 @@ class HidScanner(DeviceWorker[KeySource]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
-            source.name,
-            on_status=on_status,
-            backoff=backoff or Backoff(base=1.0, cap=30.0),
-            clock=clock,
+            source, on_status=on_status, backoff=backoff or Backoff(base=1.0, cap=30.0), clock=clock
         )
-        self.source = source
         self.layout = layout
         self._on_scan = on_scan
-
-    def _open(self) -> KeySource:
-        self.source.open()
-        return self.source
-
-    def _close(self, source: KeySource) -> None:
-        source.close()
 
     def _serve(self, source: KeySource) -> None:
         decoder = KeyDecoder(self.layout)
