@@ -21,7 +21,7 @@ from edge.events import EventSource
 from edge.outbox import Outbox, OutboxStore
 from edge.presence import PresenceEngine
 from edge.pseudonym import Pseudonymizer, load_key
-from edge.runtime import Runtime
+from edge.runtime import Device, Runtime
 from edge.session import ShopperSession
 from edge.uplink import Uplink
 
@@ -97,38 +97,30 @@ async def build_runtime(
         presence=presence,
     )
     simulators = Simulators()
+    for device in _devices(config, runtime, simulators, camera_fps):
+        runtime.attach(device)
+    return runtime, simulators
 
-    frames: FrameSource
-    if config.devices.camera == "simulated":
-        frames = simulators.camera = SimulatedCamera(fps=camera_fps)
-    elif config.devices.camera:
-        address = config.devices.camera
-        frames = OpenCVCapture(int(address) if address.isdigit() else address)
-    if config.devices.camera:
-        runtime.attach(CameraScanner(frames, runtime.submit, on_status=runtime.report_status))
 
+def _devices(
+    config: Config, runtime: Runtime, simulators: Simulators, camera_fps: float | None
+) -> list[Device]:
+    """The configured devices, each handing its readings to the runtime."""
+    devices: list[Device] = []
+    report = runtime.report_status
+    frames = _camera(config, simulators, camera_fps)
+    if frames is not None:
+        devices.append(CameraScanner(frames, runtime.submit, on_status=report))
     nfc_path = config.devices.nfc
     if nfc_path == "simulated":
         simulators.card = SimulatedCardPeer()
         nfc_path = simulators.card.path
     if nfc_path:
-        runtime.attach(NfcReader(nfc_path, runtime.submit, on_status=runtime.report_status))
-
-    keys: KeySource
-    if config.devices.hid == "simulated":
-        keys = simulators.wedge = SimulatedWedge(config.devices.hid_layout)
-    elif config.devices.hid and config.devices.hid != "keyboard":  # "keyboard": the kiosk's
-        keys = EvdevKeySource(config.devices.hid)
-    if config.devices.hid and config.devices.hid != "keyboard":
-        runtime.attach(
-            HidScanner(
-                keys,
-                runtime.submit,
-                layout=config.devices.hid_layout,
-                on_status=runtime.report_status,
-            )
-        )
-
+        devices.append(NfcReader(nfc_path, runtime.submit, on_status=report))
+    keys = _wedge(config, simulators)
+    if keys is not None:
+        layout = config.devices.hid_layout
+        devices.append(HidScanner(keys, runtime.submit, layout=layout, on_status=report))
     if config.devices.ble == "simulated":
         # Shoppers with the store app walk by, one after the other, again and again.
         visits = [
@@ -136,20 +128,36 @@ async def build_runtime(
             for minor in (101, 102, 103)
             for advert in shopper_visit(config.presence.store_app_uuid, 1, minor, seconds=30)
         ]
-        runtime.attach(
+        replay = {"replay": visits, "repeat": True}
+        devices.append(
             BeaconScanner(
                 runtime.submit,
-                on_status=runtime.report_status,
+                on_status=report,
                 backend=ReplayScannerBackend,
-                backend_options={"replay": visits, "repeat": True},
+                backend_options=replay,
             )
         )
     elif config.devices.ble == "bleak":
-        runtime.attach(
-            BeaconScanner(
-                runtime.submit,
-                on_status=runtime.report_status,
-                passive=config.presence.passive_scan,
-            )
-        )
-    return runtime, simulators
+        passive = config.presence.passive_scan
+        devices.append(BeaconScanner(runtime.submit, on_status=report, passive=passive))
+    return devices
+
+
+def _camera(config: Config, simulators: Simulators, camera_fps: float | None) -> FrameSource | None:
+    address = config.devices.camera
+    if address == "simulated":
+        simulators.camera = SimulatedCamera(fps=camera_fps)
+        return simulators.camera
+    if address:
+        return OpenCVCapture(int(address) if address.isdigit() else address)
+    return None
+
+
+def _wedge(config: Config, simulators: Simulators) -> KeySource | None:
+    hid = config.devices.hid
+    if hid in ("", "keyboard"):  # "keyboard": read through the kiosk's window instead
+        return None
+    if hid == "simulated":
+        simulators.wedge = SimulatedWedge(config.devices.hid_layout)
+        return simulators.wedge
+    return EvdevKeySource(hid)
