@@ -172,6 +172,14 @@ class Runtime:
             if drafts:
                 await self.outbox.append(*drafts)
 
+    async def set_language(self, language: str) -> list[StoredEvent]:
+        """The shopper switched the screen's language."""
+        return await self._commit_and_show(self.session.set_language(language))
+
+    async def request_assist(self) -> list[StoredEvent]:
+        """The shopper called an advisor."""
+        return await self._commit_and_show(self.session.request_assist())
+
     async def end_session(self, reason: str) -> list[StoredEvent]:
         """The shopper walked away (or pressed home): wipe the session."""
         return await self._commit_and_show(self.session.end(reason))

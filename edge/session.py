@@ -15,6 +15,8 @@ from devices.readings import BarcodeScan, CardTap
 from edge.catalog import Catalog, Customer, Product
 from edge.events import EventDraft, Priority
 
+LANGUAGES = ("fr", "en")
+
 
 class Screen(StrEnum):
     """What the kiosk should show."""
@@ -34,6 +36,8 @@ class SessionView:
     customer: Customer | None = None
     product: Product | None = None
     scanned_gtin: str | None = None
+    language: str = "fr"  # French first; a shopper's choice ends with their session
+    assist_requested: bool = False  # an advisor is on the way
 
 
 class ShopperSession:
@@ -80,7 +84,9 @@ class ShopperSession:
         drafts = self._touch("card")
         pseudonym = self._pseudonymize(tap.card_number)
         customer = self._catalog.customer(pseudonym)
-        self.view = replace(self.view, screen=Screen.WELCOME, customer=customer)
+        self.view = replace(
+            self.view, screen=Screen.WELCOME, customer=customer, assist_requested=False
+        )
         drafts.append(
             self._draft(
                 "card.tapped",
@@ -95,7 +101,13 @@ class ShopperSession:
         drafts = self._touch("scan")
         product = self._catalog.lookup(scan.gtin) if scan.gtin else None
         screen = Screen.PRODUCT if product else Screen.UNKNOWN_PRODUCT
-        self.view = replace(self.view, screen=screen, product=product, scanned_gtin=scan.gtin)
+        self.view = replace(
+            self.view,
+            screen=screen,
+            product=product,
+            scanned_gtin=scan.gtin,
+            assist_requested=False,
+        )
         drafts.append(
             self._draft(
                 "product.scanned",
@@ -109,6 +121,25 @@ class ShopperSession:
                 Priority.CRITICAL,
             )
         )
+        return drafts
+
+    def set_language(self, language: str) -> list[EventDraft]:
+        """The shopper chose a language for the screen."""
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language {language!r}")
+        if language == self.view.language:
+            return []
+        drafts = self._touch("touch")
+        self.view = replace(self.view, language=language)
+        drafts.append(self._draft("language.changed", {"language": language}))
+        return drafts
+
+    def request_assist(self) -> list[EventDraft]:
+        """The shopper asked for an advisor, about the product in view if any."""
+        drafts = self._touch("assist")
+        gtin = self.view.product.gtin if self.view.product else self.view.scanned_gtin
+        self.view = replace(self.view, assist_requested=True)
+        drafts.append(self._draft("assist.requested", {"gtin": gtin}, Priority.CRITICAL))
         return drafts
 
     def end(self, reason: str) -> list[EventDraft]:

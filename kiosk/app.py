@@ -13,7 +13,9 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from devices.barcode.gs1 import display_gtin
@@ -23,7 +25,9 @@ from edge.session import SessionView
 
 Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
 
+from kiosk.i18n import Translator  # noqa: E402
 from kiosk.keyboard_wedge import KivyKeyboardWedge  # noqa: E402
+from kiosk.kiosk_actions import KioskActions  # noqa: E402
 from kiosk.screens.attract import AttractScreen  # noqa: E402 - needs common.kv loaded
 from kiosk.screens.base import KioskScreen  # noqa: E402
 from kiosk.screens.product import ProductScreen  # noqa: E402
@@ -37,6 +41,7 @@ class KioskApp(App):  # type: ignore[misc]
     """The window: the screens and, in the demo, the simulator panel beside them."""
 
     title = "Borne"
+    language = StringProperty("fr")  # the screen's language, from the session view
 
     def __init__(
         self,
@@ -49,6 +54,7 @@ class KioskApp(App):  # type: ignore[misc]
         keyboard_wedge: bool = False,
         **kwargs: Any,
     ) -> None:
+        self.tr = Translator.load()  # before super(): kv rules read it while building
         super().__init__(**kwargs)
         self.runtime = runtime
         self.simulators = simulators
@@ -68,11 +74,15 @@ class KioskApp(App):  # type: ignore[misc]
         # The panel sits beside the screens, never over them: what a shopper would
         # see is what the demo shows.
         root = BoxLayout(orientation="horizontal")
+        kiosk_area = FloatLayout()
         self.manager = ScreenManager(transition=NoTransition())
         attract = AttractScreen(store_name=self.store_name)
         for screen in (attract, WelcomeScreen(), ProductScreen(), UnknownProductScreen()):
             self.manager.add_widget(screen)
-        root.add_widget(self.manager)
+        self.actions = KioskActions()
+        kiosk_area.add_widget(self.manager)
+        kiosk_area.add_widget(self.actions)
+        root.add_widget(kiosk_area)
         if self.simulator_panel and (self.simulators.camera or self.simulators.card):
             self.panel = SimulatorPanel()
             self.panel.populate(self.simulators, self._demo_products(), self._demo_cards())
@@ -92,7 +102,7 @@ class KioskApp(App):  # type: ignore[misc]
         return products
 
     def _demo_cards(self) -> list[tuple[str, str]]:
-        return [(f"Carte de {name}", number) for name, number in self.cards]
+        return [(self.tr._("{name}'s card", name=name), number) for name, number in self.cards]
 
     def _on_view(self, view: SessionView) -> None:
         self.view = view
@@ -100,6 +110,9 @@ class KioskApp(App):  # type: ignore[misc]
         self._redraw()
 
     def _show_view(self, *_: Any) -> None:
+        self.tr.switch(self.view.language)
+        self.language = self.view.language
+        self.actions.assist_confirmed = self.view.assist_requested
         screen: KioskScreen = self.manager.get_screen(self.view.screen.value)
         screen.show(self.view)
         self.manager.current = screen.name
@@ -108,6 +121,14 @@ class KioskApp(App):  # type: ignore[misc]
 
     def on_start(self) -> None:
         self.started.set()
+
+    def switch_language(self, language: str) -> None:
+        """A touch on the language button."""
+        self._spawn(self.runtime.set_language(language))
+
+    def request_assist(self) -> None:
+        """A touch on "call an advisor"."""
+        self._spawn(self.runtime.request_assist())
 
     def end_session(self, reason: str) -> None:
         """The shopper is done (a touch on 'Terminer'): wipe the session."""

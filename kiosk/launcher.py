@@ -21,7 +21,8 @@ def _prepare_kivy(windowed: bool, data_dir: Path) -> None:
     """Settings Kivy reads at import time: set them before the first Kivy import."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our argv is ours, not Kivy's
     # Kivy's own config and logs live with the kiosk's data, not in a home folder.
-    os.environ.setdefault("KIVY_HOME", str(data_dir / "kivy"))
+    kivy_home = Path(os.environ.setdefault("KIVY_HOME", str(data_dir / "kivy")))
+    kivy_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # through our redacting handler
     from kivy.config import Config as KivyConfig

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +22,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from tests.mosquitto import Broker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Tests that import Kivy modules (translations, widgets) must not let Kivy read
+# pytest's arguments or write logs and settings into the home folder.
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="borne-kivy-"))
 TESTDATA = ROOT.parent / "shared" / "testdata"
 BORNE = [sys.executable, "-m", "kiosk.cli"]
 

@@ -21,16 +21,26 @@ from tests.conftest import BORNE
 pytestmark = pytest.mark.ui
 
 
-def screen_text(image: Path) -> str:
-    """The words on a screenshot, as OCR reads them (French)."""
+def _ocr(image: Path) -> str:
     result = subprocess.run(
-        ["tesseract", str(image), "stdout", "-l", "fra"],
+        ["tesseract", str(image), "stdout", "-l", "fra+eng"],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
     return " ".join(result.stdout.split())
+
+
+def screen_text(image: Path) -> str:
+    """The words on a screenshot as OCR reads them: as shown, and with light text
+    turned black on white (white on orange or green buttons reads poorly otherwise)."""
+    pixels = cv2.imread(str(image))
+    assert pixels is not None
+    light = np.where(pixels.min(axis=2) > 200, 0, 255).astype(np.uint8)
+    binarized = image.with_name(f"{image.stem}.light.png")
+    cv2.imwrite(str(binarized), light)
+    return _ocr(image) + " | " + _ocr(binarized)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +69,12 @@ def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
                 {"screenshot": "welcome_no_consent"},
                 {"keys": "3760123450041"},
                 {"screenshot": "wedge_scan"},
+                {"press": "language"},
+                {"screenshot": "product_en"},
+                {"press": "assist"},
+                {"screenshot": "assist_en"},
+                {"press": "home"},
+                {"screenshot": "attract_after_english"},
             ]
         )
     )
@@ -145,7 +161,12 @@ def test_every_screen_change_was_recorded_as_an_event(journey_run: Path) -> None
         "session.started",
         "card.tapped",
         "product.scanned",
+        "language.changed",
+        "assist.requested",
+        "session.ended",
     ]
+    assert payloads[-3]["data"]["language"] == "en"
+    assert payloads[-2]["data"]["gtin"] == "03760123450041"  # the product in view
     scans = [event["data"] for event in payloads if event["type"].endswith("scanned")]
     assert [(s["gtin"], s["found"], s["symbology"]) for s in scans] == [
         ("03760123450010", True, "ean13"),
@@ -158,3 +179,23 @@ def test_a_keyboard_wedge_scan_shows_the_product(journey_run: Path) -> None:
     text = screen_text(journey_run / "wedge_scan.png")
     assert "Cafetière à piston 1 L" in text
     assert "34,90 €" in text
+
+
+def test_english_at_a_touch_with_prices_in_english(journey_run: Path) -> None:
+    text = screen_text(journey_run / "product_en.png")
+    assert "French press 1 L" in text
+    assert "€34.90" in text
+    assert "542" in text  # "542 reviews": OCR sometimes loses the r beside the stars
+    assert "views" in text
+    assert "15 in store" in text
+    assert "200 available, delivered in 2" in text
+
+
+def test_calling_an_advisor_is_confirmed_on_screen(journey_run: Path) -> None:
+    assert "An advisor is on the way" in screen_text(journey_run / "assist_en.png")
+
+
+def test_the_next_shopper_gets_french_again(journey_run: Path) -> None:
+    text = screen_text(journey_run / "attract_after_english.png")
+    assert "Bienvenue" in text
+    assert "English" in text  # the button that offers English

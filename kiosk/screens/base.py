@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kivy.app import App
 from kivy.lang import Builder
 from kivy.uix.screenmanager import Screen
 
@@ -19,4 +20,9 @@ class KioskScreen(Screen):  # type: ignore[misc]
     """A screen that renders a session view."""
 
     def show(self, view: SessionView) -> None:
-        """Fill the screen from `view`; called on the main thread only."""
+        """Fill the screen from `view` (in its language); called on the main thread only."""
+
+    def _(self, message: str, **values: object) -> str:
+        """`message` in the kiosk's current language."""
+        translated: str = App.get_running_app().tr._(message, **values)
+        return translated

@@ -9,15 +9,6 @@ from kiosk.formatting import format_count, format_decimal, format_price
 from kiosk.screens.base import KioskScreen, load_kv
 
 
-def stock_here_text(units: int) -> str:
-    """What the shelf holds, said the way a sales assistant would."""
-    if units == 0:
-        return "Épuisé dans ce magasin"
-    if units <= 3:
-        return f"Plus que {units} en magasin"
-    return f"{units} en magasin"
-
-
 class ProductScreen(KioskScreen):
     """Everything a shopper asks about a product they hold."""
 
@@ -34,23 +25,39 @@ class ProductScreen(KioskScreen):
         product = view.product
         if product is None:
             return
-        self.name_text = product.display_name("fr")
+        _, language = self._, view.language
+        self.name_text = product.display_name(language)
         self.brand = product.brand
-        self.price = format_price(product.price_cents, product.currency)
+        self.price = format_price(product.price_cents, product.currency, language)
         self.rating = product.rating
-        self.rating_text = (
-            f"{format_decimal(product.rating)}/5 · {format_count(product.review_count)} avis"
+        self.rating_text = _(
+            "{rating}/5 · {count} reviews",
+            rating=format_decimal(product.rating, language),
+            count=format_count(product.review_count, language),
         )
         stock = product.stock
-        self.stock_here = stock_here_text(stock.here)
+        self.stock_here = self._here(stock.here)
         self.stock_nearby = "\n".join(
-            f"{store} : {units if units else 'épuisé'}" for store, units in stock.nearby
+            _("{store}: {units}", store=store, units=units if units else _("out of stock"))
+            for store, units in stock.nearby
         )
         self.stock_online = (
-            f"{format_count(stock.online)} disponibles, livrés en {stock.delivery_days} jours"
+            _(
+                "{units} available, delivered in {days} days",
+                units=format_count(stock.online, language),
+                days=stock.delivery_days,
+            )
             if stock.online
-            else "Indisponible en ligne"
+            else _("Not available online")
         )
+
+    def _here(self, units: int) -> str:
+        """What the shelf holds, said the way a sales assistant would."""
+        if units == 0:
+            return self._("Out of stock in this store")
+        if units <= 3:
+            return self._("Only {units} left in store", units=units)
+        return self._("{units} in store", units=units)
 
 
 load_kv(__file__)

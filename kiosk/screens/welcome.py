@@ -17,16 +17,19 @@ class WelcomeScreen(KioskScreen):
 
     def show(self, view: SessionView) -> None:
         customer = view.customer
+        _ = self._
         if customer is not None and customer.personalisation:
-            self.greeting = f"Bonjour {customer.first_name} !"
-            self.points = f"{format_count(customer.points)} points fidélité"
+            self.greeting = _("Hello {name}!", name=customer.first_name)
+            self.points = _(
+                "{points} loyalty points", points=format_count(customer.points, view.language)
+            )
         elif customer is not None:
             # The shopper declined personalisation: no name, no balance on a public screen.
-            self.greeting = "Bonjour !"
-            self.points = "Votre carte est bien reconnue."
+            self.greeting = _("Hello!")
+            self.points = _("Your card is recognised.")
         else:
-            self.greeting = "Bonjour !"
-            self.points = "Cette carte n'est pas encore connue : un conseiller peut l'activer."
+            self.greeting = _("Hello!")
+            self.points = _("This card is not known yet: an advisor can activate it.")
 
 
 load_kv(__file__)
