@@ -94,6 +94,7 @@ async def build_runtime(
         outbox=outbox,
         uplink=uplink,
         idle_timeout=config.session.idle_timeout,
+        idle_countdown=config.session.idle_countdown,
         presence=presence,
     )
     simulators = Simulators()

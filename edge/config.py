@@ -70,7 +70,8 @@ class PrivacyConfig:
 class SessionConfig:
     """Shopper sessions."""
 
-    idle_timeout: float = 60.0
+    idle_timeout: float = 60.0  # quiet seconds before "are you still there?"
+    idle_countdown: float = 20.0  # seconds the warning counts down before the wipe
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,5 +222,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("devices.hid_layout", 'must be "us" or "fr"')
     if config.devices.ble not in ("", "bleak", "simulated"):
         raise ConfigError("devices.ble", 'must be "bleak", "simulated" or empty')
+    if config.session.idle_countdown < 20:
+        raise ConfigError("session.idle_countdown", "must give the shopper at least 20 seconds")
     if config.session.idle_timeout <= 0:
         raise ConfigError("session.idle_timeout", "must be a positive number of seconds")

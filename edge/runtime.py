@@ -49,6 +49,7 @@ class Runtime:
         outbox: Outbox,
         uplink: Uplink | None,
         idle_timeout: float,
+        idle_countdown: float = 20.0,
         presence: PresenceEngine | None = None,
     ) -> None:
         self.session = session
@@ -56,6 +57,7 @@ class Runtime:
         self.outbox = outbox
         self.uplink = uplink
         self.idle_timeout = idle_timeout
+        self.idle_countdown = idle_countdown
         self.presence = presence
         self._idle_timer: asyncio.TimerHandle | None = None
         self._devices: list[Device] = []
@@ -130,22 +132,38 @@ class Runtime:
                 log.exception("reading could not be handled")
 
     def _arm_idle_timer(self) -> None:
-        """(Re)start the countdown to wiping the session after the latest activity."""
+        """(Re)arm the next idle step: the warning after quiet time, the wipe after it."""
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if self.session.active and self._loop is not None:
+        if not self.session.active or self._loop is None:
+            return
+        until = self.session.view.idle_warning_until
+        if until is None:
             delay = max(0.0, self.idle_timeout - self.session.idle_for())
-            self._idle_timer = self._loop.call_later(delay, self._idle_expired)
+        else:
+            delay = max(0.0, until - time.time())
+        self._idle_timer = self._loop.call_later(delay, self._spawn_idle_step)
 
-    def _idle_expired(self) -> None:
+    def _spawn_idle_step(self) -> None:
         self._idle_timer = None
-        task = asyncio.create_task(self._end_idle_session(), name="idle-end")
+        task = asyncio.create_task(self.skip_idle_time(), name="idle-step")
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
-    async def _end_idle_session(self) -> None:
-        await self.end_session("idle")
+    async def skip_idle_time(self) -> None:
+        """Take the next idle step now: show the warning, or, if it shows, wipe the session."""
+        if not self.session.active:
+            return
+        if self.session.view.idle_warning_until is None:
+            deadline = time.time() + self.idle_countdown
+            await self._commit_and_show(self.session.warn_idle(deadline))
+        else:
+            await self.end_session("idle")
+
+    async def keep_alive(self) -> None:
+        """The shopper touched "continue" on the idle warning."""
+        await self._commit_and_show(self.session.keep_alive())
 
     # --- what happens --------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class SessionView:
     scanned_gtin: str | None = None
     language: str = "fr"  # French first; a shopper's choice ends with their session
     assist_requested: bool = False  # an advisor is on the way
+    idle_warning_until: float | None = None  # "are you still there?" counting down to this
 
 
 class ShopperSession:
@@ -67,6 +68,8 @@ class ShopperSession:
     def _touch(self, trigger: str) -> list[EventDraft]:
         self.last_activity = self._clock()
         if self.active:
+            if self.view.idle_warning_until is not None:
+                self.view = replace(self.view, idle_warning_until=None)
             return []
         self._started_at = self.last_activity
         self.view = SessionView(session_id=str(self._new_id()))
@@ -141,6 +144,16 @@ class ShopperSession:
         self.view = replace(self.view, assist_requested=True)
         drafts.append(self._draft("assist.requested", {"gtin": gtin}, Priority.CRITICAL))
         return drafts
+
+    def warn_idle(self, until: float) -> list[EventDraft]:
+        """Nobody has touched anything for a while: ask before wiping the session."""
+        if self.active:
+            self.view = replace(self.view, idle_warning_until=until)
+        return []
+
+    def keep_alive(self) -> list[EventDraft]:
+        """The shopper answered the warning: they are still there."""
+        return self._touch("touch")
 
     def end(self, reason: str) -> list[EventDraft]:
         """The shopper left (or timed out): forget everything about them."""

@@ -113,6 +113,11 @@ class KioskApp(App):  # type: ignore[misc]
         self.tr.switch(self.view.language)
         self.language = self.view.language
         self.actions.assist_confirmed = self.view.assist_requested
+        self.actions.warn_until(self.view.idle_warning_until)
+        if self.view.session_id is None:
+            # The shopper is gone: nothing of them stays in any screen, shown or not.
+            for other in self.manager.screens:
+                other.clear()
         screen: KioskScreen = self.manager.get_screen(self.view.screen.value)
         screen.show(self.view)
         self.manager.current = screen.name
@@ -129,6 +134,10 @@ class KioskApp(App):  # type: ignore[misc]
     def request_assist(self) -> None:
         """A touch on "call an advisor"."""
         self._spawn(self.runtime.request_assist())
+
+    def keep_alive(self) -> None:
+        """A touch on "continue" under the idle warning."""
+        self._spawn(self.runtime.keep_alive())
 
     def end_session(self, reason: str) -> None:
         """The shopper is done (a touch on 'Terminer'): wipe the session."""

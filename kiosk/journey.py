@@ -6,7 +6,8 @@ A journey file is a JSON list of steps:
   {"press": "home"}               a touch on the button with that id
   {"keys": "3760123450010"}       typed by a keyboard-wedge scanner, then Enter
   {"wait": 1.5}                   seconds
-  {"idle": true}                  the shopper walks away: jump past the idle timeout
+  {"idle": true}                  jump past the quiet time (the warning shows), or, when the
+                                  warning shows, past its countdown (the session is wiped)
   {"screenshot": "product"}       save NAME.png in the screenshots folder
 """
 

@@ -81,7 +81,7 @@ class JourneyPlayer:
         elif step.kind == "wait":
             await asyncio.sleep(step.value)
         elif step.kind == "idle":
-            await self.runtime.end_session("idle")
+            await self.runtime.skip_idle_time()
             await self._settle(since)
         elif step.kind == "screenshot":
             await next_frame()

@@ -75,6 +75,11 @@ def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
                 {"screenshot": "assist_en"},
                 {"press": "home"},
                 {"screenshot": "attract_after_english"},
+                {"tap_card": "9250000000024"},
+                {"idle": True},
+                {"screenshot": "idle_warning"},
+                {"idle": True},
+                {"screenshot": "after_idle"},
             ]
         )
     )
@@ -164,9 +169,13 @@ def test_every_screen_change_was_recorded_as_an_event(journey_run: Path) -> None
         "language.changed",
         "assist.requested",
         "session.ended",
+        "session.started",
+        "card.tapped",
+        "session.ended",
     ]
-    assert payloads[-3]["data"]["language"] == "en"
-    assert payloads[-2]["data"]["gtin"] == "03760123450041"  # the product in view
+    assert payloads[-6]["data"]["language"] == "en"
+    assert payloads[-5]["data"]["gtin"] == "03760123450041"  # the product in view
+    assert payloads[-1]["data"]["reason"] == "idle"
     scans = [event["data"] for event in payloads if event["type"].endswith("scanned")]
     assert [(s["gtin"], s["found"], s["symbology"]) for s in scans] == [
         ("03760123450010", True, "ean13"),
@@ -199,3 +208,12 @@ def test_the_next_shopper_gets_french_again(journey_run: Path) -> None:
     text = screen_text(journey_run / "attract_after_english.png")
     assert "Bienvenue" in text
     assert "English" in text  # the button that offers English
+
+
+def test_an_idle_shopper_is_asked_then_wiped(journey_run: Path) -> None:
+    warning = screen_text(journey_run / "idle_warning.png")
+    assert "toujours là" in warning
+    assert "Continuer" in warning
+    after = screen_text(journey_run / "after_idle.png")
+    assert "Bienvenue" in after
+    assert "Mehdi" not in after

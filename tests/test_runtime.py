@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import signal
@@ -16,6 +17,7 @@ import pytest
 from devices.backoff import Backoff
 from devices.readings import BarcodeScan, BeaconSighting, CardTap
 from edge.bootstrap import build_runtime
+from edge.catalog import Customer, Product
 from edge.config import load_config
 from edge.session import Screen
 from tests.asyncapi import check_message
@@ -33,7 +35,7 @@ def test_backoff_is_jittered_bounded_and_reset() -> None:
     assert backoff.next_delay() <= 0.5
 
 
-def test_an_idle_shopper_is_forgotten(tmp_path: Path) -> None:
+def test_an_idle_shopper_is_warned_then_forgotten(tmp_path: Path) -> None:
     config = load_config(
         write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
         {
@@ -53,17 +55,30 @@ def test_an_idle_shopper_is_forgotten(tmp_path: Path) -> None:
             await runtime.handle(
                 BarcodeScan("ean13", "3760123450010", "03760123450010", "test", time.time())
             )
-            assert runtime.session.view.customer is not None
+            async with asyncio.timeout(5):  # quiet for 0.3 s: the warning comes
+                await runtime.wait_for_view(lambda view: view.idle_warning_until is not None)
+            warned = runtime.session.view
+            assert warned.customer is not None  # still there while the countdown runs
+            assert warned.idle_warning_until is not None
+            assert warned.idle_warning_until - time.time() > 19
+            await runtime.keep_alive()  # "continue"
+            assert runtime.session.view.idle_warning_until is None
             async with asyncio.timeout(5):
-                await runtime.wait_for_view(lambda view: view.session_id is None)
+                await runtime.wait_for_view(lambda view: view.idle_warning_until is not None)
+            await runtime.skip_idle_time()  # the countdown runs out
             view = runtime.session.view
             assert view.customer is None
             assert view.product is None
             assert view.screen is Screen.ATTRACT
             events = await runtime.outbox.pending(0, 100)
+            del warned
+            gc.collect()
+            # Nothing of the shopper is left in memory: no customer, no product object.
+            assert not [o for o in gc.get_objects() if isinstance(o, Customer | Product)]
         finally:
             await runtime.close()
-        assert seen == [Screen.WELCOME, Screen.PRODUCT, Screen.ATTRACT]
+        assert seen[:2] == [Screen.WELCOME, Screen.PRODUCT]
+        assert seen[-1] is Screen.ATTRACT
         return [json.loads(e.payload)["data"].get("reason", "") for e in events]
 
     reasons = asyncio.run(scenario())

@@ -12,5 +12,8 @@ class AttractScreen(KioskScreen):
 
     store_name = StringProperty("")
 
+    def clear(self) -> None:
+        """Nothing of a shopper is ever on the attract screen."""
+
 
 load_kv(__file__)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kivy.app import App
 from kivy.lang import Builder
+from kivy.properties import Property
 from kivy.uix.screenmanager import Screen
 
 from edge.session import SessionView
@@ -21,6 +22,15 @@ class KioskScreen(Screen):  # type: ignore[misc]
 
     def show(self, view: SessionView) -> None:
         """Fill the screen from `view` (in its language); called on the main thread only."""
+
+    def clear(self) -> None:
+        """Forget what this screen showed of a shopper (its own Kivy properties)."""
+        for cls in type(self).__mro__:
+            if cls is KioskScreen:
+                break
+            for name, value in vars(cls).items():
+                if isinstance(value, Property):
+                    setattr(self, name, value.defaultvalue)
 
     def _(self, message: str, **values: object) -> str:
         """`message` in the kiosk's current language."""
