@@ -95,6 +95,7 @@ async def build_runtime(
         uplink=uplink,
         idle_timeout=config.session.idle_timeout,
         idle_countdown=config.session.idle_countdown,
+        store_id=config.device.store_id,
         presence=presence,
     )
     simulators = Simulators()

@@ -47,6 +47,7 @@ class Product:
     category: str
     price_cents: int
     currency: str
+    page_url: str  # the product on the retailer's site ("" if the store has none)
     rating: float
     review_count: int
     stock: Stock
@@ -86,6 +87,7 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
             self._nearby_names: dict[str, str] = json.loads(self._meta("nearby_names") or "{}")
+            self._product_page: str = self._meta("product_page") or ""
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -114,6 +116,9 @@ class Catalog:
                 for item in document.get("customers", [])
             ]
             nearby = {str(s["id"]): str(s["name"]) for s in document["store"].get("nearby", [])}
+            page = str(document["store"].get("product_page", ""))
+            if page and (not page.startswith("https://") or "{gtin}" not in page):
+                raise ValueError("store.product_page must be an https URL with {gtin}")
         except (ValueError, KeyError, TypeError, InputError) as error:
             raise CatalogError(f"{source}: invalid catalog ({error!r})") from None
         with _translated("load"), self._db:
@@ -123,9 +128,14 @@ class Catalog:
             self._db.executemany("INSERT INTO customers VALUES (?, ?)", customers)
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("source_sha256", digest), ("nearby_names", json.dumps(nearby))],
+                [
+                    ("source_sha256", digest),
+                    ("nearby_names", json.dumps(nearby)),
+                    ("product_page", page),
+                ],
             )
         self._nearby_names = nearby
+        self._product_page = page
         return True
 
     def lookup(self, gtin: str) -> Product | None:
@@ -167,6 +177,7 @@ class Catalog:
             category=doc["category"],
             price_cents=doc["price_cents"],
             currency=doc.get("currency", "EUR"),
+            page_url=self._product_page.format(gtin=doc["gtin"].lstrip("0").zfill(13)),
             rating=doc["rating"],
             review_count=doc["review_count"],
             stock=Stock(

@@ -50,6 +50,7 @@ class Runtime:
         uplink: Uplink | None,
         idle_timeout: float,
         idle_countdown: float = 20.0,
+        store_id: str = "",
         presence: PresenceEngine | None = None,
     ) -> None:
         self.session = session
@@ -58,6 +59,7 @@ class Runtime:
         self.uplink = uplink
         self.idle_timeout = idle_timeout
         self.idle_countdown = idle_countdown
+        self.store_id = store_id
         self.presence = presence
         self._idle_timer: asyncio.TimerHandle | None = None
         self._devices: list[Device] = []
@@ -193,6 +195,14 @@ class Runtime:
     async def set_language(self, language: str) -> list[StoredEvent]:
         """The shopper switched the screen's language."""
         return await self._commit_and_show(self.session.set_language(language))
+
+    async def hand_off(self, fulfilment: str) -> list[StoredEvent]:
+        """Show the QR code that takes the product to the shopper's phone."""
+        return await self._commit_and_show(self.session.hand_off(fulfilment, self.store_id))
+
+    async def close_hand_off(self) -> list[StoredEvent]:
+        """Hide the hand-off QR code."""
+        return await self._commit_and_show(self.session.close_hand_off())
 
     async def request_assist(self) -> list[StoredEvent]:
         """The shopper called an advisor."""

@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from urllib.parse import urlencode
 
 from devices.readings import BarcodeScan, CardTap
 from edge.catalog import Catalog, Customer, Product
 from edge.events import EventDraft, Priority
 
 LANGUAGES = ("fr", "en")
+FULFILMENTS = ("collect", "delivery")
 
 
 class Screen(StrEnum):
@@ -39,6 +41,7 @@ class SessionView:
     language: str = "fr"  # French first; a shopper's choice ends with their session
     assist_requested: bool = False  # an advisor is on the way
     idle_warning_until: float | None = None  # "are you still there?" counting down to this
+    handoff_url: str | None = None  # a QR code hands this page over to the shopper's phone
 
 
 class ShopperSession:
@@ -110,6 +113,7 @@ class ShopperSession:
             product=product,
             scanned_gtin=scan.gtin,
             assist_requested=False,
+            handoff_url=None,
         )
         drafts.append(
             self._draft(
@@ -143,6 +147,27 @@ class ShopperSession:
         gtin = self.view.product.gtin if self.view.product else self.view.scanned_gtin
         self.view = replace(self.view, assist_requested=True)
         drafts.append(self._draft("assist.requested", {"gtin": gtin}, Priority.CRITICAL))
+        return drafts
+
+    def hand_off(self, fulfilment: str, store_id: str) -> list[EventDraft]:
+        """Click & collect or delivery: the product page goes to the shopper's phone."""
+        if fulfilment not in FULFILMENTS:
+            raise ValueError(f"unknown fulfilment {fulfilment!r}")
+        product = self.view.product
+        if product is None or not product.page_url:
+            return []
+        drafts = self._touch("touch")
+        url = f"{product.page_url}?{urlencode({'store': store_id, 'fulfilment': fulfilment})}"
+        self.view = replace(self.view, handoff_url=url)
+        drafts.append(
+            self._draft("handoff.shown", {"gtin": product.gtin, "fulfilment": fulfilment})
+        )
+        return drafts
+
+    def close_hand_off(self) -> list[EventDraft]:
+        """The QR code was scanned, or dismissed."""
+        drafts = self._touch("touch")
+        self.view = replace(self.view, handoff_url=None)
         return drafts
 
     def warn_idle(self, until: float) -> list[EventDraft]:

@@ -114,6 +114,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.language = self.view.language
         self.actions.assist_confirmed = self.view.assist_requested
         self.actions.warn_until(self.view.idle_warning_until)
+        self.actions.handoff_url = self.view.handoff_url or ""
         if self.view.session_id is None:
             # The shopper is gone: nothing of them stays in any screen, shown or not.
             for other in self.manager.screens:
@@ -134,6 +135,14 @@ class KioskApp(App):  # type: ignore[misc]
     def request_assist(self) -> None:
         """A touch on "call an advisor"."""
         self._spawn(self.runtime.request_assist())
+
+    def hand_off(self, fulfilment: str) -> None:
+        """A touch on "click & collect" or "get it delivered"."""
+        self._spawn(self.runtime.hand_off(fulfilment))
+
+    def close_hand_off(self) -> None:
+        """A touch on "close" under the QR code."""
+        self._spawn(self.runtime.close_hand_off())
 
     def keep_alive(self) -> None:
         """A touch on "continue" under the idle warning."""

@@ -8,8 +8,10 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
+
+from kiosk.qr_code import QRCode  # noqa: F401 - registers the kv class
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
@@ -21,6 +23,7 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
     """
 
     assist_confirmed = BooleanProperty(False)
+    handoff_url = StringProperty("")
     idle_warning = BooleanProperty(False)
     seconds_left = NumericProperty(0)
 
