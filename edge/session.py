@@ -91,7 +91,11 @@ class ShopperSession:
         pseudonym = self._pseudonymize(tap.card_number)
         customer = self._catalog.customer(pseudonym)
         self.view = replace(
-            self.view, screen=Screen.WELCOME, customer=customer, assist_requested=False
+            self.view,
+            screen=Screen.WELCOME,
+            customer=customer,
+            assist_requested=False,
+            handoff_url=None,
         )
         drafts.append(
             self._draft(
