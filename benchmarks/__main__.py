@@ -8,7 +8,7 @@ import platform
 import time
 from pathlib import Path
 
-from benchmarks import decode, delivery, presence
+from benchmarks import catalog, decode, delivery, presence
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "decode": decode.run(repeats=1 if args.quick else 5),
+        "catalog": catalog.run(count=10_000 if args.quick else 100_000),
         "presence": presence.run(count=20_000 if args.quick else 200_000),
         "delivery": delivery.run(events=2000 if args.quick else 20000),
     }

@@ -19,6 +19,7 @@ from typing import Any
 from devices.barcode.gs1 import normalize_gtin
 from devices.errors import InputError
 from edge.errors import CatalogError
+from edge.sqlite_tx import transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (gtin TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
@@ -121,7 +122,7 @@ class Catalog:
                 raise ValueError("store.product_page must be an https URL with {gtin}")
         except (ValueError, KeyError, TypeError, InputError) as error:
             raise CatalogError(f"{source}: invalid catalog ({error!r})") from None
-        with _translated("load"), self._db:
+        with _translated("load"), transaction(self._db):
             self._db.execute("DELETE FROM products")
             self._db.execute("DELETE FROM customers")
             self._db.executemany("INSERT INTO products VALUES (?, ?)", products)

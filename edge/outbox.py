@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from edge.errors import OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
 from edge.ids import UUIDv7Generator
+from edge.sqlite_tx import transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,7 +118,7 @@ class OutboxStore:
 
     def next_boot(self) -> int:
         """Count one more start of the runtime and return the new count."""
-        with _translated("count boot"), self._db:
+        with _translated("count boot"), transaction(self._db):
             boot: int = self._meta("boot_count") + 1
             self._set_meta(boot_count=boot)
         return boot
@@ -139,9 +140,8 @@ class OutboxStore:
         """
         now = self._clock()
         results: list[list[StoredEvent] | OutboxError] = []
-        with _translated("append"):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+        try:
+            with _translated("append"), transaction(self._db):
                 sequence: int = self._meta("last_sequence")
                 for drafts in groups:
                     self._db.execute("SAVEPOINT grp")
@@ -156,11 +156,9 @@ class OutboxStore:
                         results.append(stored)
                     self._db.execute("RELEASE grp")
                 self._set_meta(last_sequence=sequence)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._queued_bytes = self._count_bytes()
-                raise
+        except BaseException:
+            self._queued_bytes = self._count_bytes()  # what the rollback left
+            raise
         return results
 
     def _insert(
@@ -244,7 +242,7 @@ class OutboxStore:
         self._queued_bytes -= freed
 
     def _delete(self, sequences: Sequence[int]) -> int:
-        with self._db:
+        with transaction(self._db):
             freed = 0
             for sequence in sequences:
                 row = self._db.execute(
