@@ -39,6 +39,16 @@ class Stock:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """An online review, shown in store."""
+
+    author: str
+    rating: int
+    text: str
+    helpful: int
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     """A product as the product screen shows it."""
 
@@ -52,6 +62,7 @@ class Product:
     rating: float
     review_count: int
     stock: Stock
+    reviews: tuple[Review, ...] = ()  # most helpful first
 
     def display_name(self, language: str) -> str:
         """The name in `language`, falling back to French."""
@@ -181,6 +192,12 @@ class Catalog:
             page_url=self._product_page.format(gtin=doc["gtin"].lstrip("0").zfill(13)),
             rating=doc["rating"],
             review_count=doc["review_count"],
+            reviews=tuple(
+                sorted(
+                    (Review(**review) for review in doc.get("reviews", [])),
+                    key=lambda review: -review.helpful,
+                )
+            ),
             stock=Stock(
                 here=stock["here"],
                 nearby=nearby,

@@ -20,6 +20,7 @@ class ProductScreen(KioskScreen):
     stock_here = StringProperty("")
     stock_nearby = StringProperty("")
     stock_online = StringProperty("")
+    reviews = StringProperty("")  # the two most helpful excerpts
 
     def show(self, view: SessionView) -> None:
         product = view.product
@@ -34,6 +35,10 @@ class ProductScreen(KioskScreen):
             "{rating}/5 · {count} reviews",
             rating=format_decimal(product.rating, language),
             count=format_count(product.review_count, language),
+        )
+        self.reviews = "\n".join(
+            f"« {review.text} » — {review.author}, {review.rating}/5"
+            for review in product.reviews[:2]
         )
         stock = product.stock
         self.stock_here = self._here(stock.here)
