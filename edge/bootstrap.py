@@ -57,18 +57,21 @@ def open_outbox(config: Config) -> Outbox:
     )
 
 
+def catalog_source(config: Config) -> Path:
+    """The file the catalog cache is loaded from: the configured one, or the demo store."""
+    return Path(config.catalog.source) if config.catalog.source else DEMO_CATALOG
+
+
 def open_catalog(config: Config, pseudonymize: Pseudonymizer) -> Catalog:
     """The catalog cache, refreshed from its source file when that changed."""
     catalog = Catalog(config.data_dir / "catalog.sqlite")
-    source = Path(config.catalog.source) if config.catalog.source else DEMO_CATALOG
-    catalog.load_source(source, pseudonymize)
+    catalog.load_source(catalog_source(config), pseudonymize)
     return catalog
 
 
 def demo_cards(config: Config) -> list[tuple[str, str]]:
     """(first name, card number) of the loyalty cards in the catalog source, for simulators."""
-    source = Path(config.catalog.source) if config.catalog.source else DEMO_CATALOG
-    document = json.loads(source.read_text(encoding="utf-8"))
+    document = json.loads(catalog_source(config).read_text(encoding="utf-8"))
     return [(str(c["first_name"]), str(c["card"])) for c in document.get("customers", [])]
 
 

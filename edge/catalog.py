@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from devices.barcode.gs1 import normalize_gtin
 from devices.errors import InputError
 from edge.errors import CatalogError
-from edge.sqlite_tx import transaction
+from edge.sqlite_tx import transaction, translated
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (gtin TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
@@ -81,19 +80,11 @@ class Customer:
         return "Customer(<redacted>)"
 
 
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as error:
-        raise CatalogError(f"catalog {action} failed: {error}") from error
-
-
 class Catalog:
     """Product and customer look-ups against the local cache."""
 
     def __init__(self, db_path: Path) -> None:
-        with _translated("open"):
+        with translated(CatalogError, "catalog open"):
             db_path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -117,7 +108,7 @@ class Catalog:
             raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
         # Customers are stored under pseudonyms: a new key must reload them too.
         digest = hashlib.sha256(raw + pseudonymize("catalog key check").encode()).hexdigest()
-        with _translated("read"):
+        with translated(CatalogError, "catalog read"):
             if self._meta("source_sha256") == digest:
                 return False
         try:
@@ -133,7 +124,7 @@ class Catalog:
                 raise ValueError("store.product_page must be an https URL with {gtin}")
         except (ValueError, KeyError, TypeError, InputError) as error:
             raise CatalogError(f"{source}: invalid catalog ({error!r})") from None
-        with _translated("load"), transaction(self._db):
+        with translated(CatalogError, "catalog load"), transaction(self._db):
             self._db.execute("DELETE FROM products")
             self._db.execute("DELETE FROM customers")
             self._db.executemany("INSERT INTO products VALUES (?, ?)", products)
@@ -152,7 +143,7 @@ class Catalog:
 
     def lookup(self, gtin: str) -> Product | None:
         """The product with this GTIN (any length; normalized), or None."""
-        with _translated("lookup"):
+        with translated(CatalogError, "catalog lookup"):
             row = self._db.execute(
                 "SELECT doc FROM products WHERE gtin = ?", (gtin.zfill(14),)
             ).fetchone()
@@ -160,7 +151,7 @@ class Catalog:
 
     def customer(self, pseudonym: str) -> Customer | None:
         """The loyalty customer with this pseudonym, or None."""
-        with _translated("lookup"):
+        with translated(CatalogError, "catalog lookup"):
             row = self._db.execute(
                 "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
             ).fetchone()
@@ -168,12 +159,12 @@ class Catalog:
 
     def gtins(self) -> list[str]:
         """Every product's GTIN-14, in order."""
-        with _translated("list"):
+        with translated(CatalogError, "catalog list"):
             return [row[0] for row in self._db.execute("SELECT gtin FROM products ORDER BY gtin")]
 
     def count(self) -> int:
         """How many products the cache holds."""
-        with _translated("count"):
+        with translated(CatalogError, "catalog count"):
             return int(self._db.execute("SELECT COUNT(*) FROM products").fetchone()[0])
 
     def _product(self, doc: dict[str, Any]) -> Product:

@@ -15,9 +15,8 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from typing import Any, TypeVar
 from edge.errors import OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
 from edge.ids import UUIDv7Generator
-from edge.sqlite_tx import transaction
+from edge.sqlite_tx import transaction, translated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,7 +88,7 @@ class OutboxStore:
         self.max_bytes = max_bytes
         self._clock = clock
         self._new_id = new_id or UUIDv7Generator()
-        with _translated("open"):
+        with translated(OutboxError, "outbox open"):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -118,7 +117,7 @@ class OutboxStore:
 
     def next_boot(self) -> int:
         """Count one more start of the runtime and return the new count."""
-        with _translated("count boot"), transaction(self._db):
+        with translated(OutboxError, "outbox count boot"), transaction(self._db):
             boot: int = self._meta("boot_count") + 1
             self._set_meta(boot_count=boot)
         return boot
@@ -141,7 +140,7 @@ class OutboxStore:
         now = self._clock()
         results: list[list[StoredEvent] | OutboxError] = []
         try:
-            with _translated("append"), transaction(self._db):
+            with translated(OutboxError, "outbox append"), transaction(self._db):
                 sequence: int = self._meta("last_sequence")
                 for drafts in groups:
                     self._db.execute("SAVEPOINT grp")
@@ -210,7 +209,7 @@ class OutboxStore:
 
     def pending(self, after_sequence: int, limit: int) -> list[StoredEvent]:
         """Events waiting for delivery with a sequence above `after_sequence`, in order."""
-        with _translated("read"):
+        with translated(OutboxError, "outbox read"):
             rows = self._db.execute(
                 "SELECT * FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?",
                 (after_sequence, limit),
@@ -219,7 +218,7 @@ class OutboxStore:
 
     def get(self, sequences: Iterable[int]) -> list[StoredEvent]:
         """The events among `sequences` that are still waiting, in order."""
-        with _translated("read"):
+        with translated(OutboxError, "outbox read"):
             rows = [
                 self._db.execute("SELECT * FROM events WHERE sequence = ?", (s,)).fetchone()
                 for s in sorted(set(sequences))
@@ -233,7 +232,7 @@ class OutboxStore:
         event is only sent again (at-least-once). So it skips the flush, and the next
         append's flush carries it to disk.
         """
-        with _translated("delete"):
+        with translated(OutboxError, "outbox delete"):
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 freed = self._delete(sequences)
@@ -258,7 +257,7 @@ class OutboxStore:
 
     def status(self) -> OutboxStatus:
         """Counts and ages for operators."""
-        with _translated("read"):
+        with translated(OutboxError, "outbox read"):
             queued, oldest = self._db.execute(
                 "SELECT COUNT(*), MIN(created_at) FROM events"
             ).fetchone()
@@ -277,15 +276,6 @@ class OutboxStore:
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
     sequence, event_id, topic, payload, priority, created_at = row
     return StoredEvent(sequence, event_id, topic, bytes(payload), Priority(priority), created_at)
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Map sqlite3's exceptions to OutboxError at the boundary."""
-    try:
-        yield
-    except sqlite3.Error as error:
-        raise OutboxError(f"outbox {action} failed: {error}") from error
 
 
 class Outbox:

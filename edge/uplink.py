@@ -47,6 +47,10 @@ class UplinkStatus:
     last_error: str
 
 
+# The retained state a clean stop publishes and the Last Will stands in for.
+OFFLINE = json.dumps({"state": "offline"})
+
+
 def state_topic(device_id: str) -> str:
     """Where the retained online/offline state of a device lives."""
     return f"borne/v1/devices/{device_id}/state"
@@ -124,7 +128,7 @@ class Uplink:
             )
         client.will_set(
             state_topic(self._source.device_id),
-            json.dumps({"state": "offline"}),
+            OFFLINE,
             qos=1,
             retain=True,
         )
@@ -347,7 +351,7 @@ class Uplink:
         """A clean shutdown says `offline` itself: the Will is only for crashes."""
         info = self._client.publish(
             state_topic(self._source.device_id),
-            json.dumps({"state": "offline"}),
+            OFFLINE,
             qos=1,
             retain=True,
         )

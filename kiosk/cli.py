@@ -178,6 +178,10 @@ def _scan(files: list[Path]) -> int:
     return status
 
 
+def _local_time(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
 async def _devices(config: Config, seconds: float, *, as_json: bool) -> int:
     from edge.bootstrap import build_runtime
 
@@ -195,11 +199,7 @@ async def _devices(config: Config, seconds: float, *, as_json: bool) -> int:
         return 0
     print(f"{'device':<8} {'backend':<28} {'state':<9} {'last reading':<20} detail")
     for status in statuses:
-        last = (
-            "-"
-            if status.last_reading_at is None
-            else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_reading_at))
-        )
+        last = "-" if status.last_reading_at is None else _local_time(status.last_reading_at)
         print(f"{status.kind:<8} {status.backend:<28} {status.state:<9} {last:<20} {status.detail}")
     return 0
 
@@ -272,11 +272,7 @@ def _outbox_status(config: Config, *, as_json: bool) -> int:
         return 0
     now = time.time()
     oldest = "-" if status.oldest_created_at is None else f"{now - status.oldest_created_at:.1f} s"
-    last = (
-        "never"
-        if status.last_delivered_at is None
-        else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_delivered_at))
-    )
+    last = "never" if status.last_delivered_at is None else _local_time(status.last_delivered_at)
     print(
         f"queued events:      {status.queued} ({status.queued_bytes} of {status.max_bytes} bytes)"
     )

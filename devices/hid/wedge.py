@@ -19,7 +19,8 @@ import evdev
 from evdev import InputEvent, ecodes
 
 from devices.backoff import Backoff
-from devices.barcode.meaning import interpret
+from devices.barcode.decoder import DecodedCode
+from devices.barcode.scanner import scan_from_code
 from devices.barcode.symbology import Symbology
 from devices.errors import DeviceError, InputError
 from devices.hid.keymap import KeyDecoder, key_events
@@ -126,8 +127,7 @@ class SimulatedWedge:
 
 def scan_from_keyboard(text: str, source: str, at: float) -> BarcodeScan:
     """Interpret typed text: a GTIN must pass its check digit, GS1 data must be valid."""
-    meaning = interpret(Symbology.KEYBOARD, text, gs1=text.startswith(("]C1", "]d2", "]Q3")))
-    return BarcodeScan(Symbology.KEYBOARD, text, meaning.gtin, source, at, meaning.kind)
+    return scan_from_code(DecodedCode(Symbology.KEYBOARD, text, "keyboard"), source, at)
 
 
 class HidScanner(SourceWorker[KeySource]):
