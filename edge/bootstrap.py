@@ -18,6 +18,7 @@ from devices.nfc.simulated_card import SimulatedCardPeer
 from edge.catalog import Catalog
 from edge.config import Config
 from edge.events import EventSource
+from edge.lockdown import ExitLock
 from edge.outbox import Outbox, OutboxStore
 from edge.presence import PresenceEngine
 from edge.pseudonym import Pseudonymizer, load_key
@@ -100,6 +101,7 @@ async def build_runtime(
         idle_countdown=config.session.idle_countdown,
         store_id=config.device.store_id,
         presence=presence,
+        exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
     )
     simulators = Simulators()
     for device in _devices(config, runtime, simulators, camera_fps):

@@ -1,4 +1,4 @@
-"""The catalog cache: products, stock and loyalty customers in SQLite.
+"""The catalog cache: products, categories, promotions and loyalty customers in SQLite.
 
 Loaded from the store's source file on first run (and again whenever that file
 changes) until the platform's downlink keeps it fresh. Loyalty customers are stored
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +23,27 @@ from devices.errors import InputError
 from edge.errors import CatalogError
 from edge.sqlite_tx import transaction, translated
 
+# Bumped whenever the tables change: an older cache is dropped and reloaded from source.
+SCHEMA_VERSION = 2
+_TABLES = ("products", "customers", "meta")
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS products (gtin TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS products (
+    gtin TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    search_text TEXT NOT NULL,  -- names, brand and category, folded (see fold())
+    doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS products_by_category ON products (category);
 CREATE TABLE IF NOT EXISTS customers (pseudonym TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
+SEARCH_LIMIT = 24  # one screen of results: a shopper refines rather than scrolls
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Cafetière" and "cafetiere" match."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +67,33 @@ class Review:
 
 
 @dataclass(frozen=True, slots=True)
+class Promotion:
+    """A price cut the attract loop advertises, valid until `ends` (inclusive)."""
+
+    id: str
+    gtin: str
+    price_cents: int
+    title: dict[str, str]
+    ends: date
+
+    def display_title(self, language: str) -> str:
+        """The headline in `language`, falling back to French."""
+        return self.title.get(language) or self.title["fr"]
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A shelf of the store, as the browse screen lists it."""
+
+    id: str
+    name: dict[str, str]
+
+    def display_name(self, language: str) -> str:
+        """The name in `language`, falling back to French."""
+        return self.name.get(language) or self.name["fr"]
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     """A product as the product screen shows it."""
 
@@ -62,10 +108,36 @@ class Product:
     review_count: int
     stock: Stock
     reviews: tuple[Review, ...] = ()  # most helpful first
+    description: dict[str, str] | None = None
+    picture: str = ""  # path of the product's picture ("" if it has none)
+    promotion: Promotion | None = None  # a price cut running today
 
     def display_name(self, language: str) -> str:
         """The name in `language`, falling back to French."""
         return self.name.get(language) or self.name["fr"]
+
+    def display_description(self, language: str) -> str:
+        """The short description in `language` ("" if there is none)."""
+        texts = self.description or {}
+        return texts.get(language) or texts.get("fr", "")
+
+    @property
+    def current_price_cents(self) -> int:
+        """What the shopper pays today."""
+        return self.promotion.price_cents if self.promotion else self.price_cents
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A loyalty offer made to one customer, about one product."""
+
+    gtin: str
+    title: dict[str, str]
+    picture: str = ""  # the product's picture ("" if it has none)
+
+    def display_title(self, language: str) -> str:
+        """The offer in `language`, falling back to French."""
+        return self.title.get(language) or self.title["fr"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +147,44 @@ class Customer:
     first_name: str
     points: int
     personalisation: bool
+    offers: tuple[Offer, ...] = ()
 
     def __repr__(self) -> str:
         return "Customer(<redacted>)"
 
 
 class Catalog:
-    """Product and customer look-ups against the local cache."""
+    """Product, category, promotion and customer look-ups against the local cache."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, today: Callable[[], date] = date.today) -> None:
+        self._today = today
         with translated(CatalogError, "catalog open"):
             db_path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._nearby_names: dict[str, str] = json.loads(self._meta("nearby_names") or "{}")
-            self._product_page: str = self._meta("product_page") or ""
+            self._migrate()
+            self._read_store_meta()
+
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
+        if self._meta("schema_version") != SCHEMA_VERSION:
+            with transaction(self._db):
+                for table in _TABLES:
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+        )
+
+    def _read_store_meta(self) -> None:
+        self._nearby_names: dict[str, str] = json.loads(self._meta("nearby_names") or "{}")
+        self._product_page: str = self._meta("product_page") or ""
+        self._categories = tuple(
+            Category(**item) for item in json.loads(self._meta("categories") or "[]")
+        )
+        self._promotions = tuple(
+            _promotion(item) for item in json.loads(self._meta("promotions") or "[]")
+        )
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -113,21 +207,29 @@ class Catalog:
                 return False
         try:
             document = json.loads(raw)
-            products = [_product_row(item) for item in document["products"]]
+            categories = [_category_doc(item) for item in document.get("categories", [])]
+            names = {item["id"]: item["name"] for item in categories}
+            pictures = source.parent / "images"
+            products = [_product_row(item, names, pictures) for item in document["products"]]
+            known = {
+                row[0]: int(item["price_cents"])
+                for row, item in zip(products, document["products"], strict=True)
+            }
+            promotions = [_promotion_doc(item, known) for item in document.get("promotions", [])]
             customers = [
-                (pseudonymize(str(item["card"])), _customer_doc(item))
+                (pseudonymize(str(item["card"])), _customer_doc(item, known))
                 for item in document.get("customers", [])
             ]
             nearby = {str(s["id"]): str(s["name"]) for s in document["store"].get("nearby", [])}
             page = str(document["store"].get("product_page", ""))
             if page and (not page.startswith("https://") or "{gtin}" not in page):
                 raise ValueError("store.product_page must be an https URL with {gtin}")
-        except (ValueError, KeyError, TypeError, InputError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, InputError) as error:
             raise CatalogError(f"{source}: invalid catalog ({error!r})") from None
         with translated(CatalogError, "catalog load"), transaction(self._db):
             self._db.execute("DELETE FROM products")
             self._db.execute("DELETE FROM customers")
-            self._db.executemany("INSERT INTO products VALUES (?, ?)", products)
+            self._db.executemany("INSERT INTO products VALUES (?, ?, ?, ?)", products)
             self._db.executemany("INSERT INTO customers VALUES (?, ?)", customers)
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -135,10 +237,11 @@ class Catalog:
                     ("source_sha256", digest),
                     ("nearby_names", json.dumps(nearby)),
                     ("product_page", page),
+                    ("categories", json.dumps(categories, ensure_ascii=False)),
+                    ("promotions", json.dumps(promotions, ensure_ascii=False)),
                 ],
             )
-        self._nearby_names = nearby
-        self._product_page = page
+        self._read_store_meta()
         return True
 
     def lookup(self, gtin: str) -> Product | None:
@@ -155,7 +258,59 @@ class Catalog:
             row = self._db.execute(
                 "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
             ).fetchone()
-        return None if row is None else Customer(**json.loads(row[0]))
+        if row is None:
+            return None
+        doc = json.loads(row[0])
+        offers = []
+        for offer in doc.pop("offers", []):
+            product = self.lookup(offer["gtin"])
+            if product is not None:  # an offer outlives its product only until the next load
+                offers.append(Offer(**offer, picture=product.picture))
+        return Customer(**doc, offers=tuple(offers))
+
+    def categories(self) -> tuple[Category, ...]:
+        """The store's shelves, in the order the store lists them."""
+        return self._categories
+
+    def in_category(self, category: str) -> tuple[Product, ...]:
+        """The products of a shelf, best rated first."""
+        with translated(CatalogError, "catalog browse"):
+            rows = self._db.execute(
+                "SELECT doc FROM products WHERE category = ?", (category,)
+            ).fetchall()
+        return _best_first(self._product(json.loads(row[0])) for row in rows)
+
+    def search(self, query: str, limit: int = SEARCH_LIMIT) -> tuple[Product, ...]:
+        """Products whose name, brand or shelf hold every word of `query`, best rated first.
+
+        Accents and case are ignored; an empty query finds nothing.
+        """
+        words = re.findall(r"\w+", fold(query))
+        if not words:
+            return ()
+        clause = " AND ".join("search_text LIKE ? ESCAPE '\\'" for _ in words)
+        patterns = [f"%{_escape_like(word)}%" for word in words]
+        with translated(CatalogError, "catalog search"):
+            rows = self._db.execute(
+                f"SELECT doc FROM products WHERE {clause}",  # noqa: S608 - only placeholders
+                patterns,
+            ).fetchall()
+        return _best_first(self._product(json.loads(row[0])) for row in rows)[:limit]
+
+    def similar(self, product: Product, limit: int = 3) -> tuple[Product, ...]:
+        """Other products of the same shelf, the closest in price first."""
+        others = [o for o in self.in_category(product.category) if o.gtin != product.gtin]
+        others.sort(key=lambda other: (abs(other.price_cents - product.price_cents), other.gtin))
+        return tuple(others[:limit])
+
+    def promotions(self) -> tuple[Product, ...]:
+        """The products on promotion today, in the order the store lists them."""
+        products = (self.lookup(promotion.gtin) for promotion in self._running_promotions())
+        return tuple(product for product in products if product is not None)
+
+    def _running_promotions(self) -> list[Promotion]:
+        today = self._today()
+        return [promotion for promotion in self._promotions if promotion.ends >= today]
 
     def gtins(self) -> list[str]:
         """Every product's GTIN-14, in order."""
@@ -173,14 +328,16 @@ class Catalog:
             (self._nearby_names.get(store, store), int(units))
             for store, units in sorted(stock.get("nearby", {}).items())
         )
+        gtin = doc["gtin"]
+        promotion = next((p for p in self._running_promotions() if p.gtin == gtin), None)
         return Product(
-            gtin=doc["gtin"],
+            gtin=gtin,
             name=doc["name"],
             brand=doc["brand"],
             category=doc["category"],
             price_cents=doc["price_cents"],
             currency=doc.get("currency", "EUR"),
-            page_url=self._product_page.format(gtin=doc["gtin"].lstrip("0").zfill(13)),
+            page_url=self._product_page.format(gtin=gtin.lstrip("0").zfill(13)),
             rating=doc["rating"],
             review_count=doc["review_count"],
             reviews=tuple(
@@ -195,24 +352,79 @@ class Catalog:
                 online=stock["online"],
                 delivery_days=stock.get("delivery_days", 3),
             ),
+            description=doc.get("description"),
+            picture=doc.get("picture_path", ""),
+            promotion=promotion,
         )
 
 
-def _product_row(item: dict[str, Any]) -> tuple[str, str]:
+def _best_first(products: Any) -> tuple[Product, ...]:
+    return tuple(sorted(products, key=lambda p: (-p.rating, -p.review_count, p.gtin)))
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _texts(value: Any, what: str) -> dict[str, str]:
+    """A {language: text} object with at least French."""
+    if not isinstance(value, dict) or not isinstance(value.get("fr"), str):
+        raise ValueError(f"{what} needs a French text")
+    return {str(language): str(text) for language, text in value.items()}
+
+
+def _category_doc(item: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(item["id"]), "name": _texts(item["name"], f"category {item['id']}")}
+
+
+def _product_row(
+    item: dict[str, Any], category_names: dict[str, dict[str, str]], pictures: Path
+) -> tuple[str, str, str, str]:
     gtin = normalize_gtin(str(item["gtin"]))
-    if not isinstance(item["name"], dict) or "fr" not in item["name"]:
-        raise ValueError(f"product {item['gtin']}: name needs a French text")
+    name = _texts(item["name"], f"product {item['gtin']}")
+    if "description" in item:
+        _texts(item["description"], f"product {item['gtin']} description")
     int(item["price_cents"])
     float(item["rating"])
-    return gtin, json.dumps({**item, "gtin": gtin}, ensure_ascii=False)
+    category = str(item["category"])
+    picture = pictures / f"{gtin.lstrip('0').zfill(13)}.png"
+    doc = {**item, "gtin": gtin, "picture_path": str(picture) if picture.is_file() else ""}
+    searchable = [*name.values(), str(item["brand"]), *category_names.get(category, {}).values()]
+    return gtin, category, fold(" ".join(searchable)), json.dumps(doc, ensure_ascii=False)
 
 
-def _customer_doc(item: dict[str, Any]) -> str:
+def _promotion_doc(item: dict[str, Any], known: dict[str, int]) -> dict[str, Any]:
+    gtin = normalize_gtin(str(item["gtin"]))
+    if gtin not in known:
+        raise ValueError(f"promotion {item['id']} is for an unknown product")
+    if not 0 < int(item["price_cents"]) < known[gtin]:
+        raise ValueError(f"promotion {item['id']} does not lower the price")
+    return {
+        "id": str(item["id"]),
+        "gtin": gtin,
+        "price_cents": int(item["price_cents"]),
+        "title": _texts(item["title"], f"promotion {item['id']}"),
+        "ends": date.fromisoformat(str(item["ends"])).isoformat(),
+    }
+
+
+def _promotion(doc: dict[str, Any]) -> Promotion:
+    return Promotion(**{**doc, "ends": date.fromisoformat(doc["ends"])})
+
+
+def _customer_doc(item: dict[str, Any], known: dict[str, int]) -> str:
+    offers = []
+    for offer in item.get("offers", []):
+        gtin = normalize_gtin(str(offer["gtin"]))
+        if gtin not in known:
+            raise ValueError("a customer offer is for an unknown product")
+        offers.append({"gtin": gtin, "title": _texts(offer["title"], "offer")})
     return json.dumps(
         {
             "first_name": str(item["first_name"]),
             "points": int(item["points"]),
             "personalisation": bool(item.get("personalisation", True)),
+            "offers": offers,
         },
         ensure_ascii=False,
     )

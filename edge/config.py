@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from edge.errors import ConfigError
+from edge.lockdown import check_pin_hash
 
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -102,6 +103,15 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class KioskConfig:
+    """The kiosk's lock."""
+
+    # Hash of the staff PIN that closes the fullscreen kiosk (`borne pin-hash`); empty:
+    # the kiosk cannot be closed from its screen.
+    exit_pin_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration."""
 
@@ -113,6 +123,7 @@ class Config:
     devices: DevicesConfig = field(default_factory=DevicesConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     presence: PresenceConfig = field(default_factory=PresenceConfig)
+    kiosk: KioskConfig = field(default_factory=KioskConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -224,5 +235,6 @@ def _validate(config: Config) -> None:
         raise ConfigError("devices.ble", 'must be "bleak", "simulated" or empty')
     if config.session.idle_countdown < 20:
         raise ConfigError("session.idle_countdown", "must give the shopper at least 20 seconds")
+    check_pin_hash(config.kiosk.exit_pin_hash, "kiosk.exit_pin_hash")
     if config.session.idle_timeout <= 0:
         raise ConfigError("session.idle_timeout", "must be a positive number of seconds")

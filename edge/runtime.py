@@ -15,8 +15,9 @@ from typing import Protocol
 
 from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
-from edge.catalog import Catalog
-from edge.events import EventDraft
+from edge.catalog import Catalog, Category, Product
+from edge.events import EventDraft, Priority
+from edge.lockdown import ExitLock
 from edge.outbox import Outbox, StoredEvent
 from edge.presence import PresenceEngine
 from edge.session import SessionView, ShopperSession
@@ -52,6 +53,7 @@ class Runtime:
         idle_countdown: float = 20.0,
         store_id: str = "",
         presence: PresenceEngine | None = None,
+        exit_lock: ExitLock | None = None,
     ) -> None:
         self.session = session
         self.catalog = catalog
@@ -61,7 +63,9 @@ class Runtime:
         self.idle_countdown = idle_countdown
         self.store_id = store_id
         self.presence = presence
+        self.exit_lock = exit_lock  # None: a staff PIN cannot close the kiosk
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._shelves: list[tuple[Category, str]] | None = None
         self._devices: list[Device] = []
         self.device_status: dict[str, DeviceStatus] = {}
         self._listeners: list[ViewListener] = []
@@ -191,6 +195,78 @@ class Runtime:
             drafts = self.presence.expire(time.time())
             if drafts:
                 await self.outbox.append(*drafts)
+
+    def highlights(self) -> tuple[Product, ...]:
+        """What the attract loop shows: the store's promotions running today."""
+        return self.catalog.promotions()
+
+    def shelves(self) -> list[tuple[Category, str]]:
+        """The store's shelves, each with a picture of its best product ("" if none)."""
+        if self._shelves is None:  # the catalog is loaded once per run
+            self._shelves = []
+            for category in self.catalog.categories():
+                products = self.catalog.in_category(category.id)
+                self._shelves.append((category, products[0].picture if products else ""))
+        return self._shelves
+
+    async def view_product(self, gtin: str, via: str) -> list[StoredEvent]:
+        """The shopper touched a product on a shelf, in results, in an offer..."""
+        return await self._commit_and_show(self.session.view_product(gtin, via))
+
+    async def open_browse(self) -> list[StoredEvent]:
+        """Show the store's shelves."""
+        return await self._commit_and_show(self.session.open_browse())
+
+    async def browse(self, category: str) -> list[StoredEvent]:
+        """Show one shelf's products."""
+        return await self._commit_and_show(self.session.browse(category))
+
+    async def open_search(self) -> list[StoredEvent]:
+        """Show the on-screen keyboard."""
+        return await self._commit_and_show(self.session.open_search())
+
+    async def type_text(self, text: str) -> list[StoredEvent]:
+        """Keys typed on the on-screen keyboard."""
+        return await self._commit_and_show(self.session.type_text(text))
+
+    async def erase(self) -> list[StoredEvent]:
+        """The on-screen keyboard's backspace."""
+        return await self._commit_and_show(self.session.erase())
+
+    async def search(self) -> list[StoredEvent]:
+        """Search the catalog for what the shopper typed."""
+        return await self._commit_and_show(self.session.search())
+
+    async def open_reviews(self) -> list[StoredEvent]:
+        """Show every review of the product in view."""
+        return await self._commit_and_show(self.session.open_reviews())
+
+    async def close_reviews(self) -> list[StoredEvent]:
+        """Hide the reviews."""
+        return await self._commit_and_show(self.session.close_reviews())
+
+    async def back(self) -> list[StoredEvent]:
+        """One step back (product to its list, shelf to shelves)."""
+        return await self._commit_and_show(self.session.back())
+
+    async def set_accessibility(self, setting: str, enabled: bool) -> list[StoredEvent]:
+        """Turn an accessibility setting on or off for this shopper."""
+        return await self._commit_and_show(self.session.set_accessibility(setting, enabled))
+
+    async def try_exit(self, pin: str) -> bool:
+        """A staff member asked to leave the kiosk: True if `pin` opens the lock."""
+        if self.exit_lock is None:
+            return False
+        # PBKDF2 is slow on purpose: keep it off the loop.
+        attempt = await asyncio.to_thread(self.exit_lock.attempt, pin)
+        await self.outbox.append(
+            EventDraft(
+                "io.borne.kiosk.exit_attempted",
+                {"granted": attempt.granted, "locked_out": attempt.locked_out},
+                Priority.CRITICAL,
+            )
+        )
+        return attempt.granted
 
     async def set_language(self, language: str) -> list[StoredEvent]:
         """The shopper switched the screen's language."""

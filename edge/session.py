@@ -6,9 +6,10 @@ runtime commits the drafts to the outbox before anyone is shown the new view.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from urllib.parse import urlencode
 
@@ -18,6 +19,12 @@ from edge.events import EventDraft, Priority
 
 LANGUAGES = ("fr", "en")
 FULFILMENTS = ("collect", "delivery")
+# How a shopper reached a product screen other than by scanning it.
+VIAS = ("browse", "search", "similar", "promotion", "offer")
+ACCESSIBILITY_SETTINGS = ("high_contrast", "large_text", "low_controls")
+QUERY_MAX = 40
+# A run of digits this long in a search may be a card or phone number: it never leaves.
+_PERSONAL_DIGITS = re.compile(r"\d{6,}")
 
 
 class Screen(StrEnum):
@@ -27,6 +34,17 @@ class Screen(StrEnum):
     WELCOME = "welcome"
     PRODUCT = "product"
     UNKNOWN_PRODUCT = "unknown_product"
+    BROWSE = "browse"  # the shelves, or the products of one shelf
+    SEARCH = "search"  # an on-screen keyboard and what it found
+
+
+@dataclass(frozen=True, slots=True)
+class Accessibility:
+    """How this shopper wants the screen; the next shopper gets the defaults again."""
+
+    high_contrast: bool = False
+    large_text: bool = False
+    low_controls: bool = False  # every control within reach of a seated shopper
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +60,15 @@ class SessionView:
     assist_requested: bool = False  # an advisor is on the way
     idle_warning_until: float | None = None  # "are you still there?" counting down to this
     handoff_url: str | None = None  # a QR code hands this page over to the shopper's phone
+    similar: tuple[Product, ...] = ()  # beside the product in view
+    reviews_open: bool = False  # every review of the product in view, in full
+    listing: Screen | None = None  # the list the product was picked from (Back returns there)
+    category: str | None = None  # browse: the shelf shown (None: the list of shelves)
+    query: str = ""  # search: what the shopper typed
+    searched: bool = False  # search: `results` answer `query`
+    results: tuple[Product, ...] = ()  # a shelf's products, or what a search found
+    accessibility: Accessibility = field(default_factory=Accessibility)
+    scans: int = 0  # codes read this session: the kiosk beeps and flashes at each one
 
 
 class ShopperSession:
@@ -96,6 +123,7 @@ class ShopperSession:
             customer=customer,
             assist_requested=False,
             handoff_url=None,
+            reviews_open=False,
         )
         drafts.append(
             self._draft(
@@ -110,15 +138,8 @@ class ShopperSession:
         """A product was shown to a scanner: show it, or say kindly that it is unknown."""
         drafts = self._touch("scan")
         product = self._catalog.lookup(scan.gtin) if scan.gtin else None
-        screen = Screen.PRODUCT if product else Screen.UNKNOWN_PRODUCT
-        self.view = replace(
-            self.view,
-            screen=screen,
-            product=product,
-            scanned_gtin=scan.gtin,
-            assist_requested=False,
-            handoff_url=None,
-        )
+        self._show_product(product, listing=None)
+        self.view = replace(self.view, scanned_gtin=scan.gtin, scans=self.view.scans + 1)
         drafts.append(
             self._draft(
                 "product.scanned",
@@ -133,6 +154,142 @@ class ShopperSession:
             )
         )
         return drafts
+
+    def _show_product(self, product: Product | None, listing: Screen | None) -> None:
+        self.view = replace(
+            self.view,
+            screen=Screen.PRODUCT if product else Screen.UNKNOWN_PRODUCT,
+            product=product,
+            scanned_gtin=product.gtin if product else None,
+            similar=self._catalog.similar(product) if product else (),
+            listing=listing,
+            assist_requested=False,
+            handoff_url=None,
+            reviews_open=False,
+        )
+
+    def view_product(self, gtin: str, via: str) -> list[EventDraft]:
+        """The shopper touched a product (on a shelf, in results, beside another...)."""
+        if via not in VIAS:
+            raise ValueError(f"unknown way to a product {via!r}")
+        product = self._catalog.lookup(gtin)
+        if product is None:
+            return []  # the catalog changed under the screen: nothing to show
+        drafts = self._touch("touch")
+        listing = self.view.screen if self.view.screen in (Screen.BROWSE, Screen.SEARCH) else None
+        self._show_product(product, listing=listing or self.view.listing)
+        drafts.append(self._draft("product.viewed", {"gtin": product.gtin, "via": via}))
+        return drafts
+
+    def open_browse(self) -> list[EventDraft]:
+        """The shelves of the store."""
+        drafts = self._touch("touch")
+        self.view = replace(
+            self.view, screen=Screen.BROWSE, category=None, results=(), listing=None
+        )
+        drafts.append(self._screen_shown())
+        return drafts
+
+    def browse(self, category: str) -> list[EventDraft]:
+        """The products of one shelf."""
+        products = self._catalog.in_category(category)
+        if not products:
+            return []
+        drafts = self._touch("touch")
+        self.view = replace(self.view, screen=Screen.BROWSE, category=category, results=products)
+        drafts.append(
+            self._draft("category.viewed", {"category": category, "products": len(products)})
+        )
+        return drafts
+
+    def open_search(self) -> list[EventDraft]:
+        """The on-screen keyboard, empty."""
+        drafts = self._touch("touch")
+        self.view = replace(
+            self.view, screen=Screen.SEARCH, query="", searched=False, results=(), listing=None
+        )
+        drafts.append(self._screen_shown())
+        return drafts
+
+    def type_text(self, text: str) -> list[EventDraft]:
+        """Keys of the on-screen keyboard: typing is not an event, searching is."""
+        drafts = self._touch("touch")
+        query = (self.view.query + text)[:QUERY_MAX]
+        self.view = replace(self.view, query=query, searched=False)
+        return drafts
+
+    def erase(self) -> list[EventDraft]:
+        """The keyboard's backspace."""
+        drafts = self._touch("touch")
+        self.view = replace(self.view, query=self.view.query[:-1], searched=False)
+        return drafts
+
+    def search(self) -> list[EventDraft]:
+        """The shopper asked for what they typed."""
+        drafts = self._touch("touch")
+        results = self._catalog.search(self.view.query)
+        self.view = replace(self.view, screen=Screen.SEARCH, searched=True, results=results)
+        query = _PERSONAL_DIGITS.sub("#", self.view.query.strip())
+        drafts.append(self._draft("search.performed", {"query": query, "results": len(results)}))
+        return drafts
+
+    def open_reviews(self) -> list[EventDraft]:
+        """Every review of the product in view, in full."""
+        product = self.view.product
+        if product is None or not product.reviews:
+            return []
+        drafts = self._touch("touch")
+        self.view = replace(self.view, reviews_open=True)
+        drafts.append(
+            self._draft("reviews.read", {"gtin": product.gtin, "shown": len(product.reviews)})
+        )
+        return drafts
+
+    def close_reviews(self) -> list[EventDraft]:
+        """Back to the product from its reviews."""
+        drafts = self._touch("touch")
+        self.view = replace(self.view, reviews_open=False)
+        return drafts
+
+    def back(self) -> list[EventDraft]:
+        """One step back: from a product to the list it came from, from a shelf to the shelves."""
+        view = self.view
+        changes: dict[str, object]
+        if view.screen in (Screen.PRODUCT, Screen.UNKNOWN_PRODUCT) and view.listing:
+            changes = {"screen": view.listing}
+        elif view.screen is Screen.BROWSE and view.category is not None:
+            changes = {"category": None, "results": ()}
+        else:
+            return []
+        drafts = self._touch("touch")
+        self.view = replace(
+            self.view,
+            product=None,
+            similar=(),
+            listing=None,
+            handoff_url=None,
+            reviews_open=False,
+            **changes,  # type: ignore[arg-type]
+        )
+        drafts.append(self._screen_shown())
+        return drafts
+
+    def set_accessibility(self, setting: str, enabled: bool) -> list[EventDraft]:
+        """High contrast, large text or controls within reach, for this shopper."""
+        if setting not in ACCESSIBILITY_SETTINGS:
+            raise ValueError(f"unknown accessibility setting {setting!r}")
+        if getattr(self.view.accessibility, setting) == enabled:
+            return []
+        drafts = self._touch("touch")
+        accessibility = replace(self.view.accessibility, **{setting: enabled})
+        self.view = replace(self.view, accessibility=accessibility)
+        drafts.append(
+            self._draft("accessibility.changed", {"setting": setting, "enabled": enabled})
+        )
+        return drafts
+
+    def _screen_shown(self) -> EventDraft:
+        return self._draft("screen.shown", {"screen": self.view.screen.value})
 
     def set_language(self, language: str) -> list[EventDraft]:
         """The shopper chose a language for the screen."""

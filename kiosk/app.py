@@ -7,13 +7,15 @@ arrive on the main thread; bursts of view changes are coalesced into one redraw.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import StringProperty
+from kivy.properties import ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
@@ -21,20 +23,26 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from devices.barcode.gs1 import display_gtin
 from edge.bootstrap import Simulators
 from edge.runtime import Runtime
-from edge.session import SessionView
+from edge.session import Accessibility, SessionView
+from kiosk.widgets import ProductTile, StarRating  # noqa: F401 - kv classes used by common.kv
 
 Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
 
+from kiosk.feedback import ScanChime  # noqa: E402
 from kiosk.i18n import Translator  # noqa: E402
 from kiosk.keyboard_wedge import KivyKeyboardWedge  # noqa: E402
-from kiosk.kiosk_actions import KioskActions  # noqa: E402
-from kiosk.screens.attract import AttractScreen  # noqa: E402 - needs common.kv loaded
+from kiosk.kiosk_actions import KioskActions  # noqa: E402 - needs common.kv loaded
+from kiosk.screens.attract import AttractScreen  # noqa: E402
 from kiosk.screens.base import KioskScreen  # noqa: E402
+from kiosk.screens.browse import BrowseScreen  # noqa: E402
 from kiosk.screens.product import ProductScreen  # noqa: E402
+from kiosk.screens.search import SearchScreen  # noqa: E402
 from kiosk.screens.unknown_product import UnknownProductScreen  # noqa: E402
 from kiosk.screens.welcome import WelcomeScreen  # noqa: E402
 from kiosk.simulator_panel import SimulatorPanel  # noqa: E402
-from kiosk.widgets import StarRating  # noqa: E402, F401 - registers the kv class
+from kiosk.theme import Theme  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 class KioskApp(App):  # type: ignore[misc]
@@ -42,6 +50,7 @@ class KioskApp(App):  # type: ignore[misc]
 
     title = "Borne"
     language = StringProperty("fr")  # the screen's language, from the session view
+    accessibility = ObjectProperty(Accessibility())  # this shopper's settings
 
     def __init__(
         self,
@@ -49,20 +58,28 @@ class KioskApp(App):  # type: ignore[misc]
         simulators: Simulators,
         *,
         cards: list[tuple[str, str]],
+        sounds: Path,
         store_name: str = "Borne Démo — Paris République",
         simulator_panel: bool = True,
         keyboard_wedge: bool = False,
+        locked: bool = True,
         **kwargs: Any,
     ) -> None:
-        self.tr = Translator.load()  # before super(): kv rules read it while building
+        # Before super(): kv rules read them while building.
+        self.tr = Translator.load()
+        self.theme = Theme()
         super().__init__(**kwargs)
         self.runtime = runtime
         self.simulators = simulators
         self.cards = cards
+        self.sounds = sounds
         self.store_name = store_name
         self.simulator_panel = simulator_panel
         self.keyboard_wedge = KivyKeyboardWedge(runtime.submit) if keyboard_wedge else None
+        self.locked = locked  # fullscreen kiosk: only the staff PIN closes it
+        self.unlocked = False
         self.view = SessionView()
+        self.drawn_view = SessionView()  # what is on screen now
         self.drawn_change = 0  # the runtime's change number now on screen
         self._latest_change = 0
         self._redraw = Clock.create_trigger(self._show_view)
@@ -75,9 +92,17 @@ class KioskApp(App):  # type: ignore[misc]
         # see is what the demo shows.
         root = BoxLayout(orientation="horizontal")
         kiosk_area = FloatLayout()
+        self.chime = ScanChime(self.sounds)
         self.manager = ScreenManager(transition=NoTransition())
-        attract = AttractScreen(store_name=self.store_name)
-        for screen in (attract, WelcomeScreen(), ProductScreen(), UnknownProductScreen()):
+        screens = (
+            AttractScreen(highlights=self.runtime.highlights(), store_name=self.store_name),
+            WelcomeScreen(),
+            ProductScreen(),
+            UnknownProductScreen(),
+            BrowseScreen(),
+            SearchScreen(),
+        )
+        for screen in screens:
             self.manager.add_widget(screen)
         self.actions = KioskActions()
         kiosk_area.add_widget(self.manager)
@@ -90,6 +115,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.runtime.subscribe(self._on_view)
         if self.keyboard_wedge is not None:
             self.keyboard_wedge.attach()
+        Window.bind(on_request_close=self._on_request_close)
         return root
 
     def _demo_products(self) -> list[tuple[str, str]]:
@@ -110,23 +136,33 @@ class KioskApp(App):  # type: ignore[misc]
         self._redraw()
 
     def _show_view(self, *_: Any) -> None:
-        self.tr.switch(self.view.language)
-        self.language = self.view.language
-        self.actions.assist_confirmed = self.view.assist_requested
-        self.actions.warn_until(self.view.idle_warning_until)
-        self.actions.handoff_url = self.view.handoff_url or ""
-        if self.view.session_id is None:
+        view, previous = self.view, self.drawn_view
+        if view.scans > previous.scans:
+            self.chime.play()
+            self.actions.flash()
+        self.tr.switch(view.language)
+        self.language = view.language
+        self.accessibility = view.accessibility
+        self.theme.apply(view.accessibility)
+        self.actions.assist_confirmed = view.assist_requested
+        self.actions.warn_until(view.idle_warning_until)
+        self.actions.handoff_url = view.handoff_url or ""
+        if view.session_id is None:
             # The shopper is gone: nothing of them stays in any screen, shown or not.
+            self.actions.accessibility_open = False
             for other in self.manager.screens:
                 other.clear()
-        screen: KioskScreen = self.manager.get_screen(self.view.screen.value)
-        screen.show(self.view)
+        screen: KioskScreen = self.manager.get_screen(view.screen.value)
+        screen.show(view)
         self.manager.current = screen.name
+        self.drawn_view = view
         self.drawn_change = self._latest_change
         self.drawn.set()
 
     def on_start(self) -> None:
         self.started.set()
+
+    # --- what a touch does -------------------------------------------------------------
 
     def switch_language(self, language: str) -> None:
         """A touch on the language button."""
@@ -144,13 +180,92 @@ class KioskApp(App):  # type: ignore[misc]
         """A touch on "close" under the QR code."""
         self._spawn(self.runtime.close_hand_off())
 
+    def view_product(self, gtin: str | None, via: str) -> None:
+        """A touch on a product: a promotion, a shelf's tile, a result, an offer..."""
+        if gtin is not None:
+            self._spawn(self.runtime.view_product(gtin, via))
+
+    def open_browse(self) -> None:
+        """A touch on "browse the shelves"."""
+        self._spawn(self.runtime.open_browse())
+
+    def browse(self, category: str) -> None:
+        """A touch on a shelf."""
+        self._spawn(self.runtime.browse(category))
+
+    def open_search(self) -> None:
+        """A touch on "search for a product"."""
+        self._spawn(self.runtime.open_search())
+
+    def type_text(self, text: str) -> None:
+        """A key of the on-screen keyboard."""
+        self._spawn(self.runtime.type_text(text))
+
+    def erase(self) -> None:
+        """The keyboard's erase key."""
+        self._spawn(self.runtime.erase())
+
+    def search(self) -> None:
+        """The keyboard's search key."""
+        self._spawn(self.runtime.search())
+
+    def open_reviews(self) -> None:
+        """A touch on "all reviews"."""
+        self._spawn(self.runtime.open_reviews())
+
+    def close_reviews(self) -> None:
+        """A touch on "close" over the reviews."""
+        self._spawn(self.runtime.close_reviews())
+
+    def back(self) -> None:
+        """A touch on "back"."""
+        self._spawn(self.runtime.back())
+
+    def set_accessibility(self, setting: str, enabled: bool) -> None:
+        """A touch on one of the accessibility switches."""
+        self._spawn(self.runtime.set_accessibility(setting, enabled))
+
     def keep_alive(self) -> None:
         """A touch on "continue" under the idle warning."""
         self._spawn(self.runtime.keep_alive())
 
     def end_session(self, reason: str) -> None:
-        """The shopper is done (a touch on 'Terminer'): wipe the session."""
+        """The shopper is done (a touch on 'Done'): wipe the session."""
         self._spawn(self.runtime.end_session(reason))
+
+    # --- the lock ----------------------------------------------------------------------
+
+    def ask_staff_pin(self) -> None:
+        """A touch in the staff corner: show the PIN pad."""
+        self.actions.ids.pin_pad.reset()
+        self.actions.pin_open = True
+
+    def close_staff_pin(self) -> None:
+        """The PIN pad's cancel key."""
+        self.actions.ids.pin_pad.reset()
+        self.actions.pin_open = False
+
+    def submit_staff_pin(self, pin: str) -> None:
+        """The PIN pad's OK key: close the kiosk if the lock accepts the PIN."""
+        self._spawn(self._try_exit(pin))
+
+    async def _try_exit(self, pin: str) -> None:
+        pad = self.actions.ids.pin_pad
+        pad.reset()
+        if self.runtime.exit_lock is None:
+            pad.message = self.tr._("No staff code is set on this kiosk.")
+        elif await self.runtime.try_exit(pin):
+            log.info("kiosk closed by staff")
+            self.unlocked = True
+            self.stop()
+        elif self.runtime.exit_lock.locked_out():
+            pad.message = self.tr._("Too many wrong codes: try again in a few minutes.")
+        else:
+            pad.message = self.tr._("Wrong code.")
+
+    def _on_request_close(self, *_: Any, **__: Any) -> bool:
+        """Alt+F4 and the like: refused while locked (True means "handled, stay open")."""
+        return self.locked and not self.unlocked
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import signal
 import sys
@@ -14,9 +15,11 @@ from pathlib import Path
 
 from edge.config import Config, load_config
 from edge.errors import BorneError, ConfigError
+from edge.lockdown import hash_pin
 from edge.logs import setup_logging
 
 DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
+DEMO_STAFF_PIN = "2580"  # the demo's only: a real kiosk's PIN hash comes from provisioning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     ble_scan.add_argument("--replay", type=Path, help="a recording to replay instead of the radio")
     ble_scan.add_argument("--active", action="store_true", help="active scanning")
 
+    commands.add_parser(
+        "pin-hash", help="read a staff PIN on standard input, print its [kiosk] exit_pin_hash"
+    )
+
     outbox = commands.add_parser("outbox", help="the event outbox")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     status = outbox_commands.add_parser("status", help="queued events and last delivery")
@@ -81,6 +88,7 @@ def _demo_config(path: Path | None) -> Config:
             "BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR),
             "BORNE_DEVICES__BLE": "simulated",
             "BORNE_DEVICES__HID": "simulated",
+            "BORNE_KIOSK__EXIT_PIN_HASH": hash_pin(DEMO_STAFF_PIN, salt=b"borne-demo-kiosk"),
         },
     )
 
@@ -105,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scan(args.files)
         if args.command == "nfc":
             return _nfc_read(args.device, args.timeout)
+        if args.command == "pin-hash":
+            return _pin_hash()
         if args.command == "ble":
             return asyncio.run(_ble_scan(args.seconds, args.replay, active=args.active))
         config = load_config(args.config)
@@ -176,6 +186,16 @@ def _scan(files: list[Path]) -> int:
             print(f"borne: {error}", file=sys.stderr)
             status = 1
     return status
+
+
+def _pin_hash() -> int:
+    pin = getpass.getpass("Staff PIN: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        print(hash_pin(pin))
+    except ValueError as error:
+        print(f"borne: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _local_time(timestamp: float) -> str:

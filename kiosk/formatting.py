@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 NBSP = "\u00a0"
 
 
@@ -28,3 +30,15 @@ def format_decimal(value: float, language: str = "fr", digits: int = 1) -> str:
 def format_count(count: int, language: str = "fr") -> str:
     """1 250 in French; 1,250 in English."""
     return _group(count, NBSP if language == "fr" else ",")
+
+
+_MONTHS = {
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    "en": "January February March April May June July August September October November December",
+}
+
+
+def format_date(day: date, language: str = "fr") -> str:
+    """31 décembre 2026 in French; 31 December 2026 in English."""
+    month = _MONTHS.get(language, _MONTHS["fr"]).split()[day.month - 1]
+    return f"{day.day}{NBSP}{month} {day.year}"

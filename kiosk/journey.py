@@ -5,6 +5,7 @@ A journey file is a JSON list of steps:
   {"scan": "3760123450010"}       a barcode drawn into camera frames, read by the real decoder
   {"press": "home"}               a touch on the button with that id
   {"keys": "3760123450010"}       typed by a keyboard-wedge scanner, then Enter
+  {"type": "casque"}              touched key by key on the search screen's keyboard
   {"wait": 1.5}                   seconds
   {"idle": true}                  jump past the quiet time (the warning shows), or, when the
                                   warning shows, past its countdown (the session is wiped)
@@ -21,7 +22,7 @@ from typing import Any
 from devices.barcode.symbology import Symbology
 from edge.errors import BorneError
 
-STEP_KINDS = ("tap_card", "scan", "press", "keys", "wait", "idle", "screenshot")
+STEP_KINDS = ("tap_card", "scan", "press", "keys", "type", "wait", "idle", "screenshot")
 
 
 class JourneyError(BorneError):
@@ -53,7 +54,7 @@ def load_journey(path: Path) -> list[Step]:
             raise JourneyError(f"{path}: step {index}: unknown step {kind!r}")
         if kind == "wait" and (not isinstance(value, int | float) or not 0 <= value <= 600):
             raise JourneyError(f"{path}: step {index}: wait takes 0 to 600 seconds")
-        if kind in ("tap_card", "scan", "press", "keys", "screenshot") and not (
+        if kind in ("tap_card", "scan", "press", "keys", "type", "screenshot") and not (
             isinstance(value, str) and value
         ):
             raise JourneyError(f"{path}: step {index}: {kind} takes a non-empty string")

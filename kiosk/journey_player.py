@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 
 from kivy.clock import Clock
+from kivy.metrics import dp
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.widget import Widget
 
 from devices.nfc.card_formats import loyalty_records
@@ -15,6 +18,7 @@ from edge.runtime import Runtime
 from kiosk.app import KioskApp
 from kiosk.journey import JourneyError, Step, symbology_for
 from kiosk.keyboard_wedge import ENTER_KEYS
+from kiosk.screens.search import key_id
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +34,22 @@ async def next_frame() -> None:
     await asyncio.sleep(1 / 30)
 
 
+def shown(widget: Widget) -> bool:
+    """Whether a shopper can see and touch `widget` (on screen, not hidden, not disabled)."""
+    window = widget.get_root_window()
+    if window is None:
+        return False
+    while widget is not None and widget is not window:
+        if widget.disabled or widget.opacity == 0:
+            return False
+        widget = widget.parent
+    return True
+
+
 def find_button(root: Widget, button_id: str) -> Widget | None:
-    """The visible widget whose `button_id` is `button_id`, if any."""
+    """The button with that `button_id` that a shopper can touch now, if any."""
     for widget in root.walk(restrict=True):
-        if getattr(widget, "button_id", None) == button_id and widget.get_root_window():
+        if getattr(widget, "button_id", None) == button_id and shown(widget):
             return widget
     return None
 
@@ -78,6 +94,9 @@ class JourneyPlayer:
         elif step.kind == "keys":
             self._type(step.value)
             await self._settle(since)
+        elif step.kind == "type":
+            for char in step.value:
+                await self._press(key_id(char), self.runtime.changes)
         elif step.kind == "wait":
             await asyncio.sleep(step.value)
         elif step.kind == "idle":
@@ -87,6 +106,25 @@ class JourneyPlayer:
             await next_frame()
             self.screenshots.mkdir(parents=True, exist_ok=True)
             self.app.root.export_to_png(str(self.screenshots / f"{step.value}.png"))
+            # Beside each picture, what could be touched on it and how big (for checks).
+            touchable = self.touchable()
+            (self.screenshots / f"{step.value}.buttons.json").write_text(json.dumps(touchable))
+
+    def touchable(self) -> list[dict[str, object]]:
+        """Every button a shopper can touch now: id, text, size and position in dp."""
+        buttons = []
+        for widget in self.app.root.walk(restrict=True):
+            if isinstance(widget, ButtonBehavior) and shown(widget):
+                x, y = widget.to_window(widget.x, widget.y)
+                buttons.append(
+                    {
+                        "id": getattr(widget, "button_id", ""),
+                        "text": getattr(widget, "text", ""),
+                        "size_dp": [round(widget.width / dp(1)), round(widget.height / dp(1))],
+                        "pos_dp": [round(x / dp(1)), round(y / dp(1))],
+                    }
+                )
+        return buttons
 
     def _type(self, text: str) -> None:
         """Keystrokes as a wedge scanner sends them, through the window's key events."""

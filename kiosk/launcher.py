@@ -44,10 +44,10 @@ def run_kiosk(
     """Run the kiosk window until closed (or until the journey has been played)."""
     _prepare_kivy(windowed, config.data_dir)
     steps = load_journey(journey) if journey is not None else None
-    return asyncio.run(_run(config, steps, screenshots or Path("screenshots")))
+    return asyncio.run(_run(config, steps, screenshots or Path("screenshots"), windowed))
 
 
-async def _run(config: Config, steps: list[Step] | None, screenshots: Path) -> int:
+async def _run(config: Config, steps: list[Step] | None, screenshots: Path, windowed: bool) -> int:
     from edge.bootstrap import build_runtime, demo_cards
     from kiosk.app import KioskApp
 
@@ -59,6 +59,8 @@ async def _run(config: Config, steps: list[Step] | None, screenshots: Path) -> i
         cards=demo_cards(config),
         simulator_panel=steps is None,
         keyboard_wedge=config.devices.hid == "keyboard",
+        sounds=config.data_dir / "sounds",
+        locked=not windowed,
     )
     await runtime.start()
     player = None
@@ -76,7 +78,8 @@ async def _run(config: Config, steps: list[Step] | None, screenshots: Path) -> i
     if player is not None:
         if not player.done():
             player.cancel()
-            return 1
+            # A journey may end with the staff PIN closing the kiosk: that is success.
+            return 0 if app.unlocked else 1
         error = player.exception()
         if error is not None:
             log.error("journey failed: %s", error)

@@ -6,7 +6,9 @@ import math
 from typing import Any
 
 from kivy.graphics import Color, Mesh
-from kivy.properties import ColorProperty, NumericProperty
+from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 
@@ -59,3 +61,13 @@ class StarRating(Widget):  # type: ignore[misc]
             vertices += [x, y, 0, 0]
         Color(*color)
         Mesh(vertices=vertices, indices=list(range(len(vertices) // 4)), mode="triangle_fan")
+
+
+class ProductTile(ButtonBehavior, BoxLayout):  # type: ignore[misc]
+    """A product (or a shelf) as a touchable tile: picture, title, one line of detail."""
+
+    button_id = StringProperty("")
+    picture = StringProperty("")
+    title = StringProperty("")
+    detail = StringProperty("")
+    compact = BooleanProperty(False)  # one row: a small picture beside the texts

@@ -1,16 +1,79 @@
-"""Attract: the screen nobody is using yet, inviting a tap or a scan."""
+"""Attract: the screen nobody is using yet, a loop of the store's promotions."""
 
 from __future__ import annotations
 
-from kivy.properties import StringProperty
+from typing import Any
 
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+
+from edge.catalog import Product
+from edge.session import SessionView
+from kiosk.formatting import format_date, format_price
 from kiosk.screens.base import KioskScreen, load_kv
+
+SLIDE_SECONDS = 6.0
 
 
 class AttractScreen(KioskScreen):
-    """Invites the shopper to scan a product or tap a loyalty card."""
+    """Invites a touch, a card or a scan, with a promotion every few seconds."""
 
     store_name = StringProperty("")
+    slide = NumericProperty(0)
+    slide_count = NumericProperty(0)
+    has_slide = BooleanProperty(False)
+    headline = StringProperty("")
+    product_name = StringProperty("")
+    price = StringProperty("")
+    was = StringProperty("")  # the price before the promotion, struck through
+    until = StringProperty("")
+    picture = StringProperty("")
+
+    def __init__(self, highlights: tuple[Product, ...] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._highlights = highlights  # the store's promotions, not a shopper's data
+        self.slide_count = len(highlights)
+        self._language = "fr"
+        self._ticker = Clock.schedule_interval(self.next_slide, SLIDE_SECONDS)
+        self._ticker.cancel()
+        self._render()
+
+    def on_enter(self, *_: Any) -> None:
+        self._ticker()
+
+    def on_leave(self, *_: Any) -> None:
+        self._ticker.cancel()
+
+    def show(self, view: SessionView) -> None:
+        self._language = view.language
+        self._render()
+
+    def next_slide(self, *_: Any) -> None:
+        """Move the loop on to the next promotion."""
+        if self._highlights:
+            self.slide = (self.slide + 1) % len(self._highlights)
+            self._render()
+
+    def promoted_gtin(self) -> str | None:
+        """The product of the slide on screen (a touch opens it)."""
+        return self._highlights[self.slide].gtin if self._highlights else None
+
+    def _render(self) -> None:
+        self.has_slide = bool(self._highlights)
+        if not self._highlights:
+            return
+        product = self._highlights[self.slide]
+        promotion = product.promotion
+        language = self._language
+        self.product_name = product.display_name(language)
+        self.picture = product.picture
+        self.price = format_price(product.current_price_cents, product.currency, language)
+        if promotion is not None:
+            self.headline = promotion.display_title(language)
+            self.was = format_price(product.price_cents, product.currency, language)
+            self.until = self._("Until {date}", date=format_date(promotion.ends, language))
+        else:
+            self.headline, self.was, self.until = self.product_name, "", ""
 
     def clear(self) -> None:
         """Nothing of a shopper is ever on the attract screen."""

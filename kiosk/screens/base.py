@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kivy.app import App
 from kivy.lang import Builder
@@ -20,6 +21,11 @@ def load_kv(module_file: str) -> None:
 class KioskScreen(Screen):  # type: ignore[misc]
     """A screen that renders a session view."""
 
+    @property
+    def app(self) -> Any:
+        """The running kiosk (its methods are what a touch does)."""
+        return App.get_running_app()
+
     def show(self, view: SessionView) -> None:
         """Fill the screen from `view` (in its language); called on the main thread only."""
 
@@ -34,5 +40,5 @@ class KioskScreen(Screen):  # type: ignore[misc]
 
     def _(self, message: str, **values: object) -> str:
         """`message` in the kiosk's current language."""
-        translated: str = App.get_running_app().tr._(message, **values)
+        translated: str = self.app.tr._(message, **values)
         return translated

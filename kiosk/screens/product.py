@@ -1,12 +1,14 @@
-"""Product: price, rating, and where the product is in stock (here, nearby, online)."""
+"""Product: picture, price, rating, reviews, stock here / nearby / online, similar products."""
 
 from __future__ import annotations
 
-from kivy.properties import NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
+from edge.catalog import Product, Review
 from edge.session import SessionView
 from kiosk.formatting import format_count, format_decimal, format_price
 from kiosk.screens.base import KioskScreen, load_kv
+from kiosk.widgets import ProductTile
 
 
 class ProductScreen(KioskScreen):
@@ -14,13 +16,19 @@ class ProductScreen(KioskScreen):
 
     name_text = StringProperty("")
     brand = StringProperty("")
+    description = StringProperty("")
+    picture = StringProperty("")
     price = StringProperty("")
+    was = StringProperty("")  # the price before a running promotion, struck through
     rating = NumericProperty(0.0)
     rating_text = StringProperty("")
     stock_here = StringProperty("")
     stock_nearby = StringProperty("")
     stock_online = StringProperty("")
     reviews = StringProperty("")  # the two most helpful excerpts
+    all_reviews = StringProperty("")  # every review, when the shopper opened them
+    reviews_open = BooleanProperty(False)
+    can_go_back = BooleanProperty(False)
 
     def show(self, view: SessionView) -> None:
         product = view.product
@@ -29,18 +37,33 @@ class ProductScreen(KioskScreen):
         _, language = self._, view.language
         self.name_text = product.display_name(language)
         self.brand = product.brand
-        self.price = format_price(product.price_cents, product.currency, language)
+        self.description = product.display_description(language)
+        self.picture = product.picture
+        self.price = format_price(product.current_price_cents, product.currency, language)
+        self.was = (
+            format_price(product.price_cents, product.currency, language)
+            if product.promotion
+            else ""
+        )
         self.rating = product.rating
         self.rating_text = _(
             "{rating}/5 · {count} reviews",
             rating=format_decimal(product.rating, language),
             count=format_count(product.review_count, language),
         )
-        self.reviews = "\n".join(
-            f"« {review.text} » — {review.author}, {review.rating}/5"
-            for review in product.reviews[:2]
+        self.reviews = "\n".join(_excerpt(review) for review in product.reviews[:2])
+        self.reviews_open = view.reviews_open
+        self.all_reviews = (
+            "\n\n".join(self._full(review, language) for review in product.reviews)
+            if view.reviews_open
+            else ""
         )
-        stock = product.stock
+        self.can_go_back = view.listing is not None
+        self._show_stock(product, language)
+        self._show_similar(view.similar, language)
+
+    def _show_stock(self, product: Product, language: str) -> None:
+        _, stock = self._, product.stock
         self.stock_here = self._here(stock.here)
         self.stock_nearby = "\n".join(
             _("{store}: {units}", store=store, units=units if units else _("out of stock"))
@@ -56,6 +79,20 @@ class ProductScreen(KioskScreen):
             else _("Not available online")
         )
 
+    def _show_similar(self, similar: tuple[Product, ...], language: str) -> None:
+        tiles = self.ids.similar
+        tiles.clear_widgets()
+        for index, other in enumerate(similar, start=1):
+            tile = ProductTile(
+                button_id=f"similar_{index}",
+                picture=other.picture,
+                title=other.display_name(language),
+                detail=format_price(other.current_price_cents, other.currency, language),
+                compact=True,
+            )
+            tile.bind(on_release=lambda _, gtin=other.gtin: self.app.view_product(gtin, "similar"))
+            tiles.add_widget(tile)
+
     def _here(self, units: int) -> str:
         """What the shelf holds, said the way a sales assistant would."""
         if units == 0:
@@ -63,6 +100,19 @@ class ProductScreen(KioskScreen):
         if units <= 3:
             return self._("Only {units} left in store", units=units)
         return self._("{units} in store", units=units)
+
+    def _full(self, review: Review, language: str) -> str:
+        helpful = self._("Helpful: {count}", count=format_count(review.helpful, language))
+        return f"{review.author} · {review.rating}/5 · {helpful}\n« {review.text} »"
+
+    def clear(self) -> None:
+        super().clear()
+        self.ids.similar.clear_widgets()
+
+
+def _excerpt(review: Review, limit: int = 110) -> str:
+    text = review.text if len(review.text) <= limit else review.text[: limit - 1].rstrip() + "…"
+    return f"« {text} » — {review.author}, {review.rating}/5"
 
 
 load_kv(__file__)

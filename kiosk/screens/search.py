@@ -1,0 +1,75 @@
+"""Search: an on-screen AZERTY keyboard, and the products that match what was typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import StringProperty
+
+from edge.session import SessionView
+from kiosk.formatting import format_price
+from kiosk.screens.base import KioskScreen, load_kv
+from kiosk.widgets import ProductTile
+
+# A French keyboard: accents are not needed, the search ignores them.
+ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn'-")
+
+
+class SearchScreen(KioskScreen):
+    """Typed text, the keyboard, and the results once the shopper asked."""
+
+    query = StringProperty("")
+    summary = StringProperty("")  # how many products were found
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for row, keys in zip(self.ids.keyboard.children[::-1], ROWS, strict=False):
+            for key in keys:
+                button = self._key(key)
+                row.add_widget(button)
+
+    def _key(self, key: str) -> Any:
+        from kivy.factory import Factory
+
+        button = Factory.KeyButton(text=key.upper(), button_id=key_id(key))
+        button.bind(on_release=lambda _, text=key: self.app.type_text(text))
+        return button
+
+    def show(self, view: SessionView) -> None:
+        self.query = view.query
+        results = self.ids.results
+        results.clear_widgets()
+        if not view.searched:
+            self.summary = ""
+            return
+        language = view.language
+        count = len(view.results)
+        if count == 0:
+            self.summary = self._("No product matches “{query}”.", query=view.query)
+        elif count == 1:
+            self.summary = self._("One product found")
+        else:
+            self.summary = self._("{count} products found", count=count)
+        for index, product in enumerate(view.results, start=1):
+            tile = ProductTile(
+                button_id=f"product_{index}",
+                picture=product.picture,
+                title=product.display_name(language),
+                detail=format_price(product.current_price_cents, product.currency, language),
+                compact=True,
+            )
+            tile.bind(on_release=lambda _, gtin=product.gtin: self.app.view_product(gtin, "search"))
+            results.add_widget(tile)
+
+    def clear(self) -> None:
+        super().clear()
+        self.ids.results.clear_widgets()
+
+
+def key_id(char: str) -> str:
+    """The button id of the key that types `char` ("key_a", "key_space"...)."""
+    name = {"'": "apostrophe", "-": "hyphen", " ": "space"}.get(char, char.lower())
+    return f"key_{name}"
+
+
+load_kv(__file__)
