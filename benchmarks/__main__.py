@@ -8,7 +8,7 @@ import platform
 import time
 from pathlib import Path
 
-from benchmarks import catalog, decode, delivery, presence
+from benchmarks import catalog, decode, delivery, kiosk, presence
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
         "catalog": catalog.run(count=10_000 if args.quick else 100_000),
         "presence": presence.run(count=20_000 if args.quick else 200_000),
         "delivery": delivery.run(events=2000 if args.quick else 20000),
+        "kiosk": kiosk.run(scans=20, sessions=100) if args.quick else kiosk.run(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

@@ -16,6 +16,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kiosk.accessibility_panel import AccessibilityPanel  # noqa: F401 - registers the kv class
 from kiosk.qr_code import QRCode  # noqa: F401 - registers the kv class
 from kiosk.staff_exit import StaffPinPad  # noqa: F401 - registers the kv class
+from kiosk.widgets import attach_while
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
@@ -39,6 +40,17 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
         self._ticker = Clock.schedule_interval(self._tick, 0.25)
         self._ticker.cancel()
         self._end_flash = Clock.create_trigger(self._hide_flash, FLASH_SECONDS)
+        ids = self.ids
+        for prop, widget in (
+            ("assist_confirmed", ids.assist_banner),
+            ("scan_flash", ids.flash_frame),
+            ("scan_flash", ids.flash_label),
+            ("idle_warning", ids.idle_card),
+            ("handoff_url", ids.handoff_box),
+            ("accessibility_open", ids.accessibility_panel),
+            ("pin_open", ids.pin_pad),
+        ):
+            attach_while(self, prop, widget)
 
     def warn_until(self, deadline: float | None) -> None:
         """Show (deadline set) or hide the idle warning."""

@@ -17,7 +17,7 @@ from kiosk.journey import Step, load_journey
 log = logging.getLogger(__name__)
 
 
-def _prepare_kivy(windowed: bool, data_dir: Path) -> None:
+def prepare_kivy(windowed: bool, data_dir: Path) -> None:
     """Settings Kivy reads at import time: set them before the first Kivy import."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our argv is ours, not Kivy's
     # Kivy's own config and logs live with the kiosk's data, not in a home folder.
@@ -42,7 +42,7 @@ def run_kiosk(
     screenshots: Path | None = None,
 ) -> int:
     """Run the kiosk window until closed (or until the journey has been played)."""
-    _prepare_kivy(windowed, config.data_dir)
+    prepare_kivy(windowed, config.data_dir)
     steps = load_journey(journey) if journey is not None else None
     return asyncio.run(_run(config, steps, screenshots or Path("screenshots"), windowed))
 

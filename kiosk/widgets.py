@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kivy.graphics import Color, Mesh
@@ -71,3 +72,44 @@ class ProductTile(ButtonBehavior, BoxLayout):  # type: ignore[misc]
     title = StringProperty("")
     detail = StringProperty("")
     compact = BooleanProperty(False)  # one row: a small picture beside the texts
+    target = StringProperty("")  # what a touch opens (a GTIN, a shelf id)
+
+
+def fill_tiles(
+    container: Widget, specs: Sequence[dict[str, Any]], on_touch: Callable[[str], None]
+) -> None:
+    """One tile per spec (its property values) in `container`, reusing the tiles there.
+
+    Building a tile applies its kv rules, the costliest part of drawing a screen: the
+    tiles of a list are made once and then only refilled.
+    """
+    tiles = list(reversed(container.children))  # Kivy keeps children last-added first
+    for index, spec in enumerate(specs):
+        if index < len(tiles):
+            tile = tiles[index]
+        else:
+            tile = ProductTile()
+            tile.bind(on_release=lambda touched: on_touch(touched.target))
+            container.add_widget(tile)
+        for name, value in spec.items():
+            setattr(tile, name, value)
+    for tile in tiles[len(specs) :]:
+        container.remove_widget(tile)
+
+
+def attach_while(owner: Widget, prop: str, widget: Widget) -> None:
+    """Keep `widget` in `owner`'s tree only while `owner.<prop>` is true.
+
+    A hidden overlay left in the tree at opacity 0 is still drawn every frame; with a
+    software renderer that doubles the time to put a new screen up.
+    """
+    widget = getattr(widget, "__self__", widget)  # kv ids are weak proxies: hold the widget
+
+    def follow(*_: Any) -> None:
+        if getattr(owner, prop) and widget.parent is None:
+            owner.add_widget(widget)
+        elif not getattr(owner, prop) and widget.parent is owner:
+            owner.remove_widget(widget)
+
+    owner.fbind(prop, follow)
+    follow()

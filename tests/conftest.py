@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from kiosk.virtual_screen import virtual_screen
 from tests.mosquitto import Broker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,20 +155,5 @@ def kiosk_config(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def display() -> Iterator[str]:
     """A virtual X screen (Xvfb) for real Kivy windows."""
-    for number in range(90, 140):
-        if not Path(f"/tmp/.X{number}-lock").exists():
-            break
-    name = f":{number}"
-    process = subprocess.Popen(
-        ["Xvfb", name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError("Xvfb did not start")
-        time.sleep(0.05)
-    yield name
-    process.terminate()
-    process.wait(timeout=10)
+    with virtual_screen() as name:
+        yield name

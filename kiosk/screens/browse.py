@@ -7,7 +7,7 @@ from kivy.properties import StringProperty
 from edge.session import SessionView
 from kiosk.formatting import format_price
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import ProductTile
+from kiosk.widgets import fill_tiles
 
 
 class BrowseScreen(KioskScreen):
@@ -17,34 +17,45 @@ class BrowseScreen(KioskScreen):
     shelf = StringProperty("")  # the shelf shown ("" for the list of shelves)
 
     def show(self, view: SessionView) -> None:
-        grid = self.ids.grid
-        grid.clear_widgets()
         language = view.language
+        shelves = self.app.runtime.shelves()
         if view.category is None:
             self.shelf = ""
             self.title = self._("Our shelves")
-            for category, picture in self.app.runtime.shelves():
-                tile = ProductTile(
-                    button_id=f"category_{category.id}",
-                    picture=picture,
-                    title=category.display_name(language),
-                )
-                tile.bind(on_release=lambda _, shelf=category.id: self.app.browse(shelf))
-                grid.add_widget(tile)
+            specs = [
+                {
+                    "button_id": f"category_{category.id}",
+                    "target": category.id,
+                    "picture": picture,
+                    "title": category.display_name(language),
+                    "detail": "",
+                }
+                for category, picture in shelves
+            ]
+            fill_tiles(self.ids.grid, specs, self._open)
             return
         self.shelf = view.category
-        names = {category.id: category for category, _ in self.app.runtime.shelves()}
+        names = {category.id: category for category, _ in shelves}
         shelf = names.get(view.category)
         self.title = shelf.display_name(language) if shelf else view.category
-        for index, product in enumerate(view.results, start=1):
-            tile = ProductTile(
-                button_id=f"product_{index}",
-                picture=product.picture,
-                title=product.display_name(language),
-                detail=format_price(product.current_price_cents, product.currency, language),
-            )
-            tile.bind(on_release=lambda _, gtin=product.gtin: self.app.view_product(gtin, "browse"))
-            grid.add_widget(tile)
+        specs = [
+            {
+                "button_id": f"product_{index}",
+                "target": product.gtin,
+                "picture": product.picture,
+                "title": product.display_name(language),
+                "detail": format_price(product.current_price_cents, product.currency, language),
+            }
+            for index, product in enumerate(view.results, start=1)
+        ]
+        fill_tiles(self.ids.grid, specs, self._open)
+
+    def _open(self, target: str) -> None:
+        """A touch on a tile: a shelf's id opens the shelf, a product's GTIN the product."""
+        if self.shelf:
+            self.app.view_product(target, "browse")
+        else:
+            self.app.browse(target)
 
     def clear(self) -> None:
         super().clear()

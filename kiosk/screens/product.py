@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from edge.catalog import Product, Review
 from edge.session import SessionView
 from kiosk.formatting import format_count, format_decimal, format_price
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import ProductTile
+from kiosk.widgets import attach_while, fill_tiles
 
 
 class ProductScreen(KioskScreen):
@@ -29,6 +31,10 @@ class ProductScreen(KioskScreen):
     all_reviews = StringProperty("")  # every review, when the shopper opened them
     reviews_open = BooleanProperty(False)
     can_go_back = BooleanProperty(False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        attach_while(self, "reviews_open", self.ids.reviews_card)
 
     def show(self, view: SessionView) -> None:
         product = view.product
@@ -80,18 +86,18 @@ class ProductScreen(KioskScreen):
         )
 
     def _show_similar(self, similar: tuple[Product, ...], language: str) -> None:
-        tiles = self.ids.similar
-        tiles.clear_widgets()
-        for index, other in enumerate(similar, start=1):
-            tile = ProductTile(
-                button_id=f"similar_{index}",
-                picture=other.picture,
-                title=other.display_name(language),
-                detail=format_price(other.current_price_cents, other.currency, language),
-                compact=True,
-            )
-            tile.bind(on_release=lambda _, gtin=other.gtin: self.app.view_product(gtin, "similar"))
-            tiles.add_widget(tile)
+        specs = [
+            {
+                "button_id": f"similar_{index}",
+                "target": other.gtin,
+                "picture": other.picture,
+                "title": other.display_name(language),
+                "detail": format_price(other.current_price_cents, other.currency, language),
+                "compact": True,
+            }
+            for index, other in enumerate(similar, start=1)
+        ]
+        fill_tiles(self.ids.similar, specs, lambda gtin: self.app.view_product(gtin, "similar"))
 
     def _here(self, units: int) -> str:
         """What the shelf holds, said the way a sales assistant would."""

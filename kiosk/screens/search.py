@@ -9,7 +9,7 @@ from kivy.properties import StringProperty
 from edge.session import SessionView
 from kiosk.formatting import format_price
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import ProductTile
+from kiosk.widgets import fill_tiles
 
 # A French keyboard: accents are not needed, the search ignores them.
 ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn'-")
@@ -37,10 +37,9 @@ class SearchScreen(KioskScreen):
 
     def show(self, view: SessionView) -> None:
         self.query = view.query
-        results = self.ids.results
-        results.clear_widgets()
         if not view.searched:
             self.summary = ""
+            fill_tiles(self.ids.results, [], self._open)
             return
         language = view.language
         count = len(view.results)
@@ -50,16 +49,21 @@ class SearchScreen(KioskScreen):
             self.summary = self._("One product found")
         else:
             self.summary = self._("{count} products found", count=count)
-        for index, product in enumerate(view.results, start=1):
-            tile = ProductTile(
-                button_id=f"product_{index}",
-                picture=product.picture,
-                title=product.display_name(language),
-                detail=format_price(product.current_price_cents, product.currency, language),
-                compact=True,
-            )
-            tile.bind(on_release=lambda _, gtin=product.gtin: self.app.view_product(gtin, "search"))
-            results.add_widget(tile)
+        specs = [
+            {
+                "button_id": f"product_{index}",
+                "target": product.gtin,
+                "picture": product.picture,
+                "title": product.display_name(language),
+                "detail": format_price(product.current_price_cents, product.currency, language),
+                "compact": True,
+            }
+            for index, product in enumerate(view.results, start=1)
+        ]
+        fill_tiles(self.ids.results, specs, self._open)
+
+    def _open(self, gtin: str) -> None:
+        self.app.view_product(gtin, "search")
 
     def clear(self) -> None:
         super().clear()

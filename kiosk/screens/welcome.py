@@ -7,7 +7,7 @@ from kivy.properties import StringProperty
 from edge.session import SessionView
 from kiosk.formatting import format_count
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import ProductTile
+from kiosk.widgets import fill_tiles
 
 MAX_OFFERS = 3
 
@@ -22,23 +22,23 @@ class WelcomeScreen(KioskScreen):
     def show(self, view: SessionView) -> None:
         customer = view.customer
         _ = self._
-        offers = self.ids.offers
-        offers.clear_widgets()
+        offers: list[dict[str, object]] = []
         self.offers_title = ""
         if customer is not None and customer.personalisation:
             self.greeting = _("Hello {name}!", name=customer.first_name)
             self.points = _(
                 "{points} loyalty points", points=format_count(customer.points, view.language)
             )
-            for index, offer in enumerate(customer.offers[:MAX_OFFERS], start=1):
-                tile = ProductTile(
-                    button_id=f"offer_{index}",
-                    title=offer.display_title(view.language),
-                    picture=offer.picture,
-                    size_hint_y=1,
-                )
-                tile.bind(on_release=lambda _, gtin=offer.gtin: self.open_offer(gtin))
-                offers.add_widget(tile)
+            offers = [
+                {
+                    "button_id": f"offer_{index}",
+                    "target": offer.gtin,
+                    "title": offer.display_title(view.language),
+                    "picture": offer.picture,
+                    "size_hint_y": 1,
+                }
+                for index, offer in enumerate(customer.offers[:MAX_OFFERS], start=1)
+            ]
             if customer.offers:
                 self.offers_title = _("Your offers")
         elif customer is not None:
@@ -48,6 +48,7 @@ class WelcomeScreen(KioskScreen):
         else:
             self.greeting = _("Hello!")
             self.points = _("This card is not known yet: an advisor can activate it.")
+        fill_tiles(self.ids.offers, offers, self.open_offer)
 
     def open_offer(self, gtin: str) -> None:
         """A touch on one of the shopper's offers."""
