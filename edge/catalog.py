@@ -111,6 +111,7 @@ class Product:
     description: dict[str, str] | None = None
     picture: str = ""  # path of the product's picture ("" if it has none)
     promotion: Promotion | None = None  # a price cut running today
+    label: str = ""  # the code on the pack beside the EAN: "gs1-datamatrix", "gs1-qr" or ""
 
     def display_name(self, language: str) -> str:
         """The name in `language`, falling back to French."""
@@ -355,6 +356,7 @@ class Catalog:
             description=doc.get("description"),
             picture=doc.get("picture_path", ""),
             promotion=promotion,
+            label=doc.get("label", ""),
         )
 
 

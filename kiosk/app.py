@@ -20,7 +20,6 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from devices.barcode.gs1 import display_gtin
 from edge.bootstrap import Simulators
 from edge.runtime import Runtime
 from edge.session import Accessibility, SessionView
@@ -39,7 +38,7 @@ from kiosk.screens.product import ProductScreen  # noqa: E402
 from kiosk.screens.search import SearchScreen  # noqa: E402
 from kiosk.screens.unknown_product import UnknownProductScreen  # noqa: E402
 from kiosk.screens.welcome import WelcomeScreen  # noqa: E402
-from kiosk.simulator_panel import SimulatorPanel  # noqa: E402
+from kiosk.simulator_panel import SimulatorPanel, code_on_pack  # noqa: E402
 from kiosk.theme import Theme  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.chime = ScanChime(self.sounds)
         self.manager = ScreenManager(transition=NoTransition())
         screens = (
-            AttractScreen(highlights=self.runtime.highlights(), store_name=self.store_name),
+            AttractScreen(store_name=self.store_name),
             WelcomeScreen(),
             ProductScreen(),
             UnknownProductScreen(),
@@ -124,7 +123,7 @@ class KioskApp(App):  # type: ignore[misc]
         for gtin in catalog.gtins():
             product = catalog.lookup(gtin)
             if product is not None:
-                products.append((product.display_name("fr"), display_gtin(gtin)))
+                products.append((product.display_name("fr"), code_on_pack(product)))
         return products
 
     def _demo_cards(self) -> list[tuple[str, str]]:
@@ -161,6 +160,12 @@ class KioskApp(App):  # type: ignore[misc]
 
     def on_start(self) -> None:
         self.started.set()
+
+    def open_settings(self, *_: Any) -> bool:
+        """Kivy's settings panel (F1) is not for shoppers: never while the kiosk is locked."""
+        if self.locked and not self.unlocked:
+            return False
+        return bool(super().open_settings())
 
     # --- what a touch does -------------------------------------------------------------
 

@@ -14,8 +14,23 @@ from kivy.properties import BooleanProperty, ObjectProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
+from devices.barcode.gs1 import display_gtin
 from devices.nfc.card_formats import loyalty_records
 from edge.bootstrap import Simulators
+from edge.catalog import Product
+from kiosk.journey import symbology_for
+
+DEMO_LOT = "(17)271231(10)LOT42"  # best before 31/12/2027, lot LOT42
+
+
+def code_on_pack(product: Product) -> str:
+    """The text of the code a demo product carries: its EAN, or a GS1 2D symbol's."""
+    if product.label == "gs1-datamatrix":
+        return f"(01){product.gtin}{DEMO_LOT}"
+    if product.label == "gs1-qr":
+        return f"https://id.gs1.org/01/{product.gtin}"  # a GS1 Digital Link
+    return display_gtin(product.gtin)
+
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
@@ -30,14 +45,16 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
     def populate(
         self, simulators: Simulators, products: list[tuple[str, str]], cards: list[tuple[str, str]]
     ) -> None:
-        """Add buttons for (label, barcode) products and (label, card number) cards."""
+        """Add buttons for (label, code on the pack) products and (label, card number) cards."""
         self.simulators = simulators
         for label, barcode in products:
-            button = Button(text=label, size_hint_y=None, height="44dp", font_size="15sp")
+            if not barcode.isdigit():
+                label += " (QR)" if barcode.startswith("https://") else " (DataMatrix)"
+            button = Button(text=label, size_hint_y=None, height="48dp", font_size="15sp")
             button.bind(on_release=lambda _, code=barcode: self.show_product(code))
             self.ids.products.add_widget(button)
         for label, number in cards:
-            button = Button(text=label, size_hint_y=None, height="44dp", font_size="15sp")
+            button = Button(text=label, size_hint_y=None, height="48dp", font_size="15sp")
             button.bind(on_release=lambda _, card=number: self.tap_card(card))
             self.ids.cards.add_widget(button)
 
@@ -45,10 +62,11 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
         """Hold a product's barcode in front of the simulated camera (or the wedge scanner)."""
         if self.simulators is None:
             return
-        if self.use_wedge and self.simulators.wedge is not None:
+        if self.use_wedge and self.simulators.wedge is not None and barcode.isdigit():
             self.simulators.wedge.type_code(barcode)
         elif self.simulators.camera is not None:
-            self.simulators.camera.show(barcode, frames=8)
+            symbology, gs1 = symbology_for(barcode)
+            self.simulators.camera.show(barcode, symbology, frames=8, gs1=gs1)
 
     def tap_card(self, number: str) -> None:
         """Lay a loyalty card on the simulated NFC reader."""

@@ -21,7 +21,7 @@ import pytest
 from devices.barcode.decoder import BarcodeDecoder, as_frame
 from edge.lockdown import hash_pin
 from tests.asyncapi import check_message
-from tests.conftest import BORNE
+from tests.conftest import BORNE, ROOT
 
 pytestmark = pytest.mark.ui
 
@@ -190,6 +190,21 @@ def share(image: Path, rgb: tuple[int, int, int]) -> float:
 
 NAVY = (15, 28, 46)
 GREEN = (92, 209, 133)
+PANEL = (28, 43, 66)
+ACCENT = (204, 69, 23)
+
+
+def colour_inside(image: Path, button: dict[str, Any]) -> tuple[int, int, int]:
+    """The colour just inside a button's lower left corner (away from its text)."""
+    pixels = cv2.imread(str(image))
+    assert pixels is not None
+    x, y = button["pos_dp"]  # window coordinates: the origin is at the bottom left
+    blue, green, red = pixels[pixels.shape[0] - 1 - (y + 6), x + 6]
+    return int(red), int(green), int(blue)
+
+
+def near(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(colour, expected, strict=True))
 
 
 def test_attract_loops_over_the_promotions_and_invites_a_scan_or_a_card(
@@ -395,7 +410,13 @@ def test_accessibility_high_contrast_large_text_and_controls_within_reach(
     reset = journey_run / "attract_after_accessible.png"
     assert share(reset, NAVY) > 0.3
     assert share(reset, (0, 0, 0)) < 0.01
-    assert buttons(journey_run, "attract_after_accessible")["assist"]["pos_dp"][1] > 600
+    reset_buttons = buttons(journey_run, "attract_after_accessible")
+    assert reset_buttons["assist"]["pos_dp"][1] > 600
+    # Each button keeps its own colours through the round trip.
+    assert near(colour_inside(reset, reset_buttons["language"]), PANEL)
+    assert near(colour_inside(reset, reset_buttons["assist"]), ACCENT)
+    attract = buttons(journey_run, "attract")
+    assert near(colour_inside(journey_run / "attract.png", attract["language"]), PANEL)
 
 
 def test_every_touch_target_is_at_least_48_dp(journey_run: Path) -> None:
@@ -428,3 +449,43 @@ def test_get_it_delivered_hands_the_product_page_to_a_phone(journey_run: Path) -
     assert [code.text for code in codes] == [
         "https://www.borne-demo.fr/produit/3760123450041?store=demo-store&fulfilment=delivery"
     ]
+
+
+@pytest.fixture(scope="module")
+def tour_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
+    """The bundled tour (assets/journeys/tour.json) played as an installer would."""
+    base = tmp_path_factory.mktemp("tour")
+    config = base / "kiosk.toml"
+    config.write_text(f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n')
+    shots = base / "shots"
+    result = subprocess.run(
+        [
+            *BORNE,
+            "demo",
+            "--windowed",
+            "--config",
+            str(config),
+            "--journey",
+            str(ROOT / "assets" / "journeys" / "tour.json"),
+            "--screenshots",
+            str(shots),
+        ],
+        env={**os.environ, "DISPLAY": display, "KIVY_HOME": str(base / "kivy")},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return shots
+
+
+def test_the_bundled_tour_shows_every_screen_in_both_languages(tour_run: Path) -> None:
+    steps = json.loads((ROOT / "assets" / "journeys" / "tour.json").read_text())
+    names = {step["screenshot"] for step in steps if "screenshot" in step}
+    assert {path.stem for path in tour_run.glob("*.png") if "." not in path.stem} == names
+    assert "Nos rayons" in screen_text(tour_run / "07-shelves-fr.png")
+    assert "Our shelves" in screen_text(tour_run / "07-shelves-en.png")
+    assert "Tous les avis" in screen_text(tour_run / "03-product-fr.png")
+    assert "€99.99" in screen_text(tour_run / "03-product-en.png")
+    assert "Are you still there?" in screen_text(tour_run / "14-are-you-still-there-en.png")

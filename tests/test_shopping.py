@@ -236,3 +236,30 @@ def test_a_broken_pin_hash_in_the_configuration_is_refused(tmp_path: Path) -> No
         load_config(config)
     config.write_text(f'[kiosk]\nexit_pin_hash = "{hash_pin("2580")}"\n')
     assert load_config(config).kiosk.exit_pin_hash.startswith("pbkdf2-sha256$")
+
+
+def test_every_demo_pack_code_reads_back_as_its_product(catalog: Catalog) -> None:
+    # The simulator panel shows each demo product's code as printed on its pack: EAN-13,
+    # GS1 DataMatrix (with best-before and lot) or GS1 Digital Link QR code.
+    from devices.barcode.decoder import BarcodeDecoder
+    from devices.barcode.scanner import scan_from_code
+    from devices.barcode.simulated_camera import SimulatedCamera
+    from kiosk.journey import symbology_for
+    from kiosk.simulator_panel import code_on_pack
+
+    camera, decoder = SimulatedCamera(fps=None), BarcodeDecoder()
+    kinds = set()
+    for gtin in catalog.gtins():
+        product = catalog.lookup(gtin)
+        assert product is not None
+        text = code_on_pack(product)
+        symbology, gs1 = symbology_for(text)
+        camera.show(text, symbology, frames=1, gs1=gs1)
+        frame = camera.read()
+        assert frame is not None
+        scans = [scan_from_code(code, "test", 0.0) for code in decoder.decode(frame)]
+        assert [scan.gtin for scan in scans] == [gtin], text
+        kinds.add(scans[0].kind)
+        for _ in range(SimulatedCamera.GAP_FRAMES):  # the empty frames after the code
+            camera.read()
+    assert kinds == {"gtin", "gs1", "digital_link"}

@@ -20,7 +20,6 @@ class AttractScreen(KioskScreen):
 
     store_name = StringProperty("")
     slide = NumericProperty(0)
-    slide_count = NumericProperty(0)
     has_slide = BooleanProperty(False)
     headline = StringProperty("")
     product_name = StringProperty("")
@@ -29,14 +28,13 @@ class AttractScreen(KioskScreen):
     until = StringProperty("")
     picture = StringProperty("")
 
-    def __init__(self, highlights: tuple[Product, ...] = (), **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._highlights = highlights  # the store's promotions, not a shopper's data
-        self.slide_count = len(highlights)
+        self._highlights: tuple[Product, ...] = ()  # the store's promotions, no shopper's data
         self._language = "fr"
         self._ticker = Clock.schedule_interval(self.next_slide, SLIDE_SECONDS)
         self._ticker.cancel()
-        self._render()
+        self.show(SessionView())
 
     def on_enter(self, *_: Any) -> None:
         self._ticker()
@@ -45,6 +43,10 @@ class AttractScreen(KioskScreen):
         self._ticker.cancel()
 
     def show(self, view: SessionView) -> None:
+        # Asked again each time: a promotion that ended overnight leaves the loop.
+        highlights = self.app.runtime.highlights()
+        if highlights != self._highlights:
+            self._highlights, self.slide = highlights, 0
         self._language = view.language
         self._render()
 

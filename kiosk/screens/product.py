@@ -27,7 +27,7 @@ class ProductScreen(KioskScreen):
     stock_here = StringProperty("")
     stock_nearby = StringProperty("")
     stock_online = StringProperty("")
-    reviews = StringProperty("")  # the two most helpful excerpts
+    reviews = StringProperty("")  # the most helpful excerpts (two; one in large text)
     all_reviews = StringProperty("")  # every review, when the shopper opened them
     reviews_open = BooleanProperty(False)
     can_go_back = BooleanProperty(False)
@@ -57,7 +57,9 @@ class ProductScreen(KioskScreen):
             rating=format_decimal(product.rating, language),
             count=format_count(product.review_count, language),
         )
-        self.reviews = "\n".join(_excerpt(review) for review in product.reviews[:2])
+        # Large text leaves room for one excerpt; "All reviews" shows them all.
+        shown = 1 if view.accessibility.large_text else 2
+        self.reviews = "\n".join(_excerpt(review) for review in product.reviews[:shown])
         self.reviews_open = view.reviews_open
         self.all_reviews = (
             "\n\n".join(self._full(review, language) for review in product.reviews)
