@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 SEARCH_LIMIT = 24  # one screen of results: a shopper refines rather than scrolls
 
 
+def in_language(texts: dict[str, str], language: str) -> str:
+    """The text in `language`, falling back to French (every text has a French one)."""
+    return texts.get(language) or texts["fr"]
+
+
 def fold(text: str) -> str:
     """Lower case without accents: "Cafetière" and "cafetiere" match."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -78,7 +83,7 @@ class Promotion:
 
     def display_title(self, language: str) -> str:
         """The headline in `language`, falling back to French."""
-        return self.title.get(language) or self.title["fr"]
+        return in_language(self.title, language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,7 @@ class Category:
 
     def display_name(self, language: str) -> str:
         """The name in `language`, falling back to French."""
-        return self.name.get(language) or self.name["fr"]
+        return in_language(self.name, language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ class Product:
 
     def display_name(self, language: str) -> str:
         """The name in `language`, falling back to French."""
-        return self.name.get(language) or self.name["fr"]
+        return in_language(self.name, language)
 
     def display_description(self, language: str) -> str:
         """The short description in `language` ("" if there is none)."""
@@ -138,7 +143,7 @@ class Offer:
 
     def display_title(self, language: str) -> str:
         """The offer in `language`, falling back to French."""
-        return self.title.get(language) or self.title["fr"]
+        return in_language(self.title, language)
 
 
 @dataclass(frozen=True, slots=True)

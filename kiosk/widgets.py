@@ -12,6 +12,9 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
+from edge.catalog import Product
+from kiosk.formatting import format_price
+
 
 def _star_points(cx: float, cy: float, outer: float) -> list[tuple[float, float]]:
     inner = outer * 0.45
@@ -73,6 +76,20 @@ class ProductTile(ButtonBehavior, BoxLayout):  # type: ignore[misc]
     detail = StringProperty("")
     compact = BooleanProperty(False)  # one row: a small picture beside the texts
     target = StringProperty("")  # what a touch opens (a GTIN, a shelf id)
+
+
+def product_tile(
+    button_id: str, product: Product, language: str, *, compact: bool = False
+) -> dict[str, Any]:
+    """The tile of a product in a list: picture, name and today's price; a touch opens it."""
+    return {
+        "button_id": button_id,
+        "target": product.gtin,
+        "picture": product.picture,
+        "title": product.display_name(language),
+        "detail": format_price(product.current_price_cents, product.currency, language),
+        "compact": compact,
+    }
 
 
 def fill_tiles(

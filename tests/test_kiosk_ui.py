@@ -20,6 +20,7 @@ import pytest
 
 from devices.barcode.decoder import BarcodeDecoder, as_frame
 from edge.lockdown import hash_pin
+from kiosk.screens.attract import SLIDE_SECONDS
 from tests.asyncapi import check_message
 from tests.conftest import BORNE, ROOT
 
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.ui
 STAFF_PIN = "4242"
 JOURNEY: list[dict[str, Any]] = [
     {"screenshot": "attract"},
+    {"wait": SLIDE_SECONDS + 0.5},
+    {"screenshot": "attract_next"},
     {"tap_card": "9250000000017"},
     {"screenshot": "welcome"},
     {"scan": "3760123450010"},
@@ -127,6 +130,32 @@ def screen_text(image: Path) -> str:
     return re.sub(r"(\d)\s*€", r"\1 €", text)
 
 
+def play(journey: Path, base: Path, display: str, env: dict[str, str] | None = None) -> Path:
+    """Play `journey` in the kiosk with `base`/kiosk.toml, as an installer would; the
+    screenshots folder. The run must end well (the last step may be the staff PIN)."""
+    shots = base / "shots"
+    result = subprocess.run(
+        [
+            *BORNE,
+            "demo",
+            "--windowed",
+            "--config",
+            str(base / "kiosk.toml"),
+            "--journey",
+            str(journey),
+            "--screenshots",
+            str(shots),
+        ],
+        env={**os.environ, "DISPLAY": display, "KIVY_HOME": str(base / "kivy"), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return shots
+
+
 @pytest.fixture(scope="module")
 def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
     """One scripted journey through the kiosk; its screenshots folder."""
@@ -139,33 +168,8 @@ def journey_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
     )
     journey = base / "journey.json"
     journey.write_text(json.dumps(JOURNEY))
-    shots = base / "shots"
-    result = subprocess.run(
-        [
-            *BORNE,
-            "demo",
-            "--windowed",
-            "--config",
-            str(config),
-            "--journey",
-            str(journey),
-            "--screenshots",
-            str(shots),
-        ],
-        # A dummy sound card: the chime of each scan is played through SDL's real path.
-        env={
-            **os.environ,
-            "DISPLAY": display,
-            "KIVY_HOME": str(base / "kivy"),
-            "SDL_AUDIODRIVER": "dummy",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return shots
+    # A dummy sound card: the chime of each scan is played through SDL's real path.
+    return play(journey, base, display, {"SDL_AUDIODRIVER": "dummy"})
 
 
 def buttons(shots: Path, name: str) -> dict[str, dict[str, Any]]:
@@ -216,6 +220,9 @@ def test_attract_loops_over_the_promotions_and_invites_a_scan_or_a_card(
     assert "casque Nomade" in text  # the first promotion
     assert "99,99 €" in text
     assert {"promotion", "browse", "search"} <= buttons(journey_run, "attract").keys()
+    after_a_while = screen_text(journey_run / "attract_next.png")
+    assert "cocotte" in after_a_while  # the next promotion
+    assert "99,00 €" in after_a_while
 
 
 def test_a_tapped_card_greets_the_shopper_with_their_points_and_offers(journey_run: Path) -> None:
@@ -457,27 +464,7 @@ def tour_run(tmp_path_factory: pytest.TempPathFactory, display: str) -> Path:
     base = tmp_path_factory.mktemp("tour")
     config = base / "kiosk.toml"
     config.write_text(f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n')
-    shots = base / "shots"
-    result = subprocess.run(
-        [
-            *BORNE,
-            "demo",
-            "--windowed",
-            "--config",
-            str(config),
-            "--journey",
-            str(ROOT / "assets" / "journeys" / "tour.json"),
-            "--screenshots",
-            str(shots),
-        ],
-        env={**os.environ, "DISPLAY": display, "KIVY_HOME": str(base / "kivy")},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return shots
+    return play(ROOT / "assets" / "journeys" / "tour.json", base, display)
 
 
 def test_the_bundled_tour_shows_every_screen_in_both_languages(tour_run: Path) -> None:

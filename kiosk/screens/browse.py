@@ -5,9 +5,8 @@ from __future__ import annotations
 from kivy.properties import StringProperty
 
 from edge.session import SessionView
-from kiosk.formatting import format_price
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import fill_tiles
+from kiosk.widgets import fill_tiles, product_tile
 
 
 class BrowseScreen(KioskScreen):
@@ -29,6 +28,7 @@ class BrowseScreen(KioskScreen):
                     "picture": picture,
                     "title": category.display_name(language),
                     "detail": "",
+                    "compact": False,
                 }
                 for category, picture in shelves
             ]
@@ -39,13 +39,7 @@ class BrowseScreen(KioskScreen):
         shelf = names.get(view.category)
         self.title = shelf.display_name(language) if shelf else view.category
         specs = [
-            {
-                "button_id": f"product_{index}",
-                "target": product.gtin,
-                "picture": product.picture,
-                "title": product.display_name(language),
-                "detail": format_price(product.current_price_cents, product.currency, language),
-            }
+            product_tile(f"product_{index}", product, language)
             for index, product in enumerate(view.results, start=1)
         ]
         fill_tiles(self.ids.grid, specs, self._open)

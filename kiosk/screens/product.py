@@ -10,7 +10,7 @@ from edge.catalog import Product, Review
 from edge.session import SessionView
 from kiosk.formatting import format_count, format_decimal, format_price
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import attach_while, fill_tiles
+from kiosk.widgets import attach_while, fill_tiles, product_tile
 
 
 class ProductScreen(KioskScreen):
@@ -89,14 +89,7 @@ class ProductScreen(KioskScreen):
 
     def _show_similar(self, similar: tuple[Product, ...], language: str) -> None:
         specs = [
-            {
-                "button_id": f"similar_{index}",
-                "target": other.gtin,
-                "picture": other.picture,
-                "title": other.display_name(language),
-                "detail": format_price(other.current_price_cents, other.currency, language),
-                "compact": True,
-            }
+            product_tile(f"similar_{index}", other, language, compact=True)
             for index, other in enumerate(similar, start=1)
         ]
         fill_tiles(self.ids.similar, specs, lambda gtin: self.app.view_product(gtin, "similar"))

@@ -7,9 +7,8 @@ from typing import Any
 from kivy.properties import StringProperty
 
 from edge.session import SessionView
-from kiosk.formatting import format_price
 from kiosk.screens.base import KioskScreen, load_kv
-from kiosk.widgets import fill_tiles
+from kiosk.widgets import fill_tiles, product_tile
 
 # A French keyboard: accents are not needed, the search ignores them.
 ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn'-")
@@ -50,14 +49,7 @@ class SearchScreen(KioskScreen):
         else:
             self.summary = self._("{count} products found", count=count)
         specs = [
-            {
-                "button_id": f"product_{index}",
-                "target": product.gtin,
-                "picture": product.picture,
-                "title": product.display_name(language),
-                "detail": format_price(product.current_price_cents, product.currency, language),
-                "compact": True,
-            }
+            product_tile(f"product_{index}", product, language, compact=True)
             for index, product in enumerate(view.results, start=1)
         ]
         fill_tiles(self.ids.results, specs, self._open)
