@@ -17,7 +17,7 @@ from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog, Category, Product
 from edge.events import EventDraft, Priority
-from edge.lockdown import ExitLock
+from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
 from edge.presence import PresenceEngine
 from edge.session import SessionView, ShopperSession
@@ -253,10 +253,10 @@ class Runtime:
         """Turn an accessibility setting on or off for this shopper."""
         return await self._commit_and_show(self.session.set_accessibility(setting, enabled))
 
-    async def try_exit(self, pin: str) -> bool:
-        """A staff member asked to leave the kiosk: True if `pin` opens the lock."""
+    async def try_exit(self, pin: str) -> Attempt | None:
+        """A staff member asked to leave the kiosk: what the lock said (None: no lock)."""
         if self.exit_lock is None:
-            return False
+            return None
         # PBKDF2 is slow on purpose: keep it off the loop.
         attempt = await asyncio.to_thread(self.exit_lock.attempt, pin)
         await self.outbox.append(
@@ -266,7 +266,7 @@ class Runtime:
                 Priority.CRITICAL,
             )
         )
-        return attempt.granted
+        return attempt
 
     async def set_language(self, language: str) -> list[StoredEvent]:
         """The shopper switched the screen's language."""

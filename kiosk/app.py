@@ -257,13 +257,14 @@ class KioskApp(App):  # type: ignore[misc]
     async def _try_exit(self, pin: str) -> None:
         pad = self.actions.ids.pin_pad
         pad.reset()
-        if self.runtime.exit_lock is None:
+        attempt = await self.runtime.try_exit(pin)
+        if attempt is None:
             pad.message = self.tr._("No staff code is set on this kiosk.")
-        elif await self.runtime.try_exit(pin):
+        elif attempt.granted:
             log.info("kiosk closed by staff")
             self.unlocked = True
             self.stop()
-        elif self.runtime.exit_lock.locked_out():
+        elif attempt.locked_out:
             pad.message = self.tr._("Too many wrong codes: try again in a few minutes.")
         else:
             pad.message = self.tr._("Wrong code.")

@@ -47,7 +47,6 @@ class ScanChime:
 
     def __init__(self, folder: Path) -> None:
         self._sound: Sound | None = SoundLoader.load(str(write_chime(folder / "scan.wav")))
-        self.played = 0
         if self._sound is None:
             log.warning("no sound output: codes read are shown but not heard")
 
@@ -57,4 +56,3 @@ class ScanChime:
             return
         self._sound.stop()
         self._sound.play()
-        self.played += 1

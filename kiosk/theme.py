@@ -39,7 +39,6 @@ HIGH_CONTRAST: dict[str, Rgba] = {
     "outline": (1, 1, 1, 1),
 }
 LARGE_TEXT_SCALE = 1.3
-TOUCH_TARGET_DP = 48  # EN 301 549 / WCAG 2.5.5: about 9 mm on a kiosk screen
 BAR_DP = 96  # the band the language, accessibility and advisor buttons sit in
 
 
