@@ -22,7 +22,7 @@ from devices.barcode.decoder import BarcodeDecoder, Frame, as_frame
 from devices.barcode.simulated_camera import SimulatedCamera
 from devices.barcode.symbology import Symbology
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "barcodes" / "zxing"
+PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "barcodes" / "zxing"
 
 
 def frames() -> dict[str, list[Frame]]:

@@ -1,7 +1,7 @@
 """Camera barcodes: the real decoders on real photos, and the scanner on simulated frames.
 
 The photos are zxing's black-box test images (Apache-2.0), read from
-../shared/testdata/barcodes/zxing by path.
+tests/data/barcodes/zxing (see tests/data/README.md).
 """
 
 from __future__ import annotations

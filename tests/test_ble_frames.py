@@ -1,6 +1,6 @@
 """Beacon parsers on real advertisements from public test suites, and on garbage.
 
-Fixtures: ../shared/testdata/ble/ble_adverts.json (ibeacon-ble MIT, Home Assistant
+Fixtures: tests/data/ble/ble_adverts.json (ibeacon-ble MIT, Home Assistant
 Apache-2.0, beacontools MIT, android-beacon-library Apache-2.0, bluetooth-data-tools
 Apache-2.0), read by path.
 """

@@ -1,7 +1,7 @@
 """NFC: card formats on real NDEF data, and the real nfcpy reader against a simulated card.
 
 NDEF vectors and tag images come from the ndeflib (ISC) and nfcpy (EUPL-1.1) test
-suites, read from ../shared/testdata/nfc/ndef_vectors.json by path.
+suites, read from tests/data/nfc/ndef_vectors.json (see tests/data/README.md).
 """
 
 from __future__ import annotations
