@@ -22,9 +22,49 @@ SEQUENCE_DIGITS = 20  # the sequence extension is a lexicographically ordered st
 class Priority(IntEnum):
     """What the outbox sheds first when full: the lowest value first."""
 
-    SAMPLE = 0  # raw presence samples
-    NORMAL = 1  # screen views, language changes
-    CRITICAL = 2  # card taps, scans, assist requests: never shed
+    SAMPLE = 0  # presence samples: the first to go
+    NORMAL = 1  # what the screen showed as a consequence of an interaction
+    CRITICAL = 2  # session start/end and every shopper interaction: never shed
+
+    @classmethod
+    def of(cls, event_type: str, declared: Priority) -> Priority:
+        """The priority an event of `event_type` is kept with.
+
+        The contract decides it by type, so that every place that drafts an event
+        agrees: presence is sampled, the screen follows interactions that are
+        themselves recorded, everything else a shopper does is protected. Types
+        the contract does not list keep the priority they were drafted with.
+        """
+        short_type = event_type.removeprefix(TYPE_PREFIX)
+        family = short_type.split(".", 1)[0]
+        if family in _SAMPLED_FAMILIES:
+            return cls.SAMPLE
+        if short_type in _CONSEQUENCES:
+            return cls.NORMAL
+        if family in _PROTECTED_FAMILIES:
+            return cls.CRITICAL
+        return declared
+
+
+# Event families by what is lost if they are shed (see ARCHITECTURE.md, the outbox).
+_SAMPLED_FAMILIES = frozenset({"presence"})
+_CONSEQUENCES = frozenset({"screen.shown"})
+_PROTECTED_FAMILIES = frozenset(
+    {
+        "session",
+        "card",
+        "product",
+        "assist",
+        "handoff",
+        "language",
+        "reviews",
+        "category",
+        "search",
+        "accessibility",
+        "kiosk",
+        "outbox",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +79,8 @@ class EventDraft:
     def __post_init__(self) -> None:
         if not self.type.startswith(TYPE_PREFIX) or "/" in self.type:
             raise ValueError(f"event type must be reverse-DNS under {TYPE_PREFIX}")
+        # Frozen: the one place the contract's priority replaces the drafted one.
+        object.__setattr__(self, "priority", Priority.of(self.type, self.priority))
 
     @property
     def short_type(self) -> str:

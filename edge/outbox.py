@@ -5,6 +5,11 @@ them. Here an event is accepted only once its row is committed (WAL); the uplink
 deletes the row when the broker's PUBACK says success. What is left after a crash
 is resent on restart: at-least-once, and the platform de-duplicates on the id.
 
+When full, the outbox sheds the lowest-value events first (presence samples) and
+commits, in the same transaction, an `io.borne.outbox.shed` event that names the
+sequences it dropped: the platform tells a shed gap from a loss, and a shed event
+is gone for good (it is never published afterwards).
+
 All SQLite work happens on one dedicated thread, so the event loop never blocks on
 a disk flush and the connection is only ever used by the thread that opened it.
 """
@@ -12,18 +17,20 @@ a disk flush and the connection is only ever used by the thread that opened it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from edge.errors import OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
 from edge.ids import UUIDv7Generator
+from edge.log_once import RepeatedCondition
 from edge.sqlite_tx import transaction, translated
 
 log = logging.getLogger(__name__)
@@ -41,7 +48,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_value ON events (priority, sequence);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
-_COUNTERS = ("last_sequence", "boot_count", "delivered_total", "shed_total")
+_COUNTERS = ("last_sequence", "boot_count", "delivered_total", "shed_total", "refused_total")
+_LINK = ("link_state", "link_detail", "link_since", "link_restarts")
+SHED_REPORT_TYPE = "io.borne.outbox.shed"
+_SAMPLE_ID = "00000000-0000-7000-8000-000000000000"  # as long as every UUIDv7 id
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,56 @@ class OutboxStatus:
     shed_total: int
     last_delivered_at: float | None
     boot_count: int
+    refused_total: int = 0  # events that could not be stored: full of protected events
+    link_state: str = "never started"  # the uplink's state, as it last recorded it
+    link_detail: str = ""
+    link_since: float | None = None
+    link_restarts: int = 0  # uplink tasks restarted after a failure
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """The uplink's state as the outbox keeps it for `borne outbox status`."""
+
+    state: str  # "connected", "connecting", "waiting for the broker", "restarting ..."
+    detail: str
+    since: float
+    restarts: int
+
+
+@dataclass(slots=True)
+class Commit:
+    """What one group commit did: per caller, and for everyone listening."""
+
+    results: list[list[StoredEvent] | OutboxError]
+    committed: list[StoredEvent] = field(default_factory=list)  # kept, in sequence order
+    shed: list[int] = field(default_factory=list)  # sequences dropped to make room
+
+
+def shed_ranges(sequences: Iterable[int]) -> list[list[int]]:
+    """Sequences as sorted [first, last] runs: what the shed report carries."""
+    runs: list[list[int]] = []
+    for sequence in sorted(set(sequences)):
+        if runs and runs[-1][1] == sequence - 1:
+            runs[-1][1] = sequence
+        else:
+            runs.append([sequence, sequence])
+    return runs
+
+
+def shed_report(sequences: Sequence[int]) -> EventDraft:
+    """The event that tells the platform which sequences were shed on purpose."""
+    runs = shed_ranges(sequences)
+    return EventDraft(
+        SHED_REPORT_TYPE,
+        {
+            "count": len(set(sequences)),
+            "first_sequence": runs[0][0],
+            "last_sequence": runs[-1][1],
+            "ranges": runs,
+        },
+        Priority.CRITICAL,
+    )
 
 
 class OutboxStore:
@@ -88,6 +148,7 @@ class OutboxStore:
         self.max_bytes = max_bytes
         self._clock = clock
         self._new_id = new_id or UUIDv7Generator()
+        self._shedding = RepeatedCondition(log, "outbox full: shedding presence samples", "events")
         with translated(OutboxError, "outbox open"):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
@@ -124,41 +185,115 @@ class OutboxStore:
 
     def append(self, drafts: Sequence[EventDraft]) -> list[StoredEvent]:
         """Give each draft its id and sequence and commit them all in one transaction."""
-        (result,) = self.append_groups([drafts])
+        (result,) = self.append_groups([drafts]).results
         if isinstance(result, OutboxError):
             raise result
         return result
 
-    def append_groups(
-        self, groups: Sequence[Sequence[EventDraft]]
-    ) -> list[list[StoredEvent] | OutboxError]:
+    def append_groups(self, groups: Sequence[Sequence[EventDraft]]) -> Commit:
         """Append several callers' drafts in one commit (group commit).
 
         Each group is all-or-nothing: a group refused for lack of room gets its
-        OutboxFullError and takes no sequence numbers; the others are committed.
+        OutboxFullError, takes no sequence numbers and is counted as refused; the
+        others are committed. A group that needed room sheds low-value events and
+        is followed by the report of what it shed.
         """
         now = self._clock()
-        results: list[list[StoredEvent] | OutboxError] = []
+        commit = Commit(results=[])
         try:
             with translated(OutboxError, "outbox append"), transaction(self._db):
                 sequence: int = self._meta("last_sequence")
+                refused = 0
                 for drafts in groups:
                     self._db.execute("SAVEPOINT grp")
                     try:
-                        stored, added = self._insert(drafts, sequence, now)
-                        self._queued_bytes += added - self._shed_to_fit(self._queued_bytes + added)
+                        stored, shed, added = self._insert_fitting(drafts, sequence, now)
                     except OutboxFullError as error:
                         self._db.execute("ROLLBACK TO grp")
-                        results.append(error)
+                        commit.results.append(error)
+                        refused += len(drafts)
                     else:
                         sequence += len(stored)
-                        results.append(stored)
+                        self._queued_bytes += added
+                        gone = set(shed)
+                        commit.results.append(stored[: len(drafts)])
+                        commit.committed += [e for e in stored if e.sequence not in gone]
+                        commit.shed += shed
                     self._db.execute("RELEASE grp")
                 self._set_meta(last_sequence=sequence)
+                if commit.shed:
+                    self._set_meta(shed_total=self._meta("shed_total") + len(commit.shed))
+                if refused:
+                    self._set_meta(refused_total=self._meta("refused_total") + refused)
         except BaseException:
             self._queued_bytes = self._count_bytes()  # what the rollback left
             raise
-        return results
+        if commit.shed:
+            self._shedding.occurred(len(commit.shed), f"outbox bound {self.max_bytes} bytes")
+        elif any(not isinstance(result, OutboxError) for result in commit.results):
+            self._shedding.cleared()
+        return commit
+
+    def _insert_fitting(
+        self, drafts: Sequence[EventDraft], last_sequence: int, now: float
+    ) -> tuple[list[StoredEvent], list[int], int]:
+        """Insert the drafts, shedding to make room; (stored, shed sequences, bytes added).
+
+        The stored events end with the shed report when anything was shed. Raises
+        OutboxFullError when only events that must never be shed are left.
+        """
+        stored, added = self._insert(drafts, last_sequence, now)
+        shed: list[int] = []
+        freed = 0
+        report_bytes = 0  # the report of what was shed needs room too
+        while True:
+            over = self._queued_bytes + added + report_bytes - freed - self.max_bytes
+            if over > 0:
+                victims = self._victims(over)
+                if not victims:
+                    raise OutboxFullError(
+                        f"outbox holds {self._queued_bytes + added - freed} bytes of events "
+                        f"that are never shed (limit {self.max_bytes})"
+                    )
+                for victim, size in victims:
+                    self._db.execute("DELETE FROM events WHERE sequence = ?", (victim,))
+                    shed.append(victim)
+                    freed += size
+                continue
+            needed = self._report_size(shed, last_sequence + len(stored) + 1, now)
+            if needed == report_bytes:
+                break
+            report_bytes = needed  # more runs to name: check the room again
+        if shed:
+            report, report_bytes = self._insert(
+                [shed_report(shed)], last_sequence + len(stored), now
+            )
+            stored += report
+            added += report_bytes
+        return stored, shed, added - freed
+
+    def _report_size(self, shed: Sequence[int], sequence: int, now: float) -> int:
+        """Bytes the shed report will take (ids all have the same length)."""
+        if not shed:
+            return 0
+        report = shed_report(shed)
+        return len(self.source.envelope(report, event_id=_SAMPLE_ID, sequence=sequence, time=now))
+
+    def _victims(self, over: int) -> list[tuple[int, int]]:
+        """The lowest-value events whose removal frees at least `over` bytes (or all)."""
+        victims: list[tuple[int, int]] = []
+        cursor = self._db.execute(
+            "SELECT sequence, LENGTH(payload) FROM events WHERE priority < ? "
+            "ORDER BY priority, sequence",
+            (int(Priority.CRITICAL),),
+        )
+        for sequence, size in cursor:
+            victims.append((sequence, size))
+            over -= size
+            if over <= 0:
+                break
+        cursor.close()
+        return victims
 
     def _insert(
         self, drafts: Sequence[EventDraft], last_sequence: int, now: float
@@ -180,32 +315,6 @@ class OutboxStore:
     def _count_bytes(self) -> int:
         row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events").fetchone()
         return int(row[0])
-
-    def _shed_to_fit(self, queued_bytes: int) -> int:
-        """Delete the lowest-value events until the outbox fits; return bytes freed."""
-        freed = 0
-        shed = 0
-        while queued_bytes - freed > self.max_bytes:
-            victims = self._db.execute(
-                "SELECT sequence, LENGTH(payload) FROM events WHERE priority < ? "
-                "ORDER BY priority, sequence LIMIT 64",
-                (int(Priority.CRITICAL),),
-            ).fetchall()
-            if not victims:
-                raise OutboxFullError(
-                    f"outbox holds {queued_bytes} bytes of events that are never shed "
-                    f"(limit {self.max_bytes})"
-                )
-            for sequence, size in victims:
-                self._db.execute("DELETE FROM events WHERE sequence = ?", (sequence,))
-                freed += size
-                shed += 1
-                if queued_bytes - freed <= self.max_bytes:
-                    break
-        if shed:
-            log.warning("outbox full: shed %d low-value events", shed)
-            self._set_meta(shed_total=self._meta("shed_total") + shed)
-        return freed
 
     def pending(self, after_sequence: int, limit: int) -> list[StoredEvent]:
         """Events waiting for delivery with a sequence above `after_sequence`, in order."""
@@ -243,34 +352,111 @@ class OutboxStore:
     def _delete(self, sequences: Sequence[int]) -> int:
         with transaction(self._db):
             freed = 0
+            deleted = 0  # an acknowledged event may have been shed meanwhile
             for sequence in sequences:
                 row = self._db.execute(
                     "DELETE FROM events WHERE sequence = ? RETURNING LENGTH(payload)",
                     (sequence,),
                 ).fetchone()
-                freed += 0 if row is None else row[0]
+                if row is not None:
+                    freed += row[0]
+                    deleted += 1
             self._set_meta(
-                delivered_total=self._meta("delivered_total") + len(sequences),
+                delivered_total=self._meta("delivered_total") + deleted,
                 last_delivered_at=self._clock(),
             )
         return freed
 
+    def record_link(self, link: LinkRecord) -> None:
+        """Keep the uplink's state where `borne outbox status` reads it."""
+        with translated(OutboxError, "outbox record link"):
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a state, not an event: no flush
+            try:
+                with transaction(self._db):
+                    self._set_meta(
+                        link_state=link.state,
+                        link_detail=link.detail,
+                        link_since=link.since,
+                        link_restarts=link.restarts,
+                    )
+            finally:
+                self._db.execute(f"PRAGMA synchronous={self._synchronous}")
+
     def status(self) -> OutboxStatus:
         """Counts and ages for operators."""
         with translated(OutboxError, "outbox read"):
-            queued, oldest = self._db.execute(
-                "SELECT COUNT(*), MIN(created_at) FROM events"
-            ).fetchone()
-            counters = {key: self._meta(key) for key in _COUNTERS}
-            last_delivered_at = self._meta("last_delivered_at", None)
+            return _read_status(self._db, self.max_bytes, self._queued_bytes)
+
+
+def _read_status(db: sqlite3.Connection, max_bytes: int, queued_bytes: int | None) -> OutboxStatus:
+    queued, oldest, counted_bytes = db.execute(
+        "SELECT COUNT(*), MIN(created_at), COALESCE(SUM(LENGTH(payload)), 0) FROM events"
+    ).fetchone()
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    defaults = {f.name: f.default for f in dataclasses.fields(OutboxStatus) if f.name in _LINK}
+    return OutboxStatus(
+        queued=queued,
+        queued_bytes=counted_bytes if queued_bytes is None else queued_bytes,
+        max_bytes=max_bytes,
+        oldest_created_at=oldest,
+        last_delivered_at=meta.get("last_delivered_at"),
+        **{key: meta.get(key, 0) for key in _COUNTERS},
+        **{key: meta.get(key, defaults[key]) for key in _LINK},
+    )
+
+
+def read_status(path: Path, *, max_bytes: int) -> OutboxStatus:
+    """The status of the outbox at `path`, read only: nothing is created or changed.
+
+    An outbox that does not exist yet is reported empty, with the bound it will have.
+    """
+    if not path.exists():
         return OutboxStatus(
-            queued=queued,
-            queued_bytes=self._queued_bytes,
-            max_bytes=self.max_bytes,
-            oldest_created_at=oldest,
-            last_delivered_at=last_delivered_at,
-            **counters,
+            queued=0,
+            queued_bytes=0,
+            max_bytes=max_bytes,
+            oldest_created_at=None,
+            last_sequence=0,
+            delivered_total=0,
+            shed_total=0,
+            last_delivered_at=None,
+            boot_count=0,
         )
+    with translated(OutboxError, "outbox status"):
+        # Read only, by URI: opening may neither create the file nor its folder.
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                raise OutboxError(f"{path} is not a Borne outbox")
+            return _read_status(db, max_bytes, None)
+        finally:
+            db.close()
+
+
+def describe_status(status: OutboxStatus, *, now: float) -> list[str]:
+    """`borne outbox status` for people: one line per fact, the bound included."""
+
+    def moment(timestamp: float | None, never: str) -> str:
+        if timestamp is None:
+            return never
+        local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+        return f"{local} ({now - timestamp:.1f} s ago)"
+
+    full = 100 * status.queued_bytes / status.max_bytes if status.max_bytes else 0.0
+    link = status.link_state + (f": {status.link_detail}" if status.link_detail else "")
+    return [
+        f"queued events:      {status.queued}",
+        f"queued bytes:       {status.queued_bytes} of {status.max_bytes} ({full:.0f}% full)",
+        f"oldest queued:      {moment(status.oldest_created_at, '-')}",
+        f"last sequence:      {status.last_sequence}",
+        f"delivered in total: {status.delivered_total}",
+        f"last delivery:      {moment(status.last_delivered_at, 'never')}",
+        f"shed when full:     {status.shed_total} (reported to the platform)",
+        f"refused when full:  {status.refused_total} (not stored: only protected events left)",
+        f"uplink:             {link}",
+        f"uplink since:       {moment(status.link_since, '-')}",
+        f"uplink restarts:    {status.link_restarts}",
+    ]
 
 
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
@@ -285,12 +471,20 @@ class Outbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._store = self._executor.submit(open_store).result()
         self._listeners: list[Callable[[list[StoredEvent]], None]] = []
+        self._shed_listeners: list[Callable[[list[int]], None]] = []
         self._waiting: list[tuple[Sequence[EventDraft], asyncio.Future[list[StoredEvent]]]] = []
         self._committer: asyncio.Task[None] | None = None
 
     def on_append(self, listener: Callable[[list[StoredEvent]], None]) -> None:
-        """Call `listener` on the loop with the events of each commit, in sequence order."""
+        """Call `listener` on the loop with the events of each commit, in sequence order.
+
+        Shed reports are among them; events shed in the same commit are not.
+        """
         self._listeners.append(listener)
+
+    def on_shed(self, listener: Callable[[list[int]], None]) -> None:
+        """Call `listener` on the loop with the sequences each commit shed (before on_append)."""
+        self._shed_listeners.append(listener)
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
@@ -311,7 +505,7 @@ class Outbox:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                results = await self._run(self._store.append_groups, [d for d, _ in batch])
+                commit = await self._run(self._store.append_groups, [d for d, _ in batch])
             except BaseException as error:  # the database failed: every caller hears it
                 for _, future in batch:
                     if not future.done():
@@ -319,17 +513,18 @@ class Outbox:
                 if isinstance(error, asyncio.CancelledError):
                     raise
                 continue
-            committed: list[StoredEvent] = []
-            for (_, future), result in zip(batch, results, strict=True):
-                if isinstance(result, OutboxError):
-                    if not future.done():
-                        future.set_exception(result)
+            for (_, future), result in zip(batch, commit.results, strict=True):
+                if future.done():
                     continue
-                committed += result
-                if not future.done():
+                if isinstance(result, OutboxError):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
+            if commit.shed:
+                for shed_listener in self._shed_listeners:
+                    shed_listener(commit.shed)
             for listener in self._listeners:
-                listener(committed)
+                listener(commit.committed)
 
     async def next_boot(self) -> int:
         """See OutboxStore.next_boot."""
@@ -350,6 +545,10 @@ class Outbox:
     async def status(self) -> OutboxStatus:
         """See OutboxStore.status."""
         return await self._run(self._store.status)
+
+    async def record_link(self, link: LinkRecord) -> None:
+        """See OutboxStore.record_link."""
+        await self._run(self._store.record_link, link)
 
     def close(self) -> None:
         """Close the database and stop the outbox thread."""

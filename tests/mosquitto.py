@@ -40,6 +40,7 @@ class Broker:
     port: int
     persistent: bool = True
     listener_options: str = ""  # lines for the listener: TLS files, ACLs...
+    options: str = ""  # broker-wide lines: limits it announces in CONNACK (max_packet_size...)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -53,6 +54,7 @@ class Broker:
             # Started as root, mosquitto would switch to its own user, which cannot
             # write its store into our temporary folder.
             f"user {getpass.getuser()}\n"
+            f"{self.options}"
         )
         if self.persistent:
             # Sessions and queued messages survive a restart, saved at every change.
