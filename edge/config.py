@@ -1,129 +1,238 @@
 """The kiosk's configuration: one TOML file, every key optional, environment overrides.
 
-Environment variables override the file as `BORNE_<SECTION>__<KEY>`, for example
-`BORNE_MQTT__HOST=broker.example` or `BORNE_DEVICE__STORE_ID=lyon-02`.
-A broken file is refused whole, with one message naming the key and the problem.
+Environment variables override the file key by key as `BORNE_<SECTION>__<KEY>`, for
+example `BORNE_MQTT__HOST=broker.example` or `BORNE_PRIVACY__LOYALTY_PREFIXES=925,926`
+(a list is written comma-separated). The schema below is checked by pydantic: types,
+ranges, and the keys that only make sense together. A broken configuration is refused
+whole, with one `ConfigError` naming the key (or the environment variable) and the
+problem; `check_data_dir` tells whether the storage folder is usable.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
+import stat
 import tomllib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, Literal
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.config_sources import EnvironmentSource, FileSource, KeyProblem, describe
 from edge.errors import ConfigError
 from edge.lockdown import check_pin_hash
 
-_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+__all__ = [
+    "CatalogConfig",
+    "Config",
+    "DeviceConfig",
+    "DevicesConfig",
+    "KioskConfig",
+    "MqttConfig",
+    "PresenceConfig",
+    "PrivacyConfig",
+    "SessionConfig",
+    "StorageConfig",
+    "check_data_dir",
+    "load_config",
+]
+
+_TOPIC_LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LOYALTY_PREFIX = re.compile(r"[0-9]{1,14}")
+MIB = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceConfig:
-    """Who this kiosk is: its store and its own id (the TLS certificate's CN)."""
+def _topic_level(value: str) -> str:
+    if not _TOPIC_LEVEL.fullmatch(value):
+        raise ValueError(
+            "must be 1-64 letters, digits, '.', '_' or '-' (it is one MQTT topic level)"
+        )
+    return value
 
-    store_id: str = "demo-store"
-    device_id: str = "kiosk-01"
+
+def _canonical_uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a UUID") from None
 
 
-@dataclass(frozen=True, slots=True)
-class MqttConfig:
+def _loyalty_prefix(value: str) -> str:
+    if not _LOYALTY_PREFIX.fullmatch(value):
+        raise ValueError(f"{value[:20]!r} is not 1 to 14 digits")
+    return value
+
+
+def _folder_name(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    if "\0" in value:
+        raise ValueError("is not a folder name (it holds a NUL character)")
+    return value
+
+
+def _pin_hash(value: str) -> str:
+    try:
+        check_pin_hash(value, "")
+    except ConfigError as error:
+        raise ValueError(error.problem) from None
+    return value
+
+
+# Types that carry their own rule, so that each key's line says what it accepts.
+TopicLevel = Annotated[str, AfterValidator(_topic_level)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+# Finite and positive: NaN and infinity are valid TOML floats, never valid delays.
+Seconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
+Backoff = Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]  # between reconnections
+LoyaltyPrefix = Annotated[str, AfterValidator(_loyalty_prefix)]
+
+
+class _Section(BaseModel):
+    """A table of the file: frozen, unknown keys refused, no silent type coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class DeviceConfig(_Section):
+    """Who this kiosk is: its store, its own id (the TLS certificate's CN), its store's name."""
+
+    store_id: TopicLevel = "demo-store"
+    device_id: TopicLevel = "kiosk-01"
+    store_name: str = ""  # shown on screen; empty: the kiosk shows none
+
+
+class MqttConfig(_Section):
     """The retailer's broker. No host: events wait in the outbox."""
 
     host: str = ""
-    port: int = 1883
-    keepalive: int = 30
+    port: Port = 1883
+    keepalive: Annotated[int, Field(ge=5, le=65535)] = 30  # MQTT's field is 16 bits
     username: str = ""
     password: str = ""
     tls: bool = False
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
-    inflight: int = 20
-    reconnect_min: float = 0.5
-    reconnect_max: float = 60.0
+    inflight: Annotated[int, Field(ge=1, le=1000)] = 20
+    reconnect_min: Backoff = 0.5
+    reconnect_max: Backoff = 60.0
+
+    @model_validator(mode="after")
+    def _keys_agree(self) -> MqttConfig:
+        if self.reconnect_min > self.reconnect_max:
+            raise KeyProblem("reconnect_min", "must be at most mqtt.reconnect_max")
+        if self.password and not self.tls:
+            raise KeyProblem("password", "would cross the network in clear: set mqtt.tls = true")
+        if self.cert_file and not self.key_file:
+            raise KeyProblem("key_file", "must name the private key of mqtt.cert_file")
+        if self.key_file and not self.cert_file:
+            raise KeyProblem("cert_file", "must name the certificate of mqtt.key_file")
+        files = {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
+        named = [key for key, path in files.items() if path]
+        if named and not self.tls:
+            raise KeyProblem(
+                "tls", f"must be true when mqtt.{named[0]} is set (it would be unused)"
+            )
+        for key in named:
+            problem = _unreadable_file(files[key])
+            if problem:
+                raise KeyProblem(key, problem)
+        return self
 
 
-@dataclass(frozen=True, slots=True)
-class StorageConfig:
+class StorageConfig(_Section):
     """Where the outbox and the catalog cache live, and how hard commits are."""
 
-    data_dir: str = "/var/lib/borne"
-    outbox_max_bytes: int = 64 * 1024 * 1024
+    data_dir: Annotated[str, AfterValidator(_folder_name)] = "/var/lib/borne"
+    outbox_max_bytes: Annotated[int, Field(ge=MIB, le=1024 * 1024 * MIB)] = 64 * MIB
     # "full": an accepted event survives a power cut. "normal": it survives a crash
     # of the process (kill -9) but the last commits may roll back on power loss.
-    synchronous: str = "full"
+    synchronous: Literal["full", "normal"] = "full"
 
 
-@dataclass(frozen=True, slots=True)
-class PrivacyConfig:
-    """The per-retailer secret behind loyalty pseudonyms (hex in a file, from provisioning)."""
+class PrivacyConfig(_Section):
+    """The per-retailer secret behind pseudonyms, and which card numbers are loyalty cards."""
 
-    pseudonym_key_file: str = ""
+    pseudonym_key_file: str = ""  # hex in a file, from provisioning
+    # The retailer's loyalty card ranges as number prefixes; a list in the file (lax
+    # only about list versus tuple), comma-separated in the environment.
+    loyalty_prefixes: Annotated[tuple[LoyaltyPrefix, ...], Field(strict=False)] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
+class SessionConfig(_Section):
     """Shopper sessions."""
 
-    idle_timeout: float = 60.0  # quiet seconds before "are you still there?"
-    idle_countdown: float = 20.0  # seconds the warning counts down before the wipe
+    idle_timeout: Seconds = 60.0  # quiet seconds before "are you still there?"
+    # Seconds the warning counts down before the wipe: a shopper needs time to answer.
+    idle_countdown: Annotated[float, Field(ge=20, le=3600, allow_inf_nan=False)] = 20.0
 
 
-@dataclass(frozen=True, slots=True)
-class DevicesConfig:
-    """Which backend each device uses: "simulated", or the real device's address."""
+class DevicesConfig(_Section):
+    """Which backend each device uses: "" for none, "simulated", or the real device's address."""
 
-    camera: str = "simulated"
-    nfc: str = "simulated"
-    ble: str = ""  # "bleak" for the adapter, "simulated" for replayed shopper visits
+    camera: str = ""
+    nfc: str = ""
+    ble: Literal["", "bleak", "simulated"] = ""  # "bleak" for the adapter
     # A wedge scanner: its /dev/input path, "name:PART OF ITS NAME", or "simulated".
     hid: str = ""
-    hid_layout: str = "us"  # the layout the scanner was programmed for: "us" or "fr"
+    hid_layout: Literal["us", "fr"] = "us"  # the layout the scanner was programmed for
 
 
-@dataclass(frozen=True, slots=True)
-class PresenceConfig:
+class PresenceConfig(_Section):
     """Shoppers near the kiosk, from the store app's iBeacon."""
 
-    store_app_uuid: str = "b0a1e5e0-57a0-4b2e-9d1f-2c0b0e000001"
+    store_app_uuid: Annotated[str, AfterValidator(_canonical_uuid)] = (
+        "b0a1e5e0-57a0-4b2e-9d1f-2c0b0e000001"
+    )
     passive_scan: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogConfig:
+class CatalogConfig(_Section):
     """The product data the catalog cache is loaded from until the platform sends its own."""
 
-    source: str = ""
+    source: str = ""  # empty: an empty catalog
 
 
-@dataclass(frozen=True, slots=True)
-class KioskConfig:
+class KioskConfig(_Section):
     """The kiosk's lock."""
 
     # Hash of the staff PIN that closes the fullscreen kiosk (`borne pin-hash`); empty:
     # the kiosk cannot be closed from its screen.
-    exit_pin_hash: str = ""
+    exit_pin_hash: Annotated[str, AfterValidator(_pin_hash)] = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
-    """The whole configuration."""
+class Config(BaseSettings):
+    """The whole configuration. `Config()` is the defaults; `load_config` reads a kiosk's."""
 
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    mqtt: MqttConfig = field(default_factory=MqttConfig)
-    storage: StorageConfig = field(default_factory=StorageConfig)
-    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    session: SessionConfig = field(default_factory=SessionConfig)
-    devices: DevicesConfig = field(default_factory=DevicesConfig)
-    catalog: CatalogConfig = field(default_factory=CatalogConfig)
-    presence: PresenceConfig = field(default_factory=PresenceConfig)
-    kiosk: KioskConfig = field(default_factory=KioskConfig)
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", strict=True)
+
+    device: DeviceConfig = Field(default_factory=DeviceConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
+    devices: DevicesConfig = Field(default_factory=DevicesConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    presence: PresenceConfig = Field(default_factory=PresenceConfig)
+    kiosk: KioskConfig = Field(default_factory=KioskConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments only: the file and the environment come in through `load_config`,
+        which knows where each value came from and so can name it in an error."""
+        return (init_settings,)
 
     @property
     def data_dir(self) -> Path:
@@ -132,109 +241,67 @@ class Config:
 
 
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read `path` (None: defaults only), apply environment overrides, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
+    """Read `path` (None: defaults only), apply `environ` (None: os.environ), validate."""
+    file = FileSource(Config, _read_toml(path) if path is not None else {})
+    environment = EnvironmentSource(Config, os.environ if environ is None else environ)
+    try:
+        # `_build_sources` is BaseSettings' documented way to hand it ready sources (the
+        # environment first: it wins); mypy knows it only through pydantic's plugin.
+        return Config(_build_sources=((environment, file), {}))  # type: ignore[call-arg]
+    except ValidationError as error:
+        where, problem = describe(Config, error, environment.variables)
+        raise ConfigError(where, problem) from None
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"is not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "is not UTF-8 text") from None
+
+
+def _unreadable_file(path: str) -> str | None:
+    """Why `path` is not a readable regular file, or None if it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as error:  # ValueError: a NUL or an unencodable character
+        reason = error.strerror if isinstance(error, OSError) else "not a file name"
+        return f"{path!r} cannot be read ({reason})"
+    if not stat.S_ISREG(mode):
+        return f"{path!r} is not a regular file"
+    if not os.access(path, os.R_OK):
+        return f"{path!r} cannot be read by this user"
+    return None
+
+
+def check_data_dir(config: Config) -> Path:
+    """The storage folder, if it is or can become a writable folder; creates nothing.
+
+    Raises ConfigError("storage.data_dir", reason) when it exists but is not a folder or
+    is not writable, or when its nearest existing parent is not a writable folder.
+    """
+    wanted = config.data_dir
+    for candidate in (wanted, *wanted.absolute().parents):
         try:
-            with open(path, "rb") as file:
-                raw = tomllib.load(file)
-        except OSError as error:
-            raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(str(path), f"is not valid TOML ({error})") from None
-        except UnicodeDecodeError:
-            raise ConfigError(str(path), "is not UTF-8 text") from None
-    config = _build(Config, raw, prefix="")
-    config = _apply_environment(config, os.environ if environ is None else environ)
-    _validate(config)
-    return config
-
-
-def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(prefix.rstrip(".") or "file", "expected a table")
-    hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{prefix}{key}", f"unknown key (known: {', '.join(sorted(known))})")
-    values = {}
-    for name in known & raw.keys():
-        kind = hints[name]
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            values[name] = _build(kind, raw[name], f"{prefix}{name}.")
+            mode = os.stat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not there yet (or under a file, which the parent's turn reports)
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not a folder name"
+            problem = f"{candidate} cannot be reached ({reason})"
+            raise ConfigError("storage.data_dir", problem) from None
+        if candidate == wanted:
+            where = f"{wanted}"
         else:
-            values[name] = _check_type(f"{prefix}{name}", raw[name], kind)
-    return cls(**values)
-
-
-def _check_type(where: str, value: Any, kind: type[Any]) -> Any:
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    raise ConfigError(where, f"expected {names[kind]}, got {type(value).__name__} {value!r}")
-
-
-def _apply_environment(config: Config, environ: Mapping[str, str]) -> Config:
-    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    for variable, text in environ.items():
-        if not variable.startswith("BORNE_") or "__" not in variable:
-            continue
-        section_name, _, key = variable.removeprefix("BORNE_").lower().partition("__")
-        section = sections.get(section_name)
-        if section is None or key not in {f.name for f in dataclasses.fields(section)}:
-            raise ConfigError(variable, "does not name a configuration key")
-        kind = get_type_hints(type(section))[key]
-        sections[section_name] = dataclasses.replace(
-            section, **{key: _parse_text(variable, text, kind)}
-        )
-    return Config(**sections)
-
-
-def _parse_text(where: str, text: str, kind: type[Any]) -> Any:
-    try:
-        if kind is bool:
-            if text.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                raise ValueError(text)
-            return text.lower() in {"1", "true", "yes"}
-        return kind(text)
-    except ValueError:
-        raise ConfigError(where, f"expected {kind.__name__}, got {text!r}") from None
-
-
-def _validate(config: Config) -> None:
-    for key in ("store_id", "device_id"):
-        if not _TOPIC_LEVEL.match(getattr(config.device, key)):
-            raise ConfigError(
-                f"device.{key}",
-                "must be 1-64 letters, digits, '.', '_' or '-' (it is one MQTT topic level)",
-            )
-    if not 1 <= config.mqtt.port <= 65535:
-        raise ConfigError("mqtt.port", "must be between 1 and 65535")
-    if not 1 <= config.mqtt.inflight <= 1000:
-        raise ConfigError("mqtt.inflight", "must be between 1 and 1000")
-    if config.mqtt.keepalive < 5:
-        raise ConfigError("mqtt.keepalive", "must be at least 5 seconds")
-    if not 0 < config.mqtt.reconnect_min <= config.mqtt.reconnect_max:
-        raise ConfigError("mqtt.reconnect_min", "must be > 0 and <= mqtt.reconnect_max")
-    if config.storage.synchronous not in ("full", "normal"):
-        raise ConfigError("storage.synchronous", 'must be "full" or "normal"')
-    if config.storage.outbox_max_bytes < 1024 * 1024:
-        raise ConfigError("storage.outbox_max_bytes", "must be at least 1 MiB")
-    if not config.storage.data_dir:
-        raise ConfigError("storage.data_dir", "must not be empty")
-    try:
-        uuid.UUID(config.presence.store_app_uuid)
-    except ValueError:
-        raise ConfigError("presence.store_app_uuid", "must be a UUID") from None
-    if config.devices.hid_layout not in ("us", "fr"):
-        raise ConfigError("devices.hid_layout", 'must be "us" or "fr"')
-    if config.devices.ble not in ("", "bleak", "simulated"):
-        raise ConfigError("devices.ble", 'must be "bleak", "simulated" or empty')
-    if config.session.idle_countdown < 20:
-        raise ConfigError("session.idle_countdown", "must give the shopper at least 20 seconds")
-    check_pin_hash(config.kiosk.exit_pin_hash, "kiosk.exit_pin_hash")
-    if config.session.idle_timeout <= 0:
-        raise ConfigError("session.idle_timeout", "must be a positive number of seconds")
+            where = f"{wanted} cannot be created: its parent {candidate}"
+        if not stat.S_ISDIR(mode):
+            raise ConfigError("storage.data_dir", f"{where} is not a folder")
+        if not os.access(candidate, os.W_OK | os.X_OK):
+            raise ConfigError("storage.data_dir", f"{where} is not writable by this user")
+        return wanted
+    raise ConfigError("storage.data_dir", f"{wanted} has no existing parent folder")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from edge.config import load_config
+from edge.config import Config, check_data_dir, load_config
 from edge.errors import ConfigError
 from tests.conftest import BORNE
 
@@ -17,6 +18,8 @@ def test_every_key_has_a_default() -> None:
     assert config.mqtt.host == ""  # no broker: events wait in the outbox
     assert config.mqtt.port == 1883
     assert config.storage.data_dir == "/var/lib/borne"
+    assert config.mqtt.keepalive == 30
+    assert config.data_dir == Path("/var/lib/borne")
 
 
 def test_file_values_and_environment_overrides(tmp_path: Path) -> None:
@@ -89,3 +92,207 @@ def test_commands_refuse_a_broken_file_with_status_2(tmp_path: Path, command: li
         "borne: configuration error: mqtt.port: expected an integer, got str 'abc'"
     ]
     assert not (tmp_path / "data").exists()
+
+
+def test_a_store_names_itself_its_loyalty_ranges_and_its_devices(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(
+        '[device]\nstore_name = "Lyon Part-Dieu"\n'
+        '[privacy]\nloyalty_prefixes = ["925", "00471"]\n'
+        '[devices]\ncamera = "/dev/video0"\n'
+    )
+
+    config = load_config(path, {"BORNE_DEVICES__NFC": "usb"})
+
+    assert config.device.store_name == "Lyon Part-Dieu"
+    assert config.privacy.loyalty_prefixes == ("925", "00471")  # leading zeros kept
+    assert (config.devices.camera, config.devices.nfc) == ("/dev/video0", "usb")
+
+
+def test_a_kiosk_runs_no_device_and_no_store_name_unless_configured() -> None:
+    config = load_config(None, {})
+
+    assert (config.devices.camera, config.devices.nfc, config.devices.ble) == ("", "", "")
+    assert config.devices.hid == ""
+    assert config.device.store_name == ""
+    assert config.privacy.loyalty_prefixes == ()
+    assert config.catalog.source == ""
+
+
+def test_a_list_key_is_comma_separated_in_the_environment() -> None:
+    config = load_config(None, {"BORNE_PRIVACY__LOYALTY_PREFIXES": "925, 926,"})
+
+    assert config.privacy.loyalty_prefixes == ("925", "926")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("[mqtt]\nkeepalive = 65536\n", "mqtt.keepalive", "between 5 and 65535"),
+        ("[mqtt]\nkeepalive = 4\n", "mqtt.keepalive", "between 5 and 65535"),
+        ("[mqtt]\ninflight = 0\n", "mqtt.inflight", "between 1 and 1000"),
+        ("[mqtt]\nreconnect_min = nan\n", "mqtt.reconnect_min", "finite"),
+        ("[mqtt]\nreconnect_max = inf\n", "mqtt.reconnect_max", "finite"),
+        ("[mqtt]\nreconnect_min = 0.0\n", "mqtt.reconnect_min", "greater than 0"),
+        ("[mqtt]\nreconnect_min = 9.0\nreconnect_max = 2.0\n", "mqtt.reconnect_min", "at most"),
+        ("[session]\nidle_timeout = -1\n", "session.idle_timeout", "greater than 0"),
+        ("[session]\nidle_timeout = inf\n", "session.idle_timeout", "finite"),
+        ("[session]\nidle_countdown = 5\n", "session.idle_countdown", "between 20 and"),
+        ("[storage]\noutbox_max_bytes = 1000\n", "storage.outbox_max_bytes", "between 1048576"),
+        ('[storage]\ndata_dir = ""\n', "storage.data_dir", "must not be empty"),
+        ('[devices]\nble = "radio"\n', "devices.ble", '"bleak" or "simulated"'),
+        ('[presence]\nstore_app_uuid = "app"\n', "presence.store_app_uuid", "must be a UUID"),
+        ('[privacy]\nloyalty_prefixes = ["92a"]\n', "privacy.loyalty_prefixes", "not 1 to 14"),
+        ("[privacy]\nloyalty_prefixes = [925]\n", "privacy.loyalty_prefixes", "expected a string"),
+        ('[privacy]\nloyalty_prefixes = "925"\n', "privacy.loyalty_prefixes", "expected a list"),
+        ('[privacy]\nloyalty_prefixes = ["1234567890123456"]\n', "privacy.loyalty_prefixes", "14"),
+        ('[mqtt]\npassword = "s3cret"\n', "mqtt.password", "set mqtt.tls = true"),
+    ],
+)
+def test_a_value_out_of_range_or_inconsistent_is_refused(
+    tmp_path: Path, text: str, where: str, problem: str
+) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+
+    assert caught.value.where == where
+    assert problem in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "problem"),
+    [
+        ("BORNE_MQTT__RECONNECT_MIN", "nan", "finite"),
+        ("BORNE_SESSION__IDLE_TIMEOUT", "inf", "finite"),
+        ("BORNE_MQTT__KEEPALIVE", "70000", "between 5 and 65535"),
+        ("BORNE_MQTT__TLS", "maybe", "expected true or false"),
+        ("BORNE_PRIVACY__LOYALTY_PREFIXES", "925,x1", "item 2"),
+    ],
+)
+def test_a_bad_environment_value_is_named_by_its_variable(
+    variable: str, text: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {variable: text})
+
+    assert caught.value.where == variable
+    assert problem in caught.value.problem
+
+
+def test_the_environment_overrides_the_file_key_by_key(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[mqtt]\nhost = "broker.local"\nport = 8883\n')
+
+    config = load_config(path, {"BORNE_MQTT__PORT": "1884", "BORNE_FUZZ_EXAMPLES": "9"})
+
+    assert (config.mqtt.host, config.mqtt.port) == ("broker.local", 1884)
+
+
+def test_a_password_is_never_repeated_in_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text("[mqtt]\npassword = 424242\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+
+    assert caught.value.where == "mqtt.password"
+    assert "424242" not in str(caught.value)
+
+
+def _pki(folder: Path) -> dict[str, Path]:
+    files = {name: folder / f"{name}.pem" for name in ("ca", "kiosk", "kiosk-key")}
+    for file in files.values():
+        file.write_text("-----BEGIN CERTIFICATE-----\n")
+    return files
+
+
+def _tls_file(pki: dict[str, Path], **override: str) -> str:
+    keys = {
+        "ca_file": str(pki["ca"]),
+        "cert_file": str(pki["kiosk"]),
+        "key_file": str(pki["kiosk-key"]),
+    } | override
+    lines = "".join(f'{key} = "{value}"\n' for key, value in keys.items() if value)
+    return f'[mqtt]\nhost = "127.0.0.1"\ntls = true\npassword = "s3cret"\n{lines}'
+
+
+def test_tls_with_its_files_present_loads(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(_tls_file(_pki(tmp_path)))
+
+    config = load_config(path, {})
+
+    assert config.mqtt.tls
+    assert config.mqtt.key_file == str(tmp_path / "kiosk-key.pem")
+
+
+@pytest.mark.parametrize(
+    ("override", "where", "problem"),
+    [
+        ({"ca_file": "/nonexistent/ca.pem"}, "mqtt.ca_file", "No such file"),
+        ({"cert_file": "/nonexistent/kiosk.pem"}, "mqtt.cert_file", "No such file"),
+        ({"key_file": "."}, "mqtt.key_file", "not a regular file"),
+        ({"key_file": ""}, "mqtt.key_file", "private key of mqtt.cert_file"),
+        ({"cert_file": ""}, "mqtt.cert_file", "certificate of mqtt.key_file"),
+    ],
+)
+def test_tls_files_must_exist_and_go_together(
+    tmp_path: Path, override: dict[str, str], where: str, problem: str
+) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(_tls_file(_pki(tmp_path), **override))
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+
+    assert caught.value.where == where
+    assert problem in caught.value.problem
+
+
+def test_certificate_files_without_tls_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'[mqtt]\nca_file = "{_pki(tmp_path)["ca"]}"\n')
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+
+    assert caught.value.where == "mqtt.tls"
+
+
+def _with_data_dir(data_dir: Path) -> Config:
+    return load_config(None, {"BORNE_STORAGE__DATA_DIR": str(data_dir)})
+
+
+def test_a_data_dir_that_can_be_made_is_accepted_and_not_created(tmp_path: Path) -> None:
+    wanted = tmp_path / "borne" / "data"
+
+    assert check_data_dir(_with_data_dir(wanted)) == wanted
+    assert check_data_dir(_with_data_dir(tmp_path)) == tmp_path
+    assert not (tmp_path / "borne").exists()
+
+
+def test_a_data_dir_that_is_a_file_is_refused_with_the_reason(tmp_path: Path) -> None:
+    a_file = tmp_path / "borne"
+    a_file.write_text("not a folder")
+
+    for wanted, reason in [(a_file, "is not a folder"), (a_file / "data", "cannot be created")]:
+        with pytest.raises(ConfigError) as caught:
+            check_data_dir(_with_data_dir(wanted))
+        assert caught.value.where == "storage.data_dir"
+        assert reason in caught.value.problem
+        assert str(a_file) in caught.value.problem
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere: permissions cannot refuse")
+def test_a_data_dir_in_a_read_only_folder_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        for wanted in (locked, locked / "data"):
+            with pytest.raises(ConfigError, match="not writable"):
+                check_data_dir(_with_data_dir(wanted))
+    finally:
+        locked.chmod(0o700)

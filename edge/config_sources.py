@@ -1,0 +1,222 @@
+"""Where configuration values come from, and how a refusal is told to a person.
+
+Two pydantic-settings sources feed `edge.config.Config`: the TOML file's tables and
+the `BORNE_<SECTION>__<KEY>` environment variables (the environment wins, key by key).
+The environment source remembers which variable set which key, so that a bad value is
+reported under the name the installer actually typed. `describe` turns pydantic's
+validation errors into one sentence an installer can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, get_origin
+
+import annotated_types
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from edge.errors import ConfigError
+
+ENV_PREFIX = "BORNE_"
+ENV_DELIMITER = "__"
+# Keys whose value is never repeated in an error message (it may be a secret).
+SECRET_KEYS = frozenset({"password"})
+
+_EXPECTED = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "model": "a table",
+    "dict": "a table",
+    "tuple": "a list",
+    "list": "a list",
+}
+# Environment values are text: these types are read from it leniently ("8883", "yes").
+_FROM_TEXT: dict[Any, TypeAdapter[Any]] = {
+    int: TypeAdapter(int),
+    float: TypeAdapter(float),
+    bool: TypeAdapter(bool),
+}
+
+
+class KeyProblem(ValueError):
+    """Raised by a section's cross-key check: which key of the section is wrong, and why."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+
+
+def _sections(settings_cls: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Each section's name and model."""
+    sections = {}
+    for name, field in settings_cls.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            sections[name] = model
+    return sections
+
+
+class FileSource(PydanticBaseSettingsSource):
+    """The TOML file's tables, as read; a top-level value that is not a table is refused
+    here, before the environment is merged into it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], tables: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        for name, value in tables.items():
+            if name in settings_cls.model_fields and not isinstance(value, dict):
+                raise ConfigError(name, f"expected a table, got {_shown(name, value)}")
+        self._tables = tables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """One section's table (unused by `__call__`, which returns them all)."""
+        return self._tables.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._tables)
+
+
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """`BORNE_<SECTION>__<KEY>` variables of one mapping, as typed values.
+
+    Variables starting with `BORNE_` but without `__` belong to other tools and are
+    ignored; one with `__` that names no key is refused. `variables` maps each
+    (section, key) set here to the variable that set it.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        sections = _sections(settings_cls)
+        self.variables: dict[tuple[str, str], str] = {}
+        self._values: dict[str, dict[str, Any]] = {}
+        for variable, text in environ.items():
+            if not variable.startswith(ENV_PREFIX) or ENV_DELIMITER not in variable:
+                continue
+            section, _, key = variable.removeprefix(ENV_PREFIX).lower().partition(ENV_DELIMITER)
+            model = sections.get(section)
+            if model is None or key not in model.model_fields:
+                raise ConfigError(variable, "does not name a configuration key")
+            value = _from_text(variable, text, model.model_fields[key].annotation)
+            self._values.setdefault(section, {})[key] = value
+            self.variables[(section, key)] = variable
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """One section's overrides (unused by `__call__`, which returns them all)."""
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {section: dict(values) for section, values in self._values.items()}
+
+
+def _from_text(variable: str, text: str, annotation: Any) -> Any:
+    """An environment value as the key's type; its constraints are checked later, with
+    the file's values."""
+    adapter = _FROM_TEXT.get(annotation)
+    if adapter is not None:
+        try:
+            return adapter.validate_python(text)
+        except ValidationError:
+            kind = _EXPECTED[annotation.__name__]
+            raise ConfigError(variable, f"expected {kind}, got {text[:40]!r}") from None
+    if get_origin(annotation) is tuple:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    return text
+
+
+def describe(
+    settings_cls: type[BaseModel], error: ValidationError, variables: Mapping[tuple[str, str], str]
+) -> tuple[str, str]:
+    """(where, problem) for the first of pydantic's errors, counting the others."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    names = [part for part in first["loc"] if isinstance(part, str)]
+    items = [part for part in first["loc"] if isinstance(part, int)]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, KeyProblem):
+        names.append(cause.key)
+    problem = _problem(settings_cls, names, first)
+    if items:
+        problem = f"item {items[0] + 1}: {problem}"
+    if len(errors) > 1:
+        others = len(errors) - 1
+        problem += f" (and {others} other problem{'s' if others > 1 else ''})"
+    variable = variables.get((names[0], names[1])) if len(names) >= 2 else None
+    return variable or ".".join(names) or "file", problem
+
+
+def _problem(settings_cls: type[BaseModel], names: list[str], error: Any) -> str:
+    kind: str = error["type"]
+    context: dict[str, Any] = error.get("ctx", {})
+    if kind == "extra_forbidden":
+        known = _model_at(settings_cls, names[:-1])
+        keys = ", ".join(sorted(known.model_fields)) if known else ""
+        return f"unknown key (known: {keys})"
+    if kind == "value_error":
+        return str(context["error"])
+    if kind == "finite_number":
+        return "must be a finite number (NaN and infinity are refused)"
+    if kind == "literal_error":
+        return "must be " + str(context["expected"]).replace("'", '"')
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return _range(_field_at(settings_cls, names))
+    expected = _EXPECTED.get(kind.split("_")[0])
+    if expected is not None and kind.endswith(("_type", "_parsing", "_from_float")):
+        return f"expected {expected}, got {_shown(names[-1] if names else '', error['input'])}"
+    return str(error["msg"])
+
+
+def _shown(key: str, value: Any) -> str:
+    """A refused value for a message: its type, and the value unless the key is secret."""
+    kind = type(value).__name__
+    if key in SECRET_KEYS:
+        return kind
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _model_at(settings_cls: type[BaseModel], names: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = settings_cls
+    for name in names:
+        field = model.model_fields.get(name) if model else None
+        annotation = field.annotation if field else None
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    return model
+
+
+def _field_at(settings_cls: type[BaseModel], names: list[str]) -> FieldInfo | None:
+    model = _model_at(settings_cls, names[:-1])
+    return model.model_fields.get(names[-1]) if model and names else None
+
+
+def _range(field: FieldInfo | None) -> str:
+    """The allowed range of a number key, in words, from its schema."""
+    bounds: dict[str, Any] = {}
+    for rule in field.metadata if field else []:
+        for name in ("ge", "gt", "le", "lt"):
+            if isinstance(rule, getattr(annotated_types, name.capitalize())):
+                bounds[name] = getattr(rule, name)
+    low = (
+        f"at least {bounds['ge']}"
+        if "ge" in bounds
+        else f"greater than {bounds['gt']}"
+        if "gt" in bounds
+        else ""
+    )
+    high = (
+        f"at most {bounds['le']}"
+        if "le" in bounds
+        else f"less than {bounds['lt']}"
+        if "lt" in bounds
+        else ""
+    )
+    if "ge" in bounds and "le" in bounds:
+        return f"must be between {bounds['ge']} and {bounds['le']}"
+    return "must be " + " and ".join(part for part in (low, high) if part)
