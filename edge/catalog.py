@@ -1,8 +1,14 @@
-"""The catalog cache: products, categories, promotions and loyalty customers in SQLite.
+"""The catalog cache: products, shelves, promotions and loyalty customers in SQLite.
 
 Loaded from the store's source file on first run (and again whenever that file
 changes) until the platform's downlink keeps it fresh. Loyalty customers are stored
 under their pseudonym, never their card number.
+
+Every answer a scan or a touch needs is one or two indexed reads, whatever the size of
+the catalog: shelves and search results are read best first and stop at a screenful,
+similar products are found at load. The cache may be used from any one thread (calls
+are serialised), and a load runs on its own connection, so a worker thread can reload
+it while the kiosk keeps answering from the previous cache until the new one commits.
 """
 
 from __future__ import annotations
@@ -11,159 +17,78 @@ import hashlib
 import json
 import re
 import sqlite3
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from devices.barcode.gs1 import normalize_gtin
-from devices.errors import InputError
+from edge.catalog_index import CacheRows, cache_rows, searchable_text
+from edge.catalog_source import parse_source
+from edge.catalog_types import (
+    Category,
+    Customer,
+    Offer,
+    Product,
+    Promotion,
+    Review,
+    Stock,
+    in_language,
+)
 from edge.errors import CatalogError
-from edge.sqlite_tx import transaction, translated
+from edge.sqlite_tx import translated
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SEARCH_LIMIT",
+    "SHELF_LIMIT",
+    "Catalog",
+    "Category",
+    "Customer",
+    "Offer",
+    "Product",
+    "Promotion",
+    "Review",
+    "Stock",
+    "in_language",
+]
 
 # Bumped whenever the tables change: an older cache is dropped and reloaded from source.
-SCHEMA_VERSION = 2
-_TABLES = ("products", "customers", "meta")
+SCHEMA_VERSION = 3
+_TABLES = ("products", "product_words", "customers", "meta")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
-    gtin TEXT PRIMARY KEY,
+    rank INTEGER PRIMARY KEY,  -- best first: rating, review count, GTIN (see catalog_index)
+    gtin TEXT NOT NULL UNIQUE,
     category TEXT NOT NULL,
-    search_text TEXT NOT NULL,  -- names, brand and category, folded (see fold())
+    similar TEXT NOT NULL,  -- ranks of the closest in price on the shelf, closest first
     doc TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS products_by_category ON products (category);
+);
+CREATE INDEX IF NOT EXISTS products_by_shelf ON products (category, rank);
+-- Contentless: only the row ids (ranks) are read back. Prefix indexes make a word
+-- being typed ("caf") as cheap to find as a whole one.
+CREATE VIRTUAL TABLE IF NOT EXISTS product_words USING fts5(
+    words, content='', prefix='1 2 3', tokenize='unicode61 remove_diacritics 2'
+);
 CREATE TABLE IF NOT EXISTS customers (pseudonym TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
 SEARCH_LIMIT = 24  # one screen of results: a shopper refines rather than scrolls
-
-
-def in_language(texts: dict[str, str], language: str) -> str:
-    """The text in `language`, falling back to French (every text has a French one)."""
-    return texts.get(language) or texts["fr"]
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: "Cafetière" and "cafetiere" match."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-@dataclass(frozen=True, slots=True)
-class Stock:
-    """Units available here, in nearby stores (by store name) and online."""
-
-    here: int
-    nearby: tuple[tuple[str, int], ...]
-    online: int
-    delivery_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    """An online review, shown in store."""
-
-    author: str
-    rating: int
-    text: str
-    helpful: int
-
-
-@dataclass(frozen=True, slots=True)
-class Promotion:
-    """A price cut the attract loop advertises, valid until `ends` (inclusive)."""
-
-    id: str
-    gtin: str
-    price_cents: int
-    title: dict[str, str]
-    ends: date
-
-    def display_title(self, language: str) -> str:
-        """The headline in `language`, falling back to French."""
-        return in_language(self.title, language)
-
-
-@dataclass(frozen=True, slots=True)
-class Category:
-    """A shelf of the store, as the browse screen lists it."""
-
-    id: str
-    name: dict[str, str]
-
-    def display_name(self, language: str) -> str:
-        """The name in `language`, falling back to French."""
-        return in_language(self.name, language)
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    """A product as the product screen shows it."""
-
-    gtin: str
-    name: dict[str, str]
-    brand: str
-    category: str
-    price_cents: int
-    currency: str
-    page_url: str  # the product on the retailer's site ("" if the store has none)
-    rating: float
-    review_count: int
-    stock: Stock
-    reviews: tuple[Review, ...] = ()  # most helpful first
-    description: dict[str, str] | None = None
-    picture: str = ""  # path of the product's picture ("" if it has none)
-    promotion: Promotion | None = None  # a price cut running today
-    label: str = ""  # the code on the pack beside the EAN: "gs1-datamatrix", "gs1-qr" or ""
-
-    def display_name(self, language: str) -> str:
-        """The name in `language`, falling back to French."""
-        return in_language(self.name, language)
-
-    def display_description(self, language: str) -> str:
-        """The short description in `language` ("" if there is none)."""
-        texts = self.description or {}
-        return texts.get(language) or texts.get("fr", "")
-
-    @property
-    def current_price_cents(self) -> int:
-        """What the shopper pays today."""
-        return self.promotion.price_cents if self.promotion else self.price_cents
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """A loyalty offer made to one customer, about one product."""
-
-    gtin: str
-    title: dict[str, str]
-    picture: str = ""  # the product's picture ("" if it has none)
-
-    def display_title(self, language: str) -> str:
-        """The offer in `language`, falling back to French."""
-        return in_language(self.title, language)
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    """A loyalty customer, known by pseudonym."""
-
-    first_name: str
-    points: int
-    personalisation: bool
-    offers: tuple[Offer, ...] = ()
-
-    def __repr__(self) -> str:
-        return "Customer(<redacted>)"
+SHELF_LIMIT = 48  # a shelf's first screens; further products are read by `offset`
+_WORD = re.compile(r"[^\W_]+")  # letters and digits, as the FTS5 tokenizer splits them
 
 
 class Catalog:
-    """Product, category, promotion and customer look-ups against the local cache."""
+    """Product, shelf, promotion and customer look-ups against the local cache.
+
+    With no source ever loaded, every call answers empty.
+    """
 
     def __init__(self, db_path: Path, *, today: Callable[[], date] = date.today) -> None:
+        self._path = db_path
         self._today = today
+        self._lock = threading.Lock()  # one connection, so one call at a time
+        self._load_lock = threading.Lock()  # and one load at a time
         with translated(CatalogError, "catalog open"):
             db_path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
@@ -174,23 +99,24 @@ class Catalog:
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
         if self._meta("schema_version") != SCHEMA_VERSION:
-            with transaction(self._db):
-                for table in _TABLES:
-                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-        )
+            drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES)
+            version = f"INSERT INTO meta VALUES ('schema_version', {SCHEMA_VERSION});"  # noqa: S608
+            self._db.executescript(f"BEGIN IMMEDIATE;{drops}{_SCHEMA}{version}COMMIT;")
 
     def _read_store_meta(self) -> None:
-        self._nearby_names: dict[str, str] = json.loads(self._meta("nearby_names") or "{}")
-        self._product_page: str = self._meta("product_page") or ""
         self._categories = tuple(
             Category(**item) for item in json.loads(self._meta("categories") or "[]")
         )
+        self._set_promotions(json.loads(self._meta("promotions") or "[]"))
+
+    def _set_promotions(self, documents: list[dict[str, Any]]) -> None:
         self._promotions = tuple(
-            _promotion(item) for item in json.loads(self._meta("promotions") or "[]")
+            Promotion(**{**doc, "ends": date.fromisoformat(doc["ends"])}) for doc in documents
         )
+        by_gtin: dict[str, list[Promotion]] = {}
+        for promotion in self._promotions:
+            by_gtin.setdefault(promotion.gtin, []).append(promotion)
+        self._promotions_by_gtin = by_gtin
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -198,240 +124,205 @@ class Catalog:
 
     def close(self) -> None:
         """Close the cache."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
-    def load_source(self, source: Path, pseudonymize: Callable[[str], str]) -> bool:
-        """(Re)load the cache from `source` if it changed; True if it did."""
+    def load_source(self, source: Path) -> bool:
+        """(Re)load the cache from `source` if the file changed; True if it did.
+
+        The source is validated whole first: a bad one raises CatalogError naming the
+        product and the field, and the previous cache keeps answering as before.
+        Safe to call from a worker thread while other calls go on.
+        """
         try:
             raw = source.read_bytes()
         except OSError as error:
             raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
-        # Customers are stored under pseudonyms: a new key must reload them too.
-        digest = hashlib.sha256(raw + pseudonymize("catalog key check").encode()).hexdigest()
-        with translated(CatalogError, "catalog read"):
-            if self._meta("source_sha256") == digest:
-                return False
-        try:
-            document = json.loads(raw)
-            categories = [_category_doc(item) for item in document.get("categories", [])]
-            names = {item["id"]: item["name"] for item in categories}
-            pictures = source.parent / "images"
-            products = [_product_row(item, names, pictures) for item in document["products"]]
-            known = {
-                row[0]: int(item["price_cents"])
-                for row, item in zip(products, document["products"], strict=True)
-            }
-            promotions = [_promotion_doc(item, known) for item in document.get("promotions", [])]
-            customers = [
-                (pseudonymize(str(item["card"])), _customer_doc(item, known))
-                for item in document.get("customers", [])
-            ]
-            nearby = {str(s["id"]): str(s["name"]) for s in document["store"].get("nearby", [])}
-            page = str(document["store"].get("product_page", ""))
-            if page and (not page.startswith("https://") or "{gtin}" not in page):
-                raise ValueError("store.product_page must be an https URL with {gtin}")
-        except (ValueError, KeyError, TypeError, AttributeError, InputError) as error:
-            raise CatalogError(f"{source}: invalid catalog ({error!r})") from None
-        with translated(CatalogError, "catalog load"), transaction(self._db):
-            self._db.execute("DELETE FROM products")
-            self._db.execute("DELETE FROM customers")
-            self._db.executemany("INSERT INTO products VALUES (?, ?, ?, ?)", products)
-            self._db.executemany("INSERT INTO customers VALUES (?, ?)", customers)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [
-                    ("source_sha256", digest),
-                    ("nearby_names", json.dumps(nearby)),
-                    ("product_page", page),
-                    ("categories", json.dumps(categories, ensure_ascii=False)),
-                    ("promotions", json.dumps(promotions, ensure_ascii=False)),
-                ],
-            )
-        self._read_store_meta()
+        digest = hashlib.sha256(raw).hexdigest()
+        with self._load_lock:
+            with self._lock, translated(CatalogError, "catalog read"):
+                if self._meta("source_sha256") == digest:
+                    return False
+            rows = cache_rows(parse_source(raw, source.name), source.parent / "images")
+            self._write(rows, digest)
         return True
+
+    def _write(self, rows: CacheRows, digest: str) -> None:
+        # A connection of the loading thread: readers keep the previous cache (WAL)
+        # until the commit, and wait for nothing but the commit itself.
+        with translated(CatalogError, "catalog load"):
+            writer = sqlite3.connect(self._path, isolation_level=None, timeout=30)
+        try:
+            with translated(CatalogError, "catalog load"):
+                # A crash mid-load loses at most this load: the digest rolls back with it.
+                writer.execute("PRAGMA synchronous=NORMAL")
+                writer.execute("BEGIN IMMEDIATE")
+                try:
+                    self._replace_rows(writer, rows, digest)
+                except BaseException:
+                    writer.execute("ROLLBACK")
+                    raise
+                with self._lock:
+                    writer.execute("COMMIT")
+                    self._categories = tuple(
+                        Category(**item) for item in json.loads(rows.categories)
+                    )
+                    self._set_promotions(json.loads(rows.promotions))
+        finally:
+            writer.close()
+
+    @staticmethod
+    def _replace_rows(writer: sqlite3.Connection, rows: CacheRows, digest: str) -> None:
+        writer.execute("DELETE FROM products")
+        writer.execute("INSERT INTO product_words (product_words) VALUES ('delete-all')")
+        writer.execute("DELETE FROM customers")
+        writer.executemany("INSERT INTO products VALUES (?, ?, ?, ?, ?)", rows.products)
+        writer.executemany("INSERT INTO product_words (rowid, words) VALUES (?, ?)", rows.words)
+        writer.execute("INSERT INTO product_words (product_words) VALUES ('optimize')")
+        writer.executemany("INSERT INTO customers VALUES (?, ?)", rows.customers)
+        writer.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("source_sha256", digest),
+                ("categories", rows.categories),
+                ("promotions", rows.promotions),
+            ],
+        )
 
     def lookup(self, gtin: str) -> Product | None:
         """The product with this GTIN (any length; normalized), or None."""
-        with translated(CatalogError, "catalog lookup"):
+        with self._lock, translated(CatalogError, "catalog lookup"):
             row = self._db.execute(
                 "SELECT doc FROM products WHERE gtin = ?", (gtin.zfill(14),)
             ).fetchone()
-        return None if row is None else self._product(json.loads(row[0]))
+        return None if row is None else self._product(row[0], self._today())
 
     def customer(self, pseudonym: str) -> Customer | None:
         """The loyalty customer with this pseudonym, or None."""
-        with translated(CatalogError, "catalog lookup"):
+        with self._lock, translated(CatalogError, "catalog lookup"):
             row = self._db.execute(
                 "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
             ).fetchone()
         if row is None:
             return None
         doc = json.loads(row[0])
-        offers = []
-        for offer in doc.pop("offers", []):
-            product = self.lookup(offer["gtin"])
-            if product is not None:  # an offer outlives its product only until the next load
-                offers.append(Offer(**offer, picture=product.picture))
-        return Customer(**doc, offers=tuple(offers))
+        offered = [gtin for gtin, _ in doc["offers"]]
+        pictures = {product.gtin: product.picture for product in self._by_gtins(offered)}
+        offers = tuple(
+            Offer(gtin, title, picture=pictures[gtin])
+            for gtin, title in doc["offers"]
+            if gtin in pictures  # an offer outlives its product only until the next load
+        )
+        return Customer(doc["first_name"], doc["points"], doc["personalisation"], offers)
 
     def categories(self) -> tuple[Category, ...]:
         """The store's shelves, in the order the store lists them."""
         return self._categories
 
-    def in_category(self, category: str) -> tuple[Product, ...]:
-        """The products of a shelf, best rated first."""
-        with translated(CatalogError, "catalog browse"):
+    def in_category(
+        self, category: str, limit: int = SHELF_LIMIT, offset: int = 0
+    ) -> tuple[Product, ...]:
+        """The products of a shelf, best rated first: `limit` of them from `offset`."""
+        with self._lock, translated(CatalogError, "catalog browse"):
             rows = self._db.execute(
-                "SELECT doc FROM products WHERE category = ?", (category,)
+                "SELECT doc FROM products WHERE category = ? ORDER BY rank LIMIT ? OFFSET ?",
+                (category, limit, offset),
             ).fetchall()
-        return _best_first(self._product(json.loads(row[0])) for row in rows)
+        return self._products(row[0] for row in rows)
 
     def search(self, query: str, limit: int = SEARCH_LIMIT) -> tuple[Product, ...]:
-        """Products whose name, brand or shelf hold every word of `query`, best rated first.
+        """Products whose name, brand or shelf have a word starting with each word of
+        `query`, best rated first.
 
-        Accents and case are ignored; an empty query finds nothing.
+        Accents and case are ignored ("cafet" finds "Cafetière"); an empty query finds
+        nothing.
         """
-        words = re.findall(r"\w+", fold(query))
+        words = _WORD.findall(searchable_text(query))
         if not words:
             return ()
-        clause = " AND ".join("search_text LIKE ? ESCAPE '\\'" for _ in words)
-        patterns = [f"%{_escape_like(word)}%" for word in words]
-        with translated(CatalogError, "catalog search"):
+        # Each word quoted, so that nothing the shopper types is FTS5 syntax.
+        match = " ".join(f'"{word}"*' for word in words)
+        with self._lock, translated(CatalogError, "catalog search"):
             rows = self._db.execute(
-                f"SELECT doc FROM products WHERE {clause}",  # noqa: S608 - only placeholders
-                patterns,
+                "SELECT doc FROM products WHERE rank IN ("
+                " SELECT rowid FROM product_words WHERE product_words MATCH ?"
+                " ORDER BY rowid LIMIT ?"
+                ") ORDER BY rank",
+                (match, limit),
             ).fetchall()
-        return _best_first(self._product(json.loads(row[0])) for row in rows)[:limit]
+        return self._products(row[0] for row in rows)
 
-    def similar(self, product: Product, limit: int = 3) -> tuple[Product, ...]:
+    def similar(self, product: Product) -> tuple[Product, ...]:
         """Other products of the same shelf, the closest in price first."""
-        others = [o for o in self.in_category(product.category) if o.gtin != product.gtin]
-        others.sort(key=lambda other: (abs(other.price_cents - product.price_cents), other.gtin))
-        return tuple(others[:limit])
+        with self._lock, translated(CatalogError, "catalog similar"):
+            row = self._db.execute(
+                "SELECT similar FROM products WHERE gtin = ?", (product.gtin,)
+            ).fetchone()
+            if row is None or not row[0]:
+                return ()
+            ranks = [int(rank) for rank in row[0].split()]
+            found = dict(
+                self._db.execute(
+                    "SELECT rank, doc FROM products WHERE rank IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ranks),),
+                ).fetchall()
+            )
+        return self._products(found[rank] for rank in ranks if rank in found)
 
     def promotions(self) -> tuple[Product, ...]:
         """The products on promotion today, in the order the store lists them."""
-        products = (self.lookup(promotion.gtin) for promotion in self._running_promotions())
-        return tuple(product for product in products if product is not None)
-
-    def _running_promotions(self) -> list[Promotion]:
         today = self._today()
-        return [promotion for promotion in self._promotions if promotion.ends >= today]
+        running = [p.gtin for p in self._promotions if p.ends >= today]
+        return self._by_gtins(list(dict.fromkeys(running)))
 
     def gtins(self) -> list[str]:
         """Every product's GTIN-14, in order."""
-        with translated(CatalogError, "catalog list"):
+        with self._lock, translated(CatalogError, "catalog list"):
             return [row[0] for row in self._db.execute("SELECT gtin FROM products ORDER BY gtin")]
 
     def count(self) -> int:
         """How many products the cache holds."""
-        with translated(CatalogError, "catalog count"):
+        with self._lock, translated(CatalogError, "catalog count"):
             return int(self._db.execute("SELECT COUNT(*) FROM products").fetchone()[0])
 
-    def _product(self, doc: dict[str, Any]) -> Product:
-        stock = doc["stock"]
-        nearby = tuple(
-            (self._nearby_names.get(store, store), int(units))
-            for store, units in sorted(stock.get("nearby", {}).items())
-        )
+    def _by_gtins(self, gtins: Sequence[str]) -> tuple[Product, ...]:
+        """The products of these GTIN-14s that exist, in the order given."""
+        if not gtins:
+            return ()
+        with self._lock, translated(CatalogError, "catalog lookup"):
+            found = dict(
+                self._db.execute(
+                    "SELECT gtin, doc FROM products WHERE gtin IN (SELECT value FROM json_each(?))",
+                    (json.dumps(list(gtins)),),
+                ).fetchall()
+            )
+        return self._products(found[gtin] for gtin in gtins if gtin in found)
+
+    def _products(self, docs: Iterable[str]) -> tuple[Product, ...]:
+        today = self._today()
+        return tuple(self._product(doc, today) for doc in docs)
+
+    def _product(self, text: str, today: date) -> Product:
+        doc = json.loads(text)
+        here, nearby, online, delivery_days = doc["stock"]
         gtin = doc["gtin"]
-        promotion = next((p for p in self._running_promotions() if p.gtin == gtin), None)
+        running = (p for p in self._promotions_by_gtin.get(gtin, ()) if p.ends >= today)
         return Product(
             gtin=gtin,
             name=doc["name"],
             brand=doc["brand"],
             category=doc["category"],
             price_cents=doc["price_cents"],
-            currency=doc.get("currency", "EUR"),
-            page_url=self._product_page.format(gtin=gtin.lstrip("0").zfill(13)),
+            currency=doc["currency"],
+            page_url=doc["page_url"],
             rating=doc["rating"],
             review_count=doc["review_count"],
-            reviews=tuple(
-                sorted(
-                    (Review(**review) for review in doc.get("reviews", [])),
-                    key=lambda review: -review.helpful,
-                )
-            ),
             stock=Stock(
-                here=stock["here"],
-                nearby=nearby,
-                online=stock["online"],
-                delivery_days=stock.get("delivery_days", 3),
+                here, tuple((name, units) for name, units in nearby), online, delivery_days
             ),
-            description=doc.get("description"),
-            picture=doc.get("picture_path", ""),
-            promotion=promotion,
-            label=doc.get("label", ""),
+            reviews=tuple(Review(*review) for review in doc["reviews"]),
+            description=doc["description"],
+            picture=doc["picture"],
+            promotion=next(running, None),
+            label=doc["label"],
         )
-
-
-def _best_first(products: Any) -> tuple[Product, ...]:
-    return tuple(sorted(products, key=lambda p: (-p.rating, -p.review_count, p.gtin)))
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _texts(value: Any, what: str) -> dict[str, str]:
-    """A {language: text} object with at least French."""
-    if not isinstance(value, dict) or not isinstance(value.get("fr"), str):
-        raise ValueError(f"{what} needs a French text")
-    return {str(language): str(text) for language, text in value.items()}
-
-
-def _category_doc(item: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(item["id"]), "name": _texts(item["name"], f"category {item['id']}")}
-
-
-def _product_row(
-    item: dict[str, Any], category_names: dict[str, dict[str, str]], pictures: Path
-) -> tuple[str, str, str, str]:
-    gtin = normalize_gtin(str(item["gtin"]))
-    name = _texts(item["name"], f"product {item['gtin']}")
-    if "description" in item:
-        _texts(item["description"], f"product {item['gtin']} description")
-    int(item["price_cents"])
-    float(item["rating"])
-    category = str(item["category"])
-    picture = pictures / f"{gtin.lstrip('0').zfill(13)}.png"
-    doc = {**item, "gtin": gtin, "picture_path": str(picture) if picture.is_file() else ""}
-    searchable = [*name.values(), str(item["brand"]), *category_names.get(category, {}).values()]
-    return gtin, category, fold(" ".join(searchable)), json.dumps(doc, ensure_ascii=False)
-
-
-def _promotion_doc(item: dict[str, Any], known: dict[str, int]) -> dict[str, Any]:
-    gtin = normalize_gtin(str(item["gtin"]))
-    if gtin not in known:
-        raise ValueError(f"promotion {item['id']} is for an unknown product")
-    if not 0 < int(item["price_cents"]) < known[gtin]:
-        raise ValueError(f"promotion {item['id']} does not lower the price")
-    return {
-        "id": str(item["id"]),
-        "gtin": gtin,
-        "price_cents": int(item["price_cents"]),
-        "title": _texts(item["title"], f"promotion {item['id']}"),
-        "ends": date.fromisoformat(str(item["ends"])).isoformat(),
-    }
-
-
-def _promotion(doc: dict[str, Any]) -> Promotion:
-    return Promotion(**{**doc, "ends": date.fromisoformat(doc["ends"])})
-
-
-def _customer_doc(item: dict[str, Any], known: dict[str, int]) -> str:
-    offers = []
-    for offer in item.get("offers", []):
-        gtin = normalize_gtin(str(offer["gtin"]))
-        if gtin not in known:
-            raise ValueError("a customer offer is for an unknown product")
-        offers.append({"gtin": gtin, "title": _texts(offer["title"], "offer")})
-    return json.dumps(
-        {
-            "first_name": str(item["first_name"]),
-            "points": int(item["points"]),
-            "personalisation": bool(item.get("personalisation", True)),
-            "offers": offers,
-        },
-        ensure_ascii=False,
-    )

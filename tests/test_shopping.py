@@ -15,22 +15,25 @@ from pathlib import Path
 import pytest
 
 from devices.readings import BarcodeScan, CardTap
-from edge.bootstrap import DEMO_CATALOG
 from edge.catalog import SCHEMA_VERSION, Catalog, Customer, Product
 from edge.config import load_config
 from edge.errors import CatalogError, ConfigError
 from edge.lockdown import ExitLock, hash_pin
+from edge.pseudonym import Pseudonyms
 from edge.session import Accessibility, Screen, SessionView, ShopperSession
 
-
-def pseudonym(card: str) -> str:
-    return "p-" + card
+DEMO_STORE = Path(__file__).resolve().parent.parent / "assets" / "demo-store"
+DEMO_CATALOG = DEMO_STORE / "catalog.json"
+# The demo's published secret: its catalog knows customers by these pseudonyms.
+pseudonym = Pseudonyms.from_secret(
+    bytes.fromhex((DEMO_STORE / "pseudonym.key").read_text().strip())
+).card
 
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> Catalog:
     catalog = Catalog(tmp_path / "catalog.sqlite", today=lambda: date(2026, 12, 1))
-    catalog.load_source(DEMO_CATALOG, pseudonym)
+    catalog.load_source(DEMO_CATALOG)
     return catalog
 
 
@@ -85,7 +88,7 @@ def test_a_shelf_lists_best_rated_first_and_similar_products_share_the_shelf(
 def test_promotions_run_until_their_last_day(tmp_path: Path) -> None:
     today = [date(2026, 12, 31)]
     catalog = Catalog(tmp_path / "catalog.sqlite", today=lambda: today[0])
-    catalog.load_source(DEMO_CATALOG, pseudonym)
+    catalog.load_source(DEMO_CATALOG)
     headphones = catalog.lookup("3760123450010")
     assert headphones is not None
     assert headphones.promotion is not None
@@ -105,12 +108,12 @@ def test_a_bad_promotion_or_offer_is_refused_whole(tmp_path: Path) -> None:
     source.write_text(json.dumps(document))
     catalog = Catalog(tmp_path / "catalog.sqlite")
     with pytest.raises(CatalogError, match="does not lower the price"):
-        catalog.load_source(source, pseudonym)
+        catalog.load_source(source)
     document = json.loads(DEMO_CATALOG.read_text())
     document["customers"][0]["offers"][0]["gtin"] = "3760123459990"
     source.write_text(json.dumps(document))
     with pytest.raises(CatalogError, match="unknown product"):
-        catalog.load_source(source, pseudonym)
+        catalog.load_source(source)
     assert catalog.count() == 0  # nothing half-loaded
 
 
@@ -121,7 +124,7 @@ def test_an_older_cache_is_rebuilt_from_the_source(tmp_path: Path) -> None:
         old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
         old.execute("INSERT INTO meta VALUES ('source_sha256', 'x')")
     catalog = Catalog(path)
-    assert catalog.load_source(DEMO_CATALOG, pseudonym)
+    assert catalog.load_source(DEMO_CATALOG)
     assert catalog.search("cafetiere")
     with sqlite3.connect(path) as db:
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
