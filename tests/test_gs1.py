@@ -17,6 +17,8 @@ from devices.barcode.gs1 import (
     normalize_gtin,
     parse_digital_link,
     parse_element_string,
+    upce_from_gtin,
+    upce_to_gtin12,
 )
 from devices.barcode.meaning import CodeKind, interpret
 from devices.barcode.symbology import Symbology
@@ -90,12 +92,15 @@ def test_element_strings_raw_or_human_readable(text: str) -> None:
     ("text", "reason"),
     [
         ("(01)03760123450011", "check digit"),
-        ("(01)0376012345001", "wrong length"),
-        ("(17)271332", "date"),
+        ("(01)0376012345001", "AI (01) does not fit its GS1 format"),
+        ("(17)271332", "AI (17) does not fit"),
+        ("(17)270231", "AI (17) is not a date"),  # 31 February
         ("(99", "expected (AI)value"),
         ("(77)abc", "unknown application identifier"),
-        ("0103760123450010" + "10" + "X" * 21, "wrong length"),
-        ("(10)LOT\x00", "characters"),
+        ("(01)(10)LOT42", "AI (01) has no value"),
+        ("0103760123450010" + "10" + "X" * 21, "unknown application identifier"),
+        ("(10)LOT\x00", "AI (10) does not fit"),
+        ("0103760123450010\x00", "characters GS1 does not allow"),
         ("", "no application identifier"),
     ],
 )
@@ -184,7 +189,8 @@ def test_any_text_is_understood_or_refused(text: str) -> None:
     for symbology in (Symbology.QR, Symbology.CODE128):
         with contextlib.suppress(InputError):
             interpret(symbology, text, gs1=True)
-        assert interpret(symbology, text).kind in set(CodeKind)
+        if not text.startswith(("]C1", "]d2", "]Q3", "]e0")):  # those claim to be GS1
+            assert interpret(symbology, text).kind in set(CodeKind)
 
 
 @given(
@@ -197,3 +203,80 @@ def test_any_text_is_understood_or_refused(text: str) -> None:
 def test_element_string_fragments_never_crash(parts: list[str]) -> None:
     with contextlib.suppress(InputError):
         parse_element_string("".join(parts))
+
+
+# --- UPC-E and labels with AIs beyond the everyday ones ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("upce", "gtin14"),
+    [
+        ("01234565", "00012345000065"),  # last digit 5..9: the item number's last digit
+        ("04252614", "00042100005264"),  # last digit 0..2: part of the manufacturer number
+        ("01234531", "00012300000451"),  # last digit 3
+        ("11234562", "00112345000062"),  # number system 1
+    ],
+)
+def test_a_upc_e_names_the_product_of_its_gtin_12(upce: str, gtin14: str) -> None:
+    meaning = interpret(Symbology.UPCE, upce)
+    assert meaning.kind is CodeKind.GTIN
+    assert meaning.gtin == gtin14
+
+
+@pytest.mark.parametrize(
+    ("upce", "reason"),
+    [("01234566", "check digit"), ("91234565", "not a UPC-E"), ("0123456", "digits")],
+)
+def test_a_broken_upc_e_is_refused(upce: str, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        interpret(Symbology.UPCE, upce)
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=12))
+def test_every_compressible_upc_a_expands_back_to_itself(upca: str) -> None:
+    upca = upca[:11] + str(gtin_check_digit(upca[:11]))
+    upce = upce_from_gtin(upca)
+    if upce is not None:
+        assert upce_to_gtin12(upce) == upca
+        assert interpret(Symbology.UPCE, upce).gtin == upca.zfill(14)
+
+
+@given(st.text(max_size=12))
+def test_any_upc_e_text_is_a_gtin_12_or_a_typed_error(text: str) -> None:
+    with contextlib.suppress(InputError):
+        gtin12 = upce_to_gtin12(text)
+        assert len(gtin12) == 12
+        assert normalize_gtin(gtin12)
+
+
+def test_real_labels_with_less_common_ais_are_read() -> None:
+    # A fresh-fish label: expiry date and time (7003), a meat cut's production time (8008),
+    # a catch area (7005) and a net weight in kg (3103).
+    text = "]d2" + "0103760123450010" + "70032512311230" + GS + "800825123112" + GS
+    text += "700527" + GS + "3103001250"
+    elements = parse_element_string(text)
+    assert elements.gtin == "03760123450010"
+    assert elements.get("7003") == "2512311230"
+    assert elements.get("8008") == "25123112"
+    assert elements.get("7005") == "27"
+    assert elements.get("3103") == "001250"
+    hri = parse_element_string("(01)03760123450010(7003)2512311230(8008)25123112")
+    assert hri.get("8008") == "25123112"
+    link = parse_digital_link("https://id.gs1.org/01/03760123450010?7003=2512311230")
+    assert link.get("7003") == "2512311230"
+
+
+@given(
+    st.lists(
+        st.sampled_from(["01", "7003", "8008", "7005", "3103", "17", "(", ")", GS, "]d2"])
+        | st.text(alphabet="0123456789AZ-", max_size=14),
+        max_size=10,
+    )
+)
+def test_fragments_with_rarer_ais_are_read_or_refused(parts: list[str]) -> None:
+    text = "".join(parts)
+    with contextlib.suppress(InputError):
+        elements = parse_element_string(text)
+        assert elements.elements
+        if elements.gtin is not None:
+            assert normalize_gtin(elements.gtin) == elements.gtin

@@ -17,6 +17,8 @@ import numpy.typing as npt
 import zxingcpp
 from pyzbar import pyzbar
 
+from devices.barcode.gs1 import upce_from_gtin
+from devices.barcode.locate import Box, Stripes, stripe_regions
 from devices.barcode.symbology import (
     ALL,
     FROM_ZBAR,
@@ -43,8 +45,6 @@ _ZBAR_SYMBOLS = {
 
 
 _GS1_SYMBOLOGY_IDS = ("]C1", "]d2", "]Q3", "]e0")
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,27 +83,92 @@ def _near(a: Box, b: Box) -> bool:
     )
 
 
-def _doubtful(linear: list[tuple[Box, DecodedCode]], failed: list[Box]) -> set[str]:
-    """Retail reads that another read, or a failed read, of the same place contradicts."""
-    texts: set[str] = set()
-    for index, (box, code) in enumerate(linear):
-        if any(_near(box, other) for other in failed):
-            texts.add(code.text)
-        for other_box, other in linear[index + 1 :]:
-            if other.text != code.text and _near(box, other_box):
-                texts |= {code.text, other.text}
-    return texts
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One engine's reading of one place, with who read it (first pass, zbar, second pass)."""
+
+    box: Box
+    code: DecodedCode
+    source: str
+
+
+_UPRIGHT_READ = "zxing-cpp"
+
+
+def _by_place(reads: list[_Read]) -> list[list[_Read]]:
+    """Readings grouped by the place they were read (overlapping boxes)."""
+    places: list[list[_Read]] = []
+    for read in reads:
+        place = next((p for p in places if any(_near(read.box, o.box) for o in p)), None)
+        if place is None:
+            places.append([read])
+        else:
+            place.append(read)
+    return places
+
+
+def _doubted(place: list[_Read], failed: list[Box]) -> bool:
+    """Readings disagree here, or zxing-cpp both read and failed to read this place."""
+    if len({read.code.text for read in place}) > 1:
+        return True
+    first_pass_only = all(read.source == _UPRIGHT_READ for read in place)
+    return first_pass_only and any(_near(read.box, box) for read in place for box in failed)
+
+
+def _agreed(reads: list[_Read], failed: list[Box]) -> list[DecodedCode]:
+    """What the readings of retail codes say, place by place, when they can be trusted.
+
+    Readings of one place that all agree are kept, unless zxing-cpp's first pass alone
+    read it and also failed there. When they disagree, neither engine wins blindly:
+    the text read by more sources (first pass, zbar, second pass) than any other, and
+    by two at least, wins; otherwise the place is left unread, since a misread is
+    worse than no read.
+    """
+    kept = []
+    for place in _by_place(reads):
+        support: dict[str, set[str]] = {}
+        for read in place:
+            support.setdefault(read.code.text, set()).add(read.source)
+        ranked = sorted(support.items(), key=lambda item: len(item[1]), reverse=True)
+        text, sources = ranked[0]
+        if _doubted(place, failed):
+            runner_up = len(ranked[1][1]) if len(ranked) > 1 else 0
+            if len(sources) < 2 or runner_up == len(sources):
+                continue
+        kept.append(next(read.code for read in place if read.code.text == text))
+    return kept
+
+
+def _across(box: Box) -> Stripes:
+    """Where a linear code was (not) read: its box is long across the bars, often a scanline."""
+    return Stripes(box, upright=box[2] - box[0] >= box[3] - box[1])
+
+
+def _shifted(box: Box, left: float, top: float, scale: float) -> Box:
+    return (
+        box[0] / scale + left,
+        box[1] / scale + top,
+        box[2] / scale + left,
+        box[3] / scale + top,
+    )
 
 
 class BarcodeDecoder:
     """Decodes BGR or grey frames into the codes they show.
 
-    The camera's path (`thorough=False`) is one cheap zxing-cpp pass per frame; zbar
-    is asked only when zxing-cpp saw a retail code it could not read. The thorough
-    path, for still images, also looks for rotated and inverted codes and always asks
-    zbar. Either way, when zxing-cpp reads two different retail codes in the same
-    place, only what zbar confirms is kept: a misread is worse than no read.
+    The camera's path (`thorough=False`) is one upright zxing-cpp pass per frame plus
+    a cheap look for stripes (devices.barcode.locate). Only where that pass failed on
+    a retail code, or stripes are seen that it did not read (a code turned a quarter,
+    blurred, small), a second attempt crops the place and asks zbar and zxing-cpp
+    (all orientations) again: an idle frame costs the one pass and the look. The
+    thorough path, for still images, also looks for rotated and inverted codes in the
+    whole frame and always asks zbar. Either way, retail readings must agree place by
+    place (see `_agreed`): a misread is worse than no read.
     """
+
+    _PLACES = 3  # second attempts per frame, at most
+    _SMALL = 160  # a place smaller than this (px) is enlarged twice for the second attempt
+    _BAND = 48  # rows (or columns) of a place that zbar reads across the bars
 
     def __init__(
         self,
@@ -123,65 +188,130 @@ class BarcodeDecoder:
     def decode(self, frame: Frame) -> list[DecodedCode]:
         """Every code readable in `frame`, each text once."""
         grey = frame if frame.ndim == 2 else as_frame(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-        found: dict[str, DecodedCode] = {}
-        linear: list[tuple[Box, DecodedCode]] = []
+        others: dict[str, DecodedCode] = {}  # QR, DataMatrix, Code 128: their own ECC
+        reads: list[_Read] = []  # retail codes: checked against each other
         failed: list[Box] = []  # retail codes zxing-cpp saw but could not read
+        rotate = self.thorough
+        self._zxing(grey, (0.0, 0.0, 1.0), rotate, "zxing-cpp", others, reads, failed)
+        if self._zbar_fallback:
+            if self.thorough:
+                reads += self._zbar(grey, (0.0, 0.0, 1.0))
+            for place in self._places(grey, reads, failed):
+                self._second_attempt(grey, place, others, reads)
+        codes = list(others.values())
+        for code in _agreed(reads, failed):
+            if code.text not in others:
+                codes.append(code)
+        return list({code.text: code for code in codes}.values())
+
+    def _places(self, grey: Frame, reads: list[_Read], failed: list[Box]) -> list[Stripes]:
+        """Where a second attempt may find what the first pass missed or doubted."""
+        read_boxes = [read.box for read in reads]
+        places = [_across(box) for box in failed]
+        for group in _by_place(reads):
+            if _doubted(group, failed):  # a second opinion may settle it
+                places.append(_across(group[0].box))
+        places += [
+            place
+            for place in stripe_regions(grey)
+            if not any(_near(place.box, box) for box in read_boxes)
+        ]
+        merged: list[Stripes] = []
+        for place in places:
+            if not any(_near(place.box, other.box) for other in merged):
+                merged.append(place)
+        return merged[: self._PLACES]
+
+    def _second_attempt(
+        self, grey: Frame, stripes: Stripes, others: dict[str, DecodedCode], reads: list[_Read]
+    ) -> None:
+        place = stripes.box
+        height, width = grey.shape[:2]
+        margin = max(place[2] - place[0], place[3] - place[1]) * 0.3 + 16
+        x0, y0 = max(0, int(place[0] - margin)), max(0, int(place[1] - margin))
+        x1, y1 = min(width, int(place[2] + margin)), min(height, int(place[3] + margin))
+        crop = grey[y0:y1, x0:x1]
+        scale = 2.0 if min(crop.shape[:2]) < self._SMALL else 1.0
+        if scale != 1.0:
+            crop = as_frame(
+                cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            )
+        left, top = float(x0), float(y0)
+        where = (left, top, scale)
+        self._zxing(crop, where, True, "zxing-cpp second pass", others, reads, [])
+        # zbar reads every row and column of what it is given: a band across the bars
+        # through the middle is all it needs, at a fraction of the cost.
+        rows, columns = crop.shape[:2]
+        if stripes.upright:
+            middle = max(0, rows // 2 - self._BAND // 2)
+            band = crop[middle : middle + self._BAND]
+            reads += self._zbar(band, (left, top + middle / scale, scale), "zbar second pass")
+        else:
+            middle = max(0, columns // 2 - self._BAND // 2)
+            band = crop[:, middle : middle + self._BAND]
+            reads += self._zbar(band, (left + middle / scale, top, scale), "zbar second pass")
+
+    def _zxing(
+        self,
+        grey: Frame,
+        where: tuple[float, float, float],
+        rotate: bool,
+        source: str,
+        others: dict[str, DecodedCode],
+        reads: list[_Read],
+        failed: list[Box],
+    ) -> None:
         for result in zxingcpp.read_barcodes(
             grey,
             formats=self._zxing_formats,
-            try_rotate=self.thorough,
+            try_rotate=rotate,
             try_invert=self.thorough,
             return_errors=True,
         ):
             symbology = FROM_ZXING.get(result.format)
             if symbology is None:
                 continue
+            box = _shifted(_box(result), *where)
             if not result.valid:
                 if symbology in RETAIL_LINEAR:
-                    failed.append(_box(result))
+                    failed.append(box)
                 continue
             gs1 = (
                 result.content_type == zxingcpp.ContentType.GS1
                 or result.symbology_identifier in _GS1_SYMBOLOGY_IDS
             )
-            code = self._as_upca(DecodedCode(symbology, result.text, "zxing-cpp", gs1))
-            found.setdefault(code.text, code)
+            code = self._as_printed(DecodedCode(symbology, result.text, "zxing-cpp", gs1))
             if symbology in RETAIL_LINEAR:
-                linear.append((_box(result), code))
-        doubtful = _doubtful(linear, failed)
-        if not self._zbar_fallback:
-            return [code for text, code in found.items() if text not in doubtful]
-        if not (doubtful or failed or self.thorough):
-            return list(found.values())
-        # A second opinion: zbar confirms doubtful reads and adds what zxing-cpp missed,
-        # unless it contradicts a read of zxing-cpp's that nothing put in doubt.
-        trusted = [(box, code) for box, code in linear if code.text not in doubtful]
-        second = self._zbar(grey)
-        confirmed = {code.text for _, code in second}
-        for text in doubtful - confirmed:
-            del found[text]
-        for box, code in second:
-            contradicted = any(
-                other.text != code.text and _near(box, other_box) for other_box, other in trusted
-            )
-            if not contradicted:
-                found.setdefault(code.text, code)
-        return list(found.values())
+                reads.append(_Read(box, code, source))
+            else:
+                others.setdefault(code.text, code)
 
-    def _zbar(self, grey: Frame) -> list[tuple[Box, DecodedCode]]:
-        codes = []
+    def _zbar(
+        self, grey: Frame, where: tuple[float, float, float], source: str = "zbar"
+    ) -> list[_Read]:
+        found = []
         for result in pyzbar.decode(grey, symbols=self._zbar_symbols):
             symbology = FROM_ZBAR.get(result.type)
             if symbology is None:
                 continue
             text = result.data.decode("ascii", errors="replace")
             left, top, width, height = result.rect
-            box = (float(left), float(top), float(left + width), float(top + height))
-            codes.append((box, self._as_upca(DecodedCode(symbology, text, "zbar"))))
-        return codes
+            box = _shifted((left, top, left + width, top + height), *where)
+            code = self._as_printed(DecodedCode(symbology, text, "zbar"))
+            found.append(_Read(box, code, source))
+        return found
 
-    def _as_upca(self, code: DecodedCode) -> DecodedCode:
-        """Both engines report a UPC-A as an EAN-13 starting with 0: say what it is."""
+    def _as_printed(self, code: DecodedCode) -> DecodedCode:
+        """One spelling per retail code, whichever engine read it.
+
+        Both engines report a UPC-A as an EAN-13 starting with 0, and zxing-cpp reports
+        a UPC-E as the EAN-13 of its expansion where zbar gives its 8 digits: a UPC-A is
+        said as its 12 digits, a UPC-E as its 8 (what is printed under the bars).
+        """
+        if code.symbology is Symbology.UPCE and len(code.text) != 8:
+            upce = upce_from_gtin(code.text)
+            if upce is not None:
+                return DecodedCode(Symbology.UPCE, upce, code.engine)
         if (
             code.symbology is Symbology.EAN13
             and code.text.startswith("0")

@@ -8,6 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from biip import EncodeError, ParseError
+from biip.gs1_application_identifiers import GS1ApplicationIdentifier
+from biip.gs1_element_strings import GS1ElementString
+from biip.gs1_messages import GS1Message
+from biip.upc import Upc
+
 from devices.errors import InputError
 
 GTIN_LENGTHS = (8, 12, 13, 14)
@@ -35,6 +41,33 @@ def normalize_gtin(text: str) -> str:
     return text.zfill(14)
 
 
+def upce_to_gtin12(text: str) -> str:
+    """The GTIN-12 (UPC-A) a UPC-E's 8 digits stand for: "01234565" -> "012345000065".
+
+    A UPC-E is a zero-suppressed UPC-A, and its check digit is the UPC-A's: it is only
+    a product number once expanded. Raises InputError for anything that is not a valid
+    UPC-E (8 digits, number system 0 or 1, the expansion's check digit).
+    """
+    if not text.isascii() or not text.isdigit() or len(text) != 8:
+        raise InputError("UPC-E", "expected 8 digits")
+    try:
+        return Upc.parse(text).as_upc_a()
+    except ParseError as error:
+        reason = "wrong check digit" if "check digit" in str(error) else "not a UPC-E"
+        raise InputError("UPC-E", reason) from None
+
+
+def upce_from_gtin(gtin: str) -> str | None:
+    """The UPC-E a GTIN-12/13/14 compresses to, if it can be one (None otherwise)."""
+    digits = gtin.lstrip("0").zfill(12)
+    if len(digits) != 12 or digits[0] not in "01":
+        return None
+    try:
+        return Upc.parse(digits).as_upc_e()
+    except (ParseError, EncodeError):
+        return None
+
+
 def display_gtin(gtin14: str) -> str:
     """The shortest usual form of a GTIN-14: EAN-13 for retail goods, else as is."""
     return gtin14[1:] if gtin14.startswith("0") else gtin14
@@ -43,42 +76,8 @@ def display_gtin(gtin14: str) -> str:
 # --- GS1 element strings and Digital Link ---------------------------------------------
 
 GS = "\x1d"  # the FNC1 separator as scanners transmit it
+_PRINTABLE_OR_GS = frozenset(map(chr, range(0x20, 0x7F))) | {GS}
 MAX_CODE_TEXT = 8192  # above any QR code's capacity: longer texts are refused unparsed
-
-# Application identifiers Borne understands: AI -> (fixed data length or None, max length,
-# numeric only, name). AIs with a fixed length need no separator after their data.
-_AIS: dict[str, tuple[int | None, int, bool, str]] = {
-    "00": (18, 18, True, "sscc"),
-    "01": (14, 14, True, "gtin"),
-    "02": (14, 14, True, "content_gtin"),
-    "10": (None, 20, False, "batch"),
-    "11": (6, 6, True, "production_date"),
-    "13": (6, 6, True, "packaging_date"),
-    "15": (6, 6, True, "best_before"),
-    "16": (6, 6, True, "sell_by"),
-    "17": (6, 6, True, "expiry"),
-    "21": (None, 20, False, "serial"),
-    "22": (None, 20, False, "consumer_variant"),
-    "30": (None, 8, True, "count"),
-    "37": (None, 8, True, "units"),
-    "235": (None, 28, False, "third_party_serial"),
-    "240": (None, 30, False, "additional_id"),
-    "241": (None, 30, False, "customer_part"),
-    "250": (None, 30, False, "secondary_serial"),
-    "254": (None, 20, False, "gln_extension"),
-    "400": (None, 30, False, "order_number"),
-    "410": (13, 13, True, "ship_to_gln"),
-    "414": (13, 13, True, "location_gln"),
-    "8200": (None, 70, False, "product_url"),
-}
-# Weights and measures (310n..369n) and prices (392n, 393n) carry the decimal point in n.
-for _prefix in range(310, 370):
-    for _decimals in range(10):
-        _AIS[f"{_prefix}{_decimals}"] = (6, 6, True, f"measure_{_prefix}")
-for _decimals in range(10):
-    _AIS[f"392{_decimals}"] = (None, 15, True, "price")
-    _AIS[f"393{_decimals}"] = (None, 18, True, "price_with_currency")
-_AIS.update({f"9{i}": (None, 30, False, "internal") for i in range(10)})
 
 _SYMBOLOGY_IDS = ("]C1", "]d2", "]Q3", "]e0", "]J1")
 
@@ -99,39 +98,54 @@ class GS1Elements:
         return self.get("01")
 
 
-def _ai_at(text: str, position: int) -> str:
-    for length in (2, 3, 4):
-        candidate = text[position : position + length]
-        if candidate in _AIS:
-            return candidate
-    raise InputError("GS1 element string", f"unknown application identifier at {position}")
+def _refusal(error: ParseError) -> InputError:
+    """biip's reason, in Borne's words and without the code's data (it may be a serial)."""
+    message = str(error)
+    if "Application Identifier" in message:
+        return InputError("GS1 element string", "unknown application identifier")
+    ai = message.partition("AI (")[2].partition(")")[0]
+    where = f"AI ({ai})" if ai.isdigit() else "an element"
+    if "date" in message:
+        return InputError("GS1 element string", f"{where} is not a date")
+    return InputError("GS1 element string", f"{where} does not fit its GS1 format")
 
 
-def _checked(ai: str, value: str) -> str:
-    fixed, maximum, numeric, _ = _AIS[ai]
-    if not value or len(value) > maximum or (fixed is not None and len(value) != fixed):
-        raise InputError("GS1 element string", f"AI ({ai}) has a value of the wrong length")
-    if numeric and not (value.isascii() and value.isdigit()):
-        raise InputError("GS1 element string", f"AI ({ai}) must be digits")
-    if not value.isprintable() or not value.isascii():
-        raise InputError("GS1 element string", f"AI ({ai}) has characters GS1 does not allow")
+def _checked(element: GS1ElementString) -> tuple[str, str]:
+    """(AI, value) of one element biip accepted, with the GTIN check digit enforced.
+
+    biip knows every AI's format (lengths, character sets, dates); it only notes a
+    wrong GTIN check digit, which Borne refuses.
+    """
+    ai, value = element.ai.ai, element.value
     if ai in ("01", "02"):
-        return normalize_gtin(value)
-    if fixed == 6 and ai[0] == "1" and not _valid_yymmdd(value):
-        raise InputError("GS1 element string", f"AI ({ai}) is not a YYMMDD date")
-    return value
+        value = normalize_gtin(value)
+    return ai, value
 
 
-def _valid_yymmdd(value: str) -> bool:
-    month, day = int(value[2:4]), int(value[4:6])
-    return 1 <= month <= 12 and 0 <= day <= 31  # day 00 means "end of month" in GS1
+def _element(ai: str, value: str) -> tuple[str, str]:
+    """One (AI)value pair, checked against the AI's GS1 format; the value must fill it exactly."""
+    if not ai.isascii() or not ai.isdigit() or not 2 <= len(ai) <= 4:
+        raise InputError("GS1 element string", "unknown application identifier")
+    if not value:
+        raise InputError("GS1 element string", f"AI ({ai}) has no value")
+    try:
+        element = GS1ElementString.extract(ai + value)
+    except ParseError as error:
+        raise _refusal(error) from None
+    if element.ai.ai != ai:
+        raise InputError("GS1 element string", "unknown application identifier")
+    if element.value != value:
+        raise InputError("GS1 element string", f"AI ({ai}) does not fit its GS1 format")
+    return _checked(element)
 
 
 def parse_element_string(text: str) -> GS1Elements:
     """Parse a GS1 element string: raw (FNC1 as GS, optional ]C1/]d2/]Q3 prefix) or HRI "(01)...".
 
-    Raises InputError for anything malformed: an unknown AI, a wrong length, a bad
-    check digit, a date that is not one.
+    Every AI in the GS1 General Specifications is understood (biip's table), so real
+    labels with (7003), (8008)... are read. Raises InputError for anything malformed:
+    an unknown AI, a value that does not fit its AI, a bad check digit, a date that is
+    not one.
     """
     if len(text) > MAX_CODE_TEXT:
         raise InputError("GS1 element string", "too long")
@@ -139,39 +153,28 @@ def parse_element_string(text: str) -> GS1Elements:
         return _parse_hri(text)
     for prefix in _SYMBOLOGY_IDS:
         text = text.removeprefix(prefix)
-    elements = []
-    position = 0
-    while position < len(text):
-        if text[position] == GS:
-            position += 1
-            continue
-        ai = _ai_at(text, position)
-        fixed = _AIS[ai][0]
-        start = position + len(ai)
-        end = start + fixed if fixed is not None else text.find(GS, start)
-        if end == -1:
-            end = len(text)
-        elements.append((ai, _checked(ai, text[start:end])))
-        position = end
-    if not elements:
+    if set(text) - _PRINTABLE_OR_GS:
+        raise InputError("GS1 element string", "has characters GS1 does not allow")
+    try:
+        message = GS1Message.parse(text.lstrip(GS))
+    except ParseError as error:
+        raise _refusal(error) from None
+    if not message.element_strings:
         raise InputError("GS1 element string", "no application identifier")
-    return GS1Elements(tuple(elements))
+    return GS1Elements(tuple(_checked(element) for element in message.element_strings))
 
 
 def _parse_hri(text: str) -> GS1Elements:
+    # biip's own HRI reader skips an empty "(01)": each pair is read here, then checked.
     elements = []
     rest = text
     while rest:
         if not rest.startswith("(") or ")" not in rest:
             raise InputError("GS1 element string", "expected (AI)value")
         ai, _, rest = rest[1:].partition(")")
-        if ai not in _AIS:
-            raise InputError("GS1 element string", "unknown application identifier")
         value, bracket, tail = rest.partition("(")
         rest = bracket + tail
-        elements.append((ai, _checked(ai, value)))
-    if not elements:
-        raise InputError("GS1 element string", "no application identifier")
+        elements.append(_element(ai, value))
     return GS1Elements(tuple(elements))
 
 
@@ -202,12 +205,22 @@ def parse_digital_link(uri: str) -> GS1Elements:
     pairs = [(_DL_ALIASES.get(path[i], path[i]), path[i + 1]) for i in range(0, len(path), 2)]
     for key, values in parse_qs(parts.query, keep_blank_values=False).items():
         ai = _DL_ALIASES.get(key, key)
-        if ai in _AIS:  # other query parameters (linkType, tracking) are not data
+        if _is_ai(ai):  # other query parameters (linkType, tracking) are not data
             pairs.append((ai, values[0]))
     elements = []
     for ai, value in pairs:
-        if ai not in _AIS:
+        if not _is_ai(ai):
             raise InputError("GS1 Digital Link", "unknown key in the path")
         # A Digital Link may carry a GTIN-8, -12 or -13: it stands for its GTIN-14.
-        elements.append((ai, _checked(ai, normalize_gtin(value) if ai == "01" else value)))
+        elements.append(_element(ai, normalize_gtin(value) if ai == "01" else value))
     return GS1Elements(tuple(elements))
+
+
+def _is_ai(key: str) -> bool:
+    """Whether `key` is a GS1 application identifier (all digits, known to GS1)."""
+    if not key.isascii() or not key.isdigit() or not 2 <= len(key) <= 4:
+        return False
+    try:
+        return GS1ApplicationIdentifier.extract(key).ai == key
+    except ParseError:
+        return False

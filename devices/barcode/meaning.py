@@ -12,6 +12,7 @@ from devices.barcode.gs1 import (
     normalize_gtin,
     parse_digital_link,
     parse_element_string,
+    upce_to_gtin12,
 )
 from devices.barcode.symbology import RETAIL_LINEAR, Symbology
 from devices.errors import InputError
@@ -45,6 +46,9 @@ def interpret(symbology: Symbology, text: str, *, gs1: bool = False) -> CodeMean
     """
     if len(text) > MAX_CODE_TEXT:
         raise InputError("barcode text", "longer than any real code")
+    if symbology is Symbology.UPCE and len(text) == 8:
+        # The 8 digits are a zero-suppressed UPC-A: the product is its GTIN-12.
+        return CodeMeaning(CodeKind.GTIN, normalize_gtin(upce_to_gtin12(text)))
     if symbology in RETAIL_LINEAR:
         return CodeMeaning(CodeKind.GTIN, normalize_gtin(text))
     if symbology is Symbology.KEYBOARD and text.isdigit() and len(text) in GTIN_LENGTHS:
