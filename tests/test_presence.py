@@ -103,3 +103,101 @@ def test_events_always_tell_a_coherent_story(samples: list[tuple[int, int, float
     for event in presence.expire(now + 1000):
         present.discard(event.data["shopper"])
     assert present == set()
+
+
+def test_a_flood_of_fake_store_app_beacons_is_bounded() -> None:
+    """Anyone can advertise the app's UUID with random ids: tracks and events stay capped."""
+    presence = engine()
+    rng = random.Random(8)
+    seconds, per_second = 60, 1000
+    events = []
+    for step in range(seconds * per_second):  # a new minor value each time
+        events += presence.observe(seen(rng.uniform(-90, -40), at=step / per_second, minor=step))
+
+    stats = presence.stats()
+    assert stats.tracked == PresenceEngine.MAX_TRACKS
+    assert sum(presence.counts().values()) == PresenceEngine.MAX_TRACKS
+    entered = [e for e in events if e.type == "io.borne.presence.entered"]
+    assert len(entered) <= PresenceEngine.EVENT_BURST + PresenceEngine.EVENT_RATE * seconds
+    assert stats.dropped["entered"] > 0
+    assert stats.untracked_shoppers == seconds * per_second - stats.tracked
+    # Every fake leaves; only the announced ones are told, once each.
+    exited = presence.expire(now=seconds + 100.0)
+    assert len(exited) <= len(entered)
+    assert presence.stats().tracked == 0
+
+
+def test_when_full_other_beacons_make_room_for_a_shopper_oldest_first() -> None:
+    presence = engine()
+    for minor in range(PresenceEngine.MAX_TRACKS):
+        presence.observe(seen(-60, at=minor * 0.001, uuid=OTHER, minor=minor))
+    presence.observe(seen(-60, at=1.0, uuid=OTHER, minor=0))  # heard again: now the newest
+
+    events = presence.observe(seen(-60, at=1.1))
+
+    assert [e.type for e in events] == ["io.borne.presence.entered"]
+    stats = presence.stats()
+    assert (stats.tracked, stats.shoppers, stats.evicted) == (PresenceEngine.MAX_TRACKS, 1, 1)
+    presence.observe(seen(-60, at=1.2, uuid=OTHER, minor=0))  # still tracked: nothing evicted
+    assert presence.stats().evicted == 1
+    presence.observe(seen(-60, at=1.3, uuid=OTHER, minor=1))  # the one that made room
+    assert presence.stats().evicted == 2
+
+
+def test_a_shopper_held_back_by_the_rate_limit_is_announced_later() -> None:
+    presence = TightEngine(APP, lambda beacon: "p-" + beacon)
+    events = []
+    for minor in range(TightEngine.MAX_TRACKS):  # a burst of arrivals, all at once
+        events += presence.observe(seen(-60, at=0.0, minor=minor))
+    assert len(events) == TightEngine.EVENT_BURST
+    assert presence.stats().dropped["entered"] == TightEngine.MAX_TRACKS - TightEngine.EVENT_BURST
+
+    later = []
+    for step in range(1, 20):  # everyone stays in view; the bucket refills
+        for minor in range(TightEngine.MAX_TRACKS):
+            later += presence.observe(seen(-60, at=step * 1.0, minor=minor))
+
+    announced = {e.data["shopper"] for e in events + later if e.type.endswith("entered")}
+    assert announced == {f"p-{APP}/1/{minor}" for minor in range(TightEngine.MAX_TRACKS)}
+
+
+class TightEngine(PresenceEngine):
+    """Small bounds, so that a few sightings reach them."""
+
+    MAX_TRACKS = 6
+    EVENT_RATE = 0.5
+    EVENT_BURST = 3
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-110, -20), st.integers(0, 29), st.booleans(), st.floats(0, 0.5)),
+        min_size=30,
+        max_size=200,
+    )
+)
+def test_the_story_stays_coherent_when_the_bounds_bite(
+    samples: list[tuple[int, int, bool, float]],
+) -> None:
+    presence = TightEngine(APP, lambda beacon: "p-" + beacon, PresenceSettings(dwell_after=3))
+    present: set[str] = set()
+    entered = 0
+    now = 0.0
+    for rssi, minor, app, gap in samples:
+        now += gap
+        sighting = seen(rssi, now, uuid=APP if app else OTHER, minor=minor)
+        for event in presence.expire(now) + presence.observe(sighting):
+            who = event.data["shopper"]
+            kind = event.type.rsplit(".", 1)[1]
+            if kind == "entered":
+                entered += 1
+                present.add(who)
+            else:
+                assert who in present
+                if kind == "exited":
+                    present.discard(who)
+        assert presence.stats().tracked <= TightEngine.MAX_TRACKS
+    assert entered <= TightEngine.EVENT_BURST + TightEngine.EVENT_RATE * now
+    for event in presence.expire(now + 1000):
+        present.discard(event.data["shopper"])
+    assert present == set()
