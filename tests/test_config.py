@@ -10,7 +10,7 @@ import pytest
 
 from edge.config import Config, check_data_dir, load_config
 from edge.errors import ConfigError
-from tests.conftest import BORNE
+from tests.conftest import BORNE, write_config
 
 
 def test_every_key_has_a_default() -> None:
@@ -296,3 +296,21 @@ def test_a_data_dir_in_a_read_only_folder_is_refused(tmp_path: Path) -> None:
                 check_data_dir(_with_data_dir(wanted))
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("command", [["edge"], ["simulate"]])
+def test_commands_refuse_an_unusable_data_dir_with_status_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    a_file = tmp_path / "data"
+    a_file.write_text("not a folder")
+    path = write_config(tmp_path / "kiosk.toml", a_file)
+
+    result = subprocess.run(
+        [*BORNE, *command, "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"borne: configuration error: storage.data_dir: {a_file} is not a folder"
+    ]
