@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, get_origin
 
-import annotated_types
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -34,6 +33,7 @@ _EXPECTED = {
     "tuple": "a list",
     "list": "a list",
 }
+_BOUND_WORDS = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
 # Environment values are text: these types are read from it leniently ("8883", "yes").
 _FROM_TEXT: dict[Any, TypeAdapter[Any]] = {
     int: TypeAdapter(int),
@@ -162,7 +162,7 @@ def _problem(settings_cls: type[BaseModel], names: list[str], error: Any) -> str
     if kind == "literal_error":
         return "must be " + str(context["expected"]).replace("'", '"')
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return _range(_field_at(settings_cls, names))
+        return _range(_field_at(settings_cls, names), str(error["msg"]))
     expected = _EXPECTED.get(kind.split("_")[0])
     if expected is not None and kind.endswith(("_type", "_parsing", "_from_float")):
         return f"expected {expected}, got {_shown(names[-1] if names else '', error['input'])}"
@@ -196,27 +196,18 @@ def _field_at(settings_cls: type[BaseModel], names: list[str]) -> FieldInfo | No
     return model.model_fields.get(names[-1]) if model and names else None
 
 
-def _range(field: FieldInfo | None) -> str:
+def _range(field: FieldInfo | None, fallback: str) -> str:
     """The allowed range of a number key, in words, from its schema."""
-    bounds: dict[str, Any] = {}
+    bounds = {}
     for rule in field.metadata if field else []:
-        for name in ("ge", "gt", "le", "lt"):
-            if isinstance(rule, getattr(annotated_types, name.capitalize())):
-                bounds[name] = getattr(rule, name)
-    low = (
-        f"at least {bounds['ge']}"
-        if "ge" in bounds
-        else f"greater than {bounds['gt']}"
-        if "gt" in bounds
-        else ""
-    )
-    high = (
-        f"at most {bounds['le']}"
-        if "le" in bounds
-        else f"less than {bounds['lt']}"
-        if "lt" in bounds
-        else ""
-    )
+        for name in _BOUND_WORDS:
+            value = getattr(rule, name, None)
+            if value is not None:
+                bounds[name] = value
     if "ge" in bounds and "le" in bounds:
         return f"must be between {bounds['ge']} and {bounds['le']}"
-    return "must be " + " and ".join(part for part in (low, high) if part)
+    if not bounds:
+        return fallback
+    return "must be " + " and ".join(
+        f"{_BOUND_WORDS[name]} {value}" for name, value in bounds.items()
+    )
