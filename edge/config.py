@@ -296,12 +296,12 @@ def check_data_dir(config: Config) -> Path:
             problem = f"{candidate} cannot be reached ({reason})"
             raise ConfigError("storage.data_dir", problem) from None
         if candidate == wanted:
-            where = f"{wanted}"
+            subject = f"{wanted}"
         else:
-            where = f"{wanted} cannot be created: its parent {candidate}"
+            subject = f"{wanted} cannot be created: its parent {candidate}"
         if not stat.S_ISDIR(mode):
-            raise ConfigError("storage.data_dir", f"{where} is not a folder")
+            raise ConfigError("storage.data_dir", f"{subject} is not a folder")
         if not os.access(candidate, os.W_OK | os.X_OK):
-            raise ConfigError("storage.data_dir", f"{where} is not writable by this user")
+            raise ConfigError("storage.data_dir", f"{subject} is not writable by this user")
         return wanted
     raise ConfigError("storage.data_dir", f"{wanted} has no existing parent folder")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.catalog import Catalog
-from edge.config import Config, load_config
+from edge.config import Config, check_data_dir, load_config
 from edge.errors import CatalogError, ConfigError
 from kiosk.journey import STEP_KINDS, JourneyError, load_journey
 
@@ -142,6 +142,26 @@ def test_any_value_for_a_real_variable_loads_or_names_it(
     if error is not None:
         assert error.where in environ or error.where.partition(".")[0] in _SECTIONS
         assert error.problem
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.text(max_size=30), st.sampled_from(["a-file", "a-file/data", "..", "/", "x" * 300])
+    )
+)
+def test_any_data_dir_is_usable_or_refused_and_nothing_is_created(name: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "a-file").write_text("not a folder")
+        refusal = None
+        try:
+            config = load_config(None, {"BORNE_STORAGE__DATA_DIR": f"{folder}/{name}"})
+            assert check_data_dir(config) == config.data_dir
+        except ConfigError as error:
+            refusal = error
+        assert os.listdir(folder) == ["a-file"]
+    if refusal is not None:
+        assert refusal.where in {"storage.data_dir", "BORNE_STORAGE__DATA_DIR"}
 
 
 @FUZZ
