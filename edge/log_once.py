@@ -13,20 +13,30 @@ import logging
 class RepeatedCondition:
     """Logs a condition when it starts and when it ends, counting what came between."""
 
-    def __init__(self, logger: logging.Logger, what: str, unit: str) -> None:
+    def __init__(
+        self, logger: logging.Logger, what: str, unit: str, level: int = logging.WARNING
+    ) -> None:
         self._log = logger
+        self._level = level
         self.what = what  # "outbox full: shedding presence samples"
         self.unit = unit  # what is counted: "events"
         self.active = False
         self.count = 0  # occurrences since the condition started
 
-    def occurred(self, count: int = 1, detail: str = "") -> None:
-        """Count `count` more occurrences; log only if the condition was not on already."""
+    def occurred(
+        self, count: int = 1, detail: str = "", error: BaseException | None = None
+    ) -> None:
+        """Count `count` more occurrences; log only if the condition was not on already.
+
+        `error`, when given, is logged with its traceback (the first time only).
+        """
         self.count += count
         if not self.active:
             self.active = True
             suffix = f" ({detail})" if detail else ""
-            self._log.warning("%s: %d %s%s", self.what, count, self.unit, suffix)
+            self._log.log(
+                self._level, "%s: %d %s%s", self.what, count, self.unit, suffix, exc_info=error
+            )
 
     def cleared(self) -> None:
         """The condition is over: say so with how many occurrences it lasted."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import sqlite3
 import time
@@ -103,6 +104,21 @@ class Commit:
     results: list[list[StoredEvent] | OutboxError]
     committed: list[StoredEvent] = field(default_factory=list)  # kept, in sequence order
     shed: list[int] = field(default_factory=list)  # sequences dropped to make room
+
+
+@dataclass(slots=True)
+class _Shedding:
+    """What one append shed, and what its report must name."""
+
+    started: bool = False
+    shed: list[int] = field(default_factory=list)  # dropped to make room
+    superseded: list[int] = field(default_factory=list)  # an earlier report, replaced
+    earlier: list[int] = field(default_factory=list)  # what that earlier report named
+
+    @property
+    def named(self) -> list[int]:
+        """Every sequence the report names: the earlier report's, itself, the new ones."""
+        return self.earlier + self.superseded + self.shed
 
 
 def shed_ranges(sequences: Iterable[int]) -> list[list[int]]:
@@ -204,10 +220,11 @@ class OutboxStore:
             with translated(OutboxError, "outbox append"), transaction(self._db):
                 sequence: int = self._meta("last_sequence")
                 refused = 0
+                shed_count = 0
                 for drafts in groups:
                     self._db.execute("SAVEPOINT grp")
                     try:
-                        stored, shed, added = self._insert_fitting(drafts, sequence, now)
+                        stored, shedding, added = self._insert_fitting(drafts, sequence, now)
                     except OutboxFullError as error:
                         self._db.execute("ROLLBACK TO grp")
                         commit.results.append(error)
@@ -215,40 +232,47 @@ class OutboxStore:
                     else:
                         sequence += len(stored)
                         self._queued_bytes += added
-                        gone = set(shed)
+                        gone = set(shedding.shed) | set(shedding.superseded)
                         commit.results.append(stored[: len(drafts)])
                         commit.committed += [e for e in stored if e.sequence not in gone]
-                        commit.shed += shed
+                        commit.shed += sorted(gone)
+                        shed_count += len(shedding.shed)
                     self._db.execute("RELEASE grp")
                 self._set_meta(last_sequence=sequence)
-                if commit.shed:
-                    self._set_meta(shed_total=self._meta("shed_total") + len(commit.shed))
+                if shed_count:
+                    self._set_meta(shed_total=self._meta("shed_total") + shed_count)
                 if refused:
                     self._set_meta(refused_total=self._meta("refused_total") + refused)
         except BaseException:
             self._queued_bytes = self._count_bytes()  # what the rollback left
             raise
-        if commit.shed:
-            self._shedding.occurred(len(commit.shed), f"outbox bound {self.max_bytes} bytes")
+        if shed_count:
+            self._shedding.occurred(shed_count, f"outbox bound {self.max_bytes} bytes")
         elif any(not isinstance(result, OutboxError) for result in commit.results):
             self._shedding.cleared()
         return commit
 
     def _insert_fitting(
         self, drafts: Sequence[EventDraft], last_sequence: int, now: float
-    ) -> tuple[list[StoredEvent], list[int], int]:
-        """Insert the drafts, shedding to make room; (stored, shed sequences, bytes added).
+    ) -> tuple[list[StoredEvent], _Shedding, int]:
+        """Insert the drafts, shedding to make room; (stored, what was shed, bytes added).
 
-        The stored events end with the shed report when anything was shed. Raises
-        OutboxFullError when only events that must never be shed are left.
+        The stored events end with the shed report when anything was shed. An earlier
+        report still waiting is replaced by it (and named in it): while the broker is
+        away, reports do not pile up in the outbox. Raises OutboxFullError when only
+        events that must never be shed are left.
         """
         stored, added = self._insert(drafts, last_sequence, now)
-        shed: list[int] = []
+        shedding = _Shedding()
         freed = 0
         report_bytes = 0  # the report of what was shed needs room too
         while True:
             over = self._queued_bytes + added + report_bytes - freed - self.max_bytes
             if over > 0:
+                if not shedding.started:
+                    shedding.started = True
+                    freed += self._take_previous_report(shedding)
+                    continue
                 victims = self._victims(over)
                 if not victims:
                     raise OutboxFullError(
@@ -257,20 +281,36 @@ class OutboxStore:
                     )
                 for victim, size in victims:
                     self._db.execute("DELETE FROM events WHERE sequence = ?", (victim,))
-                    shed.append(victim)
+                    shedding.shed.append(victim)
                     freed += size
                 continue
-            needed = self._report_size(shed, last_sequence + len(stored) + 1, now)
+            needed = self._report_size(shedding.named, last_sequence + len(stored) + 1, now)
             if needed == report_bytes:
                 break
             report_bytes = needed  # more runs to name: check the room again
-        if shed:
+        if shedding.named:
             report, report_bytes = self._insert(
-                [shed_report(shed)], last_sequence + len(stored), now
+                [shed_report(shedding.named)], last_sequence + len(stored), now
             )
             stored += report
             added += report_bytes
-        return stored, shed, added - freed
+            self._set_meta(shed_report=report[0].sequence)
+        return stored, shedding, added - freed
+
+    def _take_previous_report(self, shedding: _Shedding) -> int:
+        """Delete the undelivered shed report, if any, keeping what it named; bytes freed."""
+        row = self._db.execute(
+            "SELECT sequence, payload FROM events WHERE sequence = ?",
+            (self._meta("shed_report", None),),
+        ).fetchone()
+        if row is None:
+            return 0
+        sequence, payload = row
+        self._db.execute("DELETE FROM events WHERE sequence = ?", (sequence,))
+        ranges = json.loads(payload)["data"]["ranges"]
+        shedding.earlier = [s for first, last in ranges for s in range(first, last + 1)]
+        shedding.superseded.append(sequence)
+        return len(payload)
 
     def _report_size(self, shed: Sequence[int], sequence: int, now: float) -> int:
         """Bytes the shed report will take (ids all have the same length)."""
@@ -443,7 +483,6 @@ def describe_status(status: OutboxStatus, *, now: float) -> list[str]:
         return f"{local} ({now - timestamp:.1f} s ago)"
 
     full = 100 * status.queued_bytes / status.max_bytes if status.max_bytes else 0.0
-    link = status.link_state + (f": {status.link_detail}" if status.link_detail else "")
     return [
         f"queued events:      {status.queued}",
         f"queued bytes:       {status.queued_bytes} of {status.max_bytes} ({full:.0f}% full)",
@@ -453,9 +492,10 @@ def describe_status(status: OutboxStatus, *, now: float) -> list[str]:
         f"last delivery:      {moment(status.last_delivered_at, 'never')}",
         f"shed when full:     {status.shed_total} (reported to the platform)",
         f"refused when full:  {status.refused_total} (not stored: only protected events left)",
-        f"uplink:             {link}",
+        f"uplink:             {status.link_state}",
         f"uplink since:       {moment(status.link_since, '-')}",
-        f"uplink restarts:    {status.link_restarts}",
+        f"uplink problem:     {status.link_detail or '-'} (the last one, kept once over)",
+        f"uplink restarts:    {status.link_restarts} (tasks restarted after a failure)",
     ]
 
 
@@ -474,6 +514,8 @@ class Outbox:
         self._shed_listeners: list[Callable[[list[int]], None]] = []
         self._waiting: list[tuple[Sequence[EventDraft], asyncio.Future[list[StoredEvent]]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self.not_stored = 0  # events refused since start: full of protected events, or failing
+        self._refusing = RepeatedCondition(log, "events could not be stored", "events")
 
     def on_append(self, listener: Callable[[list[StoredEvent]], None]) -> None:
         """Call `listener` on the loop with the events of each commit, in sequence order.
@@ -512,8 +554,13 @@ class Outbox:
                         future.set_exception(error)
                 if isinstance(error, asyncio.CancelledError):
                     raise
+                self._not_stored(sum(len(drafts) for drafts, _ in batch), error)
                 continue
-            for (_, future), result in zip(batch, commit.results, strict=True):
+            for (drafts, future), result in zip(batch, commit.results, strict=True):
+                if isinstance(result, OutboxError):
+                    self._not_stored(len(drafts), result)
+                else:
+                    self._refusing.cleared()
                 if future.done():
                     continue
                 if isinstance(result, OutboxError):
@@ -525,6 +572,11 @@ class Outbox:
                     shed_listener(commit.shed)
             for listener in self._listeners:
                 listener(commit.committed)
+
+    def _not_stored(self, count: int, error: BaseException) -> None:
+        """Count events that could not be stored, and say so once while it lasts."""
+        self.not_stored += count
+        self._refusing.occurred(count, str(error))
 
     async def next_boot(self) -> int:
         """See OutboxStore.next_boot."""

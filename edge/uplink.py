@@ -5,8 +5,14 @@ paho-mqtt is driven by the asyncio loop itself: its socket is watched with
 uplink's state lives, so no lock is ever held across them and a PUBACK costs no
 thread hop. Only the blocking connect (DNS, TCP, TLS handshake) runs in a worker
 thread. A publish is done when its PUBACK carries a success reason code; only then is
-its outbox row deleted. Messages in flight when the connection drops are resent by
-paho after reconnecting; whatever a crash interrupted is resent from the outbox.
+its outbox row deleted.
+
+What is held in memory is bounded: at most `READ_AHEAD` events read ahead and a few
+windows handed to paho; the rest waits in SQLite. Each connection gets a fresh paho
+client, and after a drop the uplink reads again from the outbox instead of letting
+paho resend what it kept: an event the outbox shed meanwhile is gone for good.
+Every task runs supervised (logged, restarted with backoff), and the link's state is
+recorded in the outbox for `borne outbox status`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +37,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.backoff import Backoff
 from edge.config import MqttConfig
+from edge.errors import OutboxError
 from edge.events import CONTENT_TYPE, EventSource, rfc3339
-from edge.outbox import Outbox, StoredEvent
+from edge.outbox import LinkRecord, Outbox, StoredEvent
+from edge.refusals import Refusals
+from edge.supervision import supervised
+from edge.uplink_limits import BrokerLimits, publish_size
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +52,18 @@ class UplinkStatus:
     """The link as operators see it."""
 
     connected: bool
-    in_flight: int
-    connects: int
-    last_error: str
+    in_flight: int  # events handed to paho, not yet acknowledged
+    connects: int  # successful connections since start
+    last_error: str  # the last problem, kept after it is over
+    state: str  # "connecting", "connected", "waiting to reconnect", "restarting ..."
+    restarts: int  # tasks restarted after a failure
+    held: int  # events held in memory: read ahead, or with paho
+    refused: int  # events the broker refused, waiting for their retry
+    refusals: int  # refusals since start, every retry counted
+    window: int  # QoS 1 messages in flight at once (Receive Maximum applied)
+    keepalive: int  # seconds, as the broker's Server Keep Alive left it
+    max_packet: int | None  # the broker's Maximum Packet Size
+    topic_aliases: int  # topic aliases the broker accepts
 
 
 # The retained state a clean stop publishes and the Last Will stands in for.
@@ -59,12 +78,12 @@ def state_topic(device_id: str) -> str:
 class Uplink:
     """Delivers outbox events to the broker until closed."""
 
-    READ_AHEAD = 512  # events read from the outbox at a time
-    # paho keeps `inflight` unacknowledged messages on the wire and queues the rest;
-    # handing it a few windows ahead keeps the wire full. Still bounded, and all of
-    # it is in the outbox if the process dies.
-    HANDOFF_WINDOWS = 10
-    RETRY_REFUSED_AFTER = 5.0  # seconds before a publish the broker refused is retried
+    READ_AHEAD = 512  # events read from the outbox at a time: the bound on memory
+    STABLE_AFTER = 10.0  # seconds a link (or task) must last before its backoff resets
+    REFUSED_RETRY_MIN = 5.0  # seconds before a refused event is first retried
+    REFUSED_RETRY_MAX = 300.0  # ... and at most, however often it was refused
+    TASK_RESTART_MIN = 0.5  # seconds before a failed task starts again
+    TASK_RESTART_MAX = 60.0
     HOUSEKEEPING_EVERY = 1.0  # keepalive pings and retransmission timers
     GOODBYE_WITHIN = 2.0  # seconds a clean shutdown waits for `offline` to be acknowledged
 
@@ -77,6 +96,7 @@ class Uplink:
         boot_count: int,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
         self._source = source
@@ -84,27 +104,39 @@ class Uplink:
         self._boot_count = boot_count
         self._backoff = backoff or Backoff(base=config.reconnect_min, cap=config.reconnect_max)
         self._clock = clock
+        self._monotonic = monotonic
+        self._configured = BrokerLimits.configured(
+            inflight=config.inflight, keepalive=config.keepalive
+        )
+        self._limits = self._configured
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._acked = asyncio.Event()
+        self._state_changed = asyncio.Event()
         self._connected = False
+        self._connected_at = 0.0
         self._connects = 0
+        self._generation = 0  # one per connection: reads begun on an older one are stale
         self._last_error = ""
+        self._state = "connecting"
+        self._state_since = clock()
+        self._restarts = 0
         self._in_flight: dict[int, int] = {}  # paho mid -> outbox sequence
         self._read_upto = 0  # highest sequence read from the outbox (or handed over by it)
         self._ready: deque[StoredEvent] = deque()  # read, not yet published, in order
-        self._delivered: list[int] = []
-        self._refused: list[int] = []
-        self._handoff = config.inflight * self.HANDOFF_WINDOWS
-        self._properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        self._properties.ContentType = CONTENT_TYPE
-        self._properties.PayloadFormatIndicator = 1
+        self._delivered: list[int] = []  # acknowledged, not yet deleted
+        self._deleting: set[int] = set()  # ... the same, to skip when reading again
+        self._refusals: Refusals | None = None
+        self._aliases: dict[str, tuple[str, Properties]] = {}  # topic -> what to send
+        self._properties = self._publish_properties()
+        self._properties_size = len(self._properties.pack())  # type: ignore[no-untyped-call]
         self._socket_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client = self._make_client()
         outbox.on_append(self._committed)
+        outbox.on_shed(self._shed)
 
     # --- the paho client, driven by the event loop -------------------------------------
 
@@ -114,7 +146,9 @@ class Uplink:
             client_id=self._source.device_id,
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        client.max_inflight_messages_set(self._config.inflight)
+        # The uplink keeps the in-flight window itself: the broker's Receive Maximum is
+        # known only from its CONNACK, and paho cannot change its window once connected.
+        client.max_inflight_messages_set(0)
         # paho must never drop a message because its own queue is full.
         client.max_queued_messages_set(0)
         if self._config.username:
@@ -141,6 +175,23 @@ class Uplink:
         client.on_socket_unregister_write = self._socket_written
         return client
 
+    def _fresh_client(self) -> None:
+        """Replace the client: what the old one kept in memory is not sent again."""
+        old, self._client = self._client, self._make_client()
+        self._unwatch()
+        sock = old.socket()
+        if sock is not None:
+            sock.close()
+
+    @staticmethod
+    def _publish_properties(alias: int | None = None) -> Properties:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ContentType = CONTENT_TYPE
+        properties.PayloadFormatIndicator = 1
+        if alias is not None:
+            properties.TopicAlias = alias
+        return properties
+
     def _on_loop(self, callback: Callable[..., None], *args: Any) -> None:
         """Run `callback` on the event loop: now if we are on it, else soon."""
         loop = self._loop
@@ -151,34 +202,37 @@ class Uplink:
         else:  # from the worker thread that runs a blocking connect
             loop.call_soon_threadsafe(callback, *args)
 
-    def _socket_opened(self, _: mqtt.Client, __: Any, sock: Any) -> None:
-        self._on_loop(self._watch, sock.fileno())
+    def _socket_opened(self, client: mqtt.Client, __: Any, sock: Any) -> None:
+        self._on_loop(self._watch, client, sock.fileno())
 
-    def _socket_closed(self, _: mqtt.Client, __: Any, sock: Any) -> None:
+    def _socket_closed(self, client: mqtt.Client, __: Any, sock: Any) -> None:
         # By fd number, noted when the socket opened: by the time this runs on the
         # loop, the socket object may already be closed.
-        self._on_loop(self._unwatch)
+        self._on_loop(self._unwatch, client)
 
-    def _socket_wants_write(self, _: mqtt.Client, __: Any, sock: Any) -> None:
-        self._on_loop(self._watch_writes, True)
+    def _socket_wants_write(self, client: mqtt.Client, __: Any, sock: Any) -> None:
+        self._on_loop(self._watch_writes, client, True)
 
-    def _socket_written(self, _: mqtt.Client, __: Any, sock: Any) -> None:
-        self._on_loop(self._watch_writes, False)
+    def _socket_written(self, client: mqtt.Client, __: Any, sock: Any) -> None:
+        self._on_loop(self._watch_writes, client, False)
 
-    def _watch(self, fd: int) -> None:
-        assert self._loop is not None
+    def _watch(self, client: mqtt.Client, fd: int) -> None:
+        if client is not self._client or self._loop is None:
+            return  # a replaced client's late news
         self._unwatch()
         self._socket_fd = fd
         self._loop.add_reader(fd, self._readable)
 
-    def _unwatch(self) -> None:
+    def _unwatch(self, client: mqtt.Client | None = None) -> None:
+        if client is not None and client is not self._client:
+            return
         if self._socket_fd is not None and self._loop is not None:
             self._loop.remove_reader(self._socket_fd)
             self._loop.remove_writer(self._socket_fd)
         self._socket_fd = None
 
-    def _watch_writes(self, wanted: bool) -> None:
-        if self._socket_fd is None or self._loop is None:
+    def _watch_writes(self, client: mqtt.Client, wanted: bool) -> None:
+        if client is not self._client or self._socket_fd is None or self._loop is None:
             return
         if wanted:
             self._loop.add_writer(self._socket_fd, self._client.loop_write)
@@ -193,40 +247,69 @@ class Uplink:
             self._client.loop_read()
 
     def _paho_connected(
-        self, client: mqtt.Client, _: Any, __: Any, reason: ReasonCode, ___: Any
+        self, client: mqtt.Client, _: Any, __: Any, reason: ReasonCode, properties: Any
     ) -> None:
+        if client is not self._client:
+            return
         if reason.is_failure:
             self._note_error(f"broker refused the connection: {reason}")
             return
-        self._backoff.reset()
+        self._limits = BrokerLimits.from_connack(
+            properties, inflight=self._config.inflight, keepalive=self._config.keepalive
+        )
         client.publish(state_topic(self._source.device_id), self._birth(), qos=1, retain=True)
         self._connected = True
+        self._connected_at = self._monotonic()
         self._connects += 1
-        self._last_error = ""
+        self._generation += 1
+        self._aliases = {}
+        self._set_state("connected")
         log.info("uplink connected to %s:%d", self._config.host, self._config.port)
         self._wake.set()
 
     def _paho_disconnected(
-        self, _: mqtt.Client, __: Any, ___: Any, reason: ReasonCode, ____: Any
+        self, client: mqtt.Client, __: Any, ___: Any, reason: ReasonCode, ____: Any
     ) -> None:
+        if client is not self._client:
+            return
         if self._connected and self._tasks:
-            log.warning("uplink disconnected: %s", reason)
+            self._note_error(f"disconnected: {reason}")
         self._connected = False
+        self._forget_connection()
         self._lost.set()
 
+    def _forget_connection(self) -> None:
+        """After a drop, read again from the outbox: it, not memory, says what is left."""
+        self._generation += 1
+        self._in_flight.clear()
+        self._ready.clear()
+        self._read_upto = 0
+
     def _paho_published(
-        self, _: mqtt.Client, __: Any, mid: int, reason: ReasonCode, ___: Any
+        self, client: mqtt.Client, __: Any, mid: int, reason: ReasonCode, ___: Any
     ) -> None:
+        if client is not self._client:
+            return
         sequence = self._in_flight.pop(mid, None)
         if sequence is None:
             return  # the birth or goodbye message
         if not reason.is_failure:
             self._delivered.append(sequence)
+            self._deleting.add(sequence)
+            if self._refusals is not None:
+                self._refusals.accepted(sequence)
             self._acked.set()
         else:
-            self._note_error(f"broker refused event {sequence}: {reason}")
-            self._refused.append(sequence)
-        self._wake.set()
+            self._refuse(sequence, str(reason))
+        # Refill the window here, on the PUBACK, without a trip through the pump task.
+        self._fill()
+        if not self._ready:
+            self._wake.set()
+
+    def _refuse(self, sequence: int, reason: str) -> None:
+        self._last_error = f"broker refused event {sequence}: {reason}"
+        if self._refusals is not None:
+            self._refusals.refuse(sequence, reason)
 
     def _birth(self) -> str:
         return json.dumps(
@@ -237,47 +320,107 @@ class Uplink:
         if message != self._last_error:
             log.warning("uplink: %s", message)
         self._last_error = message
+        self._state_changed.set()
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self._state_since = self._clock()
+            self._state_changed.set()
 
     def status(self) -> UplinkStatus:
         """A snapshot for health and the CLI."""
-        return UplinkStatus(self._connected, len(self._in_flight), self._connects, self._last_error)
+        refusals = self._refusals
+        return UplinkStatus(
+            connected=self._connected,
+            in_flight=len(self._in_flight),
+            connects=self._connects,
+            last_error=self._last_error,
+            state=self._state,
+            restarts=self._restarts,
+            held=len(self._ready) + len(self._in_flight),
+            refused=0 if refusals is None else len(refusals),
+            refusals=0 if refusals is None else refusals.total,
+            window=self._limits.window,
+            keepalive=self._limits.keepalive,
+            max_packet=self._limits.max_packet,
+            topic_aliases=self._limits.topic_aliases,
+        )
 
     # --- tasks ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect and deliver until `close()`."""
+        """Connect and deliver until `close()`; a task that fails is logged and restarted."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        self._refusals = Refusals(
+            self._loop,
+            base=self.REFUSED_RETRY_MIN,
+            cap=self.REFUSED_RETRY_MAX,
+            on_due=self._wake.set,
+        )
+        bodies: dict[str, Callable[[], Awaitable[None]]] = {
+            "connect": self._keep_connected,
+            "housekeeping": self._housekeeping,
+            "pump": self._pump,
+            "delete": self._forget_delivered,
+            "record": self._record_state,
+        }
         self._tasks = [
-            asyncio.create_task(self._keep_connected(), name="uplink-connect"),
-            asyncio.create_task(self._housekeeping(), name="uplink-housekeeping"),
-            asyncio.create_task(self._pump(), name="uplink-pump"),
-            asyncio.create_task(self._forget_delivered(), name="uplink-delete"),
-            asyncio.create_task(self._retry_refused(), name="uplink-retry"),
+            asyncio.create_task(self._supervise(name, body), name=f"uplink-{name}")
+            for name, body in bodies.items()
         ]
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks)
 
+    def _supervise(
+        self, name: str, body: Callable[[], Awaitable[None]]
+    ) -> Coroutine[Any, Any, None]:
+        return supervised(
+            name,
+            body,
+            on_failure=self._task_failed,
+            backoff=Backoff(base=self.TASK_RESTART_MIN, cap=self.TASK_RESTART_MAX),
+            stable_after=self.STABLE_AFTER,
+            logger=log,
+            clock=self._monotonic,
+        )
+
+    def _task_failed(self, name: str, error: BaseException, delay: float) -> None:
+        self._restarts += 1
+        self._last_error = f"task {name} failed: {error}"
+        self._set_state(f"restarting {name} after a failure")
+
     async def _keep_connected(self) -> None:
-        """Connect, wait for the connection to drop, back off with jitter, reconnect."""
-        first = True
+        """Connect, wait for the connection to drop, back off with jitter, reconnect.
+
+        The backoff is reset only when a connection lasted `STABLE_AFTER`: a broker
+        that accepts and then drops at once is not hammered.
+        """
         while True:
             self._lost.clear()
+            self._connected = False
+            self._connected_at = 0.0
+            self._forget_connection()
+            self._fresh_client()
+            self._set_state("connecting")
             try:
-                if first:
-                    await asyncio.to_thread(
-                        self._client.connect,
-                        self._config.host,
-                        self._config.port,
-                        self._config.keepalive,
-                    )
-                    first = False
-                else:
-                    await asyncio.to_thread(self._client.reconnect)
+                await asyncio.to_thread(
+                    self._client.connect,
+                    self._config.host,
+                    self._config.port,
+                    self._configured.keepalive,
+                )
             except (OSError, ssl.SSLError, ValueError) as error:
                 self._note_error(f"cannot reach broker: {error}")
             else:
                 await self._lost.wait()
+                if (
+                    self._connected_at
+                    and self._monotonic() - self._connected_at >= self.STABLE_AFTER
+                ):
+                    self._backoff.reset()
+            self._set_state("waiting to reconnect")
             await asyncio.sleep(self._backoff.next_delay())
 
     async def _housekeeping(self) -> None:
@@ -286,53 +429,123 @@ class Uplink:
             self._client.loop_misc()
 
     async def _pump(self) -> None:
-        """Keep paho's queue topped up, in sequence order."""
+        """Keep paho's queue topped up: refused events whose time came, then in order."""
         while True:
             self._wake.clear()
-            if not self._ready:
-                events = await self._outbox.pending(self._read_upto, self.READ_AHEAD)
-                self._take(events)
-            while self._connected and self._ready and len(self._in_flight) < self._handoff:
-                self._publish(self._ready.popleft())
-            if not self._ready and self._wake.is_set():
-                continue  # appended while we read: read again
+            if self._connected:
+                await self._retry_due()
+                if not self._ready:
+                    generation = self._generation
+                    events = await self._outbox.pending(self._read_upto, self.READ_AHEAD)
+                    if generation == self._generation:  # not read for a dropped connection
+                        self._take(events)
+                        if events and not self._ready:
+                            continue  # all skipped (refused, being deleted): read on
+                self._fill()
+                if self._connected and not self._ready and self._wake.is_set():
+                    continue  # appended while we read: read again
             await self._wake.wait()
+
+    def _fill(self) -> None:
+        """Publish the next events in order while the window has room."""
+        while self._connected and self._ready and len(self._in_flight) < self._limits.window:
+            self._publish(self._ready.popleft())
+
+    async def _retry_due(self) -> None:
+        assert self._refusals is not None
+        room = self._limits.window - len(self._in_flight)
+        due = self._refusals.take_due(room) if room > 0 else []
+        if due:
+            for event in await self._outbox.get(due):  # shed or deleted ones are gone
+                if self._connected:
+                    self._publish(event)
 
     def _take(self, events: list[StoredEvent]) -> None:
         """Queue events that follow on from what was read; others are read later, in order."""
-        fresh = [event for event in events if event.sequence > self._read_upto]
-        if fresh:
-            self._ready.extend(fresh)
-            self._read_upto = fresh[-1].sequence
+        refused = self._refusals
+        for event in events:
+            if event.sequence <= self._read_upto:
+                continue
+            self._read_upto = event.sequence
+            if event.sequence in self._deleting or (
+                refused is not None and event.sequence in refused
+            ):
+                continue  # delivered already, or waiting for its own retry
+            self._ready.append(event)
 
     def _committed(self, events: list[StoredEvent]) -> None:
-        """The outbox committed events: take them as they are when they follow on."""
-        if events and events[0].sequence == self._read_upto + 1:
-            self._take(events)
+        """The outbox committed events: take them as they are when they follow on.
+
+        Only while connected, and only as many as the read-ahead window holds: the
+        rest is read from the outbox when there is room.
+        """
+        room = self.READ_AHEAD - len(self._ready)
+        if self._connected and events and events[0].sequence == self._read_upto + 1 and room > 0:
+            self._take(events[:room])
         self._wake.set()
+
+    def _shed(self, sequences: list[int]) -> None:
+        """The outbox shed these: never publish them."""
+        gone = set(sequences)
+        if any(event.sequence in gone for event in self._ready):
+            self._ready = deque(event for event in self._ready if event.sequence not in gone)
+        if self._refusals is not None:
+            self._refusals.forget(gone)
 
     async def _forget_delivered(self) -> None:
         """Delete acknowledged events in batches, beside the publishing."""
         while True:
-            await self._acked.wait()
+            if not self._delivered:
+                await self._acked.wait()
             self._acked.clear()
             batch, self._delivered = self._delivered, []
             if batch:
-                await self._outbox.delete_delivered(batch)
+                try:
+                    await self._outbox.delete_delivered(batch)
+                except BaseException:
+                    self._delivered[:0] = batch  # deleted by the next attempt, not forgotten
+                    raise
+                self._deleting.difference_update(batch)
 
-    async def _retry_refused(self) -> None:
+    async def _record_state(self) -> None:
+        """Keep the link's state in the outbox, where `borne outbox status` reads it."""
         while True:
-            await asyncio.sleep(self.RETRY_REFUSED_AFTER)
-            if not self._refused or not self._connected:
-                continue
-            batch, self._refused = self._refused, []
-            for event in await self._outbox.get(batch):
-                self._publish(event)
+            await self._state_changed.wait()
+            self._state_changed.clear()
+            await self._outbox.record_link(self._link_record())
+
+    def _link_record(self) -> LinkRecord:
+        return LinkRecord(self._state, self._last_error, self._state_since, self._restarts)
 
     def _publish(self, event: StoredEvent) -> None:
-        info = self._client.publish(event.topic, event.payload, qos=1, properties=self._properties)
+        topic, properties, properties_size = self._addressed(event.topic)
+        limit = self._limits.max_packet
+        if limit is not None:
+            size = publish_size(topic.encode(), event.payload, b"\0" * properties_size)
+            if size > limit:
+                self._refuse(
+                    event.sequence, f"{size} bytes, over the broker's maximum packet size {limit}"
+                )
+                return
+        info = self._client.publish(topic, event.payload, qos=1, properties=properties)
         # The PUBACK can only be handled by this loop, after this line has run.
         self._in_flight[info.mid] = event.sequence
+
+    def _addressed(self, topic: str) -> tuple[str, Properties, int]:
+        """Topic and properties to send: a topic alias once the broker knows it.
+
+        Aliases last one connection and never exceed the broker's Topic Alias Maximum.
+        """
+        known = self._aliases.get(topic)
+        if known is not None:
+            alias_topic, properties = known
+            return alias_topic, properties, len(properties.pack())  # type: ignore[no-untyped-call]
+        if len(self._aliases) >= self._limits.topic_aliases:
+            return topic, self._properties, self._properties_size
+        alias = len(self._aliases) + 1
+        properties = self._publish_properties(alias)
+        self._aliases[topic] = ("", properties)  # later: the alias alone
+        return topic, properties, len(properties.pack())  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Delete what is acknowledged, say offline, disconnect."""
@@ -340,12 +553,18 @@ class Uplink:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._refusals is not None:
+            self._refusals.close()
         if self._delivered:
             batch, self._delivered = self._delivered, []
-            await self._outbox.delete_delivered(batch)
+            with contextlib.suppress(OutboxError):
+                await self._outbox.delete_delivered(batch)
         if self._connected:
             await self._say_goodbye()
         self._unwatch()
+        self._set_state("stopped")
+        with contextlib.suppress(OutboxError):
+            await self._outbox.record_link(self._link_record())
 
     async def _say_goodbye(self) -> None:
         """A clean shutdown says `offline` itself: the Will is only for crashes."""

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from devices.readings import CardTap
+from edge.bootstrap import build_runtime
+from edge.config import load_config
 from edge.errors import OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
-from edge.outbox import LinkRecord, OutboxStore, describe_status, read_status
+from edge.outbox import LinkRecord, Outbox, OutboxStore, describe_status, read_status
+from edge.session import Screen
+from tests.conftest import write_config
 
 SOURCE = EventSource("paris-01", "kiosk-07")
 
@@ -156,6 +163,48 @@ def test_status_reads_an_outbox_without_changing_it(tmp_path: Path) -> None:
     assert status.queued_bytes <= 20_000
     assert status.shed_total > 0
     lines = describe_status(status, now=1001.0)
-    assert "uplink:             restarting after a failure: disk is full" in lines
-    assert "uplink restarts:    2" in lines
+    assert "uplink:             restarting after a failure" in lines
+    assert "uplink problem:     disk is full (the last one, kept once over)" in lines
+    assert "uplink restarts:    2 (tasks restarted after a failure)" in lines
     assert f"shed when full:     {status.shed_total} (reported to the platform)" in lines
+
+
+async def fill_with_protected_events(outbox: Outbox) -> None:
+    """Append events that are never shed until not even a small one fits."""
+    for pad in (100_000, 1_000, 10):
+        while True:
+            try:
+                await outbox.append(EventDraft("io.borne.kiosk.exit_attempted", {"pad": "x" * pad}))
+            except OutboxFullError:
+                break
+
+
+def test_a_full_outbox_never_freezes_the_screen(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
+        {
+            "BORNE_STORAGE__OUTBOX_MAX_BYTES": str(1024 * 1024),
+            "BORNE_DEVICES__CAMERA": "",
+            "BORNE_DEVICES__NFC": "",
+        },
+    )
+
+    async def scenario() -> None:
+        runtime, _ = await build_runtime(config)
+        await runtime.start()
+        try:
+            await fill_with_protected_events(runtime.outbox)
+            refused_before = runtime.outbox.not_stored
+            seen: list[Screen] = []
+            runtime.subscribe(lambda view: seen.append(view.screen))
+
+            await runtime.handle(CardTap("9250000000017", "01", "Type3Tag", "test", time.time()))
+
+            assert seen == [Screen.WELCOME], "the shopper is greeted all the same"
+            # The session start and the tap could not be stored: counted, and reported.
+            assert runtime.outbox.not_stored == refused_before + 2
+            assert (await runtime.outbox.status()).refused_total == refused_before + 2
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
