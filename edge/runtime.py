@@ -16,6 +16,7 @@ from typing import Protocol
 from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog, Category, Product
+from edge.errors import OutboxError
 from edge.events import EventDraft, Priority
 from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
@@ -289,7 +290,12 @@ class Runtime:
         return await self._commit_and_show(self.session.end(reason))
 
     async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
-        stored = await self.outbox.append(*drafts) if drafts else []
+        try:
+            stored = await self.outbox.append(*drafts) if drafts else []
+        except OutboxError:
+            # A full or failing outbox must not freeze the screen: the outbox counts
+            # and logs what it could not store; the shopper still sees the change.
+            stored = []
         view = self.session.view
         self.changes += 1
         self._arm_idle_timer()
