@@ -129,7 +129,7 @@ class Uplink:
         self._delivered: list[int] = []  # acknowledged, not yet deleted
         self._deleting: set[int] = set()  # ... the same, to skip when reading again
         self._refusals: Refusals | None = None
-        self._aliases: dict[str, tuple[str, Properties]] = {}  # topic -> what to send
+        self._aliases: dict[str, tuple[Properties, int]] = {}  # topic -> alias, its size
         self._properties = self._publish_properties()
         self._properties_size = len(self._properties.pack())  # type: ignore[no-untyped-call]
         self._socket_fd: int | None = None
@@ -518,10 +518,21 @@ class Uplink:
         return LinkRecord(self._state, self._last_error, self._state_since, self._restarts)
 
     def _publish(self, event: StoredEvent) -> None:
-        topic, properties, properties_size = self._addressed(event.topic)
+        alias = self._aliases.get(event.topic)
+        if alias is not None:  # the broker knows this topic by its alias: send only that
+            topic, (properties, properties_size) = "", alias
+        elif len(self._aliases) < self._limits.topic_aliases:
+            topic, properties = event.topic, self._publish_properties(len(self._aliases) + 1)
+            properties_size = len(properties.pack())  # type: ignore[no-untyped-call]
+        else:
+            topic, properties, properties_size = (
+                event.topic,
+                self._properties,
+                self._properties_size,
+            )
         limit = self._limits.max_packet
         if limit is not None:
-            size = publish_size(topic.encode(), event.payload, b"\0" * properties_size)
+            size = publish_size(topic.encode(), event.payload, properties_size)
             if size > limit:
                 self._refuse(
                     event.sequence, f"{size} bytes, over the broker's maximum packet size {limit}"
@@ -530,22 +541,10 @@ class Uplink:
         info = self._client.publish(topic, event.payload, qos=1, properties=properties)
         # The PUBACK can only be handled by this loop, after this line has run.
         self._in_flight[info.mid] = event.sequence
-
-    def _addressed(self, topic: str) -> tuple[str, Properties, int]:
-        """Topic and properties to send: a topic alias once the broker knows it.
-
-        Aliases last one connection and never exceed the broker's Topic Alias Maximum.
-        """
-        known = self._aliases.get(topic)
-        if known is not None:
-            alias_topic, properties = known
-            return alias_topic, properties, len(properties.pack())  # type: ignore[no-untyped-call]
-        if len(self._aliases) >= self._limits.topic_aliases:
-            return topic, self._properties, self._properties_size
-        alias = len(self._aliases) + 1
-        properties = self._publish_properties(alias)
-        self._aliases[topic] = ("", properties)  # later: the alias alone
-        return topic, properties, len(properties.pack())  # type: ignore[no-untyped-call]
+        if alias is None and topic and properties is not self._properties:
+            # Sent with its topic and a new alias: from now on, the alias alone (for
+            # this connection, within the broker's Topic Alias Maximum).
+            self._aliases[event.topic] = (properties, properties_size)
 
     async def close(self) -> None:
         """Delete what is acknowledged, say offline, disconnect."""

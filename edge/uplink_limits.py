@@ -63,9 +63,12 @@ def _int_property(properties: Properties | None, name: str) -> int | None:
     return value if isinstance(value, int) and value >= 0 else None
 
 
-def publish_size(topic: bytes, payload: bytes, properties: bytes) -> int:
-    """Bytes of a QoS 1 PUBLISH packet: fixed header, topic, packet id, properties, payload."""
-    remaining = 2 + len(topic) + 2 + len(properties) + len(payload)
+def publish_size(topic: bytes, payload: bytes, properties_size: int) -> int:
+    """Bytes of a QoS 1 PUBLISH packet: fixed header, topic, packet id, properties, payload.
+
+    `properties_size` counts the encoded properties with their length prefix.
+    """
+    remaining = 2 + len(topic) + 2 + properties_size + len(payload)
     return 1 + _varint_size(remaining) + remaining
 
 
