@@ -185,9 +185,11 @@ def _timed(call: Callable[[], object], repeats: int) -> list[float]:
     return samples
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
+def _percentiles(samples: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and the worst."""
     ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered), p99, ordered[-1]
 
 
 def _fold(text: str) -> str:
@@ -258,7 +260,7 @@ def run(count: int = 100_000, lookups: int = 20_000) -> dict[str, Any]:
     shelves = [shelf for shelf, _, _ in SHELVES]
     customers = [c["pseudonym"] for c in document["customers"]]
     searches = max(lookups // 10 // len(QUERIES), 1)
-    rows: dict[str, tuple[float, float]] = {}
+    rows: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "catalog.json"
         source.write_text(json.dumps(document, ensure_ascii=False))
@@ -287,6 +289,10 @@ def run(count: int = 100_000, lookups: int = 20_000) -> dict[str, Any]:
         rows["shelf (first 48)"] = _percentiles(
             _timed(lambda: catalog.in_category(next(shelf_picks)), lookups // 10)
         )
+        deep = iter(shelves * (lookups // 10))
+        rows["shelf, page 40"] = _percentiles(
+            _timed(lambda: catalog.in_category(next(deep), offset=48 * 39), lookups // 10)
+        )
         rows["promotions"] = _percentiles(_timed(catalog.promotions, lookups // 20))
         customer_picks = iter(customers * lookups)
         rows["customer"] = _percentiles(
@@ -311,6 +317,7 @@ def run(count: int = 100_000, lookups: int = 20_000) -> dict[str, Any]:
         "scan: look-up + similar": BUDGET_MS,
         "search": BUDGET_MS,
         "shelf (first 48)": BUDGET_MS,
+        "shelf, page 40": BUDGET_MS,
         "promotions": BUDGET_MS,
         "customer": BUDGET_MS,
     }
@@ -319,11 +326,11 @@ def run(count: int = 100_000, lookups: int = 20_000) -> dict[str, Any]:
         f" (floor: json.loads of the file {parse_seconds:.2f} s);"
         f" a reload in a worker thread took {reload_seconds:.2f} s"
     )
-    print(f"{'call':<32} {'p50 ms':>8} {'p99 ms':>8} {'budget':>8}")
-    for name, (p50, p99) in rows.items():
+    print(f"{'call':<32} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 budget':>11}")
+    for name, (p50, p99, worst) in rows.items():
         budget = budgets.get(name)
-        verdict = "" if budget is None else ("ok" if p99 <= budget else "OVER")
-        print(f"{name:<32} {p50:>8.3f} {p99:>8.3f} {verdict:>8}")
+        verdict = "" if budget is None else f"{'ok' if p99 <= budget else 'OVER'} {budget:g}"
+        print(f"{name:<32} {p50:>8.3f} {p99:>8.3f} {worst:>8.2f} {verdict:>11}")
     speedup = rows["baseline: LIKE scan search"][1] / rows["search"][1]
     print(f"search p99: {speedup:.0f} times faster than the LIKE-scan baseline")
     return {
@@ -331,8 +338,9 @@ def run(count: int = 100_000, lookups: int = 20_000) -> dict[str, Any]:
         "load_seconds": load_seconds,
         "parse_floor_seconds": parse_seconds,
         "reload_in_worker_seconds": reload_seconds,
-        "p50_ms": {name: p50 for name, (p50, _) in rows.items()},
-        "p99_ms": {name: p99 for name, (_, p99) in rows.items()},
+        "p50_ms": {name: p50 for name, (p50, _, _) in rows.items()},
+        "p99_ms": {name: p99 for name, (_, p99, _) in rows.items()},
+        "max_ms": {name: worst for name, (_, _, worst) in rows.items()},
         "budget_p99_ms": budgets,
         "within_budget": all(rows[name][1] <= budget for name, budget in budgets.items()),
     }

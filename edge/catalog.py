@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.catalog_index import CacheRows, cache_rows, searchable_text
-from edge.catalog_source import parse_source
+from edge.catalog_source import SourceReader
 from edge.catalog_types import (
     Category,
     Customer,
@@ -143,7 +143,7 @@ class Catalog:
             with self._lock, translated(CatalogError, "catalog read"):
                 if self._meta("source_sha256") == digest:
                     return False
-            rows = cache_rows(parse_source(raw, source.name), source.parent / "images")
+            rows = cache_rows(SourceReader(raw, source.name), source.parent / "images")
             self._write(rows, digest)
         return True
 
@@ -156,18 +156,22 @@ class Catalog:
             with translated(CatalogError, "catalog load"):
                 # A crash mid-load loses at most this load: the digest rolls back with it.
                 writer.execute("PRAGMA synchronous=NORMAL")
+                # Copying the new rows into the database is done after the commit, not
+                # inside it, where readers would wait for it.
+                writer.execute("PRAGMA wal_autocheckpoint=0")
                 writer.execute("BEGIN IMMEDIATE")
                 try:
                     self._replace_rows(writer, rows, digest)
                 except BaseException:
                     writer.execute("ROLLBACK")
                     raise
-                with self._lock:
+                with self._lock:  # the new rows and the new promotions, seen together
                     writer.execute("COMMIT")
                     self._categories = tuple(
                         Category(**item) for item in json.loads(rows.categories)
                     )
                     self._set_promotions(json.loads(rows.promotions))
+                writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             writer.close()
 

@@ -9,7 +9,6 @@ the product page, reviews in order) is resolved into its stored document.
 
 from __future__ import annotations
 
-import heapq
 import json
 import unicodedata
 from collections import defaultdict
@@ -17,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.catalog_source import CatalogSource, SourceProduct
+from edge.catalog_source import SourceCustomer, SourceProduct, SourcePromotion, SourceReader
 
 SIMILAR_COUNT = 3  # beside a product: what fits under it on the product screen
 
@@ -33,57 +32,72 @@ class CacheRows:
     promotions: str  # JSON, in the store's order
 
 
-def cache_rows(source: CatalogSource, pictures: Path) -> CacheRows:
-    """The rows of the cache for a validated `source`; pictures are `<gtin-13>.png` there."""
+def cache_rows(source: SourceReader, pictures: Path) -> CacheRows:
+    """The rows of the cache for `source`, validated as they are made; pictures are
+    `<gtin-13>.png` in `pictures`.
+
+    Each product is turned into its stored text as soon as it is validated: only small
+    rows stay alive, never 100,000 validated products at once.
+    """
     drawn = _picture_names(pictures)
-    ranked = sorted(source.products, key=lambda p: (-p.rating, -p.review_count, p.gtin))
-    rank_of = {product.gtin: rank for rank, product in enumerate(ranked, start=1)}
-    similar = closest_in_price((p.category, p.price_cents, p.gtin) for p in ranked)
-    store_names = {store.id: store.name for store in source.store.nearby}
-    shelf_words = {shelf.id: " ".join(shelf.name.values()) for shelf in source.categories}
-    products = []
-    words = []
-    for rank, product in enumerate(ranked, start=1):
+    store = source.store
+    store_names = {nearby.id: nearby.name for nearby in store.nearby}
+    shelf_words = {shelf.id: " ".join(shelf.name.values()) for shelf in source.shelves}
+    ranking: list[tuple[float, int, str]] = []  # sorted, the best product first
+    made: dict[str, tuple[str, int, str, str]] = {}  # gtin: category, price, doc, words
+    for product in source.products():
         ean = product.gtin.lstrip("0").zfill(13)
         picture = str(pictures / f"{ean}.png") if f"{ean}.png" in drawn else ""
-        page = source.store.product_page.format(gtin=ean) if source.store.product_page else ""
-        doc = _product_doc(product, store_names, picture, page)
-        neighbours = " ".join(str(rank_of[gtin]) for gtin in similar[product.gtin])
-        products.append((rank, product.gtin, product.category, neighbours, doc))
-        searchable = [*product.name.values(), product.brand, shelf_words[product.category]]
-        words.append((rank, searchable_text(" ".join(searchable))))
-    customers = [
-        (
-            customer.pseudonym,
-            json.dumps(
-                {
-                    "first_name": customer.first_name,
-                    "points": customer.points,
-                    "personalisation": customer.personalisation,
-                    "offers": [[offer.gtin, offer.title] for offer in customer.offers],
-                },
-                ensure_ascii=False,
-            ),
+        page = store.product_page.format(gtin=ean) if store.product_page else ""
+        names = [*product.name.values(), product.brand, shelf_words[product.category]]
+        made[product.gtin] = (
+            product.category,
+            product.price_cents,
+            _product_doc(product, store_names, picture, page),
+            searchable_text(" ".join(names)),
         )
-        for customer in source.customers
-    ]
-    categories = [{"id": shelf.id, "name": shelf.name} for shelf in source.categories]
-    promotions = [
-        {
-            "id": promotion.id,
-            "gtin": promotion.gtin,
-            "price_cents": promotion.price_cents,
-            "title": promotion.title,
-            "ends": promotion.ends.isoformat(),
-        }
-        for promotion in source.promotions
-    ]
+        ranking.append((-product.rating, -product.review_count, product.gtin))
+    promotions = [_promotion_doc(promotion) for promotion in source.promotions()]
+    customers = [(customer.pseudonym, _customer_doc(customer)) for customer in source.customers()]
+    ranking.sort()
+    rank_of = {gtin: rank for rank, (_, _, gtin) in enumerate(ranking, start=1)}
+    similar = closest_in_price((made[gtin][0], made[gtin][1], gtin) for gtin in rank_of)
+    products = []
+    words = []
+    for gtin, rank in rank_of.items():
+        category, _, doc, searchable = made[gtin]
+        neighbours = " ".join(str(rank_of[other]) for other in similar[gtin])
+        products.append((rank, gtin, category, neighbours, doc))
+        words.append((rank, searchable))
+    categories = [{"id": shelf.id, "name": shelf.name} for shelf in source.shelves]
     return CacheRows(
         products=products,
         words=words,
         customers=customers,
         categories=json.dumps(categories, ensure_ascii=False),
         promotions=json.dumps(promotions, ensure_ascii=False),
+    )
+
+
+def _promotion_doc(promotion: SourcePromotion) -> dict[str, object]:
+    return {
+        "id": promotion.id,
+        "gtin": promotion.gtin,
+        "price_cents": promotion.price_cents,
+        "title": promotion.title,
+        "ends": promotion.ends.isoformat(),
+    }
+
+
+def _customer_doc(customer: SourceCustomer) -> str:
+    return json.dumps(
+        {
+            "first_name": customer.first_name,
+            "points": customer.points,
+            "personalisation": customer.personalisation,
+            "offers": [[offer.gtin, offer.title] for offer in customer.offers],
+        },
+        ensure_ascii=False,
     )
 
 
@@ -178,7 +192,7 @@ def _closest(
             picked += groups[prices[above]][:wanted]
             above += 1
         else:  # as far below as above: the smaller GTINs of both, in order
-            both = heapq.merge(groups[prices[below]][:wanted], groups[prices[above]][:wanted])
-            picked += list(both)[:wanted]
+            both = groups[prices[below]][:wanted] + groups[prices[above]][:wanted]
+            picked += sorted(both)[:wanted]
             below, above = below - 1, above + 1
     return picked

@@ -9,8 +9,9 @@ carries raw card numbers is refused.
 
 from __future__ import annotations
 
+import codecs
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -157,20 +158,8 @@ class SourceCustomer(_Strict):
         raise ValueError("a raw card number: customers are keyed by 'pseudonym'")
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogSource:
-    """A whole catalog source, validated: the store, its shelves, products, promotions
-    and customers."""
-
-    store: Store
-    categories: list[Shelf]
-    products: list[SourceProduct]
-    promotions: list[SourcePromotion]
-    customers: list[SourceCustomer]
-
-
 # Validated this many items at a time: each call holds the GIL for a few milliseconds.
-CHUNK = 256
+CHUNK = 128
 # Each list of the source: what its items are called in a message, the member that
 # identifies one, and its validator.
 _LISTS: dict[str, tuple[str, str, TypeAdapter[list[Any]]]] = {
@@ -180,80 +169,103 @@ _LISTS: dict[str, tuple[str, str, TypeAdapter[list[Any]]]] = {
     "customers": ("customer", "", TypeAdapter(list[SourceCustomer])),
 }
 _REQUIRED = ("store", "products")
+_DECODED = 1 << 20  # bytes decoded per call, for the same reason
 
 
-def parse_source(raw: bytes, name: str) -> CatalogSource:
-    """The validated source in `raw` (the file `name`), or CatalogError saying what is wrong.
+class SourceReader:
+    """A catalog source, read a part at a time: each part validated as it is taken.
 
-    Validated a few hundred items at a time, so that a load in a worker thread leaves
-    the other threads running.
+    Products come a chunk at a time, so that a load in a worker thread never holds the
+    GIL for long and never keeps 100,000 validated products alive at once. Every
+    problem is a CatalogError naming the file, the item and the field.
     """
-    try:
-        members = split_members(raw.decode("utf-8"), frozenset(_LISTS))
-    except UnicodeDecodeError:
-        raise CatalogError(f"{name}: not UTF-8 text") from None
-    except SplitError as error:
-        raise CatalogError(f"{name}: not a JSON object ({error})") from None
-    for member in _REQUIRED:
-        if member not in members:
-            raise CatalogError(f"{name}: {member}: field required")
-    try:
-        store = Store.model_validate_json(_text(members["store"]))
-    except ValidationError as error:
-        raise CatalogError(f"{name}: store{_describe(error, '.')}") from None
-    lists = {member: _validated(members.get(member, []), member, name) for member in _LISTS}
-    source = CatalogSource(store, **lists)
-    problem = _cross_reference_problem(source)
-    if problem:
-        raise CatalogError(f"{name}: {problem}")
-    return source
+
+    def __init__(self, raw: bytes, name: str) -> None:
+        self.name = name
+        try:
+            self._members = split_members(_decoded(raw), frozenset(_LISTS))
+        except UnicodeDecodeError:
+            raise CatalogError(f"{name}: not UTF-8 text") from None
+        except SplitError as error:
+            raise CatalogError(f"{name}: not a JSON object ({error})") from None
+        for member in _REQUIRED:
+            if member not in self._members:
+                raise CatalogError(f"{name}: {member}: field required")
+        try:
+            self.store = Store.model_validate_json(_text(self._members["store"]))
+        except ValidationError as error:
+            raise CatalogError(f"{name}: store{_describe(error, '.')}") from None
+        self.shelves: list[Shelf] = list(self._items("categories"))
+        self._prices: dict[str, int] = {}  # of the products read so far
+
+    def products(self) -> Iterator[SourceProduct]:
+        """Every product, each one checked against the shelves and those before it."""
+        shelves = {shelf.id for shelf in self.shelves}
+        for product in self._items("products"):
+            where = f"{self.name}: product {product.gtin.lstrip('0').zfill(13)}"
+            if product.gtin in self._prices:
+                raise CatalogError(f"{where}: gtin: appears twice")
+            if product.category not in shelves:
+                raise CatalogError(
+                    f"{where}: category: {product.category!r} is not one of the store's shelves"
+                )
+            self._prices[product.gtin] = product.price_cents
+            yield product
+
+    def promotions(self) -> list[SourcePromotion]:
+        """Every promotion, each a cut in the price of a product read before."""
+        promotions = list(self._items("promotions"))
+        for promotion in promotions:
+            where = f"{self.name}: promotion {promotion.id}"
+            if promotion.gtin not in self._prices:
+                raise CatalogError(f"{where}: gtin: an unknown product")
+            if promotion.price_cents >= self._prices[promotion.gtin]:
+                raise CatalogError(f"{where}: price_cents: does not lower the price")
+        return promotions
+
+    def customers(self) -> Iterator[SourceCustomer]:
+        """Every customer, each of their offers about a product read before."""
+        for index, customer in enumerate(self._items("customers")):
+            if any(offer.gtin not in self._prices for offer in customer.offers):
+                raise CatalogError(
+                    f"{self.name}: customer #{index}: offers: an offer for an unknown product"
+                )
+            yield customer
+
+    def _items(self, member: str) -> Iterator[Any]:
+        """The items of a list member, validated a chunk at a time."""
+        what, identity, adapter = _LISTS[member]
+        items = self._members.get(member, [])
+        if isinstance(items, str):  # not an array: let the validator say so
+            try:
+                yield from adapter.validate_json(items)
+            except ValidationError as error:
+                raise CatalogError(f"{self.name}: {member}{_describe(error, ': ')}") from None
+            return
+        for start in range(0, len(items), CHUNK):
+            try:
+                chunk = adapter.validate_json(_text(items[start : start + CHUNK]))
+            except ValidationError as error:
+                index = start + int(error.errors()[0]["loc"][0])
+                label = _identity(items[index], identity) or f"#{index}"
+                detail = _describe(error, ": ", skip=1)
+                raise CatalogError(f"{self.name}: {what} {label}{detail}") from None
+            yield from chunk
+
+
+def _decoded(raw: bytes) -> str:
+    # A megabyte per call: decoding 100 MB at once would hold the GIL for 0.1 s.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(raw)
+    parts = [
+        decoder.decode(view[start : start + _DECODED]) for start in range(0, len(raw), _DECODED)
+    ]
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
 
 
 def _text(member: str | list[str]) -> str:
     return member if isinstance(member, str) else f"[{','.join(member)}]"
-
-
-def _validated(items: str | list[str], member: str, name: str) -> list[Any]:
-    """Every item of a list member, validated; CatalogError names the first bad one."""
-    what, identity, adapter = _LISTS[member]
-    if isinstance(items, str):  # not an array: let the validator say so
-        try:
-            return adapter.validate_json(items)
-        except ValidationError as error:
-            raise CatalogError(f"{name}: {member}{_describe(error, ': ')}") from None
-    validated: list[Any] = []
-    for start in range(0, len(items), CHUNK):
-        try:
-            validated += adapter.validate_json(_text(items[start : start + CHUNK]))
-        except ValidationError as error:
-            index = start + int(error.errors()[0]["loc"][0])
-            label = _identity(items[index], identity) or f"#{index}"
-            raise CatalogError(f"{name}: {what} {label}{_describe(error, ': ', skip=1)}") from None
-    return validated
-
-
-def _cross_reference_problem(source: CatalogSource) -> str:
-    """What refers to something the source does not hold ("" if nothing)."""
-    shelves = {shelf.id for shelf in source.categories}
-    prices: dict[str, int] = {}
-    for product in source.products:
-        where = f"product {product.gtin.lstrip('0').zfill(13)}"
-        if product.gtin in prices:
-            return f"{where}: gtin: appears twice"
-        if product.category not in shelves:
-            return f"{where}: category: {product.category!r} is not one of the store's shelves"
-        prices[product.gtin] = product.price_cents
-    for promotion in source.promotions:
-        where = f"promotion {promotion.id}"
-        if promotion.gtin not in prices:
-            return f"{where}: gtin: an unknown product"
-        if promotion.price_cents >= prices[promotion.gtin]:
-            return f"{where}: price_cents: does not lower the price"
-    for index, customer in enumerate(source.customers):
-        for offer in customer.offers:
-            if offer.gtin not in prices:
-                return f"customer #{index}: offers: an offer for an unknown product"
-    return ""
 
 
 def _describe(error: ValidationError, lead: str, skip: int = 0) -> str:
