@@ -18,7 +18,8 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 # Bumped whenever the tables change: an older cache is dropped and reloaded from source.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _TABLES = ("products", "product_words", "customers", "meta")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -104,19 +105,9 @@ class Catalog:
             self._db.executescript(f"BEGIN IMMEDIATE;{drops}{_SCHEMA}{version}COMMIT;")
 
     def _read_store_meta(self) -> None:
-        self._categories = tuple(
-            Category(**item) for item in json.loads(self._meta("categories") or "[]")
+        self._lists = _StoreLists.from_json(
+            self._meta("categories") or "[]", self._meta("promotions") or "[]"
         )
-        self._set_promotions(json.loads(self._meta("promotions") or "[]"))
-
-    def _set_promotions(self, documents: list[dict[str, Any]]) -> None:
-        self._promotions = tuple(
-            Promotion(**{**doc, "ends": date.fromisoformat(doc["ends"])}) for doc in documents
-        )
-        by_gtin: dict[str, list[Promotion]] = {}
-        for promotion in self._promotions:
-            by_gtin.setdefault(promotion.gtin, []).append(promotion)
-        self._promotions_by_gtin = by_gtin
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -165,12 +156,10 @@ class Catalog:
                 except BaseException:
                     writer.execute("ROLLBACK")
                     raise
+                lists = _StoreLists.from_json(rows.categories, rows.promotions)
                 with self._lock:  # the new rows and the new promotions, seen together
                     writer.execute("COMMIT")
-                    self._categories = tuple(
-                        Category(**item) for item in json.loads(rows.categories)
-                    )
-                    self._set_promotions(json.loads(rows.promotions))
+                    self._lists = lists
                 writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             writer.close()
@@ -195,23 +184,21 @@ class Catalog:
 
     def lookup(self, gtin: str) -> Product | None:
         """The product with this GTIN (any length; normalized), or None."""
-        with self._lock, translated(CatalogError, "catalog lookup"):
-            row = self._db.execute(
-                "SELECT doc FROM products WHERE gtin = ?", (gtin.zfill(14),)
-            ).fetchone()
-        return None if row is None else self._product(row[0], self._today())
+        found = self._products("SELECT doc FROM products WHERE gtin = ?", (gtin.zfill(14),))
+        return found[0] if found else None
 
     def customer(self, pseudonym: str) -> Customer | None:
         """The loyalty customer with this pseudonym, or None."""
-        with self._lock, translated(CatalogError, "catalog lookup"):
+        with self._lock, translated(CatalogError, "catalog read"):
             row = self._db.execute(
                 "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
             ).fetchone()
-        if row is None:
-            return None
-        doc = json.loads(row[0])
-        offered = [gtin for gtin, _ in doc["offers"]]
-        pictures = {product.gtin: product.picture for product in self._by_gtins(offered)}
+            if row is None:
+                return None
+            doc = json.loads(row[0])
+            gtins = json.dumps([gtin for gtin, _ in doc["offers"]])
+            offered = [json.loads(text) for (text,) in self._db.execute(_BY_GTINS, (gtins,))]
+        pictures = {product["gtin"]: product["picture"] for product in offered}
         offers = tuple(
             Offer(gtin, title, picture=pictures[gtin])
             for gtin, title in doc["offers"]
@@ -221,18 +208,16 @@ class Catalog:
 
     def categories(self) -> tuple[Category, ...]:
         """The store's shelves, in the order the store lists them."""
-        return self._categories
+        return self._lists.categories
 
     def in_category(
         self, category: str, limit: int = SHELF_LIMIT, offset: int = 0
     ) -> tuple[Product, ...]:
         """The products of a shelf, best rated first: `limit` of them from `offset`."""
-        with self._lock, translated(CatalogError, "catalog browse"):
-            rows = self._db.execute(
-                "SELECT doc FROM products WHERE category = ? ORDER BY rank LIMIT ? OFFSET ?",
-                (category, limit, offset),
-            ).fetchall()
-        return self._products(row[0] for row in rows)
+        return self._products(
+            "SELECT doc FROM products WHERE category = ? ORDER BY rank LIMIT ? OFFSET ?",
+            (category, limit, offset),
+        )
 
     def search(self, query: str, limit: int = SEARCH_LIMIT) -> tuple[Product, ...]:
         """Products whose name, brand or shelf have a word starting with each word of
@@ -246,87 +231,99 @@ class Catalog:
             return ()
         # Each word quoted, so that nothing the shopper types is FTS5 syntax.
         match = " ".join(f'"{word}"*' for word in words)
-        with self._lock, translated(CatalogError, "catalog search"):
-            rows = self._db.execute(
-                "SELECT doc FROM products WHERE rank IN ("
-                " SELECT rowid FROM product_words WHERE product_words MATCH ?"
-                " ORDER BY rowid LIMIT ?"
-                ") ORDER BY rank",
-                (match, limit),
-            ).fetchall()
-        return self._products(row[0] for row in rows)
+        return self._products(
+            "SELECT doc FROM products WHERE rank IN ("
+            " SELECT rowid FROM product_words WHERE product_words MATCH ?"
+            " ORDER BY rowid LIMIT ?"
+            ") ORDER BY rank",
+            (match, limit),
+        )
 
     def similar(self, product: Product) -> tuple[Product, ...]:
         """Other products of the same shelf, the closest in price first."""
-        with self._lock, translated(CatalogError, "catalog similar"):
-            row = self._db.execute(
-                "SELECT similar FROM products WHERE gtin = ?", (product.gtin,)
-            ).fetchone()
-            if row is None or not row[0]:
-                return ()
-            ranks = [int(rank) for rank in row[0].split()]
-            found = dict(
-                self._db.execute(
-                    "SELECT rank, doc FROM products WHERE rank IN (SELECT value FROM json_each(?))",
-                    (json.dumps(ranks),),
-                ).fetchall()
-            )
-        return self._products(found[rank] for rank in ranks if rank in found)
+        return self._products(
+            "SELECT p.doc FROM json_each((SELECT similar FROM products WHERE gtin = ?)) AS near"
+            " JOIN products AS p ON p.rank = near.value ORDER BY near.key",
+            (product.gtin,),
+        )
 
     def promotions(self) -> tuple[Product, ...]:
         """The products on promotion today, in the order the store lists them."""
         today = self._today()
-        running = [p.gtin for p in self._promotions if p.ends >= today]
-        return self._by_gtins(list(dict.fromkeys(running)))
+        with self._lock, translated(CatalogError, "catalog read"):
+            lists = self._lists
+            running = dict.fromkeys(p.gtin for p in lists.promotions if p.ends >= today)
+            rows = self._db.execute(_BY_GTINS, (json.dumps(list(running)),)).fetchall()
+        return tuple(_product(doc, lists, today) for (doc,) in rows)
 
     def gtins(self) -> list[str]:
         """Every product's GTIN-14, in order."""
-        with self._lock, translated(CatalogError, "catalog list"):
+        with self._lock, translated(CatalogError, "catalog read"):
             return [row[0] for row in self._db.execute("SELECT gtin FROM products ORDER BY gtin")]
 
     def count(self) -> int:
         """How many products the cache holds."""
-        with self._lock, translated(CatalogError, "catalog count"):
+        with self._lock, translated(CatalogError, "catalog read"):
             return int(self._db.execute("SELECT COUNT(*) FROM products").fetchone()[0])
 
-    def _by_gtins(self, gtins: Sequence[str]) -> tuple[Product, ...]:
-        """The products of these GTIN-14s that exist, in the order given."""
-        if not gtins:
-            return ()
-        with self._lock, translated(CatalogError, "catalog lookup"):
-            found = dict(
-                self._db.execute(
-                    "SELECT gtin, doc FROM products WHERE gtin IN (SELECT value FROM json_each(?))",
-                    (json.dumps(list(gtins)),),
-                ).fetchall()
-            )
-        return self._products(found[gtin] for gtin in gtins if gtin in found)
-
-    def _products(self, docs: Iterable[str]) -> tuple[Product, ...]:
+    def _products(self, sql: str, parameters: tuple[object, ...]) -> tuple[Product, ...]:
+        """The products `sql` selects (their documents), with today's promotions."""
         today = self._today()
-        return tuple(self._product(doc, today) for doc in docs)
+        with self._lock, translated(CatalogError, "catalog read"):
+            # The promotions taken with the rows: a reload never mixes old and new.
+            lists = self._lists
+            rows = self._db.execute(sql, parameters).fetchall()
+        return tuple(_product(doc, lists, today) for (doc,) in rows)
 
-    def _product(self, text: str, today: date) -> Product:
-        doc = json.loads(text)
-        here, nearby, online, delivery_days = doc["stock"]
-        gtin = doc["gtin"]
-        running = (p for p in self._promotions_by_gtin.get(gtin, ()) if p.ends >= today)
-        return Product(
-            gtin=gtin,
-            name=doc["name"],
-            brand=doc["brand"],
-            category=doc["category"],
-            price_cents=doc["price_cents"],
-            currency=doc["currency"],
-            page_url=doc["page_url"],
-            rating=doc["rating"],
-            review_count=doc["review_count"],
-            stock=Stock(
-                here, tuple((name, units) for name, units in nearby), online, delivery_days
-            ),
-            reviews=tuple(Review(*review) for review in doc["reviews"]),
-            description=doc["description"],
-            picture=doc["picture"],
-            promotion=next(running, None),
-            label=doc["label"],
+
+# The products of a JSON list of GTIN-14s, in the list's order.
+_BY_GTINS = (
+    "SELECT p.doc FROM json_each(?) AS wanted"
+    " JOIN products AS p ON p.gtin = wanted.value ORDER BY wanted.key"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreLists:
+    """The shelves and promotions of the loaded source, swapped whole by a reload."""
+
+    categories: tuple[Category, ...]
+    promotions: tuple[Promotion, ...]
+    by_gtin: dict[str, tuple[Promotion, ...]]
+
+    @classmethod
+    def from_json(cls, categories: str, promotions: str) -> _StoreLists:
+        """The lists as the cache's meta table keeps them."""
+        running = tuple(
+            Promotion(**{**doc, "ends": date.fromisoformat(doc["ends"])})
+            for doc in json.loads(promotions)
         )
+        by_gtin: dict[str, tuple[Promotion, ...]] = {}
+        for promotion in running:
+            by_gtin[promotion.gtin] = (*by_gtin.get(promotion.gtin, ()), promotion)
+        shelves = tuple(Category(**item) for item in json.loads(categories))
+        return cls(shelves, running, by_gtin)
+
+
+def _product(text: str, lists: _StoreLists, today: date) -> Product:
+    """A product from its stored document, with the first of its promotions running today."""
+    doc = json.loads(text)
+    here, nearby, online, delivery_days = doc["stock"]
+    running = (p for p in lists.by_gtin.get(doc["gtin"], ()) if p.ends >= today)
+    return Product(
+        gtin=doc["gtin"],
+        name=doc["name"],
+        brand=doc["brand"],
+        category=doc["category"],
+        price_cents=doc["price_cents"],
+        currency=doc["currency"],
+        page_url=doc["page_url"],
+        rating=doc["rating"],
+        review_count=doc["review_count"],
+        stock=Stock(here, tuple((name, units) for name, units in nearby), online, delivery_days),
+        reviews=tuple(Review(*review) for review in doc["reviews"]),
+        description=doc["description"],
+        picture=doc["picture"],
+        promotion=next(running, None),
+        label=doc["label"],
+    )

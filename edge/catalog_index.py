@@ -25,7 +25,7 @@ SIMILAR_COUNT = 3  # beside a product: what fits under it on the product screen
 class CacheRows:
     """Everything a load writes, ready for `executemany`."""
 
-    products: list[tuple[int, str, str, str, str]]  # rank, gtin, category, similar, doc
+    products: list[tuple[int, str, str, str, str]]  # rank, gtin, category, similar (JSON), doc
     words: list[tuple[int, str]]  # rank, names, brand and shelf names
     customers: list[tuple[str, str]]  # pseudonym, doc
     categories: str  # JSON, in the store's order
@@ -66,7 +66,7 @@ def cache_rows(source: SourceReader, pictures: Path) -> CacheRows:
     words = []
     for gtin, rank in rank_of.items():
         category, _, doc, searchable = made[gtin]
-        neighbours = " ".join(str(rank_of[other]) for other in similar[gtin])
+        neighbours = json.dumps([rank_of[other] for other in similar[gtin]])
         products.append((rank, gtin, category, neighbours, doc))
         words.append((rank, searchable))
     categories = [{"id": shelf.id, "name": shelf.name} for shelf in source.shelves]
