@@ -15,7 +15,7 @@ import contextlib
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -299,17 +299,30 @@ def _idle(rng: np.random.Generator, index: int) -> Sample:
     return Sample(f"idle/{index}", "idle", None, None, False, _noise_and_jpeg(scene, rng))
 
 
-def samples(seed: int = SEED, variants: int = VARIANTS) -> Iterator[Sample]:
-    """The set, always the same for one seed: codes under every condition, then idle frames."""
+def samples(
+    seed: int = SEED,
+    variants: int = VARIANTS,
+    *,
+    conditions: Collection[str] = CONDITIONS,
+    symbologies: Collection[Symbology] = SYMBOLOGIES,
+    idle: bool = True,
+) -> Iterator[Sample]:
+    """The set, always the same for one seed: codes under every condition, then idle frames.
+
+    `conditions`, `symbologies` and `idle` pick part of it: the frames drawn are the
+    same as in the whole set.
+    """
     seeds = np.random.SeedSequence(seed)
     for condition in CONDITIONS:
         for symbology in SYMBOLOGIES:
             for _ in range(variants):
-                (child,) = seeds.spawn(1)
-                yield _draw(np.random.default_rng(child), symbology, condition)
+                (child,) = seeds.spawn(1)  # spawned even when skipped: the set stays the same
+                if condition in conditions and symbology in symbologies:
+                    yield _draw(np.random.default_rng(child), symbology, condition)
     for index in range(IDLE_FRAMES):
         (child,) = seeds.spawn(1)
-        yield _idle(np.random.default_rng(child), index)
+        if idle:
+            yield _idle(np.random.default_rng(child), index)
 
 
 # --- scoring --------------------------------------------------------------------------

@@ -118,30 +118,38 @@ def _doubted(place: list[_Read], failed: list[Box]) -> bool:
 def _agreed(reads: list[_Read], failed: list[Box]) -> list[DecodedCode]:
     """What the readings of retail codes say, place by place, when they can be trusted.
 
-    Readings of one place that all agree are kept, unless zxing-cpp's first pass alone
-    read it and also failed there. When they disagree, neither engine wins blindly:
-    the text read by more sources (first pass, zbar, second pass) than any other, and
-    by two at least, wins; otherwise the place is left unread, since a misread is
-    worse than no read.
+    Where readings agree, the code is kept, unless zxing-cpp's upright pass alone read
+    it and also failed there (it is unsure: its reading confirms nothing). Where they
+    disagree, neither engine wins blindly: the text read by more sources (upright pass,
+    zbar, second passes) than any other, and by two at least, wins; otherwise the place
+    is left unread, since a misread is worse than no read.
     """
     kept = []
     for place in _by_place(reads):
+        unsure = any(_near(read.box, box) for read in place for box in failed)
         support: dict[str, set[str]] = {}
         for read in place:
-            support.setdefault(read.code.text, set()).add(read.source)
+            sources = support.setdefault(read.code.text, set())
+            if not (unsure and read.source == _UPRIGHT_READ):
+                sources.add(read.source)
         ranked = sorted(support.items(), key=lambda item: len(item[1]), reverse=True)
         text, sources = ranked[0]
-        if _doubted(place, failed):
-            runner_up = len(ranked[1][1]) if len(ranked) > 1 else 0
-            if len(sources) < 2 or runner_up == len(sources):
-                continue
-        kept.append(next(read.code for read in place if read.code.text == text))
+        if len(ranked) == 1:
+            trusted = bool(sources) or not unsure
+        else:
+            trusted = len(sources) >= 2 and len(sources) > len(ranked[1][1])
+        if trusted:
+            kept.append(next(read.code for read in place if read.code.text == text))
     return kept
 
 
 def _across(box: Box) -> Stripes:
     """Where a linear code was (not) read: its box is long across the bars, often a scanline."""
     return Stripes(box, upright=box[2] - box[0] >= box[3] - box[1])
+
+
+def _union(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
 def _shifted(box: Box, left: float, top: float, scale: float) -> Box:
@@ -168,7 +176,8 @@ class BarcodeDecoder:
 
     _PLACES = 3  # second attempts per frame, at most
     _SMALL = 160  # a place smaller than this (px) is enlarged twice for the second attempt
-    _BAND = 48  # rows (or columns) of a place that zbar reads across the bars
+    _BAND = 32  # rows (or columns) of a place that zbar reads across the bars...
+    _BANDS = (0.25, 0.5, 0.75)  # ...at these heights of the place
 
     def __init__(
         self,
@@ -188,7 +197,7 @@ class BarcodeDecoder:
     def decode(self, frame: Frame) -> list[DecodedCode]:
         """Every code readable in `frame`, each text once."""
         grey = frame if frame.ndim == 2 else as_frame(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-        others: dict[str, DecodedCode] = {}  # QR, DataMatrix, Code 128: their own ECC
+        others: dict[str, _Read] = {}  # QR, DataMatrix, Code 128: their own ECC
         reads: list[_Read] = []  # retail codes: checked against each other
         failed: list[Box] = []  # retail codes zxing-cpp saw but could not read
         rotate = self.thorough
@@ -196,9 +205,9 @@ class BarcodeDecoder:
         if self._zbar_fallback:
             if self.thorough:
                 reads += self._zbar(grey, (0.0, 0.0, 1.0))
-            for place in self._places(grey, reads, failed):
+            for place in self._places(grey, [*reads, *others.values()], failed):
                 self._second_attempt(grey, place, others, reads)
-        codes = list(others.values())
+        codes = [read.code for read in others.values()]
         for code in _agreed(reads, failed):
             if code.text not in others:
                 codes.append(code)
@@ -206,7 +215,7 @@ class BarcodeDecoder:
 
     def _places(self, grey: Frame, reads: list[_Read], failed: list[Box]) -> list[Stripes]:
         """Where a second attempt may find what the first pass missed or doubted."""
-        read_boxes = [read.box for read in reads]
+        read_boxes = [read.box for read in reads]  # stripes there are codes already read
         places = [_across(box) for box in failed]
         for group in _by_place(reads):
             if _doubted(group, failed):  # a second opinion may settle it
@@ -216,14 +225,18 @@ class BarcodeDecoder:
             for place in stripe_regions(grey)
             if not any(_near(place.box, box) for box in read_boxes)
         ]
+        # Overlapping places become one: a 2D code shows stripes both ways, in pieces.
         merged: list[Stripes] = []
         for place in places:
-            if not any(_near(place.box, other.box) for other in merged):
+            index = next((i for i, m in enumerate(merged) if _near(place.box, m.box)), None)
+            if index is None:
                 merged.append(place)
+            else:
+                merged[index] = Stripes(_union(merged[index].box, place.box), merged[index].upright)
         return merged[: self._PLACES]
 
     def _second_attempt(
-        self, grey: Frame, stripes: Stripes, others: dict[str, DecodedCode], reads: list[_Read]
+        self, grey: Frame, stripes: Stripes, others: dict[str, _Read], reads: list[_Read]
     ) -> None:
         place = stripes.box
         height, width = grey.shape[:2]
@@ -239,17 +252,22 @@ class BarcodeDecoder:
         left, top = float(x0), float(y0)
         where = (left, top, scale)
         self._zxing(crop, where, True, "zxing-cpp second pass", others, reads, [])
-        # zbar reads every row and column of what it is given: a band across the bars
-        # through the middle is all it needs, at a fraction of the cost.
-        rows, columns = crop.shape[:2]
-        if stripes.upright:
-            middle = max(0, rows // 2 - self._BAND // 2)
-            band = crop[middle : middle + self._BAND]
-            reads += self._zbar(band, (left, top + middle / scale, scale), "zbar second pass")
-        else:
-            middle = max(0, columns // 2 - self._BAND // 2)
-            band = crop[:, middle : middle + self._BAND]
-            reads += self._zbar(band, (left + middle / scale, top, scale), "zbar second pass")
+        # zbar reads every row and column of what it is given: a few bands across the
+        # bars are all it needs, at a fraction of the cost. Several, because a tilted or
+        # bent label is often readable along one line only.
+        low, high = (place[1], place[3]) if stripes.upright else (place[0], place[2])
+        origin = top if stripes.upright else left
+        for fraction in self._BANDS:
+            at = int((low + fraction * (high - low) - origin) * scale)
+            start = max(0, at - self._BAND // 2)
+            if stripes.upright:
+                band = crop[start : start + self._BAND]
+                band_at = (left, top + start / scale, scale)
+            else:
+                band = crop[:, start : start + self._BAND]
+                band_at = (left + start / scale, top, scale)
+            if band.size:
+                reads += self._zbar(band, band_at, "zbar second pass")
 
     def _zxing(
         self,
@@ -257,7 +275,7 @@ class BarcodeDecoder:
         where: tuple[float, float, float],
         rotate: bool,
         source: str,
-        others: dict[str, DecodedCode],
+        others: dict[str, _Read],
         reads: list[_Read],
         failed: list[Box],
     ) -> None:
@@ -284,7 +302,7 @@ class BarcodeDecoder:
             if symbology in RETAIL_LINEAR:
                 reads.append(_Read(box, code, source))
             else:
-                others.setdefault(code.text, code)
+                others.setdefault(code.text, _Read(box, code, source))
 
     def _zbar(
         self, grey: Frame, where: tuple[float, float, float], source: str = "zbar"
