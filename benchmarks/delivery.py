@@ -4,6 +4,10 @@ Baseline: paho-mqtt publishing QoS 1 with 20 messages in flight, nothing on disk
 Borne: events committed to the SQLite outbox (synchronous=FULL and NORMAL), then
 published by the uplink and deleted on PUBACK. The budget in shared/BENCHMARKS.md is
 Borne >= 0.8x the baseline with every accepted event durable.
+
+Memory while the broker is away: the uplink must hold no more than its read-ahead
+window, whatever piles up in the outbox. Baseline: the outbox alone taking the same
+appends, in the same run; the uplink's extra memory is the difference.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import statistics
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +87,30 @@ async def borne_pipeline(port: int, events: int, directory: Path, synchronous: s
     return events / elapsed
 
 
+async def memory_while_away(events: int, directory: Path, *, with_uplink: bool) -> dict[str, int]:
+    """Peak memory (bytes) of appending `events` while no broker answers."""
+    path = directory / f"outbox-away-{with_uplink}-{time.monotonic_ns()}.sqlite"
+    outbox = Outbox(lambda: OutboxStore(path, SOURCE, synchronous="normal"))
+    uplink = None
+    if with_uplink:  # a loopback port nobody listens on: the store is offline
+        config = MqttConfig(host="127.0.0.1", port=free_port(), reconnect_min=0.05)
+        uplink = Uplink(config, SOURCE, outbox, boot_count=1)
+    runner = asyncio.create_task(uplink.run()) if uplink else None
+    tracemalloc.start()
+    try:
+        for start in range(0, events, BURST):
+            await asyncio.gather(*(outbox.append(DRAFT) for _ in range(min(BURST, events - start))))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    held = uplink.status().held if uplink else 0
+    if uplink is not None and runner is not None:
+        await uplink.close()
+        runner.cancel()
+    outbox.close()
+    return {"peak_bytes": peak, "events_held": held}
+
+
 def run(events: int) -> dict[str, Any]:
     """Run the comparison and print a table; returns the figures."""
     with tempfile.TemporaryDirectory() as folder:
@@ -98,6 +127,12 @@ def run(events: int) -> dict[str, Any]:
                     samples[f"borne_{mode}"].append(rate)
         finally:
             broker.kill()
+        away = {
+            "outbox_alone": asyncio.run(memory_while_away(events, directory, with_uplink=False)),
+            "outbox_and_uplink": asyncio.run(
+                memory_while_away(events, directory, with_uplink=True)
+            ),
+        }
     medians = {name: statistics.median(values) for name, values in samples.items()}
     baseline = medians["raw_paho"]
     print(
@@ -112,7 +147,14 @@ def run(events: int) -> dict[str, Any]:
     }
     for name, value in medians.items():
         print(f"{labels[name]:<40} {value:>10.0f} {value / baseline:>11.2f}x")
+    extra = away["outbox_and_uplink"]["peak_bytes"] - away["outbox_alone"]["peak_bytes"]
+    print(f"\nBroker away, {events} events appended: peak memory (tracemalloc)")
+    print(f"{'pipeline':<40} {'peak KiB':>10} {'held':>6}")
+    for name, figures in away.items():
+        print(f"{name:<40} {figures['peak_bytes'] / 1024:>10.0f} {figures['events_held']:>6}")
+    print(f"{'uplink extra (bound: read-ahead window)':<40} {extra / 1024:>10.0f}")
     return {
+        "broker_away": {**away, "uplink_extra_bytes": extra, "read_ahead": Uplink.READ_AHEAD},
         "events": events,
         "payload_bytes": len(payload),
         "rounds": ROUNDS,

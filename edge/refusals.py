@@ -89,6 +89,12 @@ class Refusals:
         batch, self._due = self._due[:limit], self._due[limit:]
         return batch
 
+    def requeue(self, sequences: Iterable[int]) -> None:
+        """Retries that did not reach the broker (the link dropped): due again at once."""
+        for sequence in sequences:
+            if sequence in self._backoffs and sequence not in self._timers:
+                self._due.append(sequence)
+
     def _became_due(self, sequence: int) -> None:
         self._timers.pop(sequence, None)
         if sequence in self._backoffs:

@@ -281,6 +281,8 @@ class Uplink:
     def _forget_connection(self) -> None:
         """After a drop, read again from the outbox: it, not memory, says what is left."""
         self._generation += 1
+        if self._refusals is not None:
+            self._refusals.requeue(self._in_flight.values())  # retries cut off mid-flight
         self._in_flight.clear()
         self._ready.clear()
         self._read_upto = 0
@@ -456,9 +458,12 @@ class Uplink:
         room = self._limits.window - len(self._in_flight)
         due = self._refusals.take_due(room) if room > 0 else []
         if due:
-            for event in await self._outbox.get(due):  # shed or deleted ones are gone
-                if self._connected:
-                    self._publish(event)
+            events = await self._outbox.get(due)  # shed or deleted ones are gone
+            if not self._connected:  # dropped while reading: they wait for the next link
+                self._refusals.requeue(due)
+                return
+            for event in events:
+                self._publish(event)
 
     def _take(self, events: list[StoredEvent]) -> None:
         """Queue events that follow on from what was read; others are read later, in order."""

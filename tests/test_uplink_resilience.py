@@ -30,6 +30,7 @@ from edge.config import MqttConfig
 from edge.errors import OutboxError
 from edge.events import EventDraft, EventSource, Priority
 from edge.outbox import Outbox, OutboxStore
+from edge.refusals import Refusals
 from edge.uplink import Uplink
 from edge.uplink_limits import MQTT_MAX_KEEPALIVE, BrokerLimits
 from tests.asyncapi import check_message
@@ -432,3 +433,44 @@ def test_a_link_that_stayed_up_reconnects_from_the_smallest_delay(
         outbox.close()
 
     asyncio.run(scenario())
+
+
+class Ceiling(random.Random):
+    """Jitter that always draws the longest delay allowed: the backoff's ceiling shows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class RecordingLoop:
+    """Just enough of an event loop to see the delays a refusal asks for."""
+
+    def __init__(self) -> None:
+        self.delays: dict[int, list[float]] = {}
+        self.loop = asyncio.new_event_loop()
+
+    def call_later(self, delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        if args:
+            self.delays.setdefault(args[0], []).append(delay)
+        return self.loop.call_later(3600, lambda: None)
+
+
+def test_each_refused_event_waits_longer_after_each_refusal_up_to_a_cap() -> None:
+    recording = RecordingLoop()
+    refusals = Refusals(
+        recording,  # type: ignore[arg-type]
+        base=5.0,
+        cap=300.0,
+        on_due=lambda: None,
+        rng=Ceiling(),
+    )
+    for _ in range(9):
+        refusals.refuse(7, "Not authorized")
+    refusals.refuse(8, "Not authorized")
+
+    assert recording.delays[7] == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
+    assert recording.delays[8] == [5.0], "another event is not held back by the first"
+    refusals.accepted(7)
+    assert (len(refusals), refusals.total) == (1, 10)
+    refusals.close()
+    recording.loop.close()
