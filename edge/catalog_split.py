@@ -69,6 +69,8 @@ def _value(text: str, position: int) -> tuple[object, int]:
         return _DECODER.raw_decode(text, position)
     except json.JSONDecodeError as error:
         raise SplitError(f"{error.msg} at {error.pos}") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise SplitError(f"a number too long at {position}") from None
     except RecursionError:
         raise SplitError(f"nested too deep at {position}") from None
 

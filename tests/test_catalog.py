@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import string
 import tempfile
 import threading
@@ -30,7 +31,12 @@ from edge.pseudonym import Pseudonyms
 DEMO_STORE = Path(__file__).resolve().parent.parent / "assets" / "demo-store"
 DEMO_CATALOG = DEMO_STORE / "catalog.json"
 HEADPHONES = "3760123450010"
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# BORNE_FUZZ_EXAMPLES=2000 for a longer hunt than the suite does by default.
+FUZZ = settings(
+    max_examples=int(os.environ.get("BORNE_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def demo_document() -> dict[str, Any]:
@@ -407,6 +413,21 @@ def test_bytes_that_are_not_a_catalog_are_refused(raw: bytes) -> None:
         with pytest.raises(CatalogError):
             catalog.load_source(source)
         catalog.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"store": {"id": "s"}, "products": [' + "1" * 5000 + "]}",  # past int()'s limit
+        '{"store": ' + "[" * 100_000 + "]" * 100_000 + ', "products": []}',
+        '{"store": {"id": "s"}, "products": []} {}',
+    ],
+)
+def test_json_that_python_cannot_or_should_not_read_is_refused(tmp_path: Path, text: str) -> None:
+    source = tmp_path / "catalog.json"
+    source.write_text(text)
+    with pytest.raises(CatalogError, match="not a JSON object"):
+        Catalog(tmp_path / "catalog.sqlite").load_source(source)
 
 
 @FUZZ
