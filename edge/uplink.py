@@ -39,6 +39,7 @@ from devices.backoff import Backoff
 from edge.config import MqttConfig
 from edge.errors import OutboxError
 from edge.events import CONTENT_TYPE, EventSource, rfc3339
+from edge.log_once import RepeatedCondition
 from edge.outbox import LinkRecord, Outbox, StoredEvent
 from edge.refusals import Refusals
 from edge.supervision import supervised
@@ -120,6 +121,9 @@ class Uplink:
         self._connects = 0
         self._generation = 0  # one per connection: reads begun on an older one are stale
         self._last_error = ""
+        # A broker that stays away, or a link that keeps dropping, is logged once.
+        self._unreachable = RepeatedCondition(log, "cannot reach the broker", "attempts")
+        self._dropping = RepeatedCondition(log, "the link to the broker dropped", "times")
         self._state = "connecting"
         self._state_since = clock()
         self._restarts = 0
@@ -252,8 +256,10 @@ class Uplink:
         if client is not self._client:
             return
         if reason.is_failure:
-            self._note_error(f"broker refused the connection: {reason}")
+            self._note_error(f"broker refused the connection: {reason}", logged=False)
+            self._unreachable.occurred(detail=f"refused: {reason}")
             return
+        self._unreachable.cleared()
         self._limits = BrokerLimits.from_connack(
             properties, inflight=self._config.inflight, keepalive=self._config.keepalive
         )
@@ -264,7 +270,8 @@ class Uplink:
         self._generation += 1
         self._aliases = {}
         self._set_state("connected")
-        log.info("uplink connected to %s:%d", self._config.host, self._config.port)
+        if not self._dropping.active:  # a flapping link is counted, not logged each time
+            log.info("uplink connected to %s:%d", self._config.host, self._config.port)
         self._wake.set()
 
     def _paho_disconnected(
@@ -273,7 +280,10 @@ class Uplink:
         if client is not self._client:
             return
         if self._connected and self._tasks:
-            self._note_error(f"disconnected: {reason}")
+            self._note_error(f"disconnected: {reason}", logged=False)
+            if self._monotonic() - self._connected_at >= self.STABLE_AFTER:
+                self._dropping.cleared()  # a drop after a good while starts a new count
+            self._dropping.occurred(detail=str(reason))
         self._connected = False
         self._forget_connection()
         self._lost.set()
@@ -318,8 +328,9 @@ class Uplink:
             {"state": "online", "boot": self._boot_count, "since": rfc3339(self._clock())}
         )
 
-    def _note_error(self, message: str) -> None:
-        if message != self._last_error:
+    def _note_error(self, message: str, *, logged: bool = True) -> None:
+        """Keep the last problem for the status; log it unless a condition counts it."""
+        if logged and message != self._last_error:
             log.warning("uplink: %s", message)
         self._last_error = message
         self._state_changed.set()
@@ -414,7 +425,8 @@ class Uplink:
                     self._configured.keepalive,
                 )
             except (OSError, ssl.SSLError, ValueError) as error:
-                self._note_error(f"cannot reach broker: {error}")
+                self._note_error(f"cannot reach broker: {error}", logged=False)
+                self._unreachable.occurred(detail=str(error))
             else:
                 await self._lost.wait()
                 if (

@@ -284,7 +284,7 @@ class Kicker:
 
 
 def test_a_flapping_link_backs_off_instead_of_reconnecting_at_once(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     backoff = Backoff(base=0.01, cap=0.05, rng=random.Random(4))
 
@@ -302,7 +302,11 @@ def test_a_flapping_link_backs_off_instead_of_reconnecting_at_once(
             assert backoff.attempts >= 4
         outbox.close()
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.INFO, logger="edge.uplink"):
+        asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records]
+    assert len([line for line in lines if "dropped" in line]) == 1, lines
+    assert len([line for line in lines if "connected to" in line]) == 1, lines
 
 
 def limited_broker(tmp_path: Path) -> Broker:
