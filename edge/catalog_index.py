@@ -66,7 +66,7 @@ def cache_rows(source: SourceReader, pictures: Path) -> CacheRows:
     words = []
     for gtin, rank in rank_of.items():
         category, _, doc, searchable = made[gtin]
-        neighbours = json.dumps([rank_of[other] for other in similar[gtin]])
+        neighbours = f"[{','.join(str(rank_of[other]) for other in similar[gtin])}]"  # JSON
         products.append((rank, gtin, category, neighbours, doc))
         words.append((rank, searchable))
     categories = [{"id": shelf.id, "name": shelf.name} for shelf in source.shelves]
