@@ -462,9 +462,13 @@ def read_status(path: Path, *, max_bytes: int) -> OutboxStatus:
             last_delivered_at=None,
             boot_count=0,
         )
+    # Read only, by URI: opening may create neither the file nor its folder. With no
+    # write-ahead log beside it (no runtime has it open), it is read as immutable, so
+    # SQLite does not leave -wal and -shm files behind either.
+    live = path.with_name(path.name + "-wal").exists()
+    mode = "mode=ro" if live else "mode=ro&immutable=1"
     with translated(OutboxError, "outbox status"):
-        # Read only, by URI: opening may neither create the file nor its folder.
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
         try:
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
                 raise OutboxError(f"{path} is not a Borne outbox")

@@ -12,7 +12,7 @@ import pytest
 from devices.readings import CardTap
 from edge.bootstrap import build_runtime
 from edge.config import load_config
-from edge.errors import OutboxFullError
+from edge.errors import OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
 from edge.outbox import LinkRecord, Outbox, OutboxStore, describe_status, read_status
 from edge.session import Screen
@@ -160,6 +160,7 @@ def test_status_reads_an_outbox_without_changing_it(tmp_path: Path) -> None:
     status = read_status(path, max_bytes=20_000)
 
     assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["outbox.sqlite"], "nothing created beside it"
     assert status.queued_bytes <= 20_000
     assert status.shed_total > 0
     lines = describe_status(status, now=1001.0)
@@ -208,3 +209,11 @@ def test_a_full_outbox_never_freezes_the_screen(tmp_path: Path) -> None:
             await runtime.close()
 
     asyncio.run(scenario())
+
+
+def test_status_of_a_file_that_is_not_an_outbox_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    path.write_bytes(b"not a database, an installer's mistake\n" * 100)
+
+    with pytest.raises(OutboxError, match="outbox status"):
+        read_status(path, max_bytes=2_000_000)
