@@ -87,6 +87,7 @@ def test_a_frame_with_nothing_in_view_gives_nothing(decoder: BarcodeDecoder) -> 
         ("3760123450010", Symbology.EAN13),
         ("96385074", Symbology.EAN8),
         ("036000291452", Symbology.UPCA),
+        ("01234565", Symbology.UPCE),
         ("https://id.gs1.org/01/03760123450010", Symbology.QR),
         ("BORNE-ORDER-8812", Symbology.DATAMATRIX),
         ("HA112", Symbology.CODE128),
@@ -202,6 +203,17 @@ def test_a_missing_then_failing_camera_is_reported_and_reopened() -> None:
     assert DeviceState.MISSING in states
     assert DeviceState.FAILING in states
     assert states[states.index(DeviceState.FAILING) + 1] is DeviceState.OK
+
+
+def test_a_upc_e_label_gives_the_gtin_of_its_upc_a() -> None:
+    camera = SimulatedCamera(fps=None)
+    camera.show("01234565", Symbology.UPCE)
+    frame = camera.read()
+    assert frame is not None
+    (code,) = BarcodeDecoder().decode(frame)
+    scan = scan_from_code(code, "camera", 0.0)
+    assert (scan.symbology, scan.text) == (Symbology.UPCE, "01234565")
+    assert scan.gtin == "00012345000065"  # UPC-A 012345000065, not a GTIN-8
 
 
 def test_a_gs1_datamatrix_label_gives_its_gtin_and_lot() -> None:

@@ -32,7 +32,9 @@ _MIN_SIDE = 24  # half-size pixels: narrower blobs are lines of text, not codes
 _MIN_AREA = 500
 
 
-def _regions(excess: npt.NDArray[np.uint8], upright: bool) -> list[tuple[int, Stripes]]:
+def _regions(
+    excess: npt.NDArray[np.uint8], upright: bool, size: tuple[int, int]
+) -> list[tuple[int, Stripes]]:
     density = cv2.blur(excess, _WINDOW)
     _, mask = cv2.threshold(density, _STRIPE_LEVEL, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
@@ -43,11 +45,12 @@ def _regions(excess: npt.NDArray[np.uint8], upright: bool) -> list[tuple[int, St
         left, top, width, height = cv2.boundingRect(contour)
         area = cv2.contourArea(contour)
         if area >= _MIN_AREA and min(width, height) >= _MIN_SIDE:
+            rows, columns = size  # an odd size was rounded when halved: stay inside
             box = (
                 float(left * _SCALE),
                 float(top * _SCALE),
-                float((left + width) * _SCALE),
-                float((top + height) * _SCALE),
+                float(min(columns, (left + width) * _SCALE)),
+                float(min(rows, (top + height) * _SCALE)),
             )
             found.append((int(area), Stripes(box, upright)))
     return found
@@ -55,12 +58,15 @@ def _regions(excess: npt.NDArray[np.uint8], upright: bool) -> list[tuple[int, St
 
 def stripe_regions(grey: npt.NDArray[np.uint8], limit: int = 3) -> list[Stripes]:
     """The `limit` largest places of `grey` that look like bars, upright or turned."""
+    if min(grey.shape[:2]) < _MIN_SIDE * _SCALE:
+        return []  # no code that a camera can read fits in so few pixels
     small = cv2.resize(grey, None, fx=1 / _SCALE, fy=1 / _SCALE, interpolation=cv2.INTER_AREA)
     across = cv2.convertScaleAbs(cv2.Sobel(small, cv2.CV_16S, 1, 0, ksize=3))
     down = cv2.convertScaleAbs(cv2.Sobel(small, cv2.CV_16S, 0, 1, ksize=3))
     # Vertical bars change along x only; horizontal bars (a quarter turn) along y only.
     upright = np.asarray(cv2.subtract(across, down), dtype=np.uint8)
     turned = np.asarray(cv2.subtract(down, across), dtype=np.uint8)
-    found = _regions(upright, True) + _regions(turned, False)
+    size = (grey.shape[0], grey.shape[1])
+    found = _regions(upright, True, size) + _regions(turned, False, size)
     found.sort(key=lambda item: item[0], reverse=True)
     return [stripes for _, stripes in found[:limit]]
