@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from kiosk.virtual_screen import virtual_screen
+from tests.virtual_screen import virtual_screen
 
 
 def _probe(display: str, *args: str) -> dict[str, Any]:

@@ -21,10 +21,20 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from edge.config import load_config
+from edge.intents import (
+    EndSession,
+    OpenSearch,
+    OpenShelf,
+    OpenShelves,
+    Search,
+    ShowProduct,
+    TypeText,
+)
 from kiosk.launcher import prepare_kivy
 
 DEMO_CARD = "9250000000017"
@@ -98,16 +108,16 @@ async def _measure(app: Any, runtime: Any, simulators: Any, args: argparse.Names
 
 async def _one_session(app: Any, runtime: Any, gtin: str, tap: Any, scan: Any) -> None:
     """A shopper: card, scan, a similar product, a shelf, a search, then gone."""
-    steps = [
+    steps: list[Callable[[], Awaitable[Any]]] = [
         lambda: runtime.handle(tap(DEMO_CARD, "01", "Type3Tag", "bench", time.time())),
         lambda: runtime.handle(scan("ean13", gtin, gtin.zfill(14), "bench", time.time())),
-        lambda: runtime.view_product(runtime.session.view.similar[0].gtin, "similar"),
-        runtime.open_browse,
-        lambda: runtime.browse("cuisine"),
-        runtime.open_search,
-        lambda: runtime.type_text("casque"),
-        runtime.search,
-        lambda: runtime.end_session("home"),
+        lambda: runtime.ask(ShowProduct(runtime.session.view.similar[0].gtin, "similar")),
+        lambda: runtime.ask(OpenShelves()),
+        lambda: runtime.ask(OpenShelf("cuisine")),
+        lambda: runtime.ask(OpenSearch()),
+        lambda: runtime.ask(TypeText("casque")),
+        lambda: runtime.ask(Search()),
+        lambda: runtime.ask(EndSession("home")),
     ]
     for step in steps:
         since = runtime.changes
@@ -116,17 +126,18 @@ async def _one_session(app: Any, runtime: Any, gtin: str, tap: Any, scan: Any) -
 
 
 async def _kiosk(args: argparse.Namespace, data_dir: Path) -> None:
-    from edge.bootstrap import build_runtime, demo_cards
+    from edge.bootstrap import build_runtime
+    from edge.demo import demo_cards, with_demo_store
     from kiosk.app import KioskApp
 
-    config = load_config(
-        None, {"BORNE_STORAGE__DATA_DIR": str(data_dir), "BORNE_STORAGE__SYNCHRONOUS": "normal"}
-    )
-    runtime, simulators = await build_runtime(config, camera_fps=30.0)
+    # The production commit setting (synchronous = "full"): what a store's kiosk pays.
+    config = with_demo_store(load_config(None, {"BORNE_STORAGE__DATA_DIR": str(data_dir)}))
+    runtime, simulators = await build_runtime(config, camera_fps=30.0, simulators_allowed=True)
     app = KioskApp(
         runtime,
         simulators,
-        cards=demo_cards(config),
+        cards=demo_cards(),
+        store_name=config.device.store_name,
         sounds=data_dir / "sounds",
         simulator_panel=False,
         locked=False,

@@ -7,13 +7,17 @@ from enum import StrEnum
 
 
 class DeviceState(StrEnum):
-    """ok: delivering readings; missing: not found; failing: found but erroring."""
+    """ok: delivering readings; missing: not found; failing: found but erroring.
+
+    not configured: the configuration names no such device, so none is looked for.
+    """
 
     STARTING = "starting"
     OK = "ok"
     MISSING = "missing"
     FAILING = "failing"
     STOPPED = "stopped"
+    NOT_CONFIGURED = "not configured"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,13 @@
-"""Builds a runtime from a configuration: storage, catalog, session, uplink, devices."""
+"""Builds a runtime from a configuration: storage, catalog, session, uplink, devices.
+
+Only what the configuration names is built: no device entry means no device, no
+catalog source means an empty catalog. Simulated devices are for the demo and for
+`borne simulate`; the commands a store runs refuse them.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +20,23 @@ from devices.ble.scanner import BeaconScanner
 from devices.hid.wedge import EvdevKeySource, HidScanner, KeySource, SimulatedWedge
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
+from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog
-from edge.config import Config
+from edge.config import Config, check_data_dir
+from edge.errors import CatalogError, ConfigError
 from edge.events import EventSource
 from edge.lockdown import ExitLock
 from edge.outbox import Outbox, OutboxStore
 from edge.presence import PresenceEngine
-from edge.pseudonym import Pseudonymizer, load_key
+from edge.privacy import CodePolicy
+from edge.pseudonym import Pseudonyms, load_secret
 from edge.runtime import Device, Runtime
 from edge.session import ShopperSession
 from edge.uplink import Uplink
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_CATALOG = ASSETS / "demo-store" / "catalog.json"
+log = logging.getLogger(__name__)
+SIMULATED = "simulated"
+DEVICE_KINDS = ("camera", "nfc", "ble", "hid")  # the keys of [devices] that name a device
 
 
 @dataclass
@@ -58,39 +67,70 @@ def open_outbox(config: Config) -> Outbox:
     )
 
 
-def catalog_source(config: Config) -> Path:
-    """The file the catalog cache is loaded from: the configured one, or the demo store."""
-    return Path(config.catalog.source) if config.catalog.source else DEMO_CATALOG
+def open_catalog(config: Config) -> Catalog:
+    """The catalog cache, refreshed from its source file when that changed.
 
-
-def open_catalog(config: Config, pseudonymize: Pseudonymizer) -> Catalog:
-    """The catalog cache, refreshed from its source file when that changed."""
+    A source that cannot be loaded is reported and the cache keeps what it had: a
+    kiosk that showed yesterday's catalog is better than one that shows none.
+    """
     catalog = Catalog(config.data_dir / "catalog.sqlite")
-    catalog.load_source(catalog_source(config), pseudonymize)
+    if not config.catalog.source:
+        log.warning("no catalog source configured ([catalog] source): the catalog is empty")
+        return catalog
+    try:
+        catalog.load_source(Path(config.catalog.source))
+    except CatalogError as error:
+        kept = catalog.count()
+        log.error("catalog source refused, %d products kept from before: %s", kept, error)
     return catalog
 
 
-def demo_cards(config: Config) -> list[tuple[str, str]]:
-    """(first name, card number) of the loyalty cards in the catalog source, for simulators."""
-    document = json.loads(catalog_source(config).read_text(encoding="utf-8"))
-    return [(str(c["first_name"]), str(c["card"])) for c in document.get("customers", [])]
+def refuse_simulators(config: Config) -> None:
+    """The commands a store runs use real devices only: "simulated" is a configuration error."""
+    for kind in DEVICE_KINDS:
+        if getattr(config.devices, kind) == SIMULATED:
+            raise ConfigError(
+                f"devices.{kind}",
+                '"simulated" is only for `borne demo` and `borne simulate`',
+            )
+
+
+def check_ready(config: Config, *, simulators_allowed: bool) -> Pseudonyms:
+    """What must hold before anything starts or is created: the secret, real devices, storage.
+
+    Raises ConfigError naming the key; returns the pseudonymizers made from the secret.
+    """
+    if not simulators_allowed:
+        refuse_simulators(config)
+    pseudonyms = Pseudonyms.from_secret(load_secret(config.privacy.pseudonym_key_file))
+    check_data_dir(config)
+    return pseudonyms
 
 
 async def build_runtime(
-    config: Config, *, camera_fps: float | None = 15.0
+    config: Config, *, camera_fps: float | None = 15.0, simulators_allowed: bool = False
 ) -> tuple[Runtime, Simulators]:
-    """Everything a kiosk runs, wired together; devices start with `runtime.start()`."""
-    pseudonymize = Pseudonymizer(load_key(config.privacy.pseudonym_key_file, config.data_dir))
-    catalog = open_catalog(config, pseudonymize)
+    """Everything a kiosk runs, wired together; devices start with `runtime.start()`.
+
+    Unless `simulators_allowed` (the demo, `borne simulate`), a device configured as
+    "simulated" is a configuration error.
+    """
+    pseudonyms = check_ready(config, simulators_allowed=simulators_allowed)
+    catalog = open_catalog(config)
     outbox = open_outbox(config)
     boot_count = await outbox.next_boot()
     source = EventSource(config.device.store_id, config.device.device_id)
     uplink = (
         Uplink(config.mqtt, source, outbox, boot_count=boot_count) if config.mqtt.host else None
     )
-    session = ShopperSession(catalog, pseudonymize, clock=time.time)
+    codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
+    session = ShopperSession(
+        catalog, pseudonyms.card, clock=time.time, codes=codes, store_id=config.device.store_id
+    )
     presence = (
-        PresenceEngine(config.presence.store_app_uuid, pseudonymize) if config.devices.ble else None
+        PresenceEngine(config.presence.store_app_uuid, pseudonyms.beacon)
+        if config.devices.ble
+        else None
     )
     runtime = Runtime(
         session=session,
@@ -99,13 +139,17 @@ async def build_runtime(
         uplink=uplink,
         idle_timeout=config.session.idle_timeout,
         idle_countdown=config.session.idle_countdown,
-        store_id=config.device.store_id,
         presence=presence,
         exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
     )
     simulators = Simulators()
     for device in _devices(config, runtime, simulators, camera_fps):
         runtime.attach(device)
+    for kind in DEVICE_KINDS:
+        if not getattr(config.devices, kind):
+            runtime.report_status(
+                DeviceStatus(kind, "none", DeviceState.NOT_CONFIGURED, f"no [devices] {kind} entry")
+            )
     return runtime, simulators
 
 
@@ -119,7 +163,7 @@ def _devices(
     if frames is not None:
         devices.append(CameraScanner(frames, runtime.submit, on_status=report))
     nfc_path = config.devices.nfc
-    if nfc_path == "simulated":
+    if nfc_path == SIMULATED:
         simulators.card = SimulatedCardPeer()
         nfc_path = simulators.card.path
     if nfc_path:
@@ -128,7 +172,7 @@ def _devices(
     if keys is not None:
         layout = config.devices.hid_layout
         devices.append(HidScanner(keys, runtime.submit, layout=layout, on_status=report))
-    if config.devices.ble == "simulated":
+    if config.devices.ble == SIMULATED:
         # Shoppers with the store app walk by, one after the other, again and again.
         visits = [
             advert
@@ -152,7 +196,7 @@ def _devices(
 
 def _camera(config: Config, simulators: Simulators, camera_fps: float | None) -> FrameSource | None:
     address = config.devices.camera
-    if address == "simulated":
+    if address == SIMULATED:
         simulators.camera = SimulatedCamera(fps=camera_fps)
         return simulators.camera
     if address:
@@ -164,7 +208,7 @@ def _wedge(config: Config, simulators: Simulators) -> KeySource | None:
     hid = config.devices.hid
     if hid in ("", "keyboard"):  # "keyboard": read through the kiosk's window instead
         return None
-    if hid == "simulated":
+    if hid == SIMULATED:
         simulators.wedge = SimulatedWedge(config.devices.hid_layout)
         return simulators.wedge
     return EvdevKeySource(hid)

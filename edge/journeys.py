@@ -15,8 +15,10 @@ from functools import partial
 
 from devices.barcode.gs1 import display_gtin, normalize_gtin
 from devices.nfc.card_formats import loyalty_records
-from edge.bootstrap import Simulators, build_runtime, demo_cards
+from edge.bootstrap import Simulators, build_runtime
 from edge.config import Config
+from edge.demo import demo_cards
+from edge.intents import EndSession
 from edge.runtime import Runtime
 from edge.session import Screen, SessionView
 
@@ -51,7 +53,7 @@ async def run_journeys(
             simulators.camera.show(display_gtin(wanted))
             async with asyncio.timeout(step_seconds):
                 await runtime.wait_for_view(partial(_shows, wanted))
-        await runtime.end_session("walked_away")
+        await runtime.ask(EndSession("walked_away"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +78,13 @@ async def simulate(
 
     Events left by an earlier run (a crash, a broker that was down) are delivered too.
     """
-    runtime, simulators = await build_runtime(config, camera_fps=None)
+    runtime, simulators = await build_runtime(config, camera_fps=None, simulators_allowed=True)
     rng = random.Random(seed)  # noqa: S311 - picks demo products, not secrets
     before = await runtime.outbox.status()
     started = time.monotonic()
     await runtime.start()
     try:
-        cards = [number for _, number in demo_cards(config)]
+        cards = [number for _, number in demo_cards()]
         await run_journeys(runtime, simulators, runtime.catalog.gtins(), cards, journeys, rng=rng)
         committed = await runtime.outbox.status()
         journeys_seconds = time.monotonic() - started

@@ -1,8 +1,9 @@
-"""The runtime: readings in, session views and committed events out.
+"""The runtime: readings and intents in, session views and committed events out.
 
 One asyncio loop owns it. Device threads hand readings over with `submit()`, which
-is thread-safe; the UI subscribes to views. Every event is committed to the outbox
-before the new view is shown to anyone.
+is thread-safe; what people ask for comes as intents through `ask()`; the UI
+subscribes to views. Every event is committed to the outbox before the new view is
+shown to anyone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog, Category, Product
 from edge.errors import OutboxError
 from edge.events import EventDraft, Priority
+from edge.intents import EndSession, Intent
 from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
 from edge.presence import PresenceEngine
@@ -52,7 +54,6 @@ class Runtime:
         uplink: Uplink | None,
         idle_timeout: float,
         idle_countdown: float = 20.0,
-        store_id: str = "",
         presence: PresenceEngine | None = None,
         exit_lock: ExitLock | None = None,
     ) -> None:
@@ -62,7 +63,6 @@ class Runtime:
         self.uplink = uplink
         self.idle_timeout = idle_timeout
         self.idle_countdown = idle_countdown
-        self.store_id = store_id
         self.presence = presence
         self.exit_lock = exit_lock  # None: a staff PIN cannot close the kiosk
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -166,13 +166,13 @@ class Runtime:
             deadline = time.time() + self.idle_countdown
             await self._commit_and_show(self.session.warn_idle(deadline))
         else:
-            await self.end_session("idle")
-
-    async def keep_alive(self) -> None:
-        """The shopper touched "continue" on the idle warning."""
-        await self._commit_and_show(self.session.keep_alive())
+            await self.ask(EndSession("idle"))
 
     # --- what happens --------------------------------------------------------------------
+
+    async def ask(self, intent: Intent) -> list[StoredEvent]:
+        """Do what a person asked for; commit its events; then show the new view."""
+        return await self._commit_and_show(self.session.handle(intent))
 
     async def handle(self, reading: Reading) -> list[StoredEvent]:
         """Apply a reading to the session; commit its events; then show the new view."""
@@ -210,50 +210,6 @@ class Runtime:
                 self._shelves.append((category, products[0].picture if products else ""))
         return self._shelves
 
-    async def view_product(self, gtin: str, via: str) -> list[StoredEvent]:
-        """The shopper touched a product on a shelf, in results, in an offer..."""
-        return await self._commit_and_show(self.session.view_product(gtin, via))
-
-    async def open_browse(self) -> list[StoredEvent]:
-        """Show the store's shelves."""
-        return await self._commit_and_show(self.session.open_browse())
-
-    async def browse(self, category: str) -> list[StoredEvent]:
-        """Show one shelf's products."""
-        return await self._commit_and_show(self.session.browse(category))
-
-    async def open_search(self) -> list[StoredEvent]:
-        """Show the on-screen keyboard."""
-        return await self._commit_and_show(self.session.open_search())
-
-    async def type_text(self, text: str) -> list[StoredEvent]:
-        """Keys typed on the on-screen keyboard."""
-        return await self._commit_and_show(self.session.type_text(text))
-
-    async def erase(self) -> list[StoredEvent]:
-        """The on-screen keyboard's backspace."""
-        return await self._commit_and_show(self.session.erase())
-
-    async def search(self) -> list[StoredEvent]:
-        """Search the catalog for what the shopper typed."""
-        return await self._commit_and_show(self.session.search())
-
-    async def open_reviews(self) -> list[StoredEvent]:
-        """Show every review of the product in view."""
-        return await self._commit_and_show(self.session.open_reviews())
-
-    async def close_reviews(self) -> list[StoredEvent]:
-        """Hide the reviews."""
-        return await self._commit_and_show(self.session.close_reviews())
-
-    async def back(self) -> list[StoredEvent]:
-        """One step back (product to its list, shelf to shelves)."""
-        return await self._commit_and_show(self.session.back())
-
-    async def set_accessibility(self, setting: str, enabled: bool) -> list[StoredEvent]:
-        """Turn an accessibility setting on or off for this shopper."""
-        return await self._commit_and_show(self.session.set_accessibility(setting, enabled))
-
     async def try_exit(self, pin: str) -> Attempt | None:
         """A staff member asked to leave the kiosk: what the lock said (None: no lock)."""
         if self.exit_lock is None:
@@ -268,26 +224,6 @@ class Runtime:
             )
         )
         return attempt
-
-    async def set_language(self, language: str) -> list[StoredEvent]:
-        """The shopper switched the screen's language."""
-        return await self._commit_and_show(self.session.set_language(language))
-
-    async def hand_off(self, fulfilment: str) -> list[StoredEvent]:
-        """Show the QR code that takes the product to the shopper's phone."""
-        return await self._commit_and_show(self.session.hand_off(fulfilment, self.store_id))
-
-    async def close_hand_off(self) -> list[StoredEvent]:
-        """Hide the hand-off QR code."""
-        return await self._commit_and_show(self.session.close_hand_off())
-
-    async def request_assist(self) -> list[StoredEvent]:
-        """The shopper called an advisor."""
-        return await self._commit_and_show(self.session.request_assist())
-
-    async def end_session(self, reason: str) -> list[StoredEvent]:
-        """The shopper walked away (or pressed home): wipe the session."""
-        return await self._commit_and_show(self.session.end(reason))
 
     async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
         try:

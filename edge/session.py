@@ -1,6 +1,6 @@
 """The shopper session: what a shopper did since they walked up, and the events it makes.
 
-Pure logic over the catalog: readings in, a new view plus event drafts out. The
+Pure logic over the catalog: readings and intents in, a new view plus event drafts out. The
 runtime commits the drafts to the outbox before anyone is shown the new view.
 """
 
@@ -11,11 +11,33 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import assert_never
 from urllib.parse import urlencode
 
 from devices.readings import BarcodeScan, CardTap
 from edge.catalog import Catalog, Customer, Product
 from edge.events import EventDraft, Priority
+from edge.intents import (
+    Back,
+    CloseHandOff,
+    CloseReviews,
+    EndSession,
+    Erase,
+    HandOff,
+    Intent,
+    KeepAlive,
+    OpenReviews,
+    OpenSearch,
+    OpenShelf,
+    OpenShelves,
+    RequestAssist,
+    Search,
+    SetAccessibility,
+    SetLanguage,
+    ShowProduct,
+    TypeText,
+)
+from edge.privacy import CodePolicy
 
 LANGUAGES = ("fr", "en")
 FULFILMENTS = ("collect", "delivery")
@@ -81,9 +103,13 @@ class ShopperSession:
         *,
         clock: Callable[[], float],
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        codes: CodePolicy | None = None,
+        store_id: str = "",
     ) -> None:
         self._catalog = catalog
+        self._store_id = store_id  # named in hand-off links: collect here
         self._pseudonymize = pseudonymize
+        self._codes = codes or CodePolicy()
         self._clock = clock
         self._new_id = new_id
         self.view = SessionView()
@@ -112,6 +138,46 @@ class ShopperSession:
             f"io.borne.{name}", {"session_id": self.view.session_id, **data}, priority
         )
 
+    def handle(self, intent: Intent) -> list[EventDraft]:
+        """Apply what a person asked for: the one way in for every intent."""
+        match intent:
+            case ShowProduct(gtin, via):
+                return self.view_product(gtin, via)
+            case OpenShelves():
+                return self.open_browse()
+            case OpenShelf(category):
+                return self.browse(category)
+            case OpenSearch():
+                return self.open_search()
+            case TypeText(text):
+                return self.type_text(text)
+            case Erase():
+                return self.erase()
+            case Search():
+                return self.search()
+            case OpenReviews():
+                return self.open_reviews()
+            case CloseReviews():
+                return self.close_reviews()
+            case Back():
+                return self.back()
+            case SetAccessibility(setting, enabled):
+                return self.set_accessibility(setting, enabled)
+            case SetLanguage(language):
+                return self.set_language(language)
+            case HandOff(fulfilment):
+                return self.hand_off(fulfilment)
+            case CloseHandOff():
+                return self.close_hand_off()
+            case RequestAssist():
+                return self.request_assist()
+            case KeepAlive():
+                return self.keep_alive()
+            case EndSession(reason):
+                return self.end(reason)
+            case _:
+                assert_never(intent)
+
     def on_card(self, tap: CardTap) -> list[EventDraft]:
         """A loyalty card was tapped: greet the shopper if they are known."""
         drafts = self._touch("card")
@@ -135,17 +201,30 @@ class ShopperSession:
         return drafts
 
     def on_scan(self, scan: BarcodeScan) -> list[EventDraft]:
-        """A product was shown to a scanner: show it, or say kindly that it is unknown."""
+        """A code was shown to a scanner: a loyalty card greets, a product shows itself.
+
+        A shopper's own number (their loyalty card, a coupon, an in-store number) is
+        never looked up as a product nor reported as digits.
+        """
+        card_number = self._codes.loyalty_number(scan)
+        if card_number is not None:
+            # A card shown is a card tapped: the same greeting, the same pseudonym.
+            tap = CardTap(card_number, "", f"barcode:{scan.symbology}", scan.source, scan.at)
+            drafts = self.on_card(tap)
+            self.view = replace(self.view, scans=self.view.scans + 1)
+            return drafts
         drafts = self._touch("scan")
-        product = self._catalog.lookup(scan.gtin) if scan.gtin else None
+        gtin = self._codes.product_gtin(scan)
+        product = self._catalog.lookup(gtin) if gtin else None
         self._show_product(product, listing=None)
-        self.view = replace(self.view, scanned_gtin=scan.gtin, scans=self.view.scans + 1)
+        self.view = replace(self.view, scanned_gtin=gtin, scans=self.view.scans + 1)
+        kind = "restricted" if scan.gtin is not None and gtin is None else scan.kind
         drafts.append(
             self._draft(
                 "product.scanned",
                 {
-                    "gtin": scan.gtin,
-                    "code_kind": scan.kind,
+                    "gtin": gtin,
+                    "code_kind": kind,
                     "symbology": scan.symbology,
                     "found": product is not None,
                     "scanner": scan.source,
@@ -310,7 +389,7 @@ class ShopperSession:
         drafts.append(self._draft("assist.requested", {"gtin": gtin}, Priority.CRITICAL))
         return drafts
 
-    def hand_off(self, fulfilment: str, store_id: str) -> list[EventDraft]:
+    def hand_off(self, fulfilment: str) -> list[EventDraft]:
         """Click & collect or delivery: the product page goes to the shopper's phone."""
         if fulfilment not in FULFILMENTS:
             raise ValueError(f"unknown fulfilment {fulfilment!r}")
@@ -318,7 +397,8 @@ class ShopperSession:
         if product is None or not product.page_url:
             return []
         drafts = self._touch("touch")
-        url = f"{product.page_url}?{urlencode({'store': store_id, 'fulfilment': fulfilment})}"
+        query = urlencode({"store": self._store_id, "fulfilment": fulfilment})
+        url = f"{product.page_url}?{query}"
         self.view = replace(self.view, handoff_url=url)
         drafts.append(
             self._draft("handoff.shown", {"gtin": product.gtin, "fulfilment": fulfilment})

@@ -21,6 +21,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from edge.bootstrap import Simulators
+from edge.intents import Intent
 from edge.runtime import Runtime
 from edge.session import Accessibility, SessionView
 from kiosk.widgets import ProductTile, StarRating  # noqa: F401 - kv classes used by common.kv
@@ -31,6 +32,7 @@ from kiosk.feedback import ScanChime  # noqa: E402
 from kiosk.i18n import Translator  # noqa: E402
 from kiosk.keyboard_wedge import KivyKeyboardWedge  # noqa: E402
 from kiosk.kiosk_actions import KioskActions  # noqa: E402 - needs common.kv loaded
+from kiosk.screen_cover import cover_the_screen  # noqa: E402
 from kiosk.screens.attract import AttractScreen  # noqa: E402
 from kiosk.screens.base import KioskScreen  # noqa: E402
 from kiosk.screens.browse import BrowseScreen  # noqa: E402
@@ -58,7 +60,7 @@ class KioskApp(App):  # type: ignore[misc]
         *,
         cards: list[tuple[str, str]],
         sounds: Path,
-        store_name: str = "Borne Démo — Paris République",
+        store_name: str = "",
         simulator_panel: bool = True,
         keyboard_wedge: bool = False,
         locked: bool = True,
@@ -159,6 +161,8 @@ class KioskApp(App):  # type: ignore[misc]
         self.drawn.set()
 
     def on_start(self) -> None:
+        if self.locked:
+            cover_the_screen()
         self.started.set()
 
     def open_settings(self, *_: Any) -> bool:
@@ -169,74 +173,9 @@ class KioskApp(App):  # type: ignore[misc]
 
     # --- what a touch does -------------------------------------------------------------
 
-    def switch_language(self, language: str) -> None:
-        """A touch on the language button."""
-        self._spawn(self.runtime.set_language(language))
-
-    def request_assist(self) -> None:
-        """A touch on "call an advisor"."""
-        self._spawn(self.runtime.request_assist())
-
-    def hand_off(self, fulfilment: str) -> None:
-        """A touch on "click & collect" or "get it delivered"."""
-        self._spawn(self.runtime.hand_off(fulfilment))
-
-    def close_hand_off(self) -> None:
-        """A touch on "close" under the QR code."""
-        self._spawn(self.runtime.close_hand_off())
-
-    def view_product(self, gtin: str | None, via: str) -> None:
-        """A touch on a product: a promotion, a shelf's tile, a result, an offer..."""
-        if gtin is not None:
-            self._spawn(self.runtime.view_product(gtin, via))
-
-    def open_browse(self) -> None:
-        """A touch on "browse the shelves"."""
-        self._spawn(self.runtime.open_browse())
-
-    def browse(self, category: str) -> None:
-        """A touch on a shelf."""
-        self._spawn(self.runtime.browse(category))
-
-    def open_search(self) -> None:
-        """A touch on "search for a product"."""
-        self._spawn(self.runtime.open_search())
-
-    def type_text(self, text: str) -> None:
-        """A key of the on-screen keyboard."""
-        self._spawn(self.runtime.type_text(text))
-
-    def erase(self) -> None:
-        """The keyboard's erase key."""
-        self._spawn(self.runtime.erase())
-
-    def search(self) -> None:
-        """The keyboard's search key."""
-        self._spawn(self.runtime.search())
-
-    def open_reviews(self) -> None:
-        """A touch on "all reviews"."""
-        self._spawn(self.runtime.open_reviews())
-
-    def close_reviews(self) -> None:
-        """A touch on "close" over the reviews."""
-        self._spawn(self.runtime.close_reviews())
-
-    def back(self) -> None:
-        """A touch on "back"."""
-        self._spawn(self.runtime.back())
-
-    def set_accessibility(self, setting: str, enabled: bool) -> None:
-        """A touch on one of the accessibility switches."""
-        self._spawn(self.runtime.set_accessibility(setting, enabled))
-
-    def keep_alive(self) -> None:
-        """A touch on "continue" under the idle warning."""
-        self._spawn(self.runtime.keep_alive())
-
-    def end_session(self, reason: str) -> None:
-        """The shopper is done (a touch on 'Done'): wipe the session."""
-        self._spawn(self.runtime.end_session(reason))
+    def ask(self, intent: Intent) -> None:
+        """A touch asked for something: the runtime does it, the view follows."""
+        self._spawn(self.runtime.ask(intent))
 
     # --- the lock ----------------------------------------------------------------------
 

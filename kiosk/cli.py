@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge.config import Config, load_config
+from edge.demo import with_demo_store
 from edge.errors import BorneError, ConfigError
 from edge.lockdown import hash_pin
 from edge.logs import setup_logging
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     demo.add_argument("--journey", type=Path, help="play this JSON journey, then exit")
     demo.add_argument("--screenshots", type=Path, help="where a journey saves its screenshots")
+
+    kiosk = commands.add_parser(
+        "kiosk", help="the store's kiosk: fullscreen, locked, the configured devices and catalog"
+    )
+    kiosk.add_argument("--config", type=Path, required=True)
+    kiosk.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
 
     edge = commands.add_parser("edge", help="the runtime, headless, until stopped")
     edge.add_argument("--config", type=Path, required=True)
@@ -80,17 +87,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo_config(path: Path | None) -> Config:
+    """The demo: the given configuration, or the demo's own, completed with the demo store."""
     if path is not None:
-        return load_config(path)
-    return load_config(
+        return with_demo_store(load_config(path))
+    config = load_config(
         None,
         {
             "BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR),
-            "BORNE_DEVICES__BLE": "simulated",
-            "BORNE_DEVICES__HID": "simulated",
             "BORNE_KIOSK__EXIT_PIN_HASH": hash_pin(DEMO_STAFF_PIN, salt=b"borne-demo-kiosk"),
         },
     )
+    return with_demo_store(config, shoppers_walk_by=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,16 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
     try:
-        if args.command == "demo":
-            config = _demo_config(args.config)
+        if args.command in ("demo", "kiosk"):
+            demo = args.command == "demo"
+            config = _demo_config(args.config) if demo else load_config(args.config)
             # Kivy is imported only here: the other commands run on machines without a screen.
             from kiosk.launcher import run_kiosk
 
             return run_kiosk(
                 config,
                 windowed=args.windowed,
-                journey=args.journey,
-                screenshots=args.screenshots,
+                demo=demo,
+                journey=args.journey if demo else None,
+                screenshots=args.screenshots if demo else None,
             )
         if args.command == "scan":
             return _scan(args.files)
@@ -121,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "edge":
             return asyncio.run(_edge(config))
         if args.command == "simulate":
-            return asyncio.run(_simulate(config, args))
+            return asyncio.run(_simulate(with_demo_store(config), args))
         if args.command == "devices":
             return asyncio.run(_devices(config, args.seconds, as_json=args.json))
         return _outbox_status(config, as_json=args.json)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from pathlib import Path
 
 from edge.config import Config
@@ -38,26 +39,38 @@ def run_kiosk(
     config: Config,
     *,
     windowed: bool,
+    demo: bool = False,
     journey: Path | None = None,
     screenshots: Path | None = None,
 ) -> int:
-    """Run the kiosk window until closed (or until the journey has been played)."""
-    prepare_kivy(windowed, config.data_dir)
+    """Run the kiosk window until closed (or until the journey has been played).
+
+    `demo` allows simulated devices and shows the simulator panel beside the screens;
+    a store's kiosk runs only the devices and catalog its configuration names.
+    """
+    from edge.bootstrap import check_ready
+
     steps = load_journey(journey) if journey is not None else None
-    return asyncio.run(_run(config, steps, screenshots or Path("screenshots"), windowed))
+    check_ready(config, simulators_allowed=demo)  # refused before Kivy creates anything
+    prepare_kivy(windowed, config.data_dir)
+    return asyncio.run(_run(config, steps, screenshots or Path("screenshots"), windowed, demo))
 
 
-async def _run(config: Config, steps: list[Step] | None, screenshots: Path, windowed: bool) -> int:
-    from edge.bootstrap import build_runtime, demo_cards
+async def _run(
+    config: Config, steps: list[Step] | None, screenshots: Path, windowed: bool, demo: bool
+) -> int:
+    from edge.bootstrap import build_runtime
+    from edge.demo import demo_cards
     from kiosk.app import KioskApp
 
-    runtime, simulators = await build_runtime(config)
+    runtime, simulators = await build_runtime(config, simulators_allowed=demo)
     # A scripted journey drives the simulators itself: its screenshots show the kiosk alone.
     app = KioskApp(
         runtime,
         simulators,
-        cards=demo_cards(config),
-        simulator_panel=steps is None,
+        cards=demo_cards() if demo else [],
+        store_name=config.device.store_name,
+        simulator_panel=demo and steps is None,
         keyboard_wedge=config.devices.hid == "keyboard",
         sounds=config.data_dir / "sounds",
         locked=not windowed,
@@ -70,6 +83,10 @@ async def _run(config: Config, steps: list[Step] | None, screenshots: Path, wind
         player = asyncio.create_task(
             JourneyPlayer(app, runtime, simulators, screenshots).play(steps)
         )
+    # The service manager stops a store's kiosk with SIGTERM: close as cleanly as staff would.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, app.stop)
     try:
         await app.async_run(async_lib="asyncio")
     finally:

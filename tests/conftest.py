@@ -19,8 +19,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from kiosk.virtual_screen import virtual_screen
+from edge.demo import DEMO_CATALOG, DEMO_SECRET, demo_cards
 from tests.mosquitto import Broker, free_port
+from tests.virtual_screen import virtual_screen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,19 +131,23 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
 
 
 def write_config(path: Path, data_dir: Path, broker_port: int | None = None, **extra: str) -> Path:
-    """A kiosk TOML config for tests (events wait in the outbox without a broker)."""
-    text = (
-        '[device]\nstore_id = "paris-01"\ndevice_id = "kiosk-07"\n'
-        f'[storage]\ndata_dir = "{data_dir}"\nsynchronous = "normal"\n'
-    )
+    """A kiosk TOML config for tests (events wait in the outbox without a broker).
+
+    The store is the demo's (its catalog, its pseudonym secret, its loyalty card range),
+    named explicitly as a store's configuration would; a section in `extra` replaces it.
+    """
+    sections = {
+        "device": 'store_id = "paris-01"\ndevice_id = "kiosk-07"',
+        "storage": f'data_dir = "{data_dir}"\nsynchronous = "normal"',
+        "privacy": f'pseudonym_key_file = "{DEMO_SECRET}"\nloyalty_prefixes = ["925"]',
+        "catalog": f'source = "{DEMO_CATALOG}"',
+    }
     if broker_port is not None:
-        text += (
-            f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\n'
-            "reconnect_min = 0.1\nreconnect_max = 0.5\n"
+        sections["mqtt"] = (
+            f'host = "127.0.0.1"\nport = {broker_port}\nreconnect_min = 0.1\nreconnect_max = 0.5'
         )
-    for section, body in extra.items():
-        text += f"[{section}]\n{body}\n"
-    path.write_text(text)
+    sections |= extra
+    path.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))
     return path
 
 
@@ -157,3 +162,27 @@ def display() -> Iterator[str]:
     """A virtual X screen (Xvfb) for real Kivy windows."""
     with virtual_screen() as name:
         yield name
+
+
+def _stores_holding_card_numbers(folder: Path) -> list[str]:
+    """Every SQLite file (outbox, catalog cache; their WALs) under `folder` that holds the
+    digits of a demo loyalty card."""
+    numbers = [number.encode() for _, number in demo_cards()]
+    found = []
+    for path in sorted(folder.rglob("*.sqlite*")):
+        if path.is_file():
+            content = path.read_bytes()
+            found += [f"{path}: {n.decode()}" for n in numbers if n in content]
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No outbox row or cache of the whole suite may hold a card number, whichever test
+    wrote it: the suite fails otherwise."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or exitstatus not in (0, 1):
+        return
+    leaks = _stores_holding_card_numbers(factory.getbasetemp())
+    if leaks:
+        print("\ncard numbers found in stored data:\n" + "\n".join(leaks), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -89,7 +89,8 @@ JOURNEY: list[dict[str, Any]] = [
     {"wait": 0.5},
     {"screenshot": "wrong_pin"},
     {"press": "pin_cancel"},
-    {"tap_card": "9250000000024"},
+    {"scan": "9250000000024"},  # Mehdi's loyalty card shown to the camera, not tapped
+    {"screenshot": "card_shown"},
     {"idle": True},
     {"screenshot": "idle_warning"},
     {"idle": True},
@@ -437,6 +438,15 @@ def test_only_the_staff_pin_closes_the_kiosk(journey_run: Path) -> None:
     # A wrong PIN is refused (and recorded); the right one closed the kiosk, and the
     # journey run ended with success (see the fixture).
     assert "Code incorrect" in screen_text(journey_run / "wrong_pin.png")
+
+
+def test_a_loyalty_card_shown_to_the_camera_greets_like_a_tap(journey_run: Path) -> None:
+    assert "Bonjour Mehdi" in screen_text(journey_run / "card_shown.png")
+    payloads = events(journey_run)
+    shown = payloads[-3]  # before the idle wipe and the staff's exit
+    assert shown["type"] == "io.borne.card.tapped"
+    assert shown["data"]["known"] is True
+    assert "9250000000024" not in json.dumps(payloads)
 
 
 def test_an_idle_shopper_is_asked_then_wiped(journey_run: Path) -> None:

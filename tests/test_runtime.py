@@ -19,6 +19,7 @@ from devices.readings import BarcodeScan, BeaconSighting, CardTap
 from edge.bootstrap import build_runtime
 from edge.catalog import Customer, Product
 from edge.config import load_config
+from edge.intents import KeepAlive
 from edge.session import Screen
 from tests.asyncapi import check_message
 from tests.conftest import BORNE, Subscriber, write_config
@@ -61,7 +62,7 @@ def test_an_idle_shopper_is_warned_then_forgotten(tmp_path: Path) -> None:
             assert warned.customer is not None  # still there while the countdown runs
             assert warned.idle_warning_until is not None
             assert warned.idle_warning_until - time.time() > 19
-            await runtime.keep_alive()  # "continue"
+            await runtime.ask(KeepAlive())  # "continue"
             assert runtime.session.view.idle_warning_until is None
             async with asyncio.timeout(5):
                 await runtime.wait_for_view(lambda view: view.idle_warning_until is not None)
@@ -113,7 +114,7 @@ def test_shoppers_near_the_kiosk_become_presence_events(tmp_path: Path) -> None:
     app_uuid = config.presence.store_app_uuid
 
     async def scenario() -> list[dict[str, Any]]:
-        runtime, _ = await build_runtime(config)
+        runtime, _ = await build_runtime(config, simulators_allowed=True)
         assert runtime.presence is not None
         now = time.time()
         for step, rssi in enumerate([-80, -70, -60, -50, -48, -48]):

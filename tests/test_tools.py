@@ -52,14 +52,28 @@ def test_ble_scan_prints_parsed_beacons(tmp_path: Path) -> None:
 
 
 def test_devices_lists_each_device_with_its_state(tmp_path: Path) -> None:
-    config = write_config(
-        tmp_path / "kiosk.toml",
-        tmp_path / "data",
-        devices='camera = "/nonexistent/camera.mp4"\nnfc = "simulated"',
-    )
-    result = borne("devices", "--config", str(config), "--seconds", "1.5", "--json")
+    card = SimulatedCardPeer()  # a reader answering on loopback, as nfcpy's udp: driver sees it
+    try:
+        config = write_config(
+            tmp_path / "kiosk.toml",
+            tmp_path / "data",
+            devices=f'camera = "/nonexistent/camera.mp4"\nnfc = "{card.path}"',
+        )
+        result = borne("devices", "--config", str(config), "--seconds", "1.5", "--json")
+    finally:
+        card.close()
     assert result.returncode == 0, result.stderr
     states = {d["kind"]: d for d in map(json.loads, result.stdout.splitlines())}
     assert states["camera"]["state"] == "missing"
     assert "could not be opened" in states["camera"]["detail"]
     assert states["nfc"]["state"] == "ok"
+    # No [devices] entry: nothing is looked for, nothing is simulated in its place.
+    assert states["ble"]["state"] == states["hid"]["state"] == "not configured"
+
+
+def test_a_store_command_refuses_simulated_devices(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "kiosk.toml", tmp_path / "data", devices='nfc = "simulated"')
+    result = borne("devices", "--config", str(config), "--seconds", "0.5")
+    assert result.returncode == 2
+    assert "devices.nfc" in result.stderr
+    assert "borne demo" in result.stderr

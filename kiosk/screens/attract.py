@@ -8,6 +8,7 @@ from kivy.clock import Clock
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from edge.catalog import Product
+from edge.intents import ShowProduct
 from edge.session import SessionView
 from kiosk.formatting import format_date, format_price
 from kiosk.screens.base import KioskScreen, load_kv
@@ -21,6 +22,7 @@ class AttractScreen(KioskScreen):
     store_name = StringProperty("")
     slide = NumericProperty(0)
     has_slide = BooleanProperty(False)
+    catalog_empty = BooleanProperty(False)  # no product at all: say so instead of a blank loop
     headline = StringProperty("")
     product_name = StringProperty("")
     price = StringProperty("")
@@ -45,6 +47,7 @@ class AttractScreen(KioskScreen):
     def show(self, view: SessionView) -> None:
         # Asked again each time: a promotion that ended overnight leaves the loop.
         highlights = self.app.runtime.highlights()
+        self.catalog_empty = self.app.runtime.catalog.count() == 0
         if highlights != self._highlights:
             self._highlights, self.slide = highlights, 0
         self._language = view.language
@@ -59,6 +62,12 @@ class AttractScreen(KioskScreen):
     def promoted_gtin(self) -> str | None:
         """The product of the slide on screen (a touch opens it)."""
         return self._highlights[self.slide].gtin if self._highlights else None
+
+    def open_promotion(self) -> None:
+        """A touch on the slide: the promoted product."""
+        gtin = self.promoted_gtin()
+        if gtin is not None:
+            self.app.ask(ShowProduct(gtin, "promotion"))
 
     def _render(self) -> None:
         self.has_slide = bool(self._highlights)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kivy.properties import StringProperty
 
+from edge.intents import OpenShelf, ShowProduct
 from edge.session import SessionView
 from kiosk.screens.base import KioskScreen, load_kv
 from kiosk.widgets import fill_tiles, product_tile
@@ -47,9 +48,9 @@ class BrowseScreen(KioskScreen):
     def _open(self, target: str) -> None:
         """A touch on a tile: a shelf's id opens the shelf, a product's GTIN the product."""
         if self.shelf:
-            self.app.view_product(target, "browse")
+            self.app.ask(ShowProduct(target, "browse"))
         else:
-            self.app.browse(target)
+            self.app.ask(OpenShelf(target))
 
     def clear(self) -> None:
         super().clear()

@@ -7,6 +7,7 @@ from typing import Any
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from edge.catalog import Product, Review
+from edge.intents import ShowProduct
 from edge.session import SessionView
 from kiosk.formatting import format_count, format_decimal, format_price
 from kiosk.screens.base import KioskScreen, load_kv
@@ -92,7 +93,7 @@ class ProductScreen(KioskScreen):
             product_tile(f"similar_{index}", other, language, compact=True)
             for index, other in enumerate(similar, start=1)
         ]
-        fill_tiles(self.ids.similar, specs, lambda gtin: self.app.view_product(gtin, "similar"))
+        fill_tiles(self.ids.similar, specs, lambda gtin: self.app.ask(ShowProduct(gtin, "similar")))
 
     def _here(self, units: int) -> str:
         """What the shelf holds, said the way a sales assistant would."""

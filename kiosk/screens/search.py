@@ -6,6 +6,7 @@ from typing import Any
 
 from kivy.properties import StringProperty
 
+from edge.intents import ShowProduct, TypeText
 from edge.session import SessionView
 from kiosk.screens.base import KioskScreen, load_kv
 from kiosk.widgets import fill_tiles, product_tile
@@ -31,7 +32,7 @@ class SearchScreen(KioskScreen):
         from kivy.factory import Factory
 
         button = Factory.KeyButton(text=key.upper(), button_id=key_id(key))
-        button.bind(on_release=lambda _, text=key: self.app.type_text(text))
+        button.bind(on_release=lambda _, text=key: self.app.ask(TypeText(text)))
         return button
 
     def show(self, view: SessionView) -> None:
@@ -55,7 +56,7 @@ class SearchScreen(KioskScreen):
         fill_tiles(self.ids.results, specs, self._open)
 
     def _open(self, gtin: str) -> None:
-        self.app.view_product(gtin, "search")
+        self.app.ask(ShowProduct(gtin, "search"))
 
     def clear(self) -> None:
         super().clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kivy.properties import StringProperty
 
+from edge.intents import ShowProduct
 from edge.session import SessionView
 from kiosk.formatting import format_count
 from kiosk.screens.base import KioskScreen, load_kv
@@ -52,7 +53,7 @@ class WelcomeScreen(KioskScreen):
 
     def open_offer(self, gtin: str) -> None:
         """A touch on one of the shopper's offers."""
-        self.app.view_product(gtin, "offer")
+        self.app.ask(ShowProduct(gtin, "offer"))
 
     def clear(self) -> None:
         super().clear()

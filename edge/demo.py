@@ -1,0 +1,59 @@
+"""The demo store: the only place where simulators, demo data and a bundled secret appear.
+
+`borne demo` and `borne simulate` take a configuration and fill in, for whatever it
+leaves empty, the demo store's catalog, its pseudonym secret, its name, its loyalty
+card range and simulated devices. `borne kiosk`, `borne edge` and `borne devices` never
+call this module: they run what the configuration names and report what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edge.config import Config
+
+DEMO_STORE = Path(__file__).resolve().parent.parent / "assets" / "demo-store"
+DEMO_CATALOG = DEMO_STORE / "catalog.json"
+# A secret published with the demo, so that its catalog can know customers by
+# pseudonym: worthless for anything else, and never used outside the demo.
+DEMO_SECRET = DEMO_STORE / "pseudonym.key"
+DEMO_CARDS = DEMO_STORE / "loyalty-cards.json"
+DEMO_STORE_NAME = "Borne Démo — Paris République"
+DEMO_LOYALTY_PREFIXES = ("925",)  # the demo cards' numbers: 9250000000017...
+
+
+def _fill(section: Any, **demo: Any) -> Any:
+    """`section` with each empty key set to its demo value."""
+    empty = {key: value for key, value in demo.items() if not getattr(section, key)}
+    return section.model_copy(update=empty) if empty else section
+
+
+def with_demo_store(config: Config, *, shoppers_walk_by: bool = False) -> Config:
+    """`config` completed with the demo store and simulated devices where it names none.
+
+    `shoppers_walk_by` also simulates the store app's shoppers (BLE) and a wedge
+    scanner, as the bare `borne demo` does.
+    """
+    devices: dict[str, str] = {"camera": "simulated", "nfc": "simulated"}
+    if shoppers_walk_by:
+        devices |= {"ble": "simulated", "hid": "simulated"}
+    return config.model_copy(
+        update={
+            "device": _fill(config.device, store_name=DEMO_STORE_NAME),
+            "privacy": _fill(
+                config.privacy,
+                pseudonym_key_file=str(DEMO_SECRET),
+                loyalty_prefixes=DEMO_LOYALTY_PREFIXES,
+            ),
+            "catalog": _fill(config.catalog, source=str(DEMO_CATALOG)),
+            "devices": _fill(config.devices, **devices),
+        }
+    )
+
+
+def demo_cards() -> list[tuple[str, str]]:
+    """(first name, card number) of the demo store's loyalty cards, for the simulators."""
+    document = json.loads(DEMO_CARDS.read_text(encoding="utf-8"))
+    return [(str(card["first_name"]), str(card["card"])) for card in document["cards"]]
