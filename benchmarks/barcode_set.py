@@ -367,21 +367,33 @@ def judge(sample: Sample, reads: list[Read]) -> tuple[bool, bool]:
     return expected in found, bool(found - {expected})
 
 
+def score_side_by_side(
+    engines: dict[str, Engine], frames: list[Sample]
+) -> dict[str, tuple[Score, list[list[Read]]]]:
+    """Run every engine on each frame in turn; their scores and readings, frame by frame.
+
+    The engines take turns frame by frame, so a machine busy with something else for
+    a while slows them all alike and the times stay comparable.
+    """
+    results: dict[str, tuple[Score, list[list[Read]]]] = {name: (Score(), []) for name in engines}
+    for sample in frames:
+        for name, engine in engines.items():
+            result, every = results[name]
+            started = time.perf_counter()
+            reads = engine(sample.frame)
+            result.milliseconds.append((time.perf_counter() - started) * 1000)
+            every.append(reads)
+            read, misread = judge(sample, reads)
+            result.read += read
+            result.misread += misread
+            if sample.text is not None and not read:
+                result.missed.append(sample.name)
+    return results
+
+
 def score(engine: Engine, frames: list[Sample]) -> tuple[Score, list[list[Read]]]:
     """Run `engine` on every frame; returns its score and what it read, frame by frame."""
-    result = Score()
-    every: list[list[Read]] = []
-    for sample in frames:
-        started = time.perf_counter()
-        reads = engine(sample.frame)
-        result.milliseconds.append((time.perf_counter() - started) * 1000)
-        every.append(reads)
-        read, misread = judge(sample, reads)
-        result.read += read
-        result.misread += misread
-        if sample.text is not None and not read:
-            result.missed.append(sample.name)
-    return result, every
+    return score_side_by_side({"engine": engine}, frames)["engine"]
 
 
 def union(frames: list[Sample], *outputs: list[list[Read]]) -> Score:

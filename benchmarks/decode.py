@@ -26,7 +26,7 @@ import cv2
 import zxingcpp
 from pyzbar import pyzbar
 
-from benchmarks.barcode_set import Engine, Read, Sample, Score, samples, score, union
+from benchmarks.barcode_set import Engine, Read, Sample, Score, samples, score_side_by_side, union
 from devices.barcode.decoder import BarcodeDecoder, Frame, as_frame
 from devices.barcode.simulated_camera import SimulatedCamera
 from devices.barcode.symbology import FROM_ZBAR, FROM_ZXING, ZXING_FORMATS, Symbology
@@ -110,38 +110,38 @@ ROWS = ("zxing-cpp (Borne's config)", "zxing-cpp (defaults)", "zbar", "union zxi
 
 
 def accuracy(frames: list[Sample] | None = None) -> dict[str, Score]:
-    """Score every engine on the harder set (or on `frames`), in this one run."""
+    """Score every engine on the harder set (or on `frames`), side by side in this run."""
     frames = list(samples()) if frames is None else frames
-    fast, _ = score(zxing_as_borne_fast_path, frames)
-    defaults, zxing_reads = score(zxing_defaults, frames)
-    alone, zbar_reads = score(zbar, frames)
-    camera, _ = score(borne(BarcodeDecoder()), frames)
-    still, _ = score(borne(BarcodeDecoder(thorough=True)), frames)
+    results = score_side_by_side(
+        {
+            ROWS[0]: zxing_as_borne_fast_path,
+            ROWS[1]: zxing_defaults,
+            ROWS[2]: zbar,
+            "Borne camera path": borne(BarcodeDecoder()),
+            "Borne still path": borne(BarcodeDecoder(thorough=True)),
+        },
+        frames,
+    )
+    scores = {name: result for name, (result, _) in results.items()}
+    together = union(frames, results[ROWS[1]][1], results[ROWS[2]][1])
+    together.milliseconds = [
+        a + b
+        for a, b in zip(scores[ROWS[1]].milliseconds, scores[ROWS[2]].milliseconds, strict=True)
+    ]  # both engines, one after the other
+    borne_rows = ("Borne camera path", "Borne still path")
     return {
-        ROWS[0]: fast,
-        ROWS[1]: defaults,
-        ROWS[2]: alone,
-        ROWS[3]: union(frames, zxing_reads, zbar_reads),
-        "Borne camera path": camera,
-        "Borne still path": still,
+        **{name: scores[name] for name in ROWS[:3]},
+        ROWS[3]: together,
+        **{name: scores[name] for name in borne_rows},
     }
 
 
 def print_accuracy(scores: dict[str, Score], coded: int, idle: int) -> None:
-    """The accuracy table; the union's time is that of both engines, one after the other."""
+    """The accuracy table."""
     print(f"\nBorne's harder set: {coded} kiosk frames with a code + {idle} with none, 1280x720")
     print(f"{'engine':<28}{'read':>10}{'misreads':>10}{'median ms':>11}")
     for name, row in scores.items():
-        median = row.median_ms
-        if name == ROWS[3]:
-            both = [
-                a + b
-                for a, b in zip(
-                    scores[ROWS[1]].milliseconds, scores[ROWS[2]].milliseconds, strict=True
-                )
-            ]
-            median = statistics.median(both)
-        print(f"{name:<28}{row.read:>6}/{coded:<3}{row.misread:>10}{median:>11.1f}")
+        print(f"{name:<28}{row.read:>6}/{coded:<3}{row.misread:>10}{row.median_ms:>11.1f}")
 
 
 def run(repeats: int = 5) -> dict[str, Any]:

@@ -27,15 +27,17 @@ from tests.conftest import BORNE, TESTDATA
 
 ZXING = TESTDATA / "barcodes" / "zxing"
 
-# The camera's one-pass path: at least what zxing's own suite asks at rotation 0
-# (datamatrix-1: the 21 of 23 any engine reads). The thorough path (still images,
-# `borne scan`): every image that pyzbar or zxing-cpp reads alone (testdata/README.md).
+# What Borne reads of zxing's black-box photos (camera path, still path): never less.
+# zxing's own suite asks at rotation 0 ean13-1 30, ean13-3 53, upca-1 14, ean8-1 8,
+# qrcode-1 17, code128-1 7, datamatrix-1 23 (tests/data/README.md); of datamatrix-1, no
+# engine here reads more than 21. The still path reads every image that pyzbar or
+# zxing-cpp reads alone.
 REQUIRED = {
-    "ean13-1": (30, 32),
-    "ean13-3": (53, 55),
-    "upca-1": (14, 18),
+    "ean13-1": (31, 32),
+    "ean13-3": (55, 55),
+    "upca-1": (18, 18),
     "ean8-1": (8, 8),
-    "qrcode-1": (17, 20),
+    "qrcode-1": (20, 20),
     "code128-1": (7, 7),
     "datamatrix-1": (21, 21),
 }

@@ -1,9 +1,11 @@
 """Barcode decoding of camera frames with zxing-cpp first and zbar as a second opinion.
 
 zxing-cpp is about ten times faster than zbar and reads QR text and DataMatrix that
-zbar cannot, so it looks at every frame. zbar reads some blurry EAN-13 photos that
-zxing-cpp gives up on; it only runs when zxing-cpp saw a linear code it could not
-decode, so frames with nothing in view stay cheap.
+zbar cannot, so it looks at every frame, upright only. zbar reads some blurry EAN/UPC
+that zxing-cpp gives up on, and codes turned a quarter need another look: both are
+asked again only where the frame shows bars that were not read (devices.barcode.locate)
+or a reading is in doubt, on a crop of that place, so frames with nothing in view stay
+cheap.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy.typing as npt
 import zxingcpp
 from pyzbar import pyzbar
 
+from devices.barcode.agreement import WHOLE_FRAME, Reading, agreed, by_place, doubted, near
 from devices.barcode.gs1 import upce_from_gtin
 from devices.barcode.locate import Box, Stripes, stripe_regions
 from devices.barcode.symbology import (
@@ -68,81 +71,6 @@ def _box(result: zxingcpp.Barcode) -> Box:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _near(a: Box, b: Box) -> bool:
-    """Whether two detections could be the same symbol.
-
-    A linear code's box is often only the scanline that read it, so boxes are grown
-    by a quarter of the symbol's length before they are compared.
-    """
-    margin = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]) / 4
-    return (
-        a[0] - margin <= b[2]
-        and b[0] - margin <= a[2]
-        and a[1] - margin <= b[3]
-        and b[1] - margin <= a[3]
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """One engine's reading of one place, with who read it (first pass, zbar, second pass)."""
-
-    box: Box
-    code: DecodedCode
-    source: str
-
-
-_UPRIGHT_READ = "zxing-cpp"
-
-
-def _by_place(reads: list[_Read]) -> list[list[_Read]]:
-    """Readings grouped by the place they were read (overlapping boxes)."""
-    places: list[list[_Read]] = []
-    for read in reads:
-        place = next((p for p in places if any(_near(read.box, o.box) for o in p)), None)
-        if place is None:
-            places.append([read])
-        else:
-            place.append(read)
-    return places
-
-
-def _doubted(place: list[_Read], failed: list[Box]) -> bool:
-    """Readings disagree here, or zxing-cpp both read and failed to read this place."""
-    if len({read.code.text for read in place}) > 1:
-        return True
-    first_pass_only = all(read.source == _UPRIGHT_READ for read in place)
-    return first_pass_only and any(_near(read.box, box) for read in place for box in failed)
-
-
-def _agreed(reads: list[_Read], failed: list[Box]) -> list[DecodedCode]:
-    """What the readings of retail codes say, place by place, when they can be trusted.
-
-    Where readings agree, the code is kept, unless zxing-cpp's upright pass alone read
-    it and also failed there (it is unsure: its reading confirms nothing). Where they
-    disagree, neither engine wins blindly: the text read by more sources (upright pass,
-    zbar, second passes) than any other, and by two at least, wins; otherwise the place
-    is left unread, since a misread is worse than no read.
-    """
-    kept = []
-    for place in _by_place(reads):
-        unsure = any(_near(read.box, box) for read in place for box in failed)
-        support: dict[str, set[str]] = {}
-        for read in place:
-            sources = support.setdefault(read.code.text, set())
-            if not (unsure and read.source == _UPRIGHT_READ):
-                sources.add(read.source)
-        ranked = sorted(support.items(), key=lambda item: len(item[1]), reverse=True)
-        text, sources = ranked[0]
-        if len(ranked) == 1:
-            trusted = bool(sources) or not unsure
-        else:
-            trusted = len(sources) >= 2 and len(sources) > len(ranked[1][1])
-        if trusted:
-            kept.append(next(read.code for read in place if read.code.text == text))
-    return kept
-
-
 def _across(box: Box) -> Stripes:
     """Where a linear code was (not) read: its box is long across the bars, often a scanline."""
     return Stripes(box, upright=box[2] - box[0] >= box[3] - box[1])
@@ -152,7 +80,13 @@ def _union(a: Box, b: Box) -> Box:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
+# Where a crop came from: its left and top in the frame, and how much it was enlarged.
+_Origin = tuple[float, float, float]
+_WHOLE: _Origin = (0.0, 0.0, 1.0)
+
+
 def _shifted(box: Box, left: float, top: float, scale: float) -> Box:
+    """A box found in a crop, in the frame's pixels."""
     return (
         box[0] / scale + left,
         box[1] / scale + top,
@@ -166,16 +100,17 @@ class BarcodeDecoder:
 
     The camera's path (`thorough=False`) is one upright zxing-cpp pass per frame plus
     a cheap look for stripes (devices.barcode.locate). Only where that pass failed on
-    a retail code, or stripes are seen that it did not read (a code turned a quarter,
-    blurred, small), a second attempt crops the place and asks zbar and zxing-cpp
-    (all orientations) again: an idle frame costs the one pass and the look. The
+    a retail code, its readings disagree, or stripes are seen that it did not read (a
+    code turned a quarter, blurred, small), a second look crops the place and asks
+    zxing-cpp (all orientations) and zbar again: an empty counter costs the one pass
+    and the look for stripes. The
     thorough path, for still images, also looks for rotated and inverted codes in the
     whole frame and always asks zbar. Either way, retail readings must agree place by
-    place (see `_agreed`): a misread is worse than no read.
+    place (devices.barcode.agreement): a misread is worse than no read.
     """
 
-    _PLACES = 3  # second attempts per frame, at most
-    _SMALL = 160  # a place smaller than this (px) is enlarged twice for the second attempt
+    _PLACES = 3  # second looks per frame, at most
+    _SMALL = 160  # a place smaller than this (px) is enlarged twice for the second look
     _BAND = 32  # rows (or columns) of a place that zbar reads across the bars...
     _BANDS = (0.25, 0.5, 0.75)  # ...at these heights of the place
 
@@ -197,46 +132,45 @@ class BarcodeDecoder:
     def decode(self, frame: Frame) -> list[DecodedCode]:
         """Every code readable in `frame`, each text once."""
         grey = frame if frame.ndim == 2 else as_frame(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-        others: dict[str, _Read] = {}  # QR, DataMatrix, Code 128: their own ECC
-        reads: list[_Read] = []  # retail codes: checked against each other
+        others: dict[str, Reading] = {}  # QR, DataMatrix, Code 128: their own ECC
+        reads: list[Reading] = []  # retail codes: checked against each other
         failed: list[Box] = []  # retail codes zxing-cpp saw but could not read
         rotate = self.thorough
-        self._zxing(grey, (0.0, 0.0, 1.0), rotate, "zxing-cpp", others, reads, failed)
-        if self._zbar_fallback:
-            if self.thorough:
-                reads += self._zbar(grey, (0.0, 0.0, 1.0))
-            for place in self._places(grey, [*reads, *others.values()], failed):
-                self._second_attempt(grey, place, others, reads)
+        self._zxing(grey, _WHOLE, rotate, WHOLE_FRAME, others, reads, failed)
+        if self.thorough and self._zbar_fallback:
+            reads += self._zbar(grey, _WHOLE)
+        for place in self._places(grey, [*reads, *others.values()], failed):
+            self._second_look(grey, place, others, reads)
         codes = [read.code for read in others.values()]
-        for code in _agreed(reads, failed):
+        for code in agreed(reads, failed):
             if code.text not in others:
                 codes.append(code)
         return list({code.text: code for code in codes}.values())
 
-    def _places(self, grey: Frame, reads: list[_Read], failed: list[Box]) -> list[Stripes]:
-        """Where a second attempt may find what the first pass missed or doubted."""
+    def _places(self, grey: Frame, reads: list[Reading], failed: list[Box]) -> list[Stripes]:
+        """Where a second look may find what the whole-frame pass missed or doubted."""
         read_boxes = [read.box for read in reads]  # stripes there are codes already read
         places = [_across(box) for box in failed]
-        for group in _by_place(reads):
-            if _doubted(group, failed):  # a second opinion may settle it
+        for group in by_place(reads):
+            if doubted(group, failed):  # a second opinion may settle it
                 places.append(_across(group[0].box))
         places += [
             place
             for place in stripe_regions(grey)
-            if not any(_near(place.box, box) for box in read_boxes)
+            if not any(near(place.box, box) for box in read_boxes)
         ]
         # Overlapping places become one: a 2D code shows stripes both ways, in pieces.
         merged: list[Stripes] = []
         for place in places:
-            index = next((i for i, m in enumerate(merged) if _near(place.box, m.box)), None)
+            index = next((i for i, m in enumerate(merged) if near(place.box, m.box)), None)
             if index is None:
                 merged.append(place)
             else:
                 merged[index] = Stripes(_union(merged[index].box, place.box), merged[index].upright)
         return merged[: self._PLACES]
 
-    def _second_attempt(
-        self, grey: Frame, stripes: Stripes, others: dict[str, _Read], reads: list[_Read]
+    def _second_look(
+        self, grey: Frame, stripes: Stripes, others: dict[str, Reading], reads: list[Reading]
     ) -> None:
         place = stripes.box
         height, width = grey.shape[:2]
@@ -251,7 +185,7 @@ class BarcodeDecoder:
             )
         left, top = float(x0), float(y0)
         where = (left, top, scale)
-        self._zxing(crop, where, True, "zxing-cpp second pass", others, reads, [])
+        self._zxing(crop, where, True, "zxing-cpp second look", others, reads, [])
         # zbar reads every row and column of what it is given: a few bands across the
         # bars are all it needs, at a fraction of the cost. Several, because a tilted or
         # bent label is often readable along one line only.
@@ -266,17 +200,17 @@ class BarcodeDecoder:
             else:
                 band = crop[:, start : start + self._BAND]
                 band_at = (left + start / scale, top, scale)
-            if band.size:
-                reads += self._zbar(band, band_at, "zbar second pass")
+            if band.size and self._zbar_fallback:
+                reads += self._zbar(band, band_at, "zbar second look")
 
     def _zxing(
         self,
         grey: Frame,
-        where: tuple[float, float, float],
+        where: _Origin,
         rotate: bool,
         source: str,
-        others: dict[str, _Read],
-        reads: list[_Read],
+        others: dict[str, Reading],
+        reads: list[Reading],
         failed: list[Box],
     ) -> None:
         for result in zxingcpp.read_barcodes(
@@ -284,6 +218,7 @@ class BarcodeDecoder:
             formats=self._zxing_formats,
             try_rotate=rotate,
             try_invert=self.thorough,
+            try_downscale=self.thorough or source != WHOLE_FRAME,
             return_errors=True,
         ):
             symbology = FROM_ZXING.get(result.format)
@@ -300,13 +235,11 @@ class BarcodeDecoder:
             )
             code = self._as_printed(DecodedCode(symbology, result.text, "zxing-cpp", gs1))
             if symbology in RETAIL_LINEAR:
-                reads.append(_Read(box, code, source))
+                reads.append(Reading(box, code, source))
             else:
-                others.setdefault(code.text, _Read(box, code, source))
+                others.setdefault(code.text, Reading(box, code, source))
 
-    def _zbar(
-        self, grey: Frame, where: tuple[float, float, float], source: str = "zbar"
-    ) -> list[_Read]:
+    def _zbar(self, grey: Frame, where: _Origin, source: str = "zbar") -> list[Reading]:
         found = []
         for result in pyzbar.decode(grey, symbols=self._zbar_symbols):
             symbology = FROM_ZBAR.get(result.type)
@@ -316,7 +249,7 @@ class BarcodeDecoder:
             left, top, width, height = result.rect
             box = _shifted((left, top, left + width, top + height), *where)
             code = self._as_printed(DecodedCode(symbology, text, "zbar"))
-            found.append(_Read(box, code, source))
+            found.append(Reading(box, code, source))
         return found
 
     def _as_printed(self, code: DecodedCode) -> DecodedCode:

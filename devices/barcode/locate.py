@@ -2,7 +2,7 @@
 
 zxing-cpp's upright pass does not see a code turned a quarter, and gives up on a
 blurred one without saying it saw anything. This locator is cheap (a half-size frame,
-two Sobel filters, a box blur) and tells the decoder where a second, costlier attempt
+two Sobel filters, a box blur) and tells the decoder where a second, costlier look
 is worth it: a region of strong gradients all along one axis is what bars look like.
 """
 
