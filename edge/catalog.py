@@ -4,11 +4,12 @@ Loaded from the store's source file on first run (and again whenever that file
 changes) until the platform's downlink keeps it fresh. Loyalty customers are stored
 under their pseudonym, never their card number.
 
-Every answer a scan or a touch needs is one or two indexed reads, whatever the size of
-the catalog: shelves and search results are read best first and stop at a screenful,
-similar products are found at load. The cache may be used from any one thread (calls
-are serialised), and a load runs on its own connection, so a worker thread can reload
-it while the kiosk keeps answering from the previous cache until the new one commits.
+Every answer a scan or a touch needs is one indexed read, whatever the size of the
+catalog: shelves and search results are read best first and stop at a screenful,
+similar products are found at load. The cache may be used from a thread other than the
+one that opened it (calls are serialised). A load runs in a child process
+(`edge.catalog_load`): the kiosk keeps answering from the previous cache until the new
+one is committed, and each answer reads its rows and its promotions from one snapshot.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-from edge.catalog_index import CacheRows, cache_rows, searchable_text
-from edge.catalog_source import SourceReader
+from edge.catalog_index import searchable_text
+from edge.catalog_load import load_in_child
+from edge.catalog_schema import SCHEMA_VERSION, meta, open_cache
 from edge.catalog_types import (
     Category,
     Customer,
@@ -54,28 +55,8 @@ __all__ = [
     "in_language",
 ]
 
-# Bumped whenever the tables change: an older cache is dropped and reloaded from source.
-SCHEMA_VERSION = 4
-_TABLES = ("products", "product_words", "customers", "meta")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS products (
-    rank INTEGER PRIMARY KEY,  -- best first: rating, review count, GTIN (see catalog_index)
-    gtin TEXT NOT NULL UNIQUE,
-    category TEXT NOT NULL,
-    similar TEXT NOT NULL,  -- ranks of the closest in price on the shelf, closest first
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS products_by_shelf ON products (category, rank);
--- Contentless: only the row ids (ranks) are read back. Prefix indexes make a word
--- being typed ("caf") as cheap to find as a whole one.
-CREATE VIRTUAL TABLE IF NOT EXISTS product_words USING fts5(
-    words, content='', prefix='1 2 3', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TABLE IF NOT EXISTS customers (pseudonym TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-"""
 SEARCH_LIMIT = 24  # one screen of results: a shopper refines rather than scrolls
-SHELF_LIMIT = 48  # a shelf's first screens; further products are read by `offset`
+SHELF_LIMIT = 24  # a screenful, as for search; further products are read by `offset`
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as the FTS5 tokenizer splits them
 
 
@@ -90,28 +71,8 @@ class Catalog:
         self._today = today
         self._lock = threading.Lock()  # one connection, so one call at a time
         self._load_lock = threading.Lock()  # and one load at a time
-        with translated(CatalogError, "catalog open"):
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._migrate()
-            self._read_store_meta()
-
-    def _migrate(self) -> None:
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
-        if self._meta("schema_version") != SCHEMA_VERSION:
-            drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES)
-            version = f"INSERT INTO meta VALUES ('schema_version', {SCHEMA_VERSION});"  # noqa: S608
-            self._db.executescript(f"BEGIN IMMEDIATE;{drops}{_SCHEMA}{version}COMMIT;")
-
-    def _read_store_meta(self) -> None:
-        self._lists = _StoreLists.from_json(
-            self._meta("categories") or "[]", self._meta("promotions") or "[]"
-        )
-
-    def _meta(self, key: str) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        self._db = open_cache(db_path, any_thread=True)
+        self._lists = _StoreLists((), (), {}, digest=None)  # as no load has left any
 
     def close(self) -> None:
         """Close the cache."""
@@ -119,68 +80,38 @@ class Catalog:
             self._db.close()
 
     def load_source(self, source: Path) -> bool:
-        """(Re)load the cache from `source` if the file changed; True if it did.
+        """(Re)load the cache from the file `source` if it changed; True if it did.
 
-        The source is validated whole first: a bad one raises CatalogError naming the
-        product and the field, and the previous cache keeps answering as before.
-        Safe to call from a worker thread while other calls go on.
+        The source is validated whole first, in a child process: a bad one raises
+        CatalogError naming the product and the field, and the cache keeps answering
+        as before. Meant for a worker thread: the calls of other threads go on meanwhile.
         """
         try:
-            raw = source.read_bytes()
+            with source.open("rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
         except OSError as error:
             raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
-        digest = hashlib.sha256(raw).hexdigest()
         with self._load_lock:
             with self._lock, translated(CatalogError, "catalog read"):
-                if self._meta("source_sha256") == digest:
+                if meta(self._db, "source_sha256") == digest:
                     return False
-            rows = cache_rows(SourceReader(raw, source.name), source.parent / "images")
-            self._write(rows, digest)
+            load_in_child(self._path, source)
         return True
 
-    def _write(self, rows: CacheRows, digest: str) -> None:
-        # A connection of the loading thread: readers keep the previous cache (WAL)
-        # until the commit, and wait for nothing but the commit itself.
-        with translated(CatalogError, "catalog load"):
-            writer = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-        try:
-            with translated(CatalogError, "catalog load"):
-                # A crash mid-load loses at most this load: the digest rolls back with it.
-                writer.execute("PRAGMA synchronous=NORMAL")
-                # Copying the new rows into the database is done after the commit, not
-                # inside it, where readers would wait for it.
-                writer.execute("PRAGMA wal_autocheckpoint=0")
-                writer.execute("BEGIN IMMEDIATE")
-                try:
-                    self._replace_rows(writer, rows, digest)
-                except BaseException:
-                    writer.execute("ROLLBACK")
-                    raise
-                lists = _StoreLists.from_json(rows.categories, rows.promotions)
-                with self._lock:  # the new rows and the new promotions, seen together
-                    writer.execute("COMMIT")
-                    self._lists = lists
-                writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            writer.close()
-
-    @staticmethod
-    def _replace_rows(writer: sqlite3.Connection, rows: CacheRows, digest: str) -> None:
-        writer.execute("DELETE FROM products")
-        writer.execute("INSERT INTO product_words (product_words) VALUES ('delete-all')")
-        writer.execute("DELETE FROM customers")
-        writer.executemany("INSERT INTO products VALUES (?, ?, ?, ?, ?)", rows.products)
-        writer.executemany("INSERT INTO product_words (rowid, words) VALUES (?, ?)", rows.words)
-        writer.execute("INSERT INTO product_words (product_words) VALUES ('optimize')")
-        writer.executemany("INSERT INTO customers VALUES (?, ?)", rows.customers)
-        writer.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [
-                ("source_sha256", digest),
-                ("categories", rows.categories),
-                ("promotions", rows.promotions),
-            ],
-        )
+    @contextmanager
+    def _reading(self) -> Iterator[_StoreLists]:
+        """One snapshot of the cache, with the shelves and promotions of its load."""
+        with self._lock, translated(CatalogError, "catalog read"):
+            self._db.execute("BEGIN")
+            try:
+                digest = meta(self._db, "source_sha256")
+                if digest != self._lists.digest:  # a load committed since the last call
+                    self._lists = _StoreLists.from_json(
+                        meta(self._db, "categories"), meta(self._db, "promotions"), digest
+                    )
+                yield self._lists
+            finally:
+                self._db.execute("COMMIT")
 
     def lookup(self, gtin: str) -> Product | None:
         """The product with this GTIN (any length; normalized), or None."""
@@ -189,7 +120,7 @@ class Catalog:
 
     def customer(self, pseudonym: str) -> Customer | None:
         """The loyalty customer with this pseudonym, or None."""
-        with self._lock, translated(CatalogError, "catalog read"):
+        with self._reading():
             row = self._db.execute(
                 "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
             ).fetchone()
@@ -208,7 +139,8 @@ class Catalog:
 
     def categories(self) -> tuple[Category, ...]:
         """The store's shelves, in the order the store lists them."""
-        return self._lists.categories
+        with self._reading() as lists:
+            return lists.categories
 
     def in_category(
         self, category: str, limit: int = SHELF_LIMIT, offset: int = 0
@@ -250,8 +182,7 @@ class Catalog:
     def promotions(self) -> tuple[Product, ...]:
         """The products on promotion today, in the order the store lists them."""
         today = self._today()
-        with self._lock, translated(CatalogError, "catalog read"):
-            lists = self._lists
+        with self._reading() as lists:
             running = dict.fromkeys(p.gtin for p in lists.promotions if p.ends >= today)
             rows = self._db.execute(_BY_GTINS, (json.dumps(list(running)),)).fetchall()
         return tuple(_product(doc, lists, today) for (doc,) in rows)
@@ -269,9 +200,7 @@ class Catalog:
     def _products(self, sql: str, parameters: tuple[object, ...]) -> tuple[Product, ...]:
         """The products `sql` selects (their documents), with today's promotions."""
         today = self._today()
-        with self._lock, translated(CatalogError, "catalog read"):
-            # The promotions taken with the rows: a reload never mixes old and new.
-            lists = self._lists
+        with self._reading() as lists:
             rows = self._db.execute(sql, parameters).fetchall()
         return tuple(_product(doc, lists, today) for (doc,) in rows)
 
@@ -285,15 +214,16 @@ _BY_GTINS = (
 
 @dataclass(frozen=True, slots=True)
 class _StoreLists:
-    """The shelves and promotions of the loaded source, swapped whole by a reload."""
+    """The shelves and promotions of one load (`digest`: of its source; None: no load)."""
 
     categories: tuple[Category, ...]
     promotions: tuple[Promotion, ...]
     by_gtin: dict[str, tuple[Promotion, ...]]
+    digest: str | None
 
     @classmethod
-    def from_json(cls, categories: str, promotions: str) -> _StoreLists:
-        """The lists as the cache's meta table keeps them."""
+    def from_json(cls, categories: str, promotions: str, digest: str) -> _StoreLists:
+        """The lists as the load left them in the meta table."""
         running = tuple(
             Promotion(**{**doc, "ends": date.fromisoformat(doc["ends"])})
             for doc in json.loads(promotions)
@@ -302,7 +232,7 @@ class _StoreLists:
         for promotion in running:
             by_gtin[promotion.gtin] = (*by_gtin.get(promotion.gtin, ()), promotion)
         shelves = tuple(Category(**item) for item in json.loads(categories))
-        return cls(shelves, running, by_gtin)
+        return cls(shelves, running, by_gtin, digest)
 
 
 def _product(text: str, lists: _StoreLists, today: date) -> Product:

@@ -1,0 +1,121 @@
+"""Loading a catalog source into the cache, in a process of its own.
+
+A 100,000-product source is about 100 MB of JSON; validating and indexing it makes
+millions of objects. In the kiosk's process that work would hold the GIL and run the
+garbage collector for long stretches (the asyncio loop and the UI stalled for up to a
+second at a time) and leave the process hundreds of MB bigger. A child process does it
+on the other core: the kiosk only waits, and keeps answering from the previous cache
+(SQLite WAL) until the child commits the new one, whole.
+
+`python -m edge.catalog_load CACHE SOURCE` is that child; `load_into` is its work, also
+callable in-process (tests, tools).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from edge.catalog_index import CacheRows, cache_rows
+from edge.catalog_schema import open_cache
+from edge.catalog_source import SourceReader
+from edge.errors import CatalogError
+from edge.sqlite_tx import translated
+
+LOAD_TIMEOUT_SECONDS = 600.0  # a 100,000-product load takes about 10 s on a kiosk
+REFUSED = 2  # the child's exit status for a refused source; the reason is on stderr
+_PROJECT = Path(__file__).resolve().parent.parent  # where `edge` is imported from
+
+
+def load_into(db_path: Path, source: Path) -> None:
+    """Validate `source` whole, then replace the cache's content with it, in this process.
+
+    A bad source raises CatalogError naming the product and the field; the cache is
+    then untouched.
+    """
+    try:
+        raw = source.read_bytes()
+    except OSError as error:
+        raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
+    rows = cache_rows(SourceReader(raw, source.name), source.parent / "images")
+    writer = open_cache(db_path)
+    try:
+        with translated(CatalogError, "catalog load"):
+            # A crash mid-load loses at most this load: the digest rolls back with it.
+            writer.execute("PRAGMA synchronous=NORMAL")
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                _replace_rows(writer, rows, hashlib.sha256(raw).hexdigest())
+            except BaseException:
+                writer.execute("ROLLBACK")
+                raise
+            writer.execute("COMMIT")
+    finally:
+        writer.close()
+
+
+def _replace_rows(writer: sqlite3.Connection, rows: CacheRows, digest: str) -> None:
+    writer.execute("DELETE FROM products")
+    writer.execute("INSERT INTO product_words (product_words) VALUES ('delete-all')")
+    writer.execute("DELETE FROM customers")
+    writer.executemany("INSERT INTO products VALUES (?, ?, ?, ?, ?)", rows.products)
+    writer.executemany("INSERT INTO product_words (rowid, words) VALUES (?, ?)", rows.words)
+    writer.execute("INSERT INTO product_words (product_words) VALUES ('optimize')")
+    writer.executemany("INSERT INTO customers VALUES (?, ?)", rows.customers)
+    writer.executemany(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        [
+            ("source_sha256", digest),
+            ("categories", rows.categories),
+            ("promotions", rows.promotions),
+        ],
+    )
+
+
+def load_in_child(db_path: Path, source: Path) -> None:
+    """`load_into` in a child process, waited for; CatalogError if it refused or failed."""
+    command = [sys.executable, "-m", "edge.catalog_load", str(db_path), str(source)]
+    paths = [str(_PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(paths),  # the same `edge` as this process's
+        "PYTHONIOENCODING": "utf-8",
+    }
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            env=environment,
+            timeout=LOAD_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise CatalogError(f"{source}: not loaded in {LOAD_TIMEOUT_SECONDS:.0f} s") from None
+    except OSError as error:
+        raise CatalogError(f"catalog load could not start ({error.strerror})") from None
+    if done.returncode == REFUSED:
+        raise CatalogError(done.stderr.strip())
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise CatalogError(f"{source}: catalog load failed (status {done.returncode}): {last}")
+
+
+def main(arguments: list[str] | None = None) -> int:
+    """The child: load SOURCE into CACHE; status 0, or REFUSED with the reason on stderr."""
+    cache, source = sys.argv[1:] if arguments is None else arguments
+    try:
+        load_into(Path(cache), Path(source))
+    except CatalogError as error:
+        print(error, file=sys.stderr)
+        return REFUSED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The catalog cache's tables, shared by the reading kiosk and the loading process."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from edge.errors import CatalogError
+from edge.sqlite_tx import translated
+
+# Bumped whenever the tables change: an older cache is dropped and reloaded from source.
+SCHEMA_VERSION = 4
+_TABLES = ("products", "product_words", "customers", "meta")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS products (
+    rank INTEGER PRIMARY KEY,  -- best first: rating, review count, GTIN (see catalog_index)
+    gtin TEXT NOT NULL UNIQUE,
+    category TEXT NOT NULL,
+    similar TEXT NOT NULL,  -- JSON: ranks of the closest in price on the shelf, closest first
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS products_by_shelf ON products (category, rank);
+-- Contentless: only the row ids (ranks) are read back. Prefix indexes make a word
+-- being typed ("caf") as cheap to find as a whole one.
+CREATE VIRTUAL TABLE IF NOT EXISTS product_words USING fts5(
+    words, content='', prefix='1 2 3', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS customers (pseudonym TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+-- source_sha256 (what was loaded), categories and promotions (JSON), schema_version
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+"""
+
+
+def open_cache(db_path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
+    """A connection to the cache at `db_path`, its tables created or rebuilt if older.
+
+    In autocommit mode: every transaction is spelled out. `any_thread`: usable from a
+    thread other than this one (the caller serialises the calls).
+    """
+    with translated(CatalogError, "catalog open"):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=not any_thread)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
+            if meta(db, "schema_version") != SCHEMA_VERSION:
+                drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES)
+                version = f"INSERT INTO meta VALUES ('schema_version', {SCHEMA_VERSION});"  # noqa: S608
+                db.executescript(f"BEGIN IMMEDIATE;{drops}{_SCHEMA}{version}COMMIT;")
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def meta(db: sqlite3.Connection, key: str) -> Any:
+    """A value of the meta table (None if it has none)."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
