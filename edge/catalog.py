@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from edge.catalog_index import searchable_text
-from edge.catalog_load import load_in_child
+from edge.catalog_load import load_in_child, load_into
 from edge.catalog_schema import SCHEMA_VERSION, meta, open_cache
 from edge.catalog_types import (
     Category,
@@ -41,6 +42,7 @@ from edge.errors import CatalogError
 from edge.sqlite_tx import translated
 
 __all__ = [
+    "CHILD_LOAD_BYTES",
     "SCHEMA_VERSION",
     "SEARCH_LIMIT",
     "SHELF_LIMIT",
@@ -55,6 +57,10 @@ __all__ = [
     "in_language",
 ]
 
+# Sources bigger than this are loaded by a child process (see edge.catalog_load). A
+# smaller one is loaded here, a chunk at a time, sooner than a process starts (0.3 s),
+# holding the GIL for a few milliseconds at most.
+CHILD_LOAD_BYTES = 4 << 20
 SEARCH_LIMIT = 24  # one screen of results: a shopper refines rather than scrolls
 SHELF_LIMIT = 24  # a screenful, as for search; further products are read by `offset`
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as the FTS5 tokenizer splits them
@@ -66,9 +72,16 @@ class Catalog:
     With no source ever loaded, every call answers empty.
     """
 
-    def __init__(self, db_path: Path, *, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        today: Callable[[], date] = date.today,
+        child_load_bytes: int = CHILD_LOAD_BYTES,
+    ) -> None:
         self._path = db_path
         self._today = today
+        self._child_load_bytes = child_load_bytes
         self._lock = threading.Lock()  # one connection, so one call at a time
         self._load_lock = threading.Lock()  # and one load at a time
         self._db = open_cache(db_path, any_thread=True)
@@ -82,20 +95,25 @@ class Catalog:
     def load_source(self, source: Path) -> bool:
         """(Re)load the cache from the file `source` if it changed; True if it did.
 
-        The source is validated whole first, in a child process: a bad one raises
-        CatalogError naming the product and the field, and the cache keeps answering
-        as before. Meant for a worker thread: the calls of other threads go on meanwhile.
+        The source is validated whole first (a big one in a child process): a bad one
+        raises CatalogError naming the product and the field, and the cache keeps
+        answering as before. Meant for a worker thread: the calls of other threads go
+        on meanwhile.
         """
         try:
             with source.open("rb") as file:
                 digest = hashlib.file_digest(file, "sha256").hexdigest()
+                size = os.fstat(file.fileno()).st_size
         except OSError as error:
             raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
         with self._load_lock:
             with self._lock, translated(CatalogError, "catalog read"):
                 if meta(self._db, "source_sha256") == digest:
                     return False
-            load_in_child(self._path, source)
+            if size > self._child_load_bytes:
+                load_in_child(self._path, source)
+            else:
+                load_into(self._path, source)
         return True
 
     @contextmanager

@@ -173,6 +173,19 @@ def test_a_refused_source_leaves_the_previous_cache_answering(
         assert what_it_answers(catalog) == before
 
 
+def test_a_big_source_is_loaded_or_refused_by_a_child_process(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite", child_load_bytes=0)
+    document = demo_document()
+    del document["products"][0]["stock"]["here"]
+    with pytest.raises(CatalogError) as refused:
+        catalog.load_source(write(tmp_path, document))
+    assert str(refused.value) == "catalog.json: product 3760123450010: stock.here: field required"
+    assert catalog.count() == 0
+    assert catalog.load_source(DEMO_CATALOG)
+    assert catalog.lookup(HEADPHONES) is not None
+    assert catalog.customer(card_pseudonym("9250000000017")) is not None
+
+
 def test_a_source_with_raw_card_numbers_is_refused(tmp_path: Path) -> None:
     document = demo_document()
     document["customers"][0]["card"] = "9250000000017"
@@ -333,7 +346,7 @@ def test_the_catalog_answers_a_worker_thread(catalog: Catalog) -> None:
 
 
 def test_a_reload_in_a_worker_thread_never_shows_half_a_catalog(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog = Catalog(tmp_path / "catalog.sqlite", child_load_bytes=0)  # as a big source
     catalog.load_source(write(tmp_path, generated_source(2000, lambda index: 1000)))
     changed = tmp_path / "changed"
     changed.mkdir()
