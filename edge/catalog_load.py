@@ -26,7 +26,7 @@ from edge.catalog_source import SourceReader
 from edge.errors import CatalogError
 from edge.sqlite_tx import translated
 
-LOAD_TIMEOUT_SECONDS = 600.0  # a 100,000-product load takes about 10 s on a kiosk
+LOAD_TIMEOUT_SECONDS = 600.0  # 100,000 products load in 8-13 s on a shared 2-core machine
 REFUSED = 2  # the child's exit status for a refused source; the reason is on stderr
 _PROJECT = Path(__file__).resolve().parent.parent  # where `edge` is imported from
 

@@ -186,6 +186,16 @@ def test_a_big_source_is_loaded_or_refused_by_a_child_process(tmp_path: Path) ->
     assert catalog.customer(card_pseudonym("9250000000017")) is not None
 
 
+def test_the_product_page_is_the_store_address_with_the_gtin(tmp_path: Path) -> None:
+    document = demo_document()
+    document["store"]["product_page"] = "https://shop.example/{gtin}?from={0}{x}"
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.load_source(write(tmp_path, document))
+    headphones = catalog.lookup(HEADPHONES)
+    assert headphones is not None
+    assert headphones.page_url == "https://shop.example/3760123450010?from={0}{x}"
+
+
 def test_a_source_with_raw_card_numbers_is_refused(tmp_path: Path) -> None:
     document = demo_document()
     document["customers"][0]["card"] = "9250000000017"
