@@ -7,7 +7,7 @@ under their pseudonym, never their card number.
 Every answer a scan or a touch needs is one indexed read, whatever the size of the
 catalog: shelves and search results are read best first and stop at a screenful,
 similar products are found at load. The cache may be used from a thread other than the
-one that opened it (calls are serialised). A load runs in a child process
+one that opened it (calls are serialised). A big source loads in a child process
 (`edge.catalog_load`): the kiosk keeps answering from the previous cache until the new
 one is committed, and each answer reads its rows and its promotions from one snapshot.
 """
