@@ -7,6 +7,7 @@ catalog source means an empty catalog. Simulated devices are for the demo and fo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ async def build_runtime(
     "simulated" is a configuration error.
     """
     pseudonyms = check_ready(config, simulators_allowed=simulators_allowed)
-    catalog = open_catalog(config)
+    catalog = await asyncio.to_thread(open_catalog, config)  # a big source takes seconds
     outbox = open_outbox(config)
     boot_count = await outbox.next_boot()
     source = EventSource(config.device.store_id, config.device.device_id)

@@ -210,6 +210,12 @@ class Catalog:
         with self._lock, translated(CatalogError, "catalog read"):
             return [row[0] for row in self._db.execute("SELECT gtin FROM products ORDER BY gtin")]
 
+    def is_empty(self) -> bool:
+        """Whether the cache holds no product at all (without counting them)."""
+        with self._lock, translated(CatalogError, "catalog read"):
+            row = self._db.execute("SELECT EXISTS (SELECT 1 FROM products)").fetchone()
+        return not row[0]
+
     def count(self) -> int:
         """How many products the cache holds."""
         with self._lock, translated(CatalogError, "catalog read"):

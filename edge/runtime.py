@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
 
 from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
@@ -29,6 +30,7 @@ from edge.uplink import Uplink
 log = logging.getLogger(__name__)
 
 ViewListener = Callable[[SessionView], None]
+T = TypeVar("T")
 _TROUBLE = (DeviceState.MISSING, DeviceState.FAILING)
 
 
@@ -75,6 +77,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._view_changed = asyncio.Condition()
         self.changes = 0  # views shown so far: lets a caller wait for the next one
+        self._session_thread = ThreadPoolExecutor(1, thread_name_prefix="session")
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._session_thread.shutdown()
         self.outbox.close()
         self.catalog.close()
 
@@ -172,7 +176,18 @@ class Runtime:
 
     async def ask(self, intent: Intent) -> list[StoredEvent]:
         """Do what a person asked for; commit its events; then show the new view."""
-        return await self._commit_and_show(self.session.handle(intent))
+        return await self._commit_and_show(await self._in_session(self.session.handle, intent))
+
+    async def _in_session(
+        self, handler: Callable[[T], list[EventDraft]], what: T
+    ) -> list[EventDraft]:
+        """Run a session handler on the session's own thread.
+
+        Handlers read the catalog (look-ups, similar products, searches): at a big
+        retailer's size that is milliseconds the loop that draws the screen must not
+        wait for. One thread keeps handlers in the order they were asked.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._session_thread, handler, what)
 
     async def handle(self, reading: Reading) -> list[StoredEvent]:
         """Apply a reading to the session; commit its events; then show the new view."""
@@ -183,9 +198,9 @@ class Runtime:
             drafts = self.presence.observe(reading) if self.presence else []
             return await self.outbox.append(*drafts) if drafts else []
         if isinstance(reading, CardTap):
-            drafts = self.session.on_card(reading)
+            drafts = await self._in_session(self.session.on_card, reading)
         else:
-            drafts = self.session.on_scan(reading)
+            drafts = await self._in_session(self.session.on_scan, reading)
         return await self._commit_and_show(drafts)
 
     async def _expire_presence(self) -> None:

@@ -8,6 +8,7 @@ import json
 import random
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from devices.readings import BarcodeScan, BeaconSighting, CardTap
 from edge.bootstrap import build_runtime
 from edge.catalog import Customer, Product
 from edge.config import load_config
-from edge.intents import KeepAlive
+from edge.intents import KeepAlive, ShowProduct
 from edge.session import Screen
 from tests.asyncapi import check_message
 from tests.conftest import BORNE, Subscriber, write_config
@@ -134,3 +135,31 @@ def test_shoppers_near_the_kiosk_become_presence_events(tmp_path: Path) -> None:
         check_message(
             f"borne/v1/devices/kiosk-07/events/{event['type'][9:]}", json.dumps(event).encode()
         )
+
+
+def test_catalog_work_for_a_scan_or_a_touch_runs_off_the_screens_loop(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "kiosk.toml", tmp_path / "data"))
+    threads: list[str] = []
+
+    async def scenario() -> None:
+        runtime, _ = await build_runtime(config)
+        catalog_lookup = runtime.catalog.lookup
+
+        def spied_lookup(gtin: str) -> Product | None:
+            threads.append(threading.current_thread().name)
+            return catalog_lookup(gtin)
+
+        runtime.catalog.lookup = spied_lookup  # type: ignore[method-assign]
+        await runtime.start()
+        try:
+            scan = BarcodeScan("ean13", "3760123450010", "03760123450010", "test", time.time())
+            await runtime.handle(scan)
+            assert runtime.session.view.product is not None
+            await runtime.ask(ShowProduct("03760123450041", "search"))
+            assert runtime.session.view.product.gtin == "03760123450041"
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+    assert len(threads) == 2
+    assert threading.main_thread().name not in threads  # the loop's (and Kivy's) thread

@@ -47,7 +47,7 @@ class AttractScreen(KioskScreen):
     def show(self, view: SessionView) -> None:
         # Asked again each time: a promotion that ended overnight leaves the loop.
         highlights = self.app.runtime.highlights()
-        self.catalog_empty = self.app.runtime.catalog.count() == 0
+        self.catalog_empty = self.app.runtime.catalog.is_empty()
         if highlights != self._highlights:
             self._highlights, self.slide = highlights, 0
         self._language = view.language
