@@ -175,7 +175,11 @@ async def fill_with_protected_events(outbox: Outbox) -> None:
     for pad in (100_000, 1_000, 10):
         while True:
             try:
-                await outbox.append(EventDraft("io.borne.kiosk.exit_attempted", {"pad": "x" * pad}))
+                await outbox.append(
+                    EventDraft(
+                        "io.borne.kiosk.exit_attempted", {"pad": "x" * pad}, Priority.CRITICAL
+                    )
+                )
             except OutboxFullError:
                 break
 
