@@ -6,7 +6,7 @@ GS1 DataMatrix) rendered by zxing-cpp, put on a label, placed in a cluttered cou
 scene, then spoilt the way kiosk cameras spoil them: small and large rotations, motion
 and defocus blur, glare, small codes, low contrast, perspective, and a phone screen
 with scanlines and moiré. Frames with nothing in view are part of the set: any read
-there is a misread. Generation takes about a second, so nothing is cached or committed.
+there is a misread. Drawing the set takes a few seconds: nothing is cached or committed.
 """
 
 from __future__ import annotations
@@ -121,8 +121,10 @@ def code_for(symbology: Symbology, rng: np.random.Generator) -> tuple[str, bool]
             lot, month = _digits(rng, 4), int(rng.integers(1, 13))
             return f"https://id.gs1.org/01/0{gtin13}/10/L{lot}?17=28{month:02d}15", False
         return f"https://boutique.example.fr/p/{_digits(rng, 6)}?ref=borne", False
-    month = int(rng.integers(1, 13))
-    return f"(01)0{gtin13}(17)28{month:02d}15(10)L{_digits(rng, 5)}", True
+    month, lot = int(rng.integers(1, 13)), _digits(rng, 5)
+    if rng.random() < 0.5:  # a fresh-food label: expiry date and time, AI (7003)
+        return f"(01)0{gtin13}(7003)28{month:02d}151830(10)L{lot}", True
+    return f"(01)0{gtin13}(17)28{month:02d}15(10)L{lot}", True
 
 
 def render_symbol(text: str, symbology: Symbology, gs1: bool, scale: int) -> Frame:

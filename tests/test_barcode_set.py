@@ -17,7 +17,7 @@ from benchmarks.barcode_set import Sample, Score, comparable, samples, score, un
 from benchmarks.decode import borne, zbar, zxing_as_borne_fast_path, zxing_defaults
 from devices.barcode.decoder import BarcodeDecoder
 from devices.barcode.gs1 import upce_to_gtin12
-from devices.barcode.locate import stripe_regions
+from devices.barcode.locate import candidates
 from devices.barcode.meaning import CodeKind, interpret
 from devices.barcode.scanner import scan_from_code
 from devices.barcode.symbology import RETAIL_LINEAR, Symbology
@@ -118,7 +118,7 @@ def test_any_frame_is_decoded_or_found_empty_never_an_error(frame: np.ndarray, p
     striped[:, ::period] //= 4  # bars of any pitch over noise, like a leaflet
     height, width = striped.shape
     for picture in (frame, striped):
-        for place in stripe_regions(picture):
+        for place in candidates(picture):
             left, top, right, bottom = place.box
             assert 0 <= left < right <= width
             assert 0 <= top < bottom <= height

@@ -21,7 +21,7 @@ from pyzbar import pyzbar
 
 from devices.barcode.agreement import WHOLE_FRAME, Reading, agreed, by_place, doubted, near
 from devices.barcode.gs1 import upce_from_gtin
-from devices.barcode.locate import Box, Stripes, stripe_regions
+from devices.barcode.locate import Box, Candidate, Shape, candidates
 from devices.barcode.symbology import (
     ALL,
     FROM_ZBAR,
@@ -71,9 +71,10 @@ def _box(result: zxingcpp.Barcode) -> Box:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _across(box: Box) -> Stripes:
+def _across(box: Box) -> Candidate:
     """Where a linear code was (not) read: its box is long across the bars, often a scanline."""
-    return Stripes(box, upright=box[2] - box[0] >= box[3] - box[1])
+    upright = box[2] - box[0] >= box[3] - box[1]
+    return Candidate(box, Shape.UPRIGHT_BARS if upright else Shape.TURNED_BARS)
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -98,15 +99,16 @@ def _shifted(box: Box, left: float, top: float, scale: float) -> Box:
 class BarcodeDecoder:
     """Decodes BGR or grey frames into the codes they show.
 
-    The camera's path (`thorough=False`) is one upright zxing-cpp pass per frame plus
-    a cheap look for stripes (devices.barcode.locate). Only where that pass failed on
-    a retail code, its readings disagree, or stripes are seen that it did not read (a
-    code turned a quarter, blurred, small), a second look crops the place and asks
-    zxing-cpp (all orientations) and zbar again: an empty counter costs the one pass
-    and the look for stripes. The
-    thorough path, for still images, also looks for rotated and inverted codes in the
-    whole frame and always asks zbar. Either way, retail readings must agree place by
-    place (devices.barcode.agreement): a misread is worse than no read.
+    The camera's path (`thorough=False`) is one fast zxing-cpp pass over the whole
+    frame (upright, global threshold) plus a cheap look for candidate places
+    (devices.barcode.locate). Only where that pass failed on a retail code, its
+    readings disagree, or a candidate shows a code it did not read (turned a quarter,
+    blurred, glared, small, on a phone), a second look crops the place and asks
+    zxing-cpp (local threshold, all orientations) and zbar again: an empty counter
+    costs the one pass and the look for candidates. The thorough path, for still
+    images, reads the whole frame in every orientation, inverted too, and always asks
+    zbar. Either way, retail readings must agree place by place
+    (devices.barcode.agreement): a misread is worse than no read.
     """
 
     _PLACES = 3  # second looks per frame, at most
@@ -147,34 +149,66 @@ class BarcodeDecoder:
                 codes.append(code)
         return list({code.text: code for code in codes}.values())
 
-    def _places(self, grey: Frame, reads: list[Reading], failed: list[Box]) -> list[Stripes]:
+    def _places(self, grey: Frame, reads: list[Reading], failed: list[Box]) -> list[Candidate]:
         """Where a second look may find what the whole-frame pass missed or doubted."""
-        read_boxes = [read.box for read in reads]  # stripes there are codes already read
+        read_boxes = [read.box for read in reads]  # candidates there are codes already read
         places = [_across(box) for box in failed]
         for group in by_place(reads):
             if doubted(group, failed):  # a second opinion may settle it
                 places.append(_across(group[0].box))
         places += [
             place
-            for place in stripe_regions(grey)
+            for place in candidates(grey)
             if not any(near(place.box, box) for box in read_boxes)
         ]
-        # Overlapping places become one: a 2D code shows stripes both ways, in pieces.
-        merged: list[Stripes] = []
+        # Overlapping places become one: a matrix code also shows bars both ways, in pieces.
+        merged: list[Candidate] = []
         for place in places:
             index = next((i for i, m in enumerate(merged) if near(place.box, m.box)), None)
             if index is None:
                 merged.append(place)
             else:
-                merged[index] = Stripes(_union(merged[index].box, place.box), merged[index].upright)
+                merged[index] = Candidate(_union(merged[index].box, place.box), merged[index].shape)
         return merged[: self._PLACES]
 
     def _second_look(
-        self, grey: Frame, stripes: Stripes, others: dict[str, Reading], reads: list[Reading]
+        self, grey: Frame, candidate: Candidate, others: dict[str, Reading], reads: list[Reading]
     ) -> None:
-        place = stripes.box
+        place = candidate.box
+        crop, where = self._crop(grey, place, 0.3)
+        before = len(reads) + len(others)
+        self._zxing(crop, where, True, "zxing-cpp second look", others, reads, [])
+        if candidate.shape is Shape.MATRIX:
+            if len(reads) + len(others) == before:
+                # The crop may cut a blurred matrix code's label: once more, wider.
+                wider, wider_at = self._crop(grey, place, 0.8)
+                self._zxing(wider, wider_at, True, "zxing-cpp second look", others, reads, [])
+            return  # zbar reads no DataMatrix, and no QR code that zxing-cpp missed here
+        if not self._zbar_fallback:
+            return
+        left, top, scale = where
+        # zbar reads every row and column of what it is given: a few bands across the
+        # bars are all it needs, at a fraction of the cost. Several, because a tilted or
+        # bent label is often readable along one line only.
+        upright = candidate.shape is Shape.UPRIGHT_BARS
+        low, high = (place[1], place[3]) if upright else (place[0], place[2])
+        origin = top if upright else left
+        for fraction in self._BANDS:
+            at = int((low + fraction * (high - low) - origin) * scale)
+            start = max(0, at - self._BAND // 2)
+            if upright:
+                band = crop[start : start + self._BAND]
+                band_at = (left, top + start / scale, scale)
+            else:
+                band = crop[:, start : start + self._BAND]
+                band_at = (left + start / scale, top, scale)
+            if band.size:
+                reads += self._zbar(band, band_at, "zbar second look")
+
+    def _crop(self, grey: Frame, place: Box, grow: float) -> tuple[Frame, _Origin]:
+        """`place` and `grow` times its size around it; enlarged twice if small."""
         height, width = grey.shape[:2]
-        margin = max(place[2] - place[0], place[3] - place[1]) * 0.3 + 16
+        margin = max(place[2] - place[0], place[3] - place[1]) * grow + 16
         x0, y0 = max(0, int(place[0] - margin)), max(0, int(place[1] - margin))
         x1, y1 = min(width, int(place[2] + margin)), min(height, int(place[3] + margin))
         crop = grey[y0:y1, x0:x1]
@@ -183,25 +217,7 @@ class BarcodeDecoder:
             crop = as_frame(
                 cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
             )
-        left, top = float(x0), float(y0)
-        where = (left, top, scale)
-        self._zxing(crop, where, True, "zxing-cpp second look", others, reads, [])
-        # zbar reads every row and column of what it is given: a few bands across the
-        # bars are all it needs, at a fraction of the cost. Several, because a tilted or
-        # bent label is often readable along one line only.
-        low, high = (place[1], place[3]) if stripes.upright else (place[0], place[2])
-        origin = top if stripes.upright else left
-        for fraction in self._BANDS:
-            at = int((low + fraction * (high - low) - origin) * scale)
-            start = max(0, at - self._BAND // 2)
-            if stripes.upright:
-                band = crop[start : start + self._BAND]
-                band_at = (left, top + start / scale, scale)
-            else:
-                band = crop[:, start : start + self._BAND]
-                band_at = (left + start / scale, top, scale)
-            if band.size and self._zbar_fallback:
-                reads += self._zbar(band, band_at, "zbar second look")
+        return crop, (float(x0), float(y0), scale)
 
     def _zxing(
         self,
@@ -213,12 +229,19 @@ class BarcodeDecoder:
         reads: list[Reading],
         failed: list[Box],
     ) -> None:
+        # The camera's whole-frame pass uses one global threshold: four times faster
+        # than zxing-cpp's local one, and what it misses (glare, uneven light) the
+        # second look on a crop, with the local threshold, finds.
+        fast = source == WHOLE_FRAME and not self.thorough
         for result in zxingcpp.read_barcodes(
             grey,
             formats=self._zxing_formats,
             try_rotate=rotate,
             try_invert=self.thorough,
-            try_downscale=self.thorough or source != WHOLE_FRAME,
+            try_downscale=not fast,
+            binarizer=zxingcpp.Binarizer.GlobalHistogram
+            if fast
+            else zxingcpp.Binarizer.LocalAverage,
             return_errors=True,
         ):
             symbology = FROM_ZXING.get(result.format)
