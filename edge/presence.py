@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from devices.readings import BeaconSighting
-from edge.events import EventDraft, Priority
+from edge.events import EventDraft
 
 
 class Zone(IntEnum):
@@ -278,4 +278,4 @@ class PresenceEngine:
             "zone": ZONE_NAMES[track.zone],
             "distance_m": round(distance_m(track.rssi, track.tx_power, self.settings.path_loss), 1),
         }
-        return EventDraft(f"io.borne.presence.{what}", data, Priority.NORMAL)
+        return EventDraft(f"io.borne.presence.{what}", data)  # sampled: shed first

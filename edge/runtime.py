@@ -19,7 +19,7 @@ from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog, Category, Product
 from edge.errors import OutboxError
-from edge.events import EventDraft, Priority
+from edge.events import EventDraft
 from edge.intents import EndSession, Intent
 from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
@@ -195,8 +195,7 @@ class Runtime:
             log.debug("card removed from %s", reading.source)
             return []  # a shopper's card ends nothing when lifted; a staff badge will
         if isinstance(reading, BeaconSighting):
-            drafts = self.presence.observe(reading) if self.presence else []
-            return await self.outbox.append(*drafts) if drafts else []
+            return await self._store(self.presence.observe(reading) if self.presence else [])
         if isinstance(reading, CardTap):
             drafts = await self._in_session(self.session.on_card, reading)
         else:
@@ -208,9 +207,7 @@ class Runtime:
         assert self.presence is not None
         while True:
             await asyncio.sleep(1.0)
-            drafts = self.presence.expire(time.time())
-            if drafts:
-                await self.outbox.append(*drafts)
+            await self._store(self.presence.expire(time.time()))
 
     def highlights(self) -> tuple[Product, ...]:
         """What the attract loop shows: the store's promotions running today."""
@@ -231,22 +228,23 @@ class Runtime:
             return None
         # PBKDF2 is slow on purpose: keep it off the loop.
         attempt = await asyncio.to_thread(self.exit_lock.attempt, pin)
-        await self.outbox.append(
-            EventDraft(
-                "io.borne.kiosk.exit_attempted",
-                {"granted": attempt.granted, "locked_out": attempt.locked_out},
-                Priority.CRITICAL,
-            )
-        )
+        data = {"granted": attempt.granted, "locked_out": attempt.locked_out}
+        await self._store([EventDraft("io.borne.kiosk.exit_attempted", data)])
         return attempt
 
-    async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
+    async def _store(self, drafts: list[EventDraft]) -> list[StoredEvent]:
+        """Commit events; a full or failing outbox is no reason to stop what the kiosk does.
+
+        The outbox counts and logs what it could not store (`borne outbox status`).
+        """
         try:
-            stored = await self.outbox.append(*drafts) if drafts else []
+            return await self.outbox.append(*drafts) if drafts else []
         except OutboxError:
-            # A full or failing outbox must not freeze the screen: the outbox counts
-            # and logs what it could not store; the shopper still sees the change.
-            stored = []
+            return []
+
+    async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
+        # The shopper sees the change even if its events could not be stored.
+        stored = await self._store(drafts)
         view = self.session.view
         self.changes += 1
         self._arm_idle_timer()

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from devices.readings import BarcodeScan, CardTap
 from edge.catalog import Catalog, Customer, Product
-from edge.events import EventDraft, Priority
+from edge.events import EventDraft
 from edge.intents import (
     Back,
     CloseHandOff,
@@ -131,12 +131,10 @@ class ShopperSession:
         self.view = SessionView(session_id=str(self._new_id()))
         return [self._draft("session.started", {"trigger": trigger})]
 
-    def _draft(
-        self, name: str, data: dict[str, object], priority: Priority = Priority.NORMAL
-    ) -> EventDraft:
-        return EventDraft(
-            f"io.borne.{name}", {"session_id": self.view.session_id, **data}, priority
-        )
+    def _draft(self, name: str, data: dict[str, object]) -> EventDraft:
+        # What is shed first when the outbox is full is the contract's, by type
+        # (edge.events.Priority.of): nothing to declare here.
+        return EventDraft(f"io.borne.{name}", {"session_id": self.view.session_id, **data})
 
     def handle(self, intent: Intent) -> list[EventDraft]:
         """Apply what a person asked for: the one way in for every intent."""
@@ -195,7 +193,6 @@ class ShopperSession:
             self._draft(
                 "card.tapped",
                 {"loyalty_pseudonym": pseudonym, "known": customer is not None},
-                Priority.CRITICAL,
             )
         )
         return drafts
@@ -229,7 +226,6 @@ class ShopperSession:
                     "found": product is not None,
                     "scanner": scan.source,
                 },
-                Priority.CRITICAL,
             )
         )
         return drafts
@@ -386,7 +382,7 @@ class ShopperSession:
         drafts = self._touch("assist")
         gtin = self.view.product.gtin if self.view.product else self.view.scanned_gtin
         self.view = replace(self.view, assist_requested=True)
-        drafts.append(self._draft("assist.requested", {"gtin": gtin}, Priority.CRITICAL))
+        drafts.append(self._draft("assist.requested", {"gtin": gtin}))
         return drafts
 
     def hand_off(self, fulfilment: str) -> list[EventDraft]:

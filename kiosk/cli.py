@@ -285,31 +285,18 @@ async def _ble_scan(seconds: float, replay: Path | None, *, active: bool) -> int
 
 
 def _outbox_status(config: Config, *, as_json: bool) -> int:
-    from edge.events import EventSource
-    from edge.outbox import OutboxStore
+    from edge.config import check_data_dir
+    from edge.outbox import describe_status, read_status
 
-    store = OutboxStore(
-        config.data_dir / "outbox.sqlite",
-        EventSource(config.device.store_id, config.device.device_id),
+    check_data_dir(config)
+    status = read_status(
+        config.data_dir / "outbox.sqlite", max_bytes=config.storage.outbox_max_bytes
     )
-    try:
-        status = store.status()
-    finally:
-        store.close()
     if as_json:
         print(json.dumps(asdict(status)))
         return 0
-    now = time.time()
-    oldest = "-" if status.oldest_created_at is None else f"{now - status.oldest_created_at:.1f} s"
-    last = "never" if status.last_delivered_at is None else _local_time(status.last_delivered_at)
-    print(
-        f"queued events:      {status.queued} ({status.queued_bytes} of {status.max_bytes} bytes)"
-    )
-    print(f"oldest queued:      {oldest}")
-    print(f"last sequence:      {status.last_sequence}")
-    print(f"delivered in total: {status.delivered_total}")
-    print(f"last delivery:      {last}")
-    print(f"shed when full:     {status.shed_total}")
+    for line in describe_status(status, now=time.time()):
+        print(line)
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -286,19 +288,37 @@ def test_a_data_dir_that_is_a_file_is_refused_with_the_reason(tmp_path: Path) ->
         assert str(a_file) in caught.value.problem
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere: permissions cannot refuse")
-def test_a_data_dir_in_a_read_only_folder_is_refused(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
+def test_a_data_dir_in_a_read_only_folder_is_refused() -> None:
+    # Root writes everywhere (and CI is root): the kiosk's usual service user is not.
+    as_a_service_user = (
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        if os.geteuid() == 0
+        else []
+    )
+    folder = Path(tempfile.mkdtemp(prefix="borne-readonly-"))
     try:
+        folder.chmod(0o755)
+        locked = folder / "locked"
+        locked.mkdir(mode=0o555)
         for wanted in (locked, locked / "data"):
-            with pytest.raises(ConfigError, match="not writable"):
-                check_data_dir(_with_data_dir(wanted))
+            config = folder / f"{wanted.name}.toml"
+            config.write_text(f'[storage]\ndata_dir = "{wanted}"\n')
+            config.chmod(0o644)
+            result = subprocess.run(
+                [*as_a_service_user, *BORNE, "outbox", "status", "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 2, result.stderr
+            assert "storage.data_dir" in result.stderr
+            assert "not writable" in result.stderr
     finally:
-        locked.chmod(0o700)
+        shutil.rmtree(folder)
 
 
-@pytest.mark.parametrize("command", [["edge"], ["simulate"]])
+@pytest.mark.parametrize("command", [["edge"], ["simulate"], ["outbox", "status"]])
 def test_commands_refuse_an_unusable_data_dir_with_status_2(
     tmp_path: Path, command: list[str]
 ) -> None:

@@ -31,6 +31,7 @@ from edge.privacy import CodePolicy, restricted_circulation
 from edge.pseudonym import Domain, Pseudonyms, derive_key
 from edge.runtime import Runtime
 from edge.session import Screen, SessionView
+from tests.asyncapi import check_message
 from tests.conftest import write_config
 
 CARDS = dict(demo_cards())  # first name -> card number
@@ -172,6 +173,10 @@ def test_a_card_greets_the_same_shopper_however_it_is_read(
 
     assert greeted == ["Camille", "Camille", "Mehdi"]
     events = [json.loads(row) for row in rows]
+    for event in events:  # the restricted kind is part of the contract
+        check_message(
+            f"borne/v1/devices/kiosk-07/events/{event['type'][9:]}", json.dumps(event).encode()
+        )
     taps = [e["data"]["loyalty_pseudonym"] for e in events if e["type"] == "io.borne.card.tapped"]
     assert len(taps) == 3
     assert taps[0] == taps[1] != taps[2]  # NFC and camera: one shopper, one pseudonym
