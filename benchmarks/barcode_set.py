@@ -355,11 +355,17 @@ class Score:
     misread: int = 0
     missed: list[str] = field(default_factory=list)
     milliseconds: list[float] = field(default_factory=list)
+    idle_milliseconds: list[float] = field(default_factory=list)  # frames with no code
 
     @property
     def median_ms(self) -> float:
         """The median decoding time of one frame."""
         return statistics.median(self.milliseconds) if self.milliseconds else 0.0
+
+    @property
+    def idle_ms(self) -> float:
+        """The median decoding time of a frame with nothing in view."""
+        return statistics.median(self.idle_milliseconds) if self.idle_milliseconds else 0.0
 
 
 def judge(sample: Sample, reads: list[Read]) -> tuple[bool, bool]:
@@ -383,7 +389,10 @@ def score_side_by_side(
             result, every = results[name]
             started = time.perf_counter()
             reads = engine(sample.frame)
-            result.milliseconds.append((time.perf_counter() - started) * 1000)
+            elapsed = (time.perf_counter() - started) * 1000
+            result.milliseconds.append(elapsed)
+            if sample.text is None:
+                result.idle_milliseconds.append(elapsed)
             every.append(reads)
             read, misread = judge(sample, reads)
             result.read += read

@@ -76,8 +76,22 @@ def _median_ms(decode: Callable[[Frame], Any], images: list[Frame], repeats: int
 _BORNE_ZXING_FORMATS = zxingcpp.BarcodeFormats(list(ZXING_FORMATS.values()))
 
 
-def zxing_as_borne_fast_path(frame: Frame) -> list[Read]:
-    """zxing-cpp alone, configured as Borne's camera path calls it (one upright pass)."""
+def zxing_fast_pass(frame: Frame) -> list[Read]:
+    """zxing-cpp alone as Borne's camera path calls it on the whole frame (upright,
+    one global threshold, full size only): the camera's first pass without what follows."""
+    found = zxingcpp.read_barcodes(
+        frame,
+        formats=_BORNE_ZXING_FORMATS,
+        try_rotate=False,
+        try_invert=False,
+        try_downscale=False,
+        binarizer=zxingcpp.Binarizer.GlobalHistogram,
+    )
+    return [(FROM_ZXING.get(result.format), result.text) for result in found]
+
+
+def zxing_upright(frame: Frame) -> list[Read]:
+    """zxing-cpp alone, upright, with its local threshold: Borne's camera path until now."""
     found = zxingcpp.read_barcodes(
         frame, formats=_BORNE_ZXING_FORMATS, try_rotate=False, try_invert=False
     )
@@ -106,42 +120,62 @@ def borne(decoder: BarcodeDecoder) -> Engine:
     return decode
 
 
-ROWS = ("zxing-cpp (Borne's config)", "zxing-cpp (defaults)", "zbar", "union zxing-cpp+zbar")
+ZXING_FAST = "zxing-cpp, Borne's fast pass"
+ZXING_UPRIGHT = "zxing-cpp, upright"
+ZXING_DEFAULTS = "zxing-cpp, defaults"
+ZBAR = "zbar, defaults"
+UNION = "union zxing-cpp+zbar"
+CAMERA = "Borne camera path"
+STILL = "Borne still path"
 
 
 def accuracy(frames: list[Sample] | None = None) -> dict[str, Score]:
-    """Score every engine on the harder set (or on `frames`), side by side in this run."""
+    """Score every engine on the harder set (or on `frames`), side by side in this run.
+
+    The union is zxing-cpp (defaults) and zbar together: a frame counts as read if
+    either reads it, as misread if either misreads it; its time is both, one after
+    the other.
+    """
     frames = list(samples()) if frames is None else frames
     results = score_side_by_side(
         {
-            ROWS[0]: zxing_as_borne_fast_path,
-            ROWS[1]: zxing_defaults,
-            ROWS[2]: zbar,
-            "Borne camera path": borne(BarcodeDecoder()),
-            "Borne still path": borne(BarcodeDecoder(thorough=True)),
+            ZXING_FAST: zxing_fast_pass,
+            ZXING_UPRIGHT: zxing_upright,
+            ZXING_DEFAULTS: zxing_defaults,
+            ZBAR: zbar,
+            CAMERA: borne(BarcodeDecoder()),
+            STILL: borne(BarcodeDecoder(thorough=True)),
         },
         frames,
     )
     scores = {name: result for name, (result, _) in results.items()}
-    together = union(frames, results[ROWS[1]][1], results[ROWS[2]][1])
+    together = union(frames, results[ZXING_DEFAULTS][1], results[ZBAR][1])
     together.milliseconds = [
         a + b
-        for a, b in zip(scores[ROWS[1]].milliseconds, scores[ROWS[2]].milliseconds, strict=True)
-    ]  # both engines, one after the other
-    borne_rows = ("Borne camera path", "Borne still path")
+        for a, b in zip(scores[ZXING_DEFAULTS].milliseconds, scores[ZBAR].milliseconds, strict=True)
+    ]
+    together.idle_milliseconds = [
+        a + b
+        for a, b in zip(
+            scores[ZXING_DEFAULTS].idle_milliseconds, scores[ZBAR].idle_milliseconds, strict=True
+        )
+    ]
+    ordered = (ZXING_FAST, ZXING_UPRIGHT, ZXING_DEFAULTS, ZBAR)
     return {
-        **{name: scores[name] for name in ROWS[:3]},
-        ROWS[3]: together,
-        **{name: scores[name] for name in borne_rows},
+        **{name: scores[name] for name in ordered},
+        UNION: together,
+        CAMERA: scores[CAMERA],
+        STILL: scores[STILL],
     }
 
 
 def print_accuracy(scores: dict[str, Score], coded: int, idle: int) -> None:
     """The accuracy table."""
     print(f"\nBorne's harder set: {coded} kiosk frames with a code + {idle} with none, 1280x720")
-    print(f"{'engine':<28}{'read':>10}{'misreads':>10}{'median ms':>11}")
+    print(f"{'engine':<30}{'read':>10}{'misreads':>10}{'median ms':>11}{'idle ms':>9}")
     for name, row in scores.items():
-        print(f"{name:<28}{row.read:>6}/{coded:<3}{row.misread:>10}{row.median_ms:>11.1f}")
+        cells = f"{row.read:>6}/{coded:<3}{row.misread:>10}{row.median_ms:>11.1f}"
+        print(f"{name:<30}{cells}{row.idle_ms:>9.1f}")
 
 
 def run(repeats: int = 5) -> dict[str, Any]:
@@ -167,10 +201,13 @@ def run(repeats: int = 5) -> dict[str, Any]:
     coded = sum(sample.text is not None for sample in harder)
     scores = accuracy(harder)
     print_accuracy(scores, coded, len(harder) - coded)
-    union_row, camera = scores[ROWS[3]], scores["Borne camera path"]
+    union_row, camera = scores[UNION], scores[CAMERA]
+    fewest_zxing_misreads = min(
+        scores[n].misread for n in (ZXING_FAST, ZXING_UPRIGHT, ZXING_DEFAULTS)
+    )
     goal = (
         camera.read >= union_row.read
-        and camera.misread <= scores[ROWS[1]].misread
+        and camera.misread <= fewest_zxing_misreads
         and camera.median_ms <= 10.0
     )
     print(f"camera path >= union, misreads <= zxing-cpp, <= 10 ms: {'yes' if goal else 'NO'}")
@@ -184,7 +221,12 @@ def run(repeats: int = 5) -> dict[str, Any]:
             "frames_with_code": coded,
             "frames_idle": len(harder) - coded,
             "engines": {
-                name: {"read": s.read, "misread": s.misread, "median_ms": round(s.median_ms, 2)}
+                name: {
+                    "read": s.read,
+                    "misread": s.misread,
+                    "median_ms": round(s.median_ms, 2),
+                    "idle_median_ms": round(s.idle_ms, 2),
+                }
                 for name, s in scores.items()
             },
             "camera_path_meets_goal": goal,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from benchmarks.barcode_set import Sample, Score, comparable, samples, score, union
-from benchmarks.decode import borne, zbar, zxing_as_borne_fast_path, zxing_defaults
+from benchmarks.decode import borne, zbar, zxing_defaults, zxing_upright
 from devices.barcode.decoder import BarcodeDecoder
 from devices.barcode.gs1 import upce_to_gtin12
 from devices.barcode.locate import candidates
@@ -52,7 +52,7 @@ def test_the_set_is_the_same_every_time_and_every_code_in_it_is_valid() -> None:
 def test_the_camera_reads_at_least_what_zxing_cpp_and_zbar_read_together(
     harder_set: list[Sample], camera: Score
 ) -> None:
-    zxing_alone, _ = score(zxing_as_borne_fast_path, harder_set)
+    zxing_alone, _ = score(zxing_upright, harder_set)
     _, zxing_reads = score(zxing_defaults, harder_set)
     _, zbar_reads = score(zbar, harder_set)
     together = union(harder_set, zxing_reads, zbar_reads)
@@ -83,7 +83,7 @@ def test_where_zxing_cpp_reads_a_wrong_upc_beside_the_right_one_only_the_right_o
             idle=False,
         )
     )
-    zxing_alone, _ = score(zxing_as_borne_fast_path, frames)
+    zxing_alone, _ = score(zxing_upright, frames)
     camera, _ = score(borne(BarcodeDecoder()), frames)
     assert zxing_alone.misread > 0  # the draw still shows the problem
     assert camera.misread == 0
