@@ -51,7 +51,7 @@ SYMBOLOGIES = (
     Symbology.QR,
     Symbology.DATAMATRIX,
 )
-VARIANTS = 2  # frames per (condition, symbology)
+VARIANTS = 3  # frames per (condition, symbology)
 IDLE_FRAMES = 10
 
 

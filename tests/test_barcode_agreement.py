@@ -66,3 +66,17 @@ def test_codes_in_two_places_are_judged_apart() -> None:
         _reading(WRONG, WHOLE_FRAME, ELSEWHERE),
     ]
     assert sorted(_texts(readings, [])) == [RIGHT, WRONG]
+
+
+def test_a_short_code_read_in_the_bars_of_a_long_one_gives_way_to_it() -> None:
+    # zxing-cpp finds a "UPC-E" in the right half of a tilted EAN-13, on both passes.
+    fragment = DecodedCode(Symbology.UPCE, "17742403", "zxing-cpp")
+    readings = [
+        _reading(RIGHT, WHOLE_FRAME),
+        _reading(RIGHT, "zxing-cpp second look"),
+        Reading((105.0, 265.0, 280.0, 266.0), fragment, WHOLE_FRAME),
+        Reading((105.0, 265.0, 280.0, 266.0), fragment, "zxing-cpp second look"),
+    ]
+    assert _texts(readings, []) == [RIGHT]
+    # Read once each, nothing confirms either: no product.
+    assert _texts([readings[0], readings[2]], []) == []

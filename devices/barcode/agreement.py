@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devices.barcode.locate import Box
+from devices.barcode.symbology import Symbology
 
 if TYPE_CHECKING:
     from devices.barcode.decoder import DecodedCode
@@ -64,29 +65,48 @@ def doubted(place: list[Reading], failed: list[Box]) -> bool:
     return first_pass_only and any(near(read.box, box) for read in place for box in failed)
 
 
+# Module widths of the retail symbols. Two different readings of one place cannot
+# both be right, and a shorter symbol found in a longer one's bars (a "UPC-E" in the
+# right half of an EAN-13) is a fragment of it: the longer reading explains them all.
+_MODULES = {Symbology.EAN13: 95, Symbology.UPCA: 95, Symbology.EAN8: 67, Symbology.UPCE: 51}
+
+
+def _winner(support: dict[str, tuple[DecodedCode, set[str]]]) -> DecodedCode | None:
+    """The reading of a disputed place that two sources at least, and more than any
+    rival, confirm; among equally confirmed ones, the only one of the widest symbol."""
+    most = max(len(sources) for _, sources in support.values())
+    if most < 2:
+        return None
+    best = [code for code, sources in support.values() if len(sources) == most]
+    if len(best) == 1:
+        return best[0]
+    widest = max(_MODULES.get(code.symbology, 0) for code in best)
+    wide = [code for code in best if _MODULES.get(code.symbology, 0) == widest]
+    return wide[0] if len(wide) == 1 else None
+
+
 def agreed(reads: list[Reading], failed: list[Box]) -> list[DecodedCode]:
     """What the readings of retail codes say, place by place, when they can be trusted.
 
-    Where readings agree, the code is kept, unless zxing-cpp's whole-frame pass alone read
-    it and also failed there (it is unsure: its reading confirms nothing). Where they
-    disagree, neither engine wins blindly: the text read by more sources (whole-frame pass,
-    zbar, second looks) than any other, and by two at least, wins; otherwise the place
-    is left unread, since a misread is worse than no read.
+    Where readings agree, the code is kept, unless zxing-cpp's whole-frame pass alone
+    read it and also failed there (it is unsure: its reading confirms nothing). Where
+    they disagree, neither engine wins blindly: the text read by more sources
+    (whole-frame pass, zbar, second looks) than any other, and by two at least, wins
+    (`_winner`); otherwise the place is left unread, since a misread is worse than no
+    read.
     """
     kept = []
     for place in by_place(reads):
         unsure = any(near(read.box, box) for read in place for box in failed)
-        support: dict[str, set[str]] = {}
+        support: dict[str, tuple[DecodedCode, set[str]]] = {}
         for read in place:
-            sources = support.setdefault(read.code.text, set())
+            _, sources = support.setdefault(read.code.text, (read.code, set()))
             if not (unsure and read.source == WHOLE_FRAME):
                 sources.add(read.source)
-        ranked = sorted(support.items(), key=lambda item: len(item[1]), reverse=True)
-        text, sources = ranked[0]
-        if len(ranked) == 1:
-            trusted = bool(sources) or not unsure
-        else:
-            trusted = len(sources) >= 2 and len(sources) > len(ranked[1][1])
-        if trusted:
-            kept.append(next(read.code for read in place if read.code.text == text))
+        if len(support) == 1:
+            ((code, sources),) = support.values()
+            if sources or not unsure:
+                kept.append(code)
+        elif (winner := _winner(support)) is not None:
+            kept.append(winner)
     return kept

@@ -128,6 +128,10 @@ class BarcodeDecoder:
         self._zxing_formats = zxingcpp.BarcodeFormats(
             [ZXING_FORMATS[s] for s in sorted(self.symbologies)]
         )
+        matrix = self.symbologies & {Symbology.QR, Symbology.DATAMATRIX}
+        self._matrix_formats = (
+            zxingcpp.BarcodeFormats([ZXING_FORMATS[s] for s in sorted(matrix)]) if matrix else None
+        )
         self._zbar_symbols = [_ZBAR_SYMBOLS[s] for s in sorted(self.symbologies & RETAIL_LINEAR)]
         self._zbar_fallback = zbar_fallback and bool(self._zbar_symbols)
 
@@ -174,25 +178,42 @@ class BarcodeDecoder:
     def _second_look(
         self, grey: Frame, candidate: Candidate, others: dict[str, Reading], reads: list[Reading]
     ) -> None:
-        place = candidate.box
-        crop, where = self._crop(grey, place, 0.3)
         before = len(reads) + len(others)
-        self._zxing(crop, where, True, "zxing-cpp second look", others, reads, [])
-        if candidate.shape is Shape.MATRIX:
-            if len(reads) + len(others) == before:
-                # The crop may cut a blurred matrix code's label: once more, wider.
-                wider, wider_at = self._crop(grey, place, 0.8)
-                self._zxing(wider, wider_at, True, "zxing-cpp second look", others, reads, [])
-            return  # zbar reads no DataMatrix, and no QR code that zxing-cpp missed here
-        if not self._zbar_fallback:
-            return
+        crop, where = self._crop(grey, candidate.box, 0.3)
+        # Upright bars need no turning; turned bars and matrix codes (a DataMatrix a few
+        # degrees off a quarter turn) do.
+        turn = candidate.shape is not Shape.UPRIGHT_BARS
+        self._zxing(crop, where, turn, "zxing-cpp second look", others, reads, [])
+        if candidate.shape is not Shape.MATRIX and self._zbar_fallback:
+            reads += self._zbar_bands(crop, where, candidate)  # zbar reads retail codes only
+        if len(reads) + len(others) == before and self._matrix_formats:
+            # The place may be only part of a matrix code (a tilted QR code's edge, a
+            # blurred DataMatrix label): once more, wider, for those alone.
+            wider, wider_at = self._crop(grey, candidate.box, 0.8)
+            self._zxing(
+                wider,
+                wider_at,
+                True,
+                "zxing-cpp second look",
+                others,
+                reads,
+                [],
+                formats=self._matrix_formats,
+            )
+
+    def _zbar_bands(self, crop: Frame, where: _Origin, candidate: Candidate) -> list[Reading]:
+        """zbar's readings of a few bands across the bars of `candidate` (cropped at `where`).
+
+        zbar reads every row and column of what it is given: a few bands across the bars
+        are all it needs, at a fraction of the cost. Several, because a tilted or bent
+        label is often readable along one line only.
+        """
         left, top, scale = where
-        # zbar reads every row and column of what it is given: a few bands across the
-        # bars are all it needs, at a fraction of the cost. Several, because a tilted or
-        # bent label is often readable along one line only.
+        place = candidate.box
         upright = candidate.shape is Shape.UPRIGHT_BARS
         low, high = (place[1], place[3]) if upright else (place[0], place[2])
         origin = top if upright else left
+        found = []
         for fraction in self._BANDS:
             at = int((low + fraction * (high - low) - origin) * scale)
             start = max(0, at - self._BAND // 2)
@@ -203,7 +224,8 @@ class BarcodeDecoder:
                 band = crop[:, start : start + self._BAND]
                 band_at = (left + start / scale, top, scale)
             if band.size:
-                reads += self._zbar(band, band_at, "zbar second look")
+                found += self._zbar(band, band_at, "zbar second look")
+        return found
 
     def _crop(self, grey: Frame, place: Box, grow: float) -> tuple[Frame, _Origin]:
         """`place` and `grow` times its size around it; enlarged twice if small."""
@@ -228,6 +250,7 @@ class BarcodeDecoder:
         others: dict[str, Reading],
         reads: list[Reading],
         failed: list[Box],
+        formats: zxingcpp.BarcodeFormats | None = None,
     ) -> None:
         # The camera's whole-frame pass uses one global threshold: four times faster
         # than zxing-cpp's local one, and what it misses (glare, uneven light) the
@@ -235,7 +258,7 @@ class BarcodeDecoder:
         fast = source == WHOLE_FRAME and not self.thorough
         for result in zxingcpp.read_barcodes(
             grey,
-            formats=self._zxing_formats,
+            formats=self._zxing_formats if formats is None else formats,
             try_rotate=rotate,
             try_invert=self.thorough,
             try_downscale=not fast,
