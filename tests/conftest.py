@@ -36,10 +36,19 @@ BORNE = [sys.executable, "-m", "kiosk.cli"]
 
 
 def borne(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """Run the borne command to completion, as an installer would."""
-    return subprocess.run(
+    """Run the borne command to completion, as an installer would; its log (standard
+    error) never holds a card number, whatever the command did."""
+    result = subprocess.run(
         [*BORNE, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
+    assert_no_card_number(result.stderr)
+    return result
+
+
+def assert_no_card_number(log: str) -> None:
+    """Fail if a demo loyalty card's number (or its middle digits) is in `log`."""
+    for _, number in demo_cards():
+        assert number[1:-1] not in log, f"card number {number[:3]}… in the log"
 
 
 def outbox_status(config: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from devices.barcode.decoder import BarcodeDecoder, as_frame
 from edge.lockdown import hash_pin
 from kiosk.screens.attract import SLIDE_SECONDS
 from tests.asyncapi import check_message
-from tests.conftest import BORNE, ROOT
+from tests.conftest import BORNE, ROOT, assert_no_card_number
 
 pytestmark = pytest.mark.ui
 
@@ -154,6 +154,7 @@ def play(journey: Path, base: Path, display: str, env: dict[str, str] | None = N
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert_no_card_number(result.stderr)
     return shots
 
 
