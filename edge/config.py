@@ -247,7 +247,7 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     try:
         # `_build_sources` is BaseSettings' documented way to hand it ready sources (the
         # environment first: it wins); mypy knows it only through pydantic's plugin.
-        return Config(_build_sources=((environment, file), {}))  # type: ignore[call-arg]
+        return Config(_build_sources=((environment, file), {}))
     except ValidationError as error:
         where, problem = describe(Config, error, environment.variables)
         raise ConfigError(where, problem) from None
