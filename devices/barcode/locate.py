@@ -37,16 +37,20 @@ class Candidate:
 
 _SCALE = 2  # bars of 1.5 px and more still show at half size
 _WINDOW = (15, 15)  # about one EAN digit of a code held at arm's length
-_LEVEL = 40  # mean gradient excess (bars) or strength (matrix) a code shows, 0..255
+# The mean gradient a code shows, 0..255: its bars' excess of one axis over the other,
+# or its modules' weaker axis. A matrix code's edges are sparser (modules are wider
+# than bars), so it passes lower: a grey-on-grey DataMatrix label still shows.
+_LEVEL = {Shape.UPRIGHT_BARS: 40, Shape.TURNED_BARS: 40, Shape.MATRIX: 20}
 _MIN_SIDE = 24  # half-size pixels: narrower blobs are lines of text, not codes
 _MIN_AREA = 500
+_MATRIX_ASPECT = 2.0  # a QR code or DataMatrix, even in perspective, is squarer than this
 
 
 def _regions(
     strength: npt.NDArray[np.uint8], shape: Shape, size: tuple[int, int]
 ) -> list[tuple[int, Candidate]]:
     density = cv2.blur(strength, _WINDOW)
-    _, mask = cv2.threshold(density, _LEVEL, 255, cv2.THRESH_BINARY)
+    _, mask = cv2.threshold(density, _LEVEL[shape], 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     # Outer contours, not connected components: the same blobs for a thirtieth of the time.
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -55,14 +59,17 @@ def _regions(
     for contour in contours:
         left, top, width, height = cv2.boundingRect(contour)
         area = cv2.contourArea(contour)
-        if area >= _MIN_AREA and min(width, height) >= _MIN_SIDE:
-            box = (
-                float(left * _SCALE),
-                float(top * _SCALE),
-                float(min(columns, (left + width) * _SCALE)),
-                float(min(rows, (top + height) * _SCALE)),
-            )
-            found.append((int(area), Candidate(box, shape)))
+        if area < _MIN_AREA or min(width, height) < _MIN_SIDE:
+            continue
+        if shape is Shape.MATRIX and max(width, height) > _MATRIX_ASPECT * min(width, height):
+            continue  # matrix codes are about square; lines of printed text are not
+        box = (
+            float(left * _SCALE),
+            float(top * _SCALE),
+            float(min(columns, (left + width) * _SCALE)),
+            float(min(rows, (top + height) * _SCALE)),
+        )
+        found.append((int(area), Candidate(box, shape)))
     return found
 
 
