@@ -12,7 +12,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,38 +127,34 @@ def test_a_card_greets_the_same_shopper_however_it_is_read(
 
     async def scenario() -> tuple[list[str], list[bytes]]:
         runtime, simulators = await build_runtime(config, camera_fps=None, simulators_allowed=True)
-        assert simulators.camera
-        assert simulators.card
-        assert simulators.wedge
+        camera, card, wedge = simulators.camera, simulators.card, simulators.wedge
+        assert camera
+        assert card
+        assert wedge
         greeted: list[str] = []
+
+        async def greet(present: Callable[[], None]) -> None:
+            since = runtime.changes
+            present()
+            view = await _settled(runtime, "welcome", since)
+            assert view.customer is not None
+            greeted.append(view.customer.first_name)
+
         await runtime.start()
         try:
-            # 1. On the NFC reader.
-            since = runtime.changes
-            simulators.card.tap(loyalty_records(camille), hold=0.15)
-            view = await _settled(runtime, "welcome", since)
-            assert view.customer is not None
-            greeted.append(view.customer.first_name)
+            # On the NFC reader; its barcode shown to the camera (a plastic card, a phone
+            # wallet pass); another card typed by a handheld wedge scanner.
+            await greet(lambda: card.tap(loyalty_records(camille), hold=0.15))
             await runtime.ask(EndSession("home"))
-            # 2. Its barcode shown to the camera (a plastic card, a phone wallet pass).
-            since = runtime.changes
-            simulators.camera.show(camille)
-            view = await _settled(runtime, "welcome", since)
-            assert view.customer is not None
-            greeted.append(view.customer.first_name)
+            await greet(lambda: camera.show(camille))
             await runtime.ask(EndSession("home"))
-            # 3. Typed by a handheld wedge scanner.
+            await greet(lambda: wedge.type_code(mehdi))
+            # A coupon's barcode: shown as no product, never reported as digits.
             since = runtime.changes
-            simulators.wedge.type_code(mehdi)
-            view = await _settled(runtime, "welcome", since)
-            assert view.customer is not None
-            greeted.append(view.customer.first_name)
-            # 4. A coupon's barcode: shown as no product, never reported as digits.
-            since = runtime.changes
-            simulators.camera.show(coupon)
+            camera.show(coupon)
             view = await _settled(runtime, Screen.UNKNOWN_PRODUCT.value, since)
             assert view.scanned_gtin is None
-            # 5. A card number typed into the search.
+            # A card number typed into the search.
             await runtime.ask(OpenSearch())
             await runtime.ask(TypeText(louise))
             await runtime.ask(Search())
