@@ -20,7 +20,7 @@ from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog, Category, Product
 from edge.errors import OutboxError
 from edge.events import EventDraft
-from edge.intents import EndSession, Intent
+from edge.intents import Intent
 from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
 from edge.presence import PresenceEngine
@@ -78,6 +78,8 @@ class Runtime:
         self._view_changed = asyncio.Condition()
         self.changes = 0  # views shown so far: lets a caller wait for the next one
         self._session_thread = ThreadPoolExecutor(1, thread_name_prefix="session")
+        self._closed = False
+        self._shown = session.view  # the view listeners were last given
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -130,7 +132,8 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._session_thread.shutdown()
+        self._closed = True
+        await asyncio.to_thread(self._session_thread.shutdown)  # the handler running ends
         self.outbox.close()
         self.catalog.close()
 
@@ -158,36 +161,61 @@ class Runtime:
 
     def _spawn_idle_step(self) -> None:
         self._idle_timer = None
-        task = asyncio.create_task(self.skip_idle_time(), name="idle-step")
+        task = asyncio.create_task(self._idle_step(forced=False), name="idle-step")
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
     async def skip_idle_time(self) -> None:
         """Take the next idle step now: show the warning, or, if it shows, wipe the session."""
-        if not self.session.active:
-            return
-        if self.session.view.idle_warning_until is None:
-            deadline = time.time() + self.idle_countdown
-            await self._commit_and_show(self.session.warn_idle(deadline))
-        else:
-            await self.ask(EndSession("idle"))
+        await self._idle_step(forced=True)
+
+    async def _idle_step(self, *, forced: bool) -> None:
+        # Decided on the session's thread, after whatever the shopper did last: a touch
+        # that is still being handled when the timer fires wins over the timer.
+        drafts, view = await self._in_session(self._next_idle_step, forced)
+        if drafts or view is not self._shown:
+            await self._commit_and_show(drafts, view)
+        else:  # not quiet long enough after all: wait for the next step
+            self._arm_idle_timer()
+
+    def _next_idle_step(self, forced: bool) -> list[EventDraft]:
+        """The warning once quiet long enough, the wipe once it has counted down."""
+        session = self.session
+        if not session.active:
+            return []
+        now = time.time()
+        until = session.view.idle_warning_until
+        if until is None:
+            if forced or session.idle_for() >= self.idle_timeout:
+                return session.warn_idle(now + self.idle_countdown)
+            return []
+        return session.end("idle") if forced or now >= until else []
 
     # --- what happens --------------------------------------------------------------------
 
     async def ask(self, intent: Intent) -> list[StoredEvent]:
         """Do what a person asked for; commit its events; then show the new view."""
-        return await self._commit_and_show(await self._in_session(self.session.handle, intent))
+        return await self._commit_and_show(*await self._in_session(self.session.handle, intent))
 
     async def _in_session(
         self, handler: Callable[[T], list[EventDraft]], what: T
-    ) -> list[EventDraft]:
-        """Run a session handler on the session's own thread.
+    ) -> tuple[list[EventDraft], SessionView]:
+        """Run a session handler on the session's own thread: its events and its view.
 
         Handlers read the catalog (look-ups, similar products, searches): at a big
         retailer's size that is milliseconds the loop that draws the screen must not
-        wait for. One thread keeps handlers in the order they were asked.
+        wait for. One thread keeps handlers in the order they were asked. The view is
+        taken there too, right after its events were drafted: the next handler may
+        change the session before these events are committed, and a view is never
+        shown before its own events are.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._session_thread, handler, what)
+
+        def run() -> tuple[list[EventDraft], SessionView]:
+            return handler(what), self.session.view
+
+        if self._closed:
+            return [], self.session.view  # a touch during shutdown: nothing to do
+        return await asyncio.get_running_loop().run_in_executor(self._session_thread, run)
 
     async def handle(self, reading: Reading) -> list[StoredEvent]:
         """Apply a reading to the session; commit its events; then show the new view."""
@@ -197,10 +225,10 @@ class Runtime:
         if isinstance(reading, BeaconSighting):
             return await self._store(self.presence.observe(reading) if self.presence else [])
         if isinstance(reading, CardTap):
-            drafts = await self._in_session(self.session.on_card, reading)
-        else:
-            drafts = await self._in_session(self.session.on_scan, reading)
-        return await self._commit_and_show(drafts)
+            return await self._commit_and_show(
+                *await self._in_session(self.session.on_card, reading)
+            )
+        return await self._commit_and_show(*await self._in_session(self.session.on_scan, reading))
 
     async def _expire_presence(self) -> None:
         # Leaving is the absence of sightings: only a clock can tell it.
@@ -218,7 +246,7 @@ class Runtime:
         if self._shelves is None:  # the catalog is loaded once per run
             self._shelves = []
             for category in self.catalog.categories():
-                products = self.catalog.in_category(category.id)
+                products = self.catalog.in_category(category.id, limit=1)
                 self._shelves.append((category, products[0].picture if products else ""))
         return self._shelves
 
@@ -242,10 +270,12 @@ class Runtime:
         except OutboxError:
             return []
 
-    async def _commit_and_show(self, drafts: list[EventDraft]) -> list[StoredEvent]:
+    async def _commit_and_show(
+        self, drafts: list[EventDraft], view: SessionView
+    ) -> list[StoredEvent]:
         # The shopper sees the change even if its events could not be stored.
         stored = await self._store(drafts)
-        view = self.session.view
+        self._shown = view
         self.changes += 1
         self._arm_idle_timer()
         for listener in self._listeners:
