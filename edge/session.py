@@ -45,8 +45,9 @@ FULFILMENTS = ("collect", "delivery")
 VIAS = ("browse", "search", "similar", "promotion", "offer")
 ACCESSIBILITY_SETTINGS = ("high_contrast", "large_text", "low_controls")
 QUERY_MAX = 40
-# A run of digits this long in a search may be a card or phone number: it never leaves.
-_PERSONAL_DIGITS = re.compile(r"\d{6,}")
+# Six digits or more in a search may be a card or phone number, typed in one run or in
+# groups ("9250 0000 0001 7", "06-12-34-56-78"): they never leave.
+_PERSONAL_DIGITS = re.compile(r"\d(?:[\s.\-/]?\d){5,}")
 
 
 class Screen(StrEnum):

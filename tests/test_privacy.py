@@ -124,6 +124,7 @@ def test_a_card_greets_the_same_shopper_however_it_is_read(
     )
     camille, mehdi, louise = CARDS["Camille"], CARDS["Mehdi"], CARDS["Louise"]
     coupon = with_check_digit("981234500000")
+    unknown_card = "9250000000018"  # 8 is not its GS1 check digit
 
     async def scenario() -> tuple[list[str], list[bytes]]:
         runtime, simulators = await build_runtime(config, camera_fps=None, simulators_allowed=True)
@@ -149,15 +150,22 @@ def test_a_card_greets_the_same_shopper_however_it_is_read(
             await greet(lambda: camera.show(camille))
             await runtime.ask(EndSession("home"))
             await greet(lambda: wedge.type_code(mehdi))
+            # A card from the retailer's range without a GS1 check digit (a Code 128
+            # card read by the wedge): still a card, of nobody the kiosk knows.
+            since = runtime.changes
+            wedge.type_code(unknown_card)
+            view = await _settled(runtime, "welcome", since)
+            assert view.customer is None
             # A coupon's barcode: shown as no product, never reported as digits.
             since = runtime.changes
             camera.show(coupon)
             view = await _settled(runtime, Screen.UNKNOWN_PRODUCT.value, since)
             assert view.scanned_gtin is None
-            # A card number typed into the search.
-            await runtime.ask(OpenSearch())
-            await runtime.ask(TypeText(louise))
-            await runtime.ask(Search())
+            # A card number typed into the search, in one run, then in groups of four.
+            for typed in (louise, " ".join(louise[i : i + 4] for i in range(0, 13, 4))):
+                await runtime.ask(OpenSearch())
+                await runtime.ask(TypeText(typed))
+                await runtime.ask(Search())
             await runtime.ask(EndSession("home"))
             rows = [event.payload for event in await runtime.outbox.pending(0, 1000)]
         finally:
@@ -174,7 +182,7 @@ def test_a_card_greets_the_same_shopper_however_it_is_read(
             f"borne/v1/devices/kiosk-07/events/{event['type'][9:]}", json.dumps(event).encode()
         )
     taps = [e["data"]["loyalty_pseudonym"] for e in events if e["type"] == "io.borne.card.tapped"]
-    assert len(taps) == 3
+    assert len(taps) == 4
     assert taps[0] == taps[1] != taps[2]  # NFC and camera: one shopper, one pseudonym
     scanned = [e["data"] for e in events if e["type"] == "io.borne.product.scanned"]
     assert scanned == [
@@ -187,7 +195,9 @@ def test_a_card_greets_the_same_shopper_however_it_is_read(
             "scanner": scanned[0]["scanner"],
         }
     ]
+    searches = [e["data"]["query"] for e in events if e["type"] == "io.borne.search.performed"]
+    assert searches == ["#", "#"]
     everything = b"".join(rows).decode() + redacted_log.getvalue()
-    for number in (camille, mehdi, louise, coupon):
+    for number in (camille, mehdi, louise, coupon, unknown_card):
         assert number not in everything
         assert number[1:-1] not in everything  # not even without its first and last digits

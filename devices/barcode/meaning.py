@@ -52,8 +52,13 @@ def interpret(symbology: Symbology, text: str, *, gs1: bool = False) -> CodeMean
     if symbology in RETAIL_LINEAR:
         return CodeMeaning(CodeKind.GTIN, normalize_gtin(text))
     if symbology is Symbology.KEYBOARD and text.isdigit() and len(text) in GTIN_LENGTHS:
-        # A wedge scanner types an EAN/UPC as its digits: it must still be a valid GTIN.
-        return CodeMeaning(CodeKind.GTIN, normalize_gtin(text))
+        # A wedge scanner types an EAN/UPC as its digits, once its own decoder checked
+        # them: digits that fail the check digit came from another symbol (a Code 128
+        # loyalty card, a ticket), so they are text, not a misread product.
+        try:
+            return CodeMeaning(CodeKind.GTIN, normalize_gtin(text))
+        except InputError:
+            return CodeMeaning(CodeKind.TEXT)
     if gs1 or text.startswith(("]C1", "]d2", "]Q3", "]e0")):
         elements = parse_element_string(text)
         return CodeMeaning(CodeKind.GS1, elements.gtin, elements)
