@@ -76,7 +76,11 @@ def open_catalog(config: Config) -> Catalog:
     """
     catalog = Catalog(config.data_dir / "catalog.sqlite")
     if not config.catalog.source:
-        log.warning("no catalog source configured ([catalog] source): the catalog is empty")
+        kept = catalog.count()
+        log.warning(
+            "no catalog source configured ([catalog] source): %s",
+            f"serving the {kept} products cached before" if kept else "the catalog is empty",
+        )
         return catalog
     try:
         catalog.load_source(Path(config.catalog.source))
@@ -96,13 +100,26 @@ def refuse_simulators(config: Config) -> None:
             )
 
 
+def _warn_if_cards_could_pass_for_products(config: Config) -> None:
+    """A scanner with no loyalty range configured cannot tell a shown card from a product."""
+    if (config.devices.camera or config.devices.hid) and not config.privacy.loyalty_prefixes:
+        log.warning(
+            "no [privacy] loyalty_prefixes: a loyalty card shown to a scanner would be taken"
+            " for a product (GS1 restricted and coupon numbers are still never sent)"
+        )
+
+
 def check_ready(config: Config, *, simulators_allowed: bool) -> Pseudonyms:
     """What must hold before anything starts or is created: the secret, real devices, storage.
 
     Raises ConfigError naming the key; returns the pseudonymizers made from the secret.
     """
+    for key in ("store_id", "device_id"):
+        if not getattr(config.device, key):
+            raise ConfigError(f"device.{key}", "is required: who this kiosk is, on the broker")
     if not simulators_allowed:
         refuse_simulators(config)
+        _warn_if_cards_could_pass_for_products(config)
     pseudonyms = Pseudonyms.from_secret(load_secret(config.privacy.pseudonym_key_file))
     check_data_dir(config)
     return pseudonyms

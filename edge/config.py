@@ -47,7 +47,7 @@ MIB = 1024 * 1024
 
 
 def _topic_level(value: str) -> str:
-    if not _TOPIC_LEVEL.fullmatch(value):
+    if value and not _TOPIC_LEVEL.fullmatch(value):  # empty: not set (see DeviceConfig)
         raise ValueError(
             "must be 1-64 letters, digits, '.', '_' or '-' (it is one MQTT topic level)"
         )
@@ -101,8 +101,10 @@ class _Section(BaseModel):
 class DeviceConfig(_Section):
     """Who this kiosk is: its store, its own id (the TLS certificate's CN), its store's name."""
 
-    store_id: TopicLevel = "demo-store"
-    device_id: TopicLevel = "kiosk-01"
+    # Empty until provisioned: the commands a store runs refuse to start without them
+    # (edge.bootstrap.check_ready); the demo names its own.
+    store_id: TopicLevel = ""
+    device_id: TopicLevel = ""
     store_name: str = ""  # shown on screen; empty: the kiosk shows none
 
 

@@ -20,6 +20,7 @@ DEMO_CATALOG = DEMO_STORE / "catalog.json"
 # pseudonym: worthless for anything else, and never used outside the demo.
 DEMO_SECRET = DEMO_STORE / "pseudonym.key"
 DEMO_CARDS = DEMO_STORE / "loyalty-cards.json"
+DEMO_STORE_ID, DEMO_DEVICE_ID = "demo-store", "kiosk-01"
 DEMO_STORE_NAME = "Borne Démo — Paris République"
 DEMO_LOYALTY_PREFIXES = ("925",)  # the demo cards' numbers: 9250000000017...
 
@@ -41,7 +42,12 @@ def with_demo_store(config: Config, *, shoppers_walk_by: bool = False) -> Config
         devices |= {"ble": "simulated", "hid": "simulated"}
     return config.model_copy(
         update={
-            "device": _fill(config.device, store_name=DEMO_STORE_NAME),
+            "device": _fill(
+                config.device,
+                store_id=DEMO_STORE_ID,
+                device_id=DEMO_DEVICE_ID,
+                store_name=DEMO_STORE_NAME,
+            ),
             "privacy": _fill(
                 config.privacy,
                 pseudonym_key_file=str(DEMO_SECRET),

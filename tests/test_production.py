@@ -118,6 +118,13 @@ def test_a_store_kiosk_needs_the_retailers_secret(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # refused before anything was created
 
 
+def test_a_store_kiosk_needs_to_know_who_it_is(tmp_path: Path) -> None:
+    config = store_config(tmp_path, 1883, device=f'store_name = "{STORE_NAME}"')
+    result = borne("kiosk", "--config", str(config))
+    assert result.returncode == 2
+    assert "device.store_id" in result.stderr
+
+
 def test_a_store_kiosk_refuses_simulated_devices(tmp_path: Path) -> None:
     config = store_config(tmp_path, 1883, devices='camera = "simulated"')
     result = borne("kiosk", "--config", str(config))
