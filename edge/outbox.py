@@ -91,7 +91,7 @@ class OutboxStatus:
 class LinkRecord:
     """The uplink's state as the outbox keeps it for `borne outbox status`."""
 
-    state: str  # "connected", "connecting", "waiting for the broker", "restarting ..."
+    state: str  # "connecting", "connected", "waiting to reconnect", "restarting ...", "stopped"
     detail: str
     since: float
     restarts: int
@@ -143,7 +143,6 @@ def shed_report(sequences: Sequence[int]) -> EventDraft:
             "last_sequence": runs[-1][1],
             "ranges": runs,
         },
-        Priority.CRITICAL,
     )
 
 

@@ -26,6 +26,7 @@ async def supervised(
     body: Callable[[], Awaitable[None]],
     *,
     on_failure: FailureListener,
+    on_restart: Callable[[str], None],
     backoff: Backoff,
     stable_after: float,
     logger: logging.Logger = log,
@@ -33,15 +34,20 @@ async def supervised(
 ) -> None:
     """Run `body()` until cancelled, restarting it after each failure.
 
-    `on_failure(name, error, delay)` hears of every failure. A body that ran for
+    `on_failure(name, error, delay)` hears of every failure, `on_restart(name)` of each
+    start after one (so a state shown as "restarting" does not outlive the restart). A
+    `name` says what the task is in the log ("uplink task pump"). A body that ran for
     `stable_after` seconds before failing starts again from the smallest delay; one
     that fails again at once waits longer each time. A body that returns is restarted
     too: these tasks exist to run for ever.
     """
     failing = RepeatedCondition(
-        logger, f"uplink task {name} failed and is restarted", "failures", logging.ERROR
+        logger, f"{name} failed and is restarted", "failures", logging.ERROR
     )
+    restarting = False
     while True:
+        if restarting:
+            on_restart(name)
         started = clock()
         try:
             await body()
@@ -57,3 +63,4 @@ async def supervised(
         failing.occurred(detail=f"{error}; next start in {delay:.1f} s", error=error)
         on_failure(name, error, delay)
         await asyncio.sleep(delay)
+        restarting = True

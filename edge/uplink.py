@@ -128,6 +128,7 @@ class Uplink:
         self._state_since = clock()
         self._restarts = 0
         self._in_flight: dict[int, int] = {}  # paho mid -> outbox sequence
+        self._control: set[int] = set()  # paho mids of the state messages in flight
         self._read_upto = 0  # highest sequence read from the outbox (or handed over by it)
         self._ready: deque[StoredEvent] = deque()  # read, not yet published, in order
         self._delivered: list[int] = []  # acknowledged, not yet deleted
@@ -263,7 +264,10 @@ class Uplink:
         self._limits = BrokerLimits.from_connack(
             properties, inflight=self._config.inflight, keepalive=self._config.keepalive
         )
-        client.publish(state_topic(self._source.device_id), self._birth(), qos=1, retain=True)
+        birth = client.publish(
+            state_topic(self._source.device_id), self._birth(), qos=1, retain=True
+        )
+        self._control.add(birth.mid)
         self._connected = True
         self._connected_at = self._monotonic()
         self._connects += 1
@@ -294,6 +298,7 @@ class Uplink:
         if self._refusals is not None:
             self._refusals.requeue(self._in_flight.values())  # retries cut off mid-flight
         self._in_flight.clear()
+        self._control.clear()
         self._ready.clear()
         self._read_upto = 0
 
@@ -303,8 +308,10 @@ class Uplink:
         if client is not self._client:
             return
         sequence = self._in_flight.pop(mid, None)
-        if sequence is None:
-            return  # the birth or goodbye message
+        if sequence is None:  # the birth or goodbye message: its place in the window is free
+            self._control.discard(mid)
+            self._fill()
+            return
         if not reason.is_failure:
             self._delivered.append(sequence)
             self._deleting.add(sequence)
@@ -390,9 +397,10 @@ class Uplink:
         self, name: str, body: Callable[[], Awaitable[None]]
     ) -> Coroutine[Any, Any, None]:
         return supervised(
-            name,
+            f"uplink task {name}",
             body,
             on_failure=self._task_failed,
+            on_restart=self._task_restarted,
             backoff=Backoff(base=self.TASK_RESTART_MIN, cap=self.TASK_RESTART_MAX),
             stable_after=self.STABLE_AFTER,
             logger=log,
@@ -401,8 +409,11 @@ class Uplink:
 
     def _task_failed(self, name: str, error: BaseException, delay: float) -> None:
         self._restarts += 1
-        self._last_error = f"task {name} failed: {error}"
+        self._last_error = f"{name} failed: {error}"
         self._set_state(f"restarting {name} after a failure")
+
+    def _task_restarted(self, name: str) -> None:
+        self._set_state("connected" if self._connected else "waiting to reconnect")
 
     async def _keep_connected(self) -> None:
         """Connect, wait for the connection to drop, back off with jitter, reconnect.
@@ -462,12 +473,16 @@ class Uplink:
 
     def _fill(self) -> None:
         """Publish the next events in order while the window has room."""
-        while self._connected and self._ready and len(self._in_flight) < self._limits.window:
+        while self._connected and self._ready and self._room() > 0:
             self._publish(self._ready.popleft())
+
+    def _room(self) -> int:
+        """Places left in the broker's window (Receive Maximum counts every QoS 1 message)."""
+        return self._limits.window - len(self._in_flight) - len(self._control)
 
     async def _retry_due(self) -> None:
         assert self._refusals is not None
-        room = self._limits.window - len(self._in_flight)
+        room = self._room()
         due = self._refusals.take_due(room) if room > 0 else []
         if due:
             events = await self._outbox.get(due)  # shed or deleted ones are gone
