@@ -226,10 +226,11 @@ async def _devices(config: Config, seconds: float, *, as_json: bool) -> int:
         for status in statuses:
             print(json.dumps(asdict(status)))
         return 0
-    print(f"{'device':<8} {'backend':<28} {'state':<9} {'last reading':<20} detail")
+    print(f"{'device':<8} {'backend':<28} {'state':<14} {'last reading':<20} detail")
     for status in statuses:
         last = "-" if status.last_reading_at is None else _local_time(status.last_reading_at)
-        print(f"{status.kind:<8} {status.backend:<28} {status.state:<9} {last:<20} {status.detail}")
+        state = str(status.state)
+        print(f"{status.kind:<8} {status.backend:<28} {state:<14} {last:<20} {status.detail}")
     return 0
 
 
