@@ -584,6 +584,7 @@ class Uplink:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._ready.clear()  # nothing more is published: what is left stays in the outbox
         if self._refusals is not None:
             self._refusals.close()
         if self._delivered:
@@ -599,14 +600,14 @@ class Uplink:
 
     async def _say_goodbye(self) -> None:
         """A clean shutdown says `offline` itself: the Will is only for crashes."""
-        info = self._client.publish(
-            state_topic(self._source.device_id),
-            OFFLINE,
-            qos=1,
-            retain=True,
-        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.GOODBYE_WITHIN):
+                while self._room() <= 0:  # noqa: ASYNC110 - a place in the broker's window
+                    await asyncio.sleep(0.01)
+                info = self._client.publish(
+                    state_topic(self._source.device_id), OFFLINE, qos=1, retain=True
+                )
+                self._control.add(info.mid)
                 while not info.is_published():  # noqa: ASYNC110 - paho offers no awaitable
                     await asyncio.sleep(0.01)
                 self._lost.clear()
