@@ -49,6 +49,8 @@ def load_into(db_path: Path, source: Path) -> None:
             writer.execute("PRAGMA synchronous=NORMAL")
             writer.execute("BEGIN IMMEDIATE")
             try:
+                # The digest of the bytes loaded, not of the file as it was looked at
+                # before: a source replaced in between is then loaded again next time.
                 _replace_rows(writer, rows, hashlib.sha256(raw).hexdigest())
             except BaseException:
                 writer.execute("ROLLBACK")

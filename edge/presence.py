@@ -175,8 +175,8 @@ class PresenceEngine:
             track.zone = zone
             track.entered_at = sighting.at
             track.dwelled = False
-            if track.shopper:
-                return self._limited("entered", beacon_id, track)
+            if track.shopper:  # an unannounced shopper's arrival was counted already
+                return self._limited("entered", beacon_id, track, count_drop=track.announced)
         elif track.shopper:
             if not track.announced:
                 # Held back when first heard: told now if the bucket allows (the
