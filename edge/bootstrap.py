@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,39 +136,46 @@ async def build_runtime(
     """
     pseudonyms = check_ready(config, simulators_allowed=simulators_allowed)
     catalog = await asyncio.to_thread(open_catalog, config)  # a big source takes seconds
-    outbox = open_outbox(config)
-    boot_count = await outbox.next_boot()
-    source = EventSource(config.device.store_id, config.device.device_id)
-    uplink = (
-        Uplink(config.mqtt, source, outbox, boot_count=boot_count) if config.mqtt.host else None
-    )
-    codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
-    session = ShopperSession(
-        catalog, pseudonyms.card, clock=time.time, codes=codes, store_id=config.device.store_id
-    )
-    presence = (
-        PresenceEngine(config.presence.store_app_uuid, pseudonyms.beacon)
-        if config.devices.ble
-        else None
-    )
-    runtime = Runtime(
-        session=session,
-        catalog=catalog,
-        outbox=outbox,
-        uplink=uplink,
-        idle_timeout=config.session.idle_timeout,
-        idle_countdown=config.session.idle_countdown,
-        presence=presence,
-        exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
-    )
     simulators = Simulators()
-    for device in _devices(config, runtime, simulators, camera_fps):
-        runtime.attach(device)
-    for kind in DEVICE_KINDS:
-        if not getattr(config.devices, kind):
-            runtime.report_status(
-                DeviceStatus(kind, "none", DeviceState.NOT_CONFIGURED, f"no [devices] {kind} entry")
-            )
+    with ExitStack() as undo:  # what was opened is closed again if a later step fails
+        undo.callback(catalog.close)
+        undo.callback(simulators.close)
+        outbox = open_outbox(config)
+        undo.callback(outbox.close)
+        boot_count = await outbox.next_boot()
+        source = EventSource(config.device.store_id, config.device.device_id)
+        uplink = (
+            Uplink(config.mqtt, source, outbox, boot_count=boot_count) if config.mqtt.host else None
+        )
+        codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
+        session = ShopperSession(
+            catalog, pseudonyms.card, clock=time.time, codes=codes, store_id=config.device.store_id
+        )
+        presence = (
+            PresenceEngine(config.presence.store_app_uuid, pseudonyms.beacon)
+            if config.devices.ble
+            else None
+        )
+        runtime = Runtime(
+            session=session,
+            catalog=catalog,
+            outbox=outbox,
+            uplink=uplink,
+            idle_timeout=config.session.idle_timeout,
+            idle_countdown=config.session.idle_countdown,
+            presence=presence,
+            exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
+        )
+        for device in _devices(config, runtime, simulators, camera_fps):
+            runtime.attach(device)
+        for kind in DEVICE_KINDS:
+            if not getattr(config.devices, kind):
+                runtime.report_status(
+                    DeviceStatus(
+                        kind, "none", DeviceState.NOT_CONFIGURED, f"no [devices] {kind} entry"
+                    )
+                )
+        undo.pop_all()  # the runtime owns them from here
     return runtime, simulators
 
 
