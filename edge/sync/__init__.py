@@ -1,0 +1,1 @@
+"""The platform link, downward: versioned streams the kiosk keeps a local copy of."""
