@@ -1,0 +1,1 @@
+"""The platform's side of the link: `borne hub`."""

@@ -1,0 +1,58 @@
+"""Importers of the feeds retailers already publish: products, local inventory, reviews, promotions.
+
+Pure parsers from a file to typed frozen records; `read_feed` keeps the good rows and
+reports the bad ones, and refuses a bad file whole with a `FeedError`.
+"""
+
+from edge.hub.feeds.errors import FeedError, FeedValueError
+from edge.hub.feeds.reader import (
+    FeedKind,
+    FeedRecord,
+    FeedResult,
+    Rejection,
+    detect_feed,
+    read_feed,
+)
+from edge.hub.feeds.records import (
+    Availability,
+    LocalInventory,
+    Money,
+    OfferType,
+    Period,
+    PickupMethod,
+    PickupSla,
+    Product,
+    ProductApplicability,
+    Promotion,
+    RedemptionChannel,
+    Review,
+    ReviewedProduct,
+    StoreAvailability,
+)
+from edge.hub.feeds.source import MAX_FEED_BYTES
+
+__all__ = [
+    "MAX_FEED_BYTES",
+    "Availability",
+    "FeedError",
+    "FeedKind",
+    "FeedRecord",
+    "FeedResult",
+    "FeedValueError",
+    "LocalInventory",
+    "Money",
+    "OfferType",
+    "Period",
+    "PickupMethod",
+    "PickupSla",
+    "Product",
+    "ProductApplicability",
+    "Promotion",
+    "RedemptionChannel",
+    "Rejection",
+    "Review",
+    "ReviewedProduct",
+    "StoreAvailability",
+    "detect_feed",
+    "read_feed",
+]

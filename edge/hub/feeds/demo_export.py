@@ -1,0 +1,219 @@
+"""The demo store (`assets/demo-store/catalog.json`) written as the feeds a retailer publishes.
+
+This is how the demo becomes feeds: a product TSV, a local inventory TSV per store (the
+kiosk's own store, the nearby ones, and "online"), a reviews XML 2.3 and a promotions
+TSV, which `read_feed` reads back into the same products, prices, stock and reviews.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from xml.etree.ElementTree import Element, ElementTree, SubElement, indent
+from zoneinfo import ZoneInfo
+
+from edge.hub.feeds.errors import FeedError
+
+HERE_STORE = "paris-01"  # the demo kiosk's own store, "here" in catalog.json
+ONLINE_STORE = "online"  # the store code the web shop's stock is published under
+DEMO_TIMEZONE = ZoneInfo("Europe/Paris")
+# The JSON gives no review dates nor promotion starts; feeds need both, so the export
+# uses these fixed instants (the same every run, so the files are reproducible).
+REVIEWED_AT = datetime(2026, 11, 1, 10, 0, tzinfo=DEMO_TIMEZONE)
+PROMOTIONS_START = datetime(2026, 11, 1, 0, 0, tzinfo=DEMO_TIMEZONE)
+
+PRODUCT_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "link",
+    "image_link",
+    "availability",
+    "price",
+    "sale_price",
+    "sale_price_effective_date",
+    "gtin",
+    "brand",
+    "product_type",
+)
+INVENTORY_COLUMNS = ("store_code", "id", "quantity", "price", "availability")
+PROMOTION_COLUMNS = (
+    "promotion_id",
+    "product_applicability",
+    "offer_type",
+    "long_title",
+    "promotion_effective_dates",
+    "redemption_channel",
+    "money_off_amount",
+    "item_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoFeedFiles:
+    """The files `export_demo_store` wrote."""
+
+    products: Path
+    inventories: tuple[Path, ...]
+    reviews: Path
+    promotions: Path
+
+    def all(self) -> tuple[Path, ...]:
+        """Every file, products first (the others refer to its ids)."""
+        return (self.products, *self.inventories, self.reviews, self.promotions)
+
+
+def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
+    """Writes the demo store's catalog JSON as feeds into `folder` (created if missing).
+
+    Raises FeedError when the catalog cannot be read or lacks what the feeds need.
+    """
+    try:
+        demo = json.loads(catalog.read_text(encoding="utf-8"))
+        store = demo["store"]
+        products: list[dict[str, Any]] = demo["products"]
+        promotions: list[dict[str, Any]] = demo["promotions"]
+        categories = {category["id"]: category["name"]["fr"] for category in demo["categories"]}
+        nearby = [neighbour["id"] for neighbour in store["nearby"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FeedError(str(catalog), f"is not a readable demo catalog ({error!r})") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    by_gtin = {promotion["gtin"]: promotion for promotion in promotions}
+    site = urlsplit(store["product_page"])
+    files = DemoFeedFiles(
+        products=folder / "products.tsv",
+        inventories=tuple(
+            folder / f"inventory-{code}.tsv" for code in (HERE_STORE, *nearby, ONLINE_STORE)
+        ),
+        reviews=folder / "reviews.xml",
+        promotions=folder / "promotions.tsv",
+    )
+    _write_tsv(
+        files.products,
+        PRODUCT_COLUMNS,
+        (
+            _product_row(product, categories, by_gtin.get(product["gtin"]), store, site.netloc)
+            for product in products
+        ),
+    )
+    for path in files.inventories:
+        code = path.stem.removeprefix("inventory-")
+        _write_tsv(path, INVENTORY_COLUMNS, (_stock_row(product, code) for product in products))
+    _write_reviews(files.reviews, store["name"], products)
+    _write_tsv(
+        files.promotions,
+        PROMOTION_COLUMNS,
+        (_promotion_row(promotion, products) for promotion in promotions),
+    )
+    return files
+
+
+def _amount(cents: int, currency: str) -> str:
+    """12999, "EUR" -> "129.99 EUR"."""
+    return f"{cents // 100}.{cents % 100:02d} {currency}"
+
+
+def _until(day: str) -> datetime:
+    """The last second of a "YYYY-MM-DD" day in the demo's time zone."""
+    return datetime.combine(date.fromisoformat(day), time(23, 59, 59), tzinfo=DEMO_TIMEZONE)
+
+
+def _period(promotion: Mapping[str, Any]) -> str:
+    """A promotion's dates as two ISO 8601 instants joined by "/"."""
+    return f"{PROMOTIONS_START.isoformat()}/{_until(promotion['ends']).isoformat()}"
+
+
+def _product_row(
+    product: Mapping[str, Any],
+    categories: Mapping[str, str],
+    promotion: Mapping[str, Any] | None,
+    store: Mapping[str, Any],
+    host: str,
+) -> Sequence[str]:
+    currency = product["currency"]
+    return (
+        product["gtin"],  # the demo has no SKUs: the GTIN is the retailer's id
+        product["name"]["fr"],
+        product["description"]["fr"],
+        store["product_page"].format(gtin=product["gtin"]),
+        f"https://{host}/images/{product['gtin']}.png",
+        "in_stock" if product["stock"]["online"] > 0 else "out_of_stock",
+        _amount(product["price_cents"], currency),
+        "" if promotion is None else _amount(promotion["price_cents"], currency),
+        "" if promotion is None else _period(promotion),
+        product["gtin"],
+        product["brand"],
+        categories.get(product["category"], product["category"]),
+    )
+
+
+def _stock_row(product: Mapping[str, Any], store_code: str) -> Sequence[str]:
+    stock = product["stock"]
+    if store_code == HERE_STORE:
+        quantity = stock["here"]
+    elif store_code == ONLINE_STORE:
+        quantity = stock["online"]
+    else:
+        quantity = stock["nearby"][store_code]
+    return (
+        store_code,
+        product["gtin"],
+        str(quantity),
+        _amount(product["price_cents"], product["currency"]),
+        "in_stock" if quantity > 0 else "out_of_stock",
+    )
+
+
+def _promotion_row(
+    promotion: Mapping[str, Any], products: Sequence[Mapping[str, Any]]
+) -> Sequence[str]:
+    product = next(product for product in products if product["gtin"] == promotion["gtin"])
+    off = product["price_cents"] - promotion["price_cents"]
+    return (
+        promotion["id"],
+        "specific_products",
+        "no_code",
+        promotion["title"]["fr"],
+        _period(promotion),
+        "in_store,online",
+        _amount(off, product["currency"]),
+        promotion["gtin"],
+    )
+
+
+def _write_tsv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A UTF-8 TSV; blank space inside a value (a tab, a newline) becomes one space."""
+    lines = ["\t".join(header)]
+    lines.extend("\t".join(" ".join(cell.split()) for cell in row) for row in rows)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_reviews(path: Path, publisher: str, products: Sequence[Mapping[str, Any]]) -> None:
+    """The demo's reviews as a product reviews feed, schema 2.3."""
+    feed = Element("feed")
+    SubElement(feed, "version").text = "2.3"
+    SubElement(SubElement(feed, "publisher"), "name").text = publisher
+    reviews = SubElement(feed, "reviews")
+    for product in products:
+        for number, said in enumerate(product["reviews"], start=1):
+            review = SubElement(reviews, "review")
+            SubElement(review, "review_id").text = f"demo-{product['gtin']}-{number}"
+            name = SubElement(SubElement(review, "reviewer"), "name", is_anonymous="false")
+            name.text = said["author"]
+            SubElement(review, "review_timestamp").text = REVIEWED_AT.isoformat()
+            SubElement(review, "content").text = said["text"]
+            ratings = SubElement(review, "ratings")
+            SubElement(ratings, "overall", min="1", max="5").text = str(said["rating"])
+            reviewed = SubElement(SubElement(review, "products"), "product")
+            ids = SubElement(reviewed, "product_ids")
+            SubElement(SubElement(ids, "gtins"), "gtin").text = product["gtin"]
+            SubElement(SubElement(ids, "skus"), "sku").text = product["gtin"]
+            SubElement(SubElement(ids, "brands"), "brand").text = product["brand"]
+            SubElement(reviewed, "product_name").text = product["name"]["fr"]
+    indent(feed)
+    ElementTree(feed).write(path, encoding="utf-8", xml_declaration=True)
