@@ -1,0 +1,38 @@
+"""The hub's event store: every kiosk event once, and each device's sequence followed.
+
+`SqliteEventStore` is the default (one file, nothing to install);
+`PostgresEventStore` is for production. Both implement `EventStore`.
+"""
+
+from edge.hub.store.errors import HubStoreError, MalformedEventError, UnknownDeviceError
+from edge.hub.store.incoming import SHED_REPORT_TYPE, IncomingEvent, RawEvent, parse_event
+from edge.hub.store.model import (
+    DeviceStatus,
+    EventStore,
+    Gap,
+    GapCount,
+    IngestResult,
+    Refusal,
+)
+from edge.hub.store.postgres import PostgresEventStore
+from edge.hub.store.ranges import GapState
+from edge.hub.store.sqlite import SqliteEventStore
+
+__all__ = [
+    "SHED_REPORT_TYPE",
+    "DeviceStatus",
+    "EventStore",
+    "Gap",
+    "GapCount",
+    "GapState",
+    "HubStoreError",
+    "IncomingEvent",
+    "IngestResult",
+    "MalformedEventError",
+    "PostgresEventStore",
+    "RawEvent",
+    "Refusal",
+    "SqliteEventStore",
+    "UnknownDeviceError",
+    "parse_event",
+]

@@ -1,0 +1,162 @@
+"""Kiosk events as the hub receives them: checked against the contract, then typed.
+
+`parse_event` is the one way in for outside input. It accepts the wire bytes, or
+the JSON object already decoded, and returns an `IncomingEvent` or raises
+`MalformedEventError` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from edge.events import SEQUENCE_DIGITS
+from edge.hub.store.errors import MalformedEventError
+
+SHED_REPORT_TYPE = "io.borne.outbox.shed"
+MAX_EVENT_BYTES = 256 * 1024  # far above any event a kiosk drafts; bounds what we parse
+MAX_SEQUENCE = 2**63 - 1  # PostgreSQL's BIGINT
+MAX_TYPE_LENGTH = 200
+
+# One topic level each: no '/', no MQTT wildcard, no control character.
+_SOURCE = re.compile(r"/stores/([^/+#\x00-\x1f\x7f]+)/devices/([^/+#\x00-\x1f\x7f]+)")
+_TYPE = re.compile(r"io\.borne\.[A-Za-z0-9_.-]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SEQUENCE = re.compile(rf"[0-9]{{{SEQUENCE_DIGITS}}}")
+
+RawEvent = bytes | str | Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """One kiosk event, valid per the contract, with what the store indexes."""
+
+    store_id: str
+    device_id: str
+    id: str  # canonical lower-case UUIDv7
+    type: str
+    sequence: int
+    time: datetime  # timezone-aware
+    json: str  # the whole event, as stored
+    shed: tuple[tuple[int, int], ...] = ()  # for a shed report: the [first, last] runs it names
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents `source`."""
+        return f"/stores/{self.store_id}/devices/{self.device_id}"
+
+
+def parse_event(raw: RawEvent) -> IncomingEvent:
+    """The event in `raw`, or `MalformedEventError` saying which field is wrong."""
+    event = _as_object(raw)
+    if event.get("specversion") != "1.0":
+        raise MalformedEventError("specversion", "must be '1.0'")
+    store_id, device_id = _source(event.get("source"))
+    event_type = _text(event, "type")
+    if len(event_type) > MAX_TYPE_LENGTH or not _TYPE.fullmatch(event_type):
+        raise MalformedEventError("type", "must be reverse-DNS under io.borne.")
+    sequence = _sequence(event.get("sequence"))
+    shed = _shed_runs(event.get("data"), sequence) if event_type == SHED_REPORT_TYPE else ()
+    try:
+        stored = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        stored.encode()
+    except (ValueError, TypeError) as cause:  # lone surrogates, NaN: not storable JSON
+        raise MalformedEventError("event", "not storable as UTF-8 JSON") from cause
+    return IncomingEvent(
+        store_id=store_id,
+        device_id=device_id,
+        id=_event_id(event.get("id")),
+        type=event_type,
+        sequence=sequence,
+        time=_time(event.get("time")),
+        json=stored,
+        shed=shed,
+    )
+
+
+def _as_object(raw: RawEvent) -> Mapping[str, Any]:
+    if isinstance(raw, Mapping):
+        return raw
+    if len(raw) > MAX_EVENT_BYTES:
+        raise MalformedEventError("event", f"larger than {MAX_EVENT_BYTES} bytes")
+    try:
+        # parse_constant: NaN and Infinity are not JSON, whatever Python accepts.
+        decoded = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as cause:
+        raise MalformedEventError("event", "not UTF-8 JSON") from cause
+    if not isinstance(decoded, dict):
+        raise MalformedEventError("event", "not a JSON object")
+    return decoded
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _text(event: Mapping[str, Any], name: str) -> str:
+    value = event.get(name)
+    if not isinstance(value, str):
+        raise MalformedEventError(name, "missing or not a string")
+    return value
+
+
+def _source(value: object) -> tuple[str, str]:
+    match = _SOURCE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise MalformedEventError("source", "must be /stores/{store}/devices/{device}")
+    return match[1], match[2]
+
+
+def _event_id(value: object) -> str:
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise MalformedEventError("id", "not a UUID in its 8-4-4-4-12 form")
+    parsed = uuid.UUID(value)
+    if parsed.version != 7 or parsed.variant != uuid.RFC_4122:
+        raise MalformedEventError("id", "not a UUIDv7")
+    return str(parsed)
+
+
+def _sequence(value: object) -> int:
+    if not isinstance(value, str) or not _SEQUENCE.fullmatch(value):
+        raise MalformedEventError("sequence", f"must be {SEQUENCE_DIGITS} decimal digits")
+    sequence = int(value)
+    if not 1 <= sequence <= MAX_SEQUENCE:
+        raise MalformedEventError("sequence", f"must be between 1 and {MAX_SEQUENCE}")
+    return sequence
+
+
+def _time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise MalformedEventError("time", "missing or not a string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as cause:
+        raise MalformedEventError("time", "not an RFC 3339 date-time") from cause
+    if moment.tzinfo is None or "T" not in value.upper():
+        raise MalformedEventError("time", "not an RFC 3339 date-time with its offset")
+    return moment
+
+
+def _shed_runs(data: object, sequence: int) -> tuple[tuple[int, int], ...]:
+    """The runs a shed report names; each before the report's own sequence."""
+    ranges = data.get("ranges") if isinstance(data, Mapping) else None
+    if not isinstance(ranges, list) or not ranges:
+        raise MalformedEventError("data.ranges", "a shed report names at least one range")
+    runs = []
+    for run in ranges:
+        if not (
+            isinstance(run, list)
+            and len(run) == 2
+            and all(type(bound) is int for bound in run)
+            and 1 <= run[0] <= run[1] < sequence
+        ):
+            raise MalformedEventError(
+                "data.ranges", "each range is [first, last] with 1 <= first <= last < sequence"
+            )
+        runs.append((run[0], run[1]))
+    return tuple(sorted(runs))

@@ -1,0 +1,302 @@
+"""The accounting of a batch, written once for both databases.
+
+`ingest_batch` decides what each event does to its device's figures and gaps;
+`SqlLedger` turns those decisions into SQL that SQLite and PostgreSQL both speak,
+through a `Dialect` for the little that differs (placeholders, row locks, time).
+Everything runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from edge.hub.store.incoming import IncomingEvent
+from edge.hub.store.model import DeviceStatus, Gap, GapCount
+from edge.hub.store.ranges import GapState, Run, merged, new_gap, repaint, union
+
+Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+_OPEN = frozenset({GapState.OPEN})
+_MISSING = frozenset({GapState.OPEN, GapState.SHED})
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the two databases, and nothing else."""
+
+    lock_rows: str  # appended to the SELECT that reads the devices a batch touches
+    time_in: Callable[[datetime], Any]
+    time_out: Callable[[Any], datetime]
+
+
+@dataclass(slots=True)
+class DeviceRow:
+    """A device's figures while its batch is accounted."""
+
+    device_id: str
+    store_id: str | None
+    highest: int
+    last_contiguous: int
+    events_stored: int
+    duplicates_dropped: int
+
+
+_DEVICE_FIGURES = "device_id, store_id, highest, last_contiguous, events_stored, duplicates_dropped"
+
+
+class SqlLedger:
+    """A device's rows, read and written inside one transaction."""
+
+    def __init__(self, execute: Execute, dialect: Dialect) -> None:
+        self._execute = execute
+        self._dialect = dialect
+
+    def lock_devices(self, device_ids: Sequence[str]) -> dict[str, DeviceRow]:
+        """The rows of these devices (created if new), locked until the transaction ends."""
+        ordered = sorted(set(device_ids))  # one lock order for every process: no deadlock
+        for device_id in ordered:
+            self._execute(
+                "INSERT INTO devices (device_id) VALUES (?) ON CONFLICT DO NOTHING", [device_id]
+            )
+        rows: dict[str, DeviceRow] = {}
+        for device_id in ordered:
+            (found,) = self._execute(
+                # Constant fragments only (S608): every value is a bound parameter.
+                f"SELECT {_DEVICE_FIGURES} FROM devices WHERE device_id = ?"  # noqa: S608
+                f"{self._dialect.lock_rows}",
+                [device_id],
+            )
+            rows[device_id] = DeviceRow(*found)
+        return rows
+
+    def save_device(self, row: DeviceRow) -> None:
+        """Write a device's figures back."""
+        self._execute(
+            "UPDATE devices SET store_id = ?, highest = ?, last_contiguous = ?,"
+            " events_stored = ?, duplicates_dropped = ? WHERE device_id = ?",
+            [
+                row.store_id,
+                row.highest,
+                row.last_contiguous,
+                row.events_stored,
+                row.duplicates_dropped,
+                row.device_id,
+            ],
+        )
+
+    def insert_event(self, event: IncomingEvent) -> bool:
+        """Store the event; False if (source, id) was already stored."""
+        inserted = self._execute(
+            "INSERT INTO events (source, id, device_id, type, sequence, time, event)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING sequence",
+            [
+                event.source,
+                event.id,
+                event.device_id,
+                event.type,
+                event.sequence,
+                self._dialect.time_in(event.time),
+                event.json,
+            ],
+        )
+        return bool(inserted)
+
+    def runs_near(self, device_id: str, first: int, last: int) -> list[Run]:
+        """The device's gap runs that overlap or touch first..last."""
+        found = self._execute(
+            "SELECT first_sequence, last_sequence, state FROM gaps"
+            " WHERE device_id = ? AND last_sequence >= ? AND first_sequence <= ?",
+            [device_id, first - 1, last + 1],
+        )
+        return sorted(Run(low, high, GapState(state)) for low, high, state in found)
+
+    def replace_runs(self, device_id: str, old: Sequence[Run], new: Sequence[Run]) -> None:
+        """Put `new` where `old` was."""
+        for run in old:
+            self._execute(
+                "DELETE FROM gaps WHERE device_id = ? AND first_sequence = ?",
+                [device_id, run.first],
+            )
+        for run in new:
+            self._execute(
+                "INSERT INTO gaps (device_id, first_sequence, last_sequence, state)"
+                " VALUES (?, ?, ?, ?)",
+                [device_id, run.first, run.last, run.state.value],
+            )
+
+    def shed_near(self, device_id: str, first: int, last: int) -> list[tuple[int, int]]:
+        """Spans named shed by the device's reports that overlap or touch first..last."""
+        found = self._execute(
+            "SELECT first_sequence, last_sequence FROM shed_reported"
+            " WHERE device_id = ? AND last_sequence >= ? AND first_sequence <= ?",
+            [device_id, first - 1, last + 1],
+        )
+        return sorted((low, high) for low, high in found)
+
+    def replace_shed(
+        self, device_id: str, old: Sequence[tuple[int, int]], new: Sequence[tuple[int, int]]
+    ) -> None:
+        """Put the spans `new` where `old` were."""
+        for first, _ in old:
+            self._execute(
+                "DELETE FROM shed_reported WHERE device_id = ? AND first_sequence = ?",
+                [device_id, first],
+            )
+        for first, last in new:
+            self._execute(
+                "INSERT INTO shed_reported (device_id, first_sequence, last_sequence)"
+                " VALUES (?, ?, ?)",
+                [device_id, first, last],
+            )
+
+    def first_open(self, device_id: str) -> int | None:
+        """The lowest sequence of the device still missing for no known reason."""
+        ((lowest,),) = self._execute(
+            "SELECT MIN(first_sequence) FROM gaps WHERE device_id = ? AND state = 'open'",
+            [device_id],
+        )
+        return None if lowest is None else int(lowest)
+
+    def set_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
+        """Record the retained state unless the device row holds a later one."""
+        self.lock_devices([device_id])
+        ((known_at,),) = self._execute(
+            "SELECT state_at FROM devices WHERE device_id = ?", [device_id]
+        )
+        if known_at is not None and self._dialect.time_out(known_at) > at:
+            return  # a hub process that lagged behind: the newer state stands
+        self._execute(
+            "UPDATE devices SET state = ?, boot = ?, state_at = ? WHERE device_id = ?",
+            [state, boot, self._dialect.time_in(at), device_id],
+        )
+
+    def statuses(self, device_id: str | None = None) -> list[DeviceStatus]:
+        """Every device's figures (or one device's), by device id."""
+        where, params = (
+            ("WHERE d.device_id = ?", [device_id]) if device_id is not None else ("", [])
+        )
+        found = self._execute(
+            f"SELECT d.device_id, d.store_id, d.highest, d.last_contiguous,"  # noqa: S608
+            f" d.events_stored,"
+            f" d.duplicates_dropped, d.state, d.boot, d.state_at, g.state, COUNT(g.state),"
+            f" SUM(g.last_sequence - g.first_sequence + 1)"
+            f" FROM devices d LEFT JOIN gaps g ON g.device_id = d.device_id {where}"
+            f" GROUP BY d.device_id, d.store_id, d.highest, d.last_contiguous,"
+            f" d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at, g.state"
+            f" ORDER BY d.device_id",
+            params,
+        )
+        counts: dict[str, dict[str, GapCount]] = {}
+        figures: dict[str, tuple[Any, ...]] = {}
+        for *device, gap_state, runs, sequences in found:
+            figures[device[0]] = tuple(device)
+            if gap_state is not None:
+                counts.setdefault(device[0], {})[gap_state] = GapCount(runs, int(sequences))
+        return [
+            self._status(device, counts.get(device_id, {}))
+            for device_id, device in sorted(figures.items())
+        ]
+
+    def _status(self, device: tuple[Any, ...], counts: dict[str, GapCount]) -> DeviceStatus:
+        device_id, store_id, highest, contiguous, stored, duplicates, state, boot, at = device
+        return DeviceStatus(
+            device_id=device_id,
+            store_id=store_id,
+            last_contiguous=contiguous,
+            highest=highest,
+            events_stored=stored,
+            duplicates_dropped=duplicates,
+            open=counts.get(GapState.OPEN.value, GapCount()),
+            shed=counts.get(GapState.SHED.value, GapCount()),
+            recovered=counts.get(GapState.RECOVERED.value, GapCount()),
+            state=state,
+            boot=boot,
+            state_at=None if at is None else self._dialect.time_out(at),
+        )
+
+    def gaps(self, device_id: str | None, state: GapState | None) -> list[Gap]:
+        """Gap runs of one device or all, of one state or all, by device then sequence."""
+        conditions, params = [], []
+        if device_id is not None:
+            conditions.append("g.device_id = ?")
+            params.append(device_id)
+        if state is not None:
+            conditions.append("g.state = ?")
+            params.append(state.value)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        found = self._execute(
+            # Constant fragments only (S608): every value is a bound parameter.
+            "SELECT g.device_id, d.store_id, g.first_sequence, g.last_sequence,"  # noqa: S608
+            f" g.state FROM gaps g JOIN devices d ON d.device_id = g.device_id {where}"
+            " ORDER BY g.device_id, g.first_sequence",
+            params,
+        )
+        return [
+            Gap(device, store, first, last, GapState(run))
+            for device, store, first, last, run in found
+        ]
+
+
+def ingest_batch(ledger: SqlLedger, events: Sequence[IncomingEvent]) -> tuple[int, int]:
+    """Account for valid events, inside one transaction: (stored, duplicates)."""
+    rows = ledger.lock_devices([event.device_id for event in events])
+    stored = duplicates = 0
+    # In sequence order, an in-order batch never opens a gap it closes itself.
+    for event in sorted(events, key=lambda event: (event.device_id, event.sequence)):
+        row = rows[event.device_id]
+        row.store_id = event.store_id
+        if not ledger.insert_event(event):
+            row.duplicates_dropped += 1
+            duplicates += 1
+            continue
+        row.events_stored += 1
+        stored += 1
+        for first, last in event.shed:
+            _note_shed(ledger, row, first, last)
+        _note_sequence(ledger, row, event.sequence)
+    for row in rows.values():
+        lowest_open = ledger.first_open(row.device_id)
+        row.last_contiguous = row.highest if lowest_open is None else lowest_open - 1
+        ledger.save_device(row)
+    return stored, duplicates
+
+
+def _note_shed(ledger: SqlLedger, row: DeviceRow, first: int, last: int) -> None:
+    """A report names first..last shed: remember it, and repaint what is already open."""
+    known = ledger.shed_near(row.device_id, first, last)
+    spans = union([*known, (first, last)])
+    if spans != known:
+        ledger.replace_shed(row.device_id, known, spans)
+    seen_last = min(last, row.highest)  # beyond `highest`, the gap is not seen yet
+    if first <= seen_last:
+        _repaint(ledger, row.device_id, first, seen_last, GapState.SHED, _OPEN)
+
+
+def _note_sequence(ledger: SqlLedger, row: DeviceRow, sequence: int) -> None:
+    """A new event at `sequence`: it opens a gap past `highest`, or fills one below."""
+    if sequence > row.highest:
+        if sequence > row.highest + 1:
+            first, last = row.highest + 1, sequence - 1
+            near = ledger.runs_near(row.device_id, first, last)
+            shed = ledger.shed_near(row.device_id, first, last)
+            ledger.replace_runs(row.device_id, near, merged([*near, *new_gap(first, last, shed)]))
+        row.highest = sequence
+    else:
+        _repaint(ledger, row.device_id, sequence, sequence, GapState.RECOVERED, _MISSING)
+
+
+def _repaint(
+    ledger: SqlLedger,
+    device_id: str,
+    first: int,
+    last: int,
+    state: GapState,
+    over: frozenset[GapState],
+) -> None:
+    near = ledger.runs_near(device_id, first, last)
+    painted = repaint(near, first, last, state, over)
+    if painted != near:
+        ledger.replace_runs(device_id, near, painted)

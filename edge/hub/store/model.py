@@ -1,0 +1,107 @@
+"""What the hub's event store answers, and the interface both backends implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from edge.hub.store.errors import MalformedEventError
+from edge.hub.store.incoming import IncomingEvent, RawEvent
+from edge.hub.store.ranges import GapState
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An event of a batch that was not stored, and why."""
+
+    index: int  # its place in the batch
+    error: MalformedEventError
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one batch did to the store."""
+
+    stored: int
+    duplicates: int
+    refused: tuple[Refusal, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A run of a device's missing sequences and what became of it."""
+
+    device_id: str
+    store_id: str
+    first: int
+    last: int
+    state: GapState
+
+    @property
+    def size(self) -> int:
+        """How many sequences the run holds."""
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True, slots=True)
+class GapCount:
+    """Runs of one state, and how many sequences they hold."""
+
+    runs: int = 0
+    sequences: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """What the hub knows of one device: its events, its gaps, its link state."""
+
+    device_id: str
+    store_id: str | None  # None until the device's first event
+    last_contiguous: int  # every sequence up to here is stored or shed
+    highest: int  # the highest sequence seen
+    events_stored: int
+    duplicates_dropped: int
+    open: GapCount
+    shed: GapCount
+    recovered: GapCount
+    state: str | None  # the retained `online` / `offline`, None if never heard
+    boot: int | None
+    state_at: datetime | None
+
+
+class EventStore(Protocol):
+    """Where the hub keeps every kiosk event, once, and follows each device's sequence.
+
+    Safe to share between hub processes: each batch is one transaction that locks
+    the rows of the devices it touches.
+    """
+
+    def ingest(self, events: Sequence[RawEvent | IncomingEvent]) -> IngestResult:
+        """Store a batch in one transaction; malformed events are refused alone."""
+        ...
+
+    def set_device_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
+        """Record a device's retained online/offline state, unless a later one is known."""
+        ...
+
+    def device_status(self, device_id: str) -> DeviceStatus:
+        """One device's figures; `UnknownDeviceError` if never heard of."""
+        ...
+
+    def devices(self) -> list[DeviceStatus]:
+        """Every device's figures, by device id."""
+        ...
+
+    def gaps(self, device_id: str) -> list[Gap]:
+        """Every run of a device's missing sequences, in order, whatever its state."""
+        ...
+
+    def open_gaps(self) -> list[Gap]:
+        """What to ask the devices for again, by device then sequence."""
+        ...
+
+    def close(self) -> None:
+        """Release the database connection."""
+        ...
