@@ -11,6 +11,7 @@ from edge.hub.feeds import (
     Availability,
     FeedError,
     FeedKind,
+    FeedResult,
     LocalInventory,
     Money,
     OfferType,
@@ -272,6 +273,7 @@ def test_a_missing_file_is_a_feed_error(tmp_path: Path) -> None:
         ("<feed><version>2.3</version><reviews/></feed>", "is a reviews feed without"),
         ("<?xml version='1.0'?>", "is not well-formed XML"),
         ('<!DOCTYPE rss SYSTEM "http://127.0.0.1/x.dtd"><rss/>', "declares a DTD"),
+        ("<?xml version='1.0' encoding='ISO-8859-1'?><rss/>", "declares an encoding other"),
     ],
 )
 def test_unknown_or_unsafe_xml_is_refused(tmp_path: Path, text: str, reason: str) -> None:
@@ -280,6 +282,13 @@ def test_unknown_or_unsafe_xml_is_refused(tmp_path: Path, text: str, reason: str
     with pytest.raises(FeedError) as refused:
         read_feed(path)
     assert refused.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "utf-8", "utf8"])
+def test_xml_declaring_utf8_is_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text(f'<?xml version="1.0" encoding="{encoding}"?><rss/>', encoding="utf-8")
+    assert read_feed(path) == FeedResult(FeedKind.PRODUCTS, (), ())
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ left to the record builders.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ MAX_FEED_BYTES = 256 * 1024 * 1024  # a whole chain's catalog is far below this
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _BOM = "\ufeff"
+_DECLARED_ENCODING = re.compile(r"""<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']""")
+_UTF8_NAMES = {"utf-8", "utf8"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,10 @@ class _LineRecorder(TreeBuilder):
 
 def parse_xml(path: Path, text: str) -> XmlFeed:
     """Parses XML with DTDs, entities and external references all refused."""
+    declared = _DECLARED_ENCODING.match(text.lstrip(_BOM).lstrip())
+    if declared is not None and declared.group(1).lower() not in _UTF8_NAMES:
+        # the bytes were checked as UTF-8: another declared encoding would garble every accent
+        raise FeedError(str(path), "declares an encoding other than UTF-8", 1)
     recorder = _LineRecorder()
     parser = DefusedXMLParser(
         target=recorder, forbid_dtd=True, forbid_entities=True, forbid_external=True
