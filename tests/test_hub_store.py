@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import random
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from edge.hub.store import (
     HubStoreError,
     IncomingEvent,
     MalformedEventError,
+    MalformedStateError,
     PostgresEventStore,
     RawEvent,
     SqliteEventStore,
@@ -378,6 +380,58 @@ def test_a_closed_store_says_so_with_its_own_error(location: Location) -> None:
     opened.close()
     with pytest.raises(HubStoreError):
         opened.ingest(Kiosk("k1").events(1))
+
+
+def test_a_device_state_that_breaks_the_contract_is_refused(store: EventStore) -> None:
+    with pytest.raises(MalformedStateError, match="state"):
+        store.set_device_state("k1", "sleeping", 1, T0)
+    with pytest.raises(MalformedStateError, match="boot"):
+        store.set_device_state("k1", "online", 0, T0)
+    with pytest.raises(MalformedStateError, match="time zone"):
+        store.set_device_state("k1", "online", 1, T0.replace(tzinfo=None))
+    with pytest.raises(MalformedStateError, match="device"):
+        store.set_device_state("k1/#", "online", 1, T0)
+    assert store.devices() == []
+
+
+def test_threads_may_share_one_store(store: EventStore, location: Location) -> None:
+    kiosk = Kiosk("k1")
+    halves = [kiosk.events(*range(1, 41)), kiosk.events(*range(30, 71))]
+    start = threading.Barrier(2)
+
+    def ingest(half: list[bytes]) -> None:
+        start.wait()
+        for index in range(0, len(half), 3):
+            store.ingest(half[index : index + 3])
+
+    threads = [threading.Thread(target=ingest, args=(half,)) for half in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert location.stored("k1") == list(range(1, 71))
+    assert store.device_status("k1").duplicates_dropped == 11
+
+
+def test_postgres_reconnects_after_the_server_drops_it(postgres_server: PostgresServer) -> None:
+    dsn = postgres_server.new_database()
+    store = PostgresEventStore(dsn)
+    kiosk = Kiosk("k1")
+    try:
+        store.ingest(kiosk.events(1))
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(HubStoreError) as dropped:
+            store.ingest(kiosk.events(2))
+        assert dropped.value.retryable
+        assert store.ingest(kiosk.events(2, 3)).stored == 2  # the retry
+        assert store.device_status("k1").last_contiguous == 3
+    finally:
+        store.close()
+    assert Location("postgres", dsn).stored("k1") == [1, 2, 3]
 
 
 @settings(

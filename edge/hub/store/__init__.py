@@ -4,7 +4,13 @@
 `PostgresEventStore` is for production. Both implement `EventStore`.
 """
 
-from edge.hub.store.errors import HubStoreError, MalformedEventError, UnknownDeviceError
+from edge.hub.store.errors import (
+    HubStoreError,
+    MalformedEventError,
+    MalformedInputError,
+    MalformedStateError,
+    UnknownDeviceError,
+)
 from edge.hub.store.incoming import SHED_REPORT_TYPE, IncomingEvent, RawEvent, parse_event
 from edge.hub.store.model import (
     DeviceStatus,
@@ -29,6 +35,8 @@ __all__ = [
     "IncomingEvent",
     "IngestResult",
     "MalformedEventError",
+    "MalformedInputError",
+    "MalformedStateError",
     "PostgresEventStore",
     "RawEvent",
     "Refusal",

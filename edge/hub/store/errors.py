@@ -15,19 +15,35 @@ class HubStoreError(BorneError):
     retryable = True
 
 
-class MalformedEventError(HubStoreError):
-    """An event breaks the contract (bad id, source, sequence, time or shed report).
+class MalformedInputError(HubStoreError):
+    """What a device sent breaks the contract; retrying the same input cannot help.
 
-    It is refused alone; the rest of its batch is stored. The message names the
-    field and the reason, never the event's data, which may hold a shopper's.
+    The message names the field and the reason, never the value, which may hold a
+    shopper's data.
     """
 
     retryable = False
+    kind = "input"
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"malformed event: {field}: {reason}")
+        super().__init__(f"malformed {self.kind}: {field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class MalformedEventError(MalformedInputError):
+    """An event breaks the contract (bad id, source, sequence, time or shed report).
+
+    It is refused alone; the rest of its batch is stored.
+    """
+
+    kind = "event"
+
+
+class MalformedStateError(MalformedInputError):
+    """A device's retained online/offline state breaks the contract."""
+
+    kind = "device state"
 
 
 class UnknownDeviceError(HubStoreError):

@@ -24,7 +24,8 @@ MAX_SEQUENCE = 2**63 - 1  # PostgreSQL's BIGINT
 MAX_TYPE_LENGTH = 200
 
 # One topic level each: no '/', no MQTT wildcard, no control character.
-_SOURCE = re.compile(r"/stores/([^/+#\x00-\x1f\x7f]+)/devices/([^/+#\x00-\x1f\x7f]+)")
+TOPIC_LEVEL = r"[^/+#\x00-\x1f\x7f]+"
+_SOURCE = re.compile(rf"/stores/({TOPIC_LEVEL})/devices/({TOPIC_LEVEL})")
 _TYPE = re.compile(r"io\.borne\.[A-Za-z0-9_.-]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SEQUENCE = re.compile(rf"[0-9]{{{SEQUENCE_DIGITS}}}")
@@ -63,10 +64,12 @@ def parse_event(raw: RawEvent) -> IncomingEvent:
     sequence = _sequence(event.get("sequence"))
     shed = _shed_runs(event.get("data"), sequence) if event_type == SHED_REPORT_TYPE else ()
     try:
-        stored = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        stored.encode()
+        stored = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        size = len(stored.encode())
     except (ValueError, TypeError) as cause:  # lone surrogates, NaN: not storable JSON
         raise MalformedEventError("event", "not storable as UTF-8 JSON") from cause
+    if size > MAX_EVENT_BYTES:
+        raise MalformedEventError("event", f"larger than {MAX_EVENT_BYTES} bytes")
     return IncomingEvent(
         store_id=store_id,
         device_id=device_id,

@@ -8,19 +8,18 @@ device order, so two batches never deadlock), and events are inserted with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
-from edge.hub.store.errors import HubStoreError, UnknownDeviceError
-from edge.hub.store.incoming import IncomingEvent, RawEvent
-from edge.hub.store.ingest import validate_batch
-from edge.hub.store.ledger import Dialect, SqlLedger, ingest_batch
-from edge.hub.store.model import DeviceStatus, Gap, IngestResult
-from edge.hub.store.ranges import GapState
+from edge.hub.store.base import SqlEventStore
+from edge.hub.store.errors import HubStoreError
+from edge.hub.store.ledger import Dialect, SqlLedger
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -82,64 +81,61 @@ def _translated(what: str) -> Iterator[None]:
         raise HubStoreError(f"{what} failed: {cause}") from cause
 
 
-class PostgresEventStore:
-    """The `EventStore` in a PostgreSQL database (tables created if missing)."""
+class PostgresEventStore(SqlEventStore):
+    """The `EventStore` in a PostgreSQL database (tables created if missing).
+
+    A connection the server dropped (a restart, a failover) fails the call that
+    meets it with a retryable `HubStoreError`; the next call connects again.
+    """
 
     def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._lock = threading.Lock()
+        self._closed = False
+        self._db = self._connect()
+        super().__init__(SqlLedger(self._execute, _DIALECT))
+
+    def _connect(self) -> psycopg.Connection[TupleRow]:
         with _translated("opening the PostgreSQL event store"):
-            self._db = psycopg.connect(dsn, autocommit=True)
+            db = psycopg.connect(self._dsn, autocommit=True)
             try:
-                with self._db.transaction():
-                    self._db.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
+                with db.transaction():
+                    db.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
                     for statement in _SCHEMA:
-                        self._db.execute(statement)
+                        db.execute(statement)
             except BaseException:
-                self._db.close()
+                db.close()
                 raise
-        self._ledger = SqlLedger(self._execute, _DIALECT)
+        return db
+
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        if self._closed:
+            raise HubStoreError("the PostgreSQL event store is closed")
+        if self._db.broken or self._db.closed:
+            self._db = self._connect()
+        return self._db
 
     def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         # The shared SQL uses sqlite3's `?`; nothing else in it holds '?' or '%'.
         cursor = self._db.execute(sql.replace("?", "%s"), params)
         return cursor.fetchall() if cursor.description is not None else []
 
-    def ingest(self, events: Sequence[RawEvent | IncomingEvent]) -> IngestResult:
-        """Store a batch in one transaction; malformed events are refused alone."""
-        valid, refused = validate_batch(events)
-        if not valid:
-            return IngestResult(stored=0, duplicates=0, refused=refused)
-        with _translated("storing events"), self._db.transaction():
-            stored, duplicates = ingest_batch(self._ledger, valid)
-        return IngestResult(stored=stored, duplicates=duplicates, refused=refused)
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        with self._lock:
+            db = self._connection()
+            with _translated(what), db.transaction():
+                yield
 
-    def set_device_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
-        """Record a device's retained online/offline state, unless a later one is known."""
-        with _translated("recording a device's state"), self._db.transaction():
-            self._ledger.set_state(device_id, state, boot, at)
-
-    def device_status(self, device_id: str) -> DeviceStatus:
-        """One device's figures; `UnknownDeviceError` if never heard of."""
-        with _translated("reading a device's figures"):
-            found = self._ledger.statuses(device_id)
-        if not found:
-            raise UnknownDeviceError(device_id)
-        return found[0]
-
-    def devices(self) -> list[DeviceStatus]:
-        """Every device's figures, by device id."""
-        with _translated("reading the devices' figures"):
-            return self._ledger.statuses()
-
-    def gaps(self, device_id: str) -> list[Gap]:
-        """Every run of a device's missing sequences, in order, whatever its state."""
-        with _translated("reading a device's gaps"):
-            return self._ledger.gaps(device_id, None)
-
-    def open_gaps(self) -> list[Gap]:
-        """What to ask the devices for again, by device then sequence."""
-        with _translated("reading the open gaps"):
-            return self._ledger.gaps(None, GapState.OPEN)
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        with self._lock:
+            self._connection()
+            with _translated(what):
+                yield
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            self._db.close()

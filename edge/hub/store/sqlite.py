@@ -8,17 +8,16 @@ two batches never account for the same device at once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from edge.hub.store.errors import HubStoreError, UnknownDeviceError
-from edge.hub.store.incoming import IncomingEvent, RawEvent
-from edge.hub.store.ingest import validate_batch
-from edge.hub.store.ledger import Dialect, SqlLedger, ingest_batch
-from edge.hub.store.model import DeviceStatus, Gap, IngestResult
-from edge.hub.store.ranges import GapState
+from edge.hub.store.base import SqlEventStore
+from edge.hub.store.errors import HubStoreError
+from edge.hub.store.ledger import Dialect, SqlLedger
 from edge.sqlite_tx import transaction, translated
 
 BUSY_TIMEOUT = 30.0  # seconds a process waits for another one's batch to commit
@@ -65,64 +64,41 @@ CREATE TABLE IF NOT EXISTS shed_reported (
 _DIALECT = Dialect(lock_rows="", time_in=datetime.isoformat, time_out=datetime.fromisoformat)
 
 
-class SqliteEventStore:
+class SqliteEventStore(SqlEventStore):
     """The `EventStore` in one SQLite file (created if missing)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._lock = threading.Lock()
         with translated(HubStoreError, f"opening the event store {self.path}"):
             self._db = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoint
+                # The hub acknowledges an event to the broker once it is committed: a
+                # commit must survive a power cut, not only a crash.
+                self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
             except BaseException:
                 self._db.close()
                 raise
-        self._ledger = SqlLedger(self._execute, _DIALECT)
+        super().__init__(SqlLedger(self._execute, _DIALECT))
 
     def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, params).fetchall()
 
-    def ingest(self, events: Sequence[RawEvent | IncomingEvent]) -> IngestResult:
-        """Store a batch in one transaction; malformed events are refused alone."""
-        valid, refused = validate_batch(events)
-        if not valid:
-            return IngestResult(stored=0, duplicates=0, refused=refused)
-        with translated(HubStoreError, "storing events"), transaction(self._db):
-            stored, duplicates = ingest_batch(self._ledger, valid)
-        return IngestResult(stored=stored, duplicates=duplicates, refused=refused)
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        with self._lock, translated(HubStoreError, what), transaction(self._db):
+            yield
 
-    def set_device_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
-        """Record a device's retained online/offline state, unless a later one is known."""
-        with translated(HubStoreError, "recording a device's state"), transaction(self._db):
-            self._ledger.set_state(device_id, state, boot, at)
-
-    def device_status(self, device_id: str) -> DeviceStatus:
-        """One device's figures; `UnknownDeviceError` if never heard of."""
-        with translated(HubStoreError, "reading a device's figures"):
-            found = self._ledger.statuses(device_id)
-        if not found:
-            raise UnknownDeviceError(device_id)
-        return found[0]
-
-    def devices(self) -> list[DeviceStatus]:
-        """Every device's figures, by device id."""
-        with translated(HubStoreError, "reading the devices' figures"):
-            return self._ledger.statuses()
-
-    def gaps(self, device_id: str) -> list[Gap]:
-        """Every run of a device's missing sequences, in order, whatever its state."""
-        with translated(HubStoreError, "reading a device's gaps"):
-            return self._ledger.gaps(device_id, None)
-
-    def open_gaps(self) -> list[Gap]:
-        """What to ask the devices for again, by device then sequence."""
-        with translated(HubStoreError, "reading the open gaps"):
-            return self._ledger.gaps(None, GapState.OPEN)
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        with self._lock, translated(HubStoreError, what):
+            yield
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        with self._lock:
+            self._db.close()

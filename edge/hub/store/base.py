@@ -1,0 +1,85 @@
+"""What both SQL backends do the same way, over their own transactions and errors."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+from edge.hub.store.errors import MalformedStateError, UnknownDeviceError
+from edge.hub.store.incoming import TOPIC_LEVEL, IncomingEvent, RawEvent
+from edge.hub.store.ingest import validate_batch
+from edge.hub.store.ledger import SqlLedger, ingest_batch
+from edge.hub.store.model import DeviceStatus, Gap, IngestResult
+from edge.hub.store.ranges import GapState
+
+DEVICE_STATES = frozenset({"online", "offline"})
+
+
+class SqlEventStore(ABC):
+    """The `EventStore` on a database that speaks the ledger's SQL.
+
+    One object may be shared by threads: each call runs alone on its connection.
+    """
+
+    def __init__(self, ledger: SqlLedger) -> None:
+        self._ledger = ledger
+
+    @abstractmethod
+    def _writing(self, what: str) -> AbstractContextManager[None]:
+        """One transaction that holds the write locks; the database's errors made Borne's."""
+
+    @abstractmethod
+    def _reading(self, what: str) -> AbstractContextManager[None]:
+        """Reads on the connection; the database's errors made Borne's."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the database connection."""
+
+    def ingest(self, events: Sequence[RawEvent | IncomingEvent]) -> IngestResult:
+        """Store a batch in one transaction; malformed events are refused alone."""
+        valid, refused = validate_batch(events)
+        if not valid:
+            return IngestResult(stored=0, duplicates=0, refused=refused)
+        with self._writing("storing events"):
+            stored, duplicates = ingest_batch(self._ledger, valid)
+        return IngestResult(stored=stored, duplicates=duplicates, refused=refused)
+
+    def set_device_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
+        """Record a device's retained online/offline state, unless a later one is known."""
+        if not re.fullmatch(TOPIC_LEVEL, device_id):
+            raise MalformedStateError("device", "not one MQTT topic level")
+        if state not in DEVICE_STATES:
+            raise MalformedStateError("state", "must be 'online' or 'offline'")
+        if boot is not None and (type(boot) is not int or not 1 <= boot < 2**63):
+            raise MalformedStateError("boot", "must be a positive integer")
+        if at.tzinfo is None:
+            raise MalformedStateError("at", "must carry its time zone")
+        with self._writing("recording a device's state"):
+            self._ledger.set_state(device_id, state, boot, at)
+
+    def device_status(self, device_id: str) -> DeviceStatus:
+        """One device's figures; `UnknownDeviceError` if never heard of."""
+        with self._reading("reading a device's figures"):
+            found = self._ledger.statuses(device_id)
+        if not found:
+            raise UnknownDeviceError(device_id)
+        return found[0]
+
+    def devices(self) -> list[DeviceStatus]:
+        """Every device's figures, by device id."""
+        with self._reading("reading the devices' figures"):
+            return self._ledger.statuses()
+
+    def gaps(self, device_id: str) -> list[Gap]:
+        """Every run of a device's missing sequences, in order, whatever its state."""
+        with self._reading("reading a device's gaps"):
+            return self._ledger.gaps(device_id, None)
+
+    def open_gaps(self) -> list[Gap]:
+        """What to ask the devices for again, by device then sequence."""
+        with self._reading("reading the open gaps"):
+            return self._ledger.gaps(None, GapState.OPEN)
