@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
+from edge.hub.store.accounting import ingest_batch
 from edge.hub.store.errors import MalformedStateError, UnknownDeviceError
 from edge.hub.store.incoming import TOPIC_LEVEL, IncomingEvent, RawEvent
 from edge.hub.store.ingest import validate_batch
-from edge.hub.store.ledger import SqlLedger, ingest_batch
+from edge.hub.store.ledger import SqlLedger
 from edge.hub.store.model import DeviceStatus, Gap, IngestResult
 from edge.hub.store.ranges import GapState
 

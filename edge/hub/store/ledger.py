@@ -1,9 +1,8 @@
-"""The accounting of a batch, written once for both databases.
+"""The store's rows, read and written in SQL that SQLite and PostgreSQL both speak.
 
-`ingest_batch` decides what each event does to its device's figures and gaps;
-`SqlLedger` turns those decisions into SQL that SQLite and PostgreSQL both speak,
-through a `Dialect` for the little that differs (placeholders, row locks, time).
-Everything runs inside the caller's transaction.
+A `Dialect` carries the little that differs (row locks, how times are kept);
+placeholders are sqlite3's `?`, which the PostgreSQL backend turns into `%s`.
+Every method runs inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -15,12 +14,9 @@ from typing import Any
 
 from edge.hub.store.incoming import IncomingEvent
 from edge.hub.store.model import DeviceStatus, Gap, GapCount
-from edge.hub.store.ranges import GapState, Run, merged, new_gap, repaint, union
+from edge.hub.store.ranges import GapState, Run
 
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
-
-_OPEN = frozenset({GapState.OPEN})
-_MISSING = frozenset({GapState.OPEN, GapState.SHED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +175,13 @@ class SqlLedger:
             ("WHERE d.device_id = ?", [device_id]) if device_id is not None else ("", [])
         )
         found = self._execute(
-            f"SELECT d.device_id, d.store_id, d.highest, d.last_contiguous,"  # noqa: S608
-            f" d.events_stored,"
-            f" d.duplicates_dropped, d.state, d.boot, d.state_at, g.state, COUNT(g.state),"
-            f" SUM(g.last_sequence - g.first_sequence + 1)"
+            "SELECT d.device_id, d.store_id, d.highest, d.last_contiguous,"  # noqa: S608
+            " d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at,"
+            " g.state, COUNT(g.state), SUM(g.last_sequence - g.first_sequence + 1)"
             f" FROM devices d LEFT JOIN gaps g ON g.device_id = d.device_id {where}"
-            f" GROUP BY d.device_id, d.store_id, d.highest, d.last_contiguous,"
-            f" d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at, g.state"
-            f" ORDER BY d.device_id",
+            " GROUP BY d.device_id, d.store_id, d.highest, d.last_contiguous,"
+            " d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at, g.state"
+            " ORDER BY d.device_id",
             params,
         )
         counts: dict[str, dict[str, GapCount]] = {}
@@ -196,8 +191,7 @@ class SqlLedger:
             if gap_state is not None:
                 counts.setdefault(device[0], {})[gap_state] = GapCount(runs, int(sequences))
         return [
-            self._status(device, counts.get(device_id, {}))
-            for device_id, device in sorted(figures.items())
+            self._status(device, counts.get(name, {})) for name, device in sorted(figures.items())
         ]
 
     def _status(self, device: tuple[Any, ...], counts: dict[str, GapCount]) -> DeviceStatus:
@@ -238,65 +232,3 @@ class SqlLedger:
             Gap(device, store, first, last, GapState(run))
             for device, store, first, last, run in found
         ]
-
-
-def ingest_batch(ledger: SqlLedger, events: Sequence[IncomingEvent]) -> tuple[int, int]:
-    """Account for valid events, inside one transaction: (stored, duplicates)."""
-    rows = ledger.lock_devices([event.device_id for event in events])
-    stored = duplicates = 0
-    # In sequence order, an in-order batch never opens a gap it closes itself.
-    for event in sorted(events, key=lambda event: (event.device_id, event.sequence)):
-        row = rows[event.device_id]
-        row.store_id = event.store_id
-        if not ledger.insert_event(event):
-            row.duplicates_dropped += 1
-            duplicates += 1
-            continue
-        row.events_stored += 1
-        stored += 1
-        for first, last in event.shed:
-            _note_shed(ledger, row, first, last)
-        _note_sequence(ledger, row, event.sequence)
-    for row in rows.values():
-        lowest_open = ledger.first_open(row.device_id)
-        row.last_contiguous = row.highest if lowest_open is None else lowest_open - 1
-        ledger.save_device(row)
-    return stored, duplicates
-
-
-def _note_shed(ledger: SqlLedger, row: DeviceRow, first: int, last: int) -> None:
-    """A report names first..last shed: remember it, and repaint what is already open."""
-    known = ledger.shed_near(row.device_id, first, last)
-    spans = union([*known, (first, last)])
-    if spans != known:
-        ledger.replace_shed(row.device_id, known, spans)
-    seen_last = min(last, row.highest)  # beyond `highest`, the gap is not seen yet
-    if first <= seen_last:
-        _repaint(ledger, row.device_id, first, seen_last, GapState.SHED, _OPEN)
-
-
-def _note_sequence(ledger: SqlLedger, row: DeviceRow, sequence: int) -> None:
-    """A new event at `sequence`: it opens a gap past `highest`, or fills one below."""
-    if sequence > row.highest:
-        if sequence > row.highest + 1:
-            first, last = row.highest + 1, sequence - 1
-            near = ledger.runs_near(row.device_id, first, last)
-            shed = ledger.shed_near(row.device_id, first, last)
-            ledger.replace_runs(row.device_id, near, merged([*near, *new_gap(first, last, shed)]))
-        row.highest = sequence
-    else:
-        _repaint(ledger, row.device_id, sequence, sequence, GapState.RECOVERED, _MISSING)
-
-
-def _repaint(
-    ledger: SqlLedger,
-    device_id: str,
-    first: int,
-    last: int,
-    state: GapState,
-    over: frozenset[GapState],
-) -> None:
-    near = ledger.runs_near(device_id, first, last)
-    painted = repaint(near, first, last, state, over)
-    if painted != near:
-        ledger.replace_runs(device_id, near, painted)
