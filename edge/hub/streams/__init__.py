@@ -1,0 +1,28 @@
+"""The hub's versioned streams per store (catalog, stock, reviews, offers), made from feeds.
+
+`StreamStore` imports what `edge.hub.feeds.read_feed` gives, keeps each store's streams
+in SQLite, and answers with the change set and snapshot messages of
+docs/platform-link.md.
+"""
+
+from edge.hub.streams.errors import (
+    InvalidStoreIdError,
+    StreamDatabaseError,
+    StreamStoreError,
+    UnknownStreamError,
+)
+from edge.hub.streams.store import RETAINED_VERSIONS, STREAMS, ImportReport, StreamStore
+from edge.hub.streams.values import MAX_REVIEWS_SHOWN, ONLINE_STORE
+
+__all__ = [
+    "MAX_REVIEWS_SHOWN",
+    "ONLINE_STORE",
+    "RETAINED_VERSIONS",
+    "STREAMS",
+    "ImportReport",
+    "InvalidStoreIdError",
+    "StreamDatabaseError",
+    "StreamStore",
+    "StreamStoreError",
+    "UnknownStreamError",
+]

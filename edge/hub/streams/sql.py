@@ -1,0 +1,171 @@
+"""Every SQL statement of the stream store, over one SQLite connection.
+
+Kept in this one module so that the PostgreSQL backend to come replaces only it. Values
+are canonical JSON text (`values.canonical`), compared as text to find what changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stores (store_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS streams (
+    store_id TEXT    NOT NULL,
+    stream   TEXT    NOT NULL,
+    epoch    TEXT    NOT NULL,
+    version  INTEGER NOT NULL,
+    PRIMARY KEY (store_id, stream)
+);
+CREATE TABLE IF NOT EXISTS items (
+    store_id TEXT NOT NULL,
+    stream   TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (store_id, stream, key)
+);
+-- changes is NULL for a change set too big for one message: a kiosk missing it resyncs
+-- with a snapshot.
+CREATE TABLE IF NOT EXISTS change_sets (
+    store_id TEXT    NOT NULL,
+    stream   TEXT    NOT NULL,
+    version  INTEGER NOT NULL,
+    changes  TEXT,
+    PRIMARY KEY (store_id, stream, version)
+);
+-- The hub-wide items every store's catalog, reviews and offers streams are made from.
+CREATE TABLE IF NOT EXISTS sources (
+    stream TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (stream, key)
+);
+CREATE TABLE IF NOT EXISTS skus (sku TEXT PRIMARY KEY, gtin TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory (
+    store_code TEXT NOT NULL,
+    gtin       TEXT NOT NULL,
+    row        TEXT NOT NULL,
+    as_of      TEXT NOT NULL,
+    PRIMARY KEY (gtin, store_code)
+);
+"""
+
+
+class StreamTables:
+    """The stream store's tables; the caller holds the transaction."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def create(self) -> None:
+        """Create the tables that are missing."""
+        self._db.executescript(_SCHEMA)
+
+    def stores(self) -> list[str]:
+        """Every store the hub knows, in order."""
+        return [row[0] for row in self._db.execute("SELECT store_id FROM stores ORDER BY 1")]
+
+    def add_store(self, store_id: str) -> None:
+        """Register a store (nothing if it is known)."""
+        self._db.execute("INSERT OR IGNORE INTO stores VALUES (?)", (store_id,))
+
+    def position(self, store_id: str, stream: str) -> tuple[str, int] | None:
+        """A stream's epoch and current version, None when it does not exist yet."""
+        row = self._db.execute(
+            "SELECT epoch, version FROM streams WHERE store_id = ? AND stream = ?",
+            (store_id, stream),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def create_stream(self, store_id: str, stream: str, epoch: str) -> None:
+        """A new stream at version 0 (its first change set makes version 1)."""
+        self._db.execute("INSERT INTO streams VALUES (?, ?, ?, 0)", (store_id, stream, epoch))
+
+    def items(self, store_id: str, stream: str) -> dict[str, str]:
+        """A stream's current items, key -> value text."""
+        return dict(
+            self._db.execute(
+                "SELECT key, value FROM items WHERE store_id = ? AND stream = ? ORDER BY key",
+                (store_id, stream),
+            ).fetchall()
+        )
+
+    def record(
+        self,
+        store_id: str,
+        stream: str,
+        version: int,
+        changes: Mapping[str, str | None],
+        changes_text: str | None,
+    ) -> None:
+        """Apply one change set to the items (None: removed) and keep it as `version`."""
+        self._db.executemany(
+            "DELETE FROM items WHERE store_id = ? AND stream = ? AND key = ?",
+            [(store_id, stream, key) for key, value in changes.items() if value is None],
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)",
+            [(store_id, stream, key, value) for key, value in changes.items() if value is not None],
+        )
+        self._db.execute(
+            "INSERT INTO change_sets VALUES (?, ?, ?, ?)",
+            (store_id, stream, version, changes_text),
+        )
+        self._db.execute(
+            "UPDATE streams SET version = ? WHERE store_id = ? AND stream = ?",
+            (version, store_id, stream),
+        )
+
+    def forget_before(self, store_id: str, stream: str, version: int) -> None:
+        """Drop the change sets older than `version`."""
+        self._db.execute(
+            "DELETE FROM change_sets WHERE store_id = ? AND stream = ? AND version < ?",
+            (store_id, stream, version),
+        )
+
+    def change_sets(self, store_id: str, stream: str, after: int) -> list[tuple[int, str | None]]:
+        """The change sets kept after version `after`, in order: (version, changes text)."""
+        return self._db.execute(
+            "SELECT version, changes FROM change_sets"
+            " WHERE store_id = ? AND stream = ? AND version > ? ORDER BY version",
+            (store_id, stream, after),
+        ).fetchall()
+
+    def sources(self, stream: str) -> dict[str, str]:
+        """The hub-wide items of a stream, key -> value text."""
+        return dict(
+            self._db.execute(
+                "SELECT key, value FROM sources WHERE stream = ? ORDER BY key", (stream,)
+            ).fetchall()
+        )
+
+    def replace_sources(self, stream: str, items: Mapping[str, str]) -> None:
+        """Replace the hub-wide items of a stream (a full feed)."""
+        self._db.execute("DELETE FROM sources WHERE stream = ?", (stream,))
+        self._db.executemany(
+            "INSERT INTO sources VALUES (?, ?, ?)",
+            [(stream, key, value) for key, value in items.items()],
+        )
+
+    def skus(self) -> dict[str, str]:
+        """The retailer's ids of the products imported, id -> GTIN-14."""
+        return dict(self._db.execute("SELECT sku, gtin FROM skus").fetchall())
+
+    def replace_skus(self, skus: Mapping[str, str]) -> None:
+        """Replace the id -> GTIN map (a product feed is full)."""
+        self._db.execute("DELETE FROM skus")
+        self._db.executemany("INSERT INTO skus VALUES (?, ?)", list(skus.items()))
+
+    def inventory(self) -> list[tuple[str, str, str, str]]:
+        """Every stock row: (GTIN, store code, row text, when it last changed)."""
+        return self._db.execute(
+            "SELECT gtin, store_code, row, as_of FROM inventory ORDER BY gtin, store_code"
+        ).fetchall()
+
+    def put_inventory(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
+        """Set stock rows: (GTIN, store code, row text, when it changed)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO inventory (gtin, store_code, row, as_of) VALUES (?, ?, ?, ?)",
+            list(rows),
+        )

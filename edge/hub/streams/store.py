@@ -1,0 +1,364 @@
+"""`StreamStore`: the hub's versioned streams per store, made from imported feeds.
+
+Every import is one `BEGIN IMMEDIATE` transaction: the feeds' rows, the items of every
+store's streams and their new versions commit together or not at all, so a kiosk never
+sees half a feed. Each affected (store, stream) gets one new version holding only what
+changed; a store's stream is created (version 1, all current items) the first time the
+hub hears of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge.hub.feeds import FeedKind, FeedResult, LocalInventory, Product, Promotion, Review
+from edge.hub.streams import documents, sources
+from edge.hub.streams.errors import (
+    InvalidStoreIdError,
+    StreamDatabaseError,
+    StreamStoreError,
+    UnknownStreamError,
+)
+from edge.hub.streams.sql import StreamTables
+from edge.hub.streams.values import (
+    ONLINE_STORE,
+    JsonObject,
+    canonical,
+    inventory_row_value,
+    rfc3339,
+    stock_value,
+)
+from edge.ids import UUIDv7Generator
+from edge.sqlite_tx import transaction, translated
+from edge.sync.messages import MAX_ITEMS, Stream
+
+_R = TypeVar("_R", Product, LocalInventory, Review, Promotion)
+
+STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS)
+RETAINED_VERSIONS = 1_000  # change sets kept per stream; a kiosk further behind resyncs whole
+BUSY_TIMEOUT = 30.0  # seconds an import waits for another process's import to commit
+# A store id names a topic level: no MQTT wildcard, no level separator, no control character.
+_STORE_ID = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
+# The hub-wide source of each stream made the same for every store (stock is per store).
+_SHARED = {
+    FeedKind.PRODUCTS: Stream.CATALOG,
+    FeedKind.REVIEWS: Stream.REVIEWS,
+    FeedKind.PROMOTIONS: Stream.OFFERS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did: the new versions, and what it left out and why."""
+
+    versions: Mapping[tuple[str, Stream], int]  # (store, stream) -> its new version
+    without_gtin: int = 0  # products skipped
+    unknown_ids: tuple[str, ...] = ()  # inventory and promotion ids of no imported product
+    refused_store_codes: tuple[str, ...] = ()  # inventory store codes that cannot be a store
+    spam: int = 0
+    unmatched_reviews: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What the feeds of one import changed, gathered before the streams are updated."""
+
+    shared: set[Stream] = field(default_factory=set)
+    stock_gtins: set[str] = field(default_factory=set)
+    without_gtin: int = 0
+    unknown_ids: list[str] = field(default_factory=list)
+    refused_store_codes: list[str] = field(default_factory=list)
+    spam: int = 0
+    unmatched_reviews: int = 0
+
+
+def _new_epoch() -> str:
+    return str(UUIDv7Generator()())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StreamStore:
+    """Per (store, stream): the current items, the epoch, the version, the last change sets.
+
+    One SQLite file in WAL mode (created if missing), shared safely by threads and by
+    hub processes. `new_epoch` and `clock` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        new_epoch: Callable[[], str] = _new_epoch,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.path = Path(path)
+        self._new_epoch = new_epoch
+        self._clock = clock
+        self._lock = threading.Lock()
+        with translated(StreamDatabaseError, f"opening the stream store {self.path}"):
+            self._db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._tables = StreamTables(self._db)
+                self._tables.create()  # executescript commits on its own; idempotent
+            except BaseException:
+                self._db.close()
+                raise
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[StreamTables]:
+        with self._lock, translated(StreamDatabaseError, what), transaction(self._db):
+            yield self._tables
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[StreamTables]:
+        """One read transaction: what is read together was committed together."""
+        with self._lock, translated(StreamDatabaseError, what):
+            self._db.execute("BEGIN")
+            try:
+                yield self._tables
+            finally:
+                self._db.execute("COMMIT")
+
+    # --- importing -------------------------------------------------------------------
+
+    def add_store(self, store_id: str) -> ImportReport:
+        """Register a store; its streams are created with every current item (version 1)."""
+        _check_store_id(store_id)
+        with self._writing(f"adding store {store_id!r}") as tables:
+            tables.add_store(store_id)
+            return self._publish(tables, _Batch())
+
+    def import_feed(self, result: FeedResult) -> ImportReport:
+        """Apply one feed in one transaction; one new version per (store, stream) it changed."""
+        return self.import_feeds([result])
+
+    def import_feeds(self, results: Sequence[FeedResult]) -> ImportReport:
+        """Apply several feeds, in order, in one transaction and one version per stream.
+
+        Products first when they come together: the other feeds find products by the
+        retailer's ids the product feed maps to GTINs.
+        """
+        with self._writing("importing feeds") as tables:
+            batch = _Batch()
+            for result in results:
+                self._take(tables, batch, result)
+            return self._publish(tables, batch)
+
+    def _take(self, tables: StreamTables, batch: _Batch, result: FeedResult) -> None:
+        """Store one feed's rows in the hub-wide tables, noting what they touch."""
+        if result.kind is FeedKind.PRODUCTS:
+            made = sources.catalog(_only(result, Product))
+            tables.replace_sources(Stream.CATALOG, made.items)
+            tables.replace_skus(made.skus)
+            batch.without_gtin += made.without_gtin
+        elif result.kind is FeedKind.REVIEWS:
+            found = sources.reviews(_only(result, Review), tables.skus())
+            tables.replace_sources(Stream.REVIEWS, found.items)
+            batch.spam += found.spam
+            batch.unmatched_reviews += found.unmatched
+        elif result.kind is FeedKind.PROMOTIONS:
+            offers = sources.offers(_only(result, Promotion), tables.skus())
+            tables.replace_sources(Stream.OFFERS, offers.items)
+            batch.unknown_ids.extend(offers.unknown_ids)
+        else:
+            self._take_inventory(tables, batch, _only(result, LocalInventory))
+            return
+        batch.shared.add(_SHARED[result.kind])
+
+    def _take_inventory(
+        self, tables: StreamTables, batch: _Batch, rows: Sequence[LocalInventory]
+    ) -> None:
+        """Incremental: only the rows given change; a row's time moves only when it does."""
+        skus = tables.skus()
+        held = {(gtin, code): row for gtin, code, row, _ in tables.inventory()}
+        now = rfc3339(self._clock())
+        changed: dict[tuple[str, str], str] = {}
+        for row in rows:
+            gtin = skus.get(row.id)
+            if gtin is None:
+                batch.unknown_ids.append(row.id)
+                continue
+            if row.store_code != ONLINE_STORE:
+                if not _STORE_ID.fullmatch(row.store_code):
+                    batch.refused_store_codes.append(row.store_code)
+                    continue
+                tables.add_store(row.store_code)
+            text = canonical(inventory_row_value(row))
+            if held.get((gtin, row.store_code)) != text:
+                changed[(gtin, row.store_code)] = text  # a later row of a file wins
+        tables.put_inventory((gtin, code, text, now) for (gtin, code), text in changed.items())
+        batch.stock_gtins.update(gtin for gtin, _ in changed)
+
+    def _publish(self, tables: StreamTables, batch: _Batch) -> ImportReport:
+        """Bring every store's streams to what the hub-wide tables now hold."""
+        versions: dict[tuple[str, Stream], int] = {}
+        stock: dict[str, dict[str, tuple[JsonObject, str]]] | None = None
+        for store_id in tables.stores():
+            for stream in STREAMS:
+                position = tables.position(store_id, stream)
+                if position is None:
+                    tables.create_stream(store_id, stream, self._new_epoch())
+                    version, full = 0, True
+                elif stream in batch.shared or (stream is Stream.STOCK and batch.stock_gtins):
+                    version, full = position[1], stream is not Stream.STOCK
+                else:
+                    continue
+                wanted: Mapping[str, str | None]
+                if stream is Stream.STOCK:
+                    stock = _stock_rows(tables) if stock is None else stock
+                    gtins = stock.keys() if full else batch.stock_gtins
+                    wanted = _stock_items(store_id, stock, gtins)
+                else:
+                    wanted = tables.sources(stream)
+                changes = _diff(tables.items(store_id, stream), wanted, full=full)
+                if changes or version == 0:
+                    _record(tables, store_id, stream, version + 1, changes)
+                    versions[(store_id, stream)] = version + 1
+        return ImportReport(
+            versions=versions,
+            without_gtin=batch.without_gtin,
+            unknown_ids=tuple(batch.unknown_ids),
+            refused_store_codes=tuple(batch.refused_store_codes),
+            spam=batch.spam,
+            unmatched_reviews=batch.unmatched_reviews,
+        )
+
+    # --- reading ---------------------------------------------------------------------
+
+    def stores(self) -> list[str]:
+        """Every store the hub knows."""
+        with self._reading("listing stores") as tables:
+            return tables.stores()
+
+    def position(self, store_id: str, stream: Stream) -> tuple[str, int]:
+        """A stream's epoch and current version; UnknownStreamError if it does not exist."""
+        with self._reading(f"reading {stream} of {store_id!r}") as tables:
+            return _position(tables, store_id, stream)
+
+    def items(self, store_id: str, stream: Stream) -> dict[str, JsonObject]:
+        """A stream's current items, key -> value."""
+        with self._reading(f"reading {stream} of {store_id!r}") as tables:
+            _position(tables, store_id, stream)
+            return {key: json.loads(text) for key, text in tables.items(store_id, stream).items()}
+
+    def changes_since(
+        self, store_id: str, stream: Stream, version: int, epoch: str | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The change set messages after `version`, in order ([] when it is current).
+
+        None when the caller must take a snapshot instead: those change sets are no
+        longer kept (or one was too big for a message), `version` is ahead of the
+        stream, or `epoch` is given and is not the stream's.
+        """
+        with self._reading(f"reading changes of {stream} of {store_id!r}") as tables:
+            current_epoch, current = _position(tables, store_id, stream)
+            if (epoch is not None and epoch != current_epoch) or not 0 <= version <= current:
+                return None
+            kept = tables.change_sets(store_id, stream, after=version)
+        if len(kept) != current - version or any(text is None for _, text in kept):
+            return None
+        return [
+            documents.change_set_document(store_id, stream, current_epoch, number, text)
+            for number, text in kept
+            if text is not None
+        ]
+
+    def snapshot(
+        self, store_id: str, stream: Stream, page_size: int = 1_000
+    ) -> list[dict[str, Any]]:
+        """The whole stream as of its current version, as snapshot page messages."""
+        if not 1 <= page_size <= MAX_ITEMS:
+            raise StreamStoreError(f"page size {page_size}: expected 1 to {MAX_ITEMS}")
+        with self._reading(f"reading a snapshot of {stream} of {store_id!r}") as tables:
+            epoch, version = _position(tables, store_id, stream)
+            items = tables.items(store_id, stream)
+        return documents.snapshot_documents(store_id, stream, epoch, version, items, page_size)
+
+
+def _check_store_id(store_id: str) -> None:
+    if store_id == ONLINE_STORE:
+        raise InvalidStoreIdError(f"{ONLINE_STORE!r} is the web shop's stock, not a store")
+    if not _STORE_ID.fullmatch(store_id):
+        raise InvalidStoreIdError("1-64 characters, none of '/', '+', '#' or control")
+
+
+def _only(result: FeedResult, kind: type[_R]) -> list[_R]:
+    """The feed's records, all of the kind its feed holds."""
+    return [record for record in result.records if isinstance(record, kind)]
+
+
+def _position(tables: StreamTables, store_id: str, stream: Stream) -> tuple[str, int]:
+    position = tables.position(store_id, stream)
+    if position is None:
+        raise UnknownStreamError(store_id, stream)
+    return position
+
+
+def _stock_rows(tables: StreamTables) -> dict[str, dict[str, tuple[JsonObject, str]]]:
+    """Every product's stock rows: GTIN -> store code -> (row, when it changed)."""
+    rows: dict[str, dict[str, tuple[JsonObject, str]]] = defaultdict(dict)
+    for gtin, code, text, as_of in tables.inventory():
+        rows[gtin][code] = (json.loads(text), as_of)
+    return rows
+
+
+def _stock_items(
+    store_id: str, stock: Mapping[str, Mapping[str, tuple[JsonObject, str]]], gtins: Iterable[str]
+) -> dict[str, str | None]:
+    """Store `store_id`'s stock items of these products (None: no store has a row)."""
+    wanted: dict[str, str | None] = {}
+    for gtin in sorted(gtins):
+        value = stock_value(store_id, stock.get(gtin, {}))
+        wanted[gtin] = None if value is None else canonical(value)
+    return wanted
+
+
+def _diff(
+    held: Mapping[str, str], wanted: Mapping[str, str | None], *, full: bool
+) -> dict[str, str | None]:
+    """The changes from `held` to `wanted` (key -> new text, None: removed).
+
+    Full: `wanted` is the whole stream, keys it lacks are removed. Otherwise only its
+    keys change. A value whose text is the same is not a change.
+    """
+    changes = {
+        key: value
+        for key, value in wanted.items()
+        if held.get(key) != value and not (value is None and key not in held)
+    }
+    if full:
+        changes.update((key, None) for key in held if key not in wanted)
+    return dict(sorted(changes.items()))
+
+
+def _record(
+    tables: StreamTables,
+    store_id: str,
+    stream: Stream,
+    version: int,
+    changes: Mapping[str, str | None],
+) -> None:
+    """Keep one change set as `version`, and forget those past the retention."""
+    tables.record(store_id, stream, version, changes, documents.changes_text(changes))
+    tables.forget_before(store_id, stream, version - RETAINED_VERSIONS + 1)

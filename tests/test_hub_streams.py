@@ -1,0 +1,321 @@
+"""The hub turns imported feeds into each store's versioned streams, as the kiosk parses them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.hub.feeds import FeedKind, FeedResult, LocalInventory, Money, Product, read_feed
+from edge.hub.feeds.demo_export import DemoFeedFiles, export_demo_store
+from edge.hub.streams import (
+    RETAINED_VERSIONS,
+    STREAMS,
+    InvalidStoreIdError,
+    StreamDatabaseError,
+    StreamStore,
+    StreamStoreError,
+    UnknownStreamError,
+)
+from edge.hub.streams import store as store_module
+from edge.sync.cursor import Apply, Position, Skip, decide
+from edge.sync.messages import ChangeSet, SnapshotPage, Stream, parse_message
+
+DEMO_CATALOG = Path(__file__).parent.parent / "assets" / "demo-store" / "catalog.json"
+DEMO_STORES = ("lille-01", "lyon-01", "paris-01")
+GTINS = ("03760123450010", "03760123450027", "03760123450034")
+
+
+def parsed(document: dict[str, Any], store_id: str) -> ChangeSet | SnapshotPage:
+    return parse_message(json.dumps(document).encode(), store_id)
+
+
+def apply(items: dict[str, Any], message: ChangeSet | SnapshotPage) -> None:
+    changes = message.changes if isinstance(message, ChangeSet) else message.items
+    for change in changes:
+        if change.value is None:
+            items.pop(change.key, None)
+        else:
+            items[change.key] = change.value
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> DemoFeedFiles:
+    return export_demo_store(DEMO_CATALOG, tmp_path / "feeds")
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[StreamStore]:
+    store = StreamStore(tmp_path / "streams.sqlite")
+    yield store
+    store.close()
+
+
+def import_demo(hub: StreamStore, demo: DemoFeedFiles) -> None:
+    hub.import_feeds([read_feed(path) for path in demo.all()])
+
+
+def rewrite_quantity(path: Path, gtin: str, quantity: int) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        cells = line.split("\t")
+        if cells[1].zfill(14) == gtin:  # the demo uses GTIN-13s as ids
+            cells[2] = str(quantity)
+            lines[number] = "\t".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_the_demo_feeds_make_version_1_of_every_stream_of_every_store(
+    hub: StreamStore, demo: DemoFeedFiles
+) -> None:
+    import_demo(hub, demo)
+    assert hub.stores() == list(DEMO_STORES)
+    for store_id in DEMO_STORES:
+        for stream in STREAMS:
+            assert hub.position(store_id, stream)[1] == 1
+            (document,) = hub.changes_since(store_id, stream, 0) or []
+            message = parsed(document, store_id)
+            assert isinstance(message, ChangeSet)
+            assert message.version == 1
+    stock = hub.items("paris-01", Stream.STOCK)["03760123450010"]
+    assert (stock["here"], stock["nearby"], stock["online"]) == (
+        7,
+        {"lille-01": 0, "lyon-01": 3},
+        45,
+    )
+    product = hub.items("lyon-01", Stream.CATALOG)["03760123450010"]
+    assert product["price"] == {"cents": 12999, "currency": "EUR"}
+    assert product["sale_price"] == {"cents": 9999, "currency": "EUR"}
+    reviews = hub.items("paris-01", Stream.REVIEWS)["03760123450010"]
+    assert (reviews["count"], sorted(review["stars"] for review in reviews["reviews"])) == (
+        3,
+        [4, 4, 5],
+    )
+    offers = hub.items("paris-01", Stream.OFFERS)
+    assert offers["promo-noel-casque"]["gtins"] == ["03760123450010"]
+
+
+def test_one_changed_quantity_is_one_new_stock_version_per_store_holding_that_product(
+    hub: StreamStore, demo: DemoFeedFiles
+) -> None:
+    import_demo(hub, demo)
+    lyon = next(path for path in demo.inventories if "lyon-01" in path.name)
+    rewrite_quantity(lyon, "03760123450010", 11)
+    report = hub.import_feed(read_feed(lyon))
+    assert report.versions == {(store_id, Stream.STOCK): 2 for store_id in DEMO_STORES}
+    for store_id in DEMO_STORES:
+        (document,) = hub.changes_since(store_id, Stream.STOCK, 1) or []
+        message = parsed(document, store_id)
+        assert isinstance(message, ChangeSet)
+        assert [change.key for change in message.changes] == ["03760123450010"]
+    paris = hub.items("paris-01", Stream.STOCK)["03760123450010"]
+    assert paris["nearby"]["lyon-01"] == 11
+    assert hub.items("lyon-01", Stream.STOCK)["03760123450010"]["here"] == 11
+
+
+def test_reimporting_the_same_files_makes_no_new_version(
+    hub: StreamStore, demo: DemoFeedFiles
+) -> None:
+    import_demo(hub, demo)
+    for path in demo.all():
+        assert hub.import_feed(read_feed(path)).versions == {}
+    assert hub.changes_since("paris-01", Stream.CATALOG, 1) == []
+
+
+def test_a_product_absent_from_a_product_feed_is_removed(
+    hub: StreamStore, demo: DemoFeedFiles
+) -> None:
+    import_demo(hub, demo)
+    lines = demo.products.read_text(encoding="utf-8").splitlines()
+    gone = lines[1].split("\t")[0]
+    demo.products.write_text("\n".join([lines[0], *lines[2:]]) + "\n", encoding="utf-8")
+    hub.import_feed(read_feed(demo.products))
+    (document,) = hub.changes_since("paris-01", Stream.CATALOG, 1) or []
+    message = parsed(document, "paris-01")
+    assert isinstance(message, ChangeSet)
+    assert [(change.key, change.value) for change in message.changes] == [("0" + gone, None)]
+    assert "0" + gone not in hub.items("paris-01", Stream.CATALOG)
+
+
+def test_products_without_a_gtin_are_skipped_and_counted(hub: StreamStore) -> None:
+    products = (
+        Product(id="a", title="A", price=Money(100, "EUR"), gtin=GTINS[0]),
+        Product(id="b", title="B", price=Money(100, "EUR")),
+    )
+    hub.add_store("paris-01")
+    report = hub.import_feed(FeedResult(FeedKind.PRODUCTS, products, ()))
+    assert report.without_gtin == 1
+    assert list(hub.items("paris-01", Stream.CATALOG)) == [GTINS[0]]
+
+
+def test_inventory_rows_of_unknown_products_or_impossible_stores_are_reported(
+    hub: StreamStore,
+) -> None:
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    rows = (
+        LocalInventory(store_code="paris-01", id="nope", quantity=1),
+        LocalInventory(store_code="a/b", id="sku-0", quantity=1),
+        LocalInventory(store_code="paris-01", id="sku-0", quantity=2),
+    )
+    report = hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, rows, ()))
+    assert (report.unknown_ids, report.refused_store_codes) == (("nope",), ("a/b",))
+    assert hub.stores() == ["paris-01"]
+
+
+def test_snapshot_pages_reassembled_are_the_items(hub: StreamStore, demo: DemoFeedFiles) -> None:
+    import_demo(hub, demo)
+    for stream in STREAMS:
+        pages = hub.snapshot("paris-01", stream, page_size=7)
+        items: dict[str, Any] = {}
+        for number, document in enumerate(pages, start=1):
+            message = parsed(document, "paris-01")
+            assert isinstance(message, SnapshotPage)
+            assert (message.page, message.pages, message.version) == (number, len(pages), 1)
+            apply(items, message)
+        assert items == hub.items("paris-01", stream)
+    assert len(hub.snapshot("paris-01", Stream.CATALOG, page_size=7)) > 1
+
+
+def test_a_stream_with_nothing_yet_is_one_empty_page(hub: StreamStore) -> None:
+    hub.add_store("paris-01")
+    (page,) = hub.snapshot("paris-01", Stream.OFFERS)
+    message = parsed(page, "paris-01")
+    assert isinstance(message, SnapshotPage)
+    assert (message.version, message.items) == (1, ())
+
+
+def test_a_failed_import_changes_no_item_and_no_version(
+    hub: StreamStore, demo: DemoFeedFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_demo(hub, demo)
+    before = {(s, stream): hub.items(s, stream) for s in DEMO_STORES for stream in STREAMS}
+    calls = []
+    real = store_module._record
+
+    def failing(*arguments: Any) -> None:
+        calls.append(arguments)
+        if len(calls) == 2:  # the first store's change is written, then the disk fails
+            raise StreamDatabaseError("injected")
+        real(*arguments)
+
+    monkeypatch.setattr(store_module, "_record", failing)
+    lyon = next(path for path in demo.inventories if "lyon-01" in path.name)
+    rewrite_quantity(lyon, "03760123450010", 11)
+    with pytest.raises(StreamDatabaseError):
+        hub.import_feed(read_feed(lyon))
+    assert len(calls) == 2
+    after = {(s, stream): hub.items(s, stream) for s in DEMO_STORES for stream in STREAMS}
+    assert after == before
+    assert all(hub.position(s, Stream.STOCK)[1] == 1 for s in DEMO_STORES)
+
+
+def test_the_kiosk_cursor_reaches_the_hub_version_through_the_change_sets(
+    hub: StreamStore, demo: DemoFeedFiles
+) -> None:
+    import_demo(hub, demo)
+    epoch = hub.position("paris-01", Stream.STOCK)[0]
+    first = parsed(hub.snapshot("paris-01", Stream.STOCK)[0], "paris-01")
+    position = Position(Stream.STOCK, first.epoch, first.version)
+    lyon = next(path for path in demo.inventories if "lyon-01" in path.name)
+    for quantity in (4, 5, 6):
+        rewrite_quantity(lyon, "03760123450027", quantity)
+        hub.import_feed(read_feed(lyon))
+    documents = hub.changes_since("paris-01", Stream.STOCK, position.version, epoch) or []
+    for document in [*documents, documents[0]]:  # and a redelivery
+        message = parsed(document, "paris-01")
+        assert isinstance(message, ChangeSet)
+        decision = decide(position, message)
+        assert isinstance(decision, Apply | Skip)
+        if isinstance(decision, Apply):
+            position = decision.position
+    assert position == Position(Stream.STOCK, epoch, 4)
+    assert hub.position("paris-01", Stream.STOCK) == (epoch, 4)
+
+
+def test_changes_since_answers_none_when_a_snapshot_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "RETAINED_VERSIONS", 2)
+    hub = StreamStore(tmp_path / "s.sqlite", new_epoch=lambda: "epoch-1")
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    for quantity in range(4):
+        inventory = (LocalInventory(store_code="paris-01", id="sku-0", quantity=quantity),)
+        hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, inventory, ()))
+    assert hub.position("paris-01", Stream.STOCK) == ("epoch-1", 4)
+    assert hub.changes_since("paris-01", Stream.STOCK, 1) is None  # forgotten
+    assert len(hub.changes_since("paris-01", Stream.STOCK, 2) or []) == 2
+    assert hub.changes_since("paris-01", Stream.STOCK, 2, "epoch-0") is None
+    assert hub.changes_since("paris-01", Stream.STOCK, 5) is None
+    with pytest.raises(UnknownStreamError):
+        hub.changes_since("lyon-01", Stream.STOCK, 0)
+    hub.close()
+    assert RETAINED_VERSIONS >= 100  # the module's own retention is untouched
+
+
+def test_store_ids_and_page_sizes_are_checked(hub: StreamStore) -> None:
+    for bad in ("", "online", "a+b", "x" * 65):
+        with pytest.raises(InvalidStoreIdError):
+            hub.add_store(bad)
+    hub.add_store("paris-01")
+    with pytest.raises(StreamStoreError):
+        hub.snapshot("paris-01", Stream.STOCK, page_size=0)
+
+
+def test_a_database_that_cannot_open_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(StreamDatabaseError):
+        StreamStore(tmp_path)  # a directory
+
+
+def products_feed() -> tuple[Product, ...]:
+    return tuple(
+        Product(id=f"sku-{number}", title=f"P{number}", price=Money(100, "EUR"), gtin=gtin)
+        for number, gtin in enumerate(GTINS)
+    )
+
+
+inventory_rows = st.builds(
+    LocalInventory,
+    store_code=st.sampled_from(["paris-01", "lyon-01", "online"]),
+    id=st.sampled_from(["sku-0", "sku-1", "sku-2", "unknown"]),
+    quantity=st.integers(0, 3),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(inventory_rows, max_size=6), max_size=6))
+def test_every_change_set_in_order_rebuilds_the_hub_items(
+    imports: list[list[LocalInventory]],
+) -> None:
+    ticks = iter(range(10_000))
+    hub = StreamStore(
+        ":memory:",
+        clock=lambda: datetime(2026, 11, 30, tzinfo=UTC).replace(second=next(ticks) % 60),
+    )
+    hub.add_store("lille-01")
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    for rows in imports:
+        hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, tuple(rows), ()))
+    for store_id in hub.stores():
+        items: dict[str, Any] = {}
+        for document in hub.changes_since(store_id, Stream.STOCK, 0) or []:
+            apply(items, parsed(document, store_id))
+        assert items == hub.items(store_id, Stream.STOCK)
+    hub.close()
+
+
+def test_a_row_time_moves_only_when_the_row_changes(tmp_path: Path) -> None:
+    times = iter([datetime(2026, 11, 30, 9, tzinfo=UTC), datetime(2026, 11, 30, 10, tzinfo=UTC)])
+    hub = StreamStore(tmp_path / "s.sqlite", clock=lambda: next(times))
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    row = LocalInventory(store_code="paris-01", id="sku-0", quantity=1)
+    hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, (row,), ()))
+    hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, (replace(row, quantity=2),), ()))
+    assert hub.items("paris-01", Stream.STOCK)[GTINS[0]]["as_of"] == "2026-11-30T10:00:00Z"
+    hub.close()
