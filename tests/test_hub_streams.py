@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.hub.feeds import FeedKind, FeedResult, LocalInventory, Money, Product, read_feed
+from edge.hub.feeds import (
+    FeedKind,
+    FeedResult,
+    LocalInventory,
+    Money,
+    OfferType,
+    Period,
+    Product,
+    ProductApplicability,
+    Promotion,
+    RedemptionChannel,
+    Review,
+    ReviewedProduct,
+    read_feed,
+)
 from edge.hub.feeds.demo_export import DemoFeedFiles, export_demo_store
 from edge.hub.streams import (
+    MAX_REVIEWS_SHOWN,
     RETAINED_VERSIONS,
     STREAMS,
     InvalidStoreIdError,
@@ -26,7 +41,7 @@ from edge.hub.streams import (
 )
 from edge.hub.streams import store as store_module
 from edge.sync.cursor import Apply, Position, Skip, decide
-from edge.sync.messages import ChangeSet, SnapshotPage, Stream, parse_message
+from edge.sync.messages import MAX_ITEMS, ChangeSet, SnapshotPage, Stream, parse_message
 
 DEMO_CATALOG = Path(__file__).parent.parent / "assets" / "demo-store" / "catalog.json"
 DEMO_STORES = ("lille-01", "lyon-01", "paris-01")
@@ -319,3 +334,107 @@ def test_a_row_time_moves_only_when_the_row_changes(tmp_path: Path) -> None:
     hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, (replace(row, quantity=2),), ()))
     assert hub.items("paris-01", Stream.STOCK)[GTINS[0]]["as_of"] == "2026-11-30T10:00:00Z"
     hub.close()
+
+
+def gtin14(body: int) -> str:
+    """A valid GTIN-14 from 13 digits (GS1's mod-10 check digit)."""
+    digits = f"{body:013d}"
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return digits + str(-total % 10)
+
+
+def review(number: int, stars: float, **changes: Any) -> Review:
+    return replace(
+        Review(
+            review_id=f"r{number}",
+            timestamp=datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=number),
+            stars=stars,
+            products=(ReviewedProduct(skus=("sku-1",)),),
+            reviewer_name=f"Person {number}",
+        ),
+        **changes,
+    )
+
+
+def test_reviews_map_by_gtin_or_sku_newest_first_without_spam_or_anonymous_names(
+    hub: StreamStore,
+) -> None:
+    hub.add_store("paris-01")
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    reviews = [review(number, 4.0) for number in range(MAX_REVIEWS_SHOWN + 5)]
+    reviews += [
+        review(100, 1.0, is_spam=True),
+        review(101, 2.0, products=(ReviewedProduct(skus=("unknown",)),)),
+        review(102, 5.0, products=(ReviewedProduct(gtins=(GTINS[2],)),), is_anonymous=True),
+    ]
+    report = hub.import_feed(FeedResult(FeedKind.REVIEWS, tuple(reviews), ()))
+    assert (report.spam, report.unmatched_reviews) == (1, 1)
+    items = hub.items("paris-01", Stream.REVIEWS)
+    assert set(items) == {GTINS[1], GTINS[2]}
+    shown = items[GTINS[1]]
+    assert (shown["count"], shown["rating"], len(shown["reviews"])) == (
+        MAX_REVIEWS_SHOWN + 5,
+        4.0,
+        MAX_REVIEWS_SHOWN,
+    )
+    assert shown["reviews"][0]["id"] == f"r{MAX_REVIEWS_SHOWN + 4}"
+    assert shown["reviews"][0]["author"] == f"Person {MAX_REVIEWS_SHOWN + 4}"
+    assert "author" not in items[GTINS[2]]["reviews"][0]
+    hub.import_feed(FeedResult(FeedKind.REVIEWS, (review(1, 3.0),), ()))  # a full feed
+    assert set(hub.items("paris-01", Stream.REVIEWS)) == {GTINS[1]}
+
+
+def test_offers_name_their_products_by_gtin_and_report_unknown_ids(hub: StreamStore) -> None:
+    hub.add_store("paris-01")
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    promotion = Promotion(
+        promotion_id="noel",
+        product_applicability=ProductApplicability.SPECIFIC_PRODUCTS,
+        offer_type=OfferType.NO_CODE,
+        long_title="-10 %",
+        promotion_effective_dates=Period(start, start + timedelta(days=30)),
+        redemption_channel=(RedemptionChannel.IN_STORE,),
+        percent_off=10,
+        item_ids=("sku-2", "sku-0", "gone"),
+    )
+    report = hub.import_feed(FeedResult(FeedKind.PROMOTIONS, (promotion,), ()))
+    assert report.unknown_ids == ("gone",)
+    offer = hub.items("paris-01", Stream.OFFERS)["noel"]
+    assert offer["gtins"] == [GTINS[0], GTINS[2]]
+    assert offer["effective"] == {"start": "2026-12-01T00:00:00Z", "end": "2026-12-31T00:00:00Z"}
+    assert offer["percent_off"] == 10
+
+
+def test_the_later_of_two_rows_for_one_store_and_product_wins(hub: StreamStore) -> None:
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    row = LocalInventory(store_code="paris-01", id="sku-0", quantity=1)
+    hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, (row,), ()))
+    again = (replace(row, quantity=5), row)  # the file ends with the row as held
+    assert hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, again, ())).versions == {}
+    assert hub.items("paris-01", Stream.STOCK)[GTINS[0]]["here"] == 1
+
+
+def test_a_store_registered_later_starts_at_version_1_with_every_item(hub: StreamStore) -> None:
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    rows = (LocalInventory(store_code="paris-01", id="sku-1", quantity=3),)
+    hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, rows, ()))
+    report = hub.add_store("lille-01")
+    assert report.versions == {("lille-01", stream): 1 for stream in STREAMS}
+    assert set(hub.items("lille-01", Stream.CATALOG)) == set(GTINS)
+    stock = hub.items("lille-01", Stream.STOCK)[GTINS[1]]
+    assert ("here" in stock, stock["nearby"]) == (False, {"paris-01": 3})
+    assert hub.position("paris-01", Stream.STOCK).version == 1  # lille has no row: no change
+
+
+def test_a_change_set_too_big_for_one_message_is_answered_by_a_snapshot(hub: StreamStore) -> None:
+    hub.add_store("paris-01")
+    many = tuple(
+        Product(id=f"sku-{n}", title="P", price=Money(100, "EUR"), gtin=gtin14(n))
+        for n in range(MAX_ITEMS + 1)
+    )
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, many, ()))
+    assert hub.position("paris-01", Stream.CATALOG).version == 2
+    assert hub.changes_since("paris-01", Stream.CATALOG, 1) is None
+    pages = hub.snapshot("paris-01", Stream.CATALOG, page_size=MAX_ITEMS)
+    assert [parsed(page, "paris-01").version for page in pages] == [2, 2]

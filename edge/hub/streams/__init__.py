@@ -11,7 +11,13 @@ from edge.hub.streams.errors import (
     StreamStoreError,
     UnknownStreamError,
 )
-from edge.hub.streams.store import RETAINED_VERSIONS, STREAMS, ImportReport, StreamStore
+from edge.hub.streams.store import (
+    RETAINED_VERSIONS,
+    STREAMS,
+    ImportReport,
+    StreamPosition,
+    StreamStore,
+)
 from edge.hub.streams.values import MAX_REVIEWS_SHOWN, ONLINE_STORE
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "ImportReport",
     "InvalidStoreIdError",
     "StreamDatabaseError",
+    "StreamPosition",
     "StreamStore",
     "StreamStoreError",
     "UnknownStreamError",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from edge.hub.feeds import FeedKind, FeedResult, LocalInventory, Product, Promotion, Review
 from edge.hub.streams import documents, sources
@@ -55,6 +55,13 @@ _SHARED = {
     FeedKind.REVIEWS: Stream.REVIEWS,
     FeedKind.PROMOTIONS: Stream.OFFERS,
 }
+
+
+class StreamPosition(NamedTuple):
+    """Where a stream stands: its epoch and its current version."""
+
+    epoch: str
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +198,7 @@ class StreamStore:
     ) -> None:
         """Incremental: only the rows given change; a row's time moves only when it does."""
         skus = tables.skus()
-        held = {(gtin, code): row for gtin, code, row, _ in tables.inventory()}
-        now = rfc3339(self._clock())
-        changed: dict[tuple[str, str], str] = {}
+        latest: dict[tuple[str, str], str] = {}  # a later row of a file wins
         for row in rows:
             gtin = skus.get(row.id)
             if gtin is None:
@@ -204,16 +209,17 @@ class StreamStore:
                     batch.refused_store_codes.append(row.store_code)
                     continue
                 tables.add_store(row.store_code)
-            text = canonical(inventory_row_value(row))
-            if held.get((gtin, row.store_code)) != text:
-                changed[(gtin, row.store_code)] = text  # a later row of a file wins
+            latest[(gtin, row.store_code)] = canonical(inventory_row_value(row))
+        held = {(gtin, code): row for gtin, code, row, _ in tables.inventory()}
+        changed = {place: text for place, text in latest.items() if held.get(place) != text}
+        now = rfc3339(self._clock())
         tables.put_inventory((gtin, code, text, now) for (gtin, code), text in changed.items())
         batch.stock_gtins.update(gtin for gtin, _ in changed)
 
     def _publish(self, tables: StreamTables, batch: _Batch) -> ImportReport:
         """Bring every store's streams to what the hub-wide tables now hold."""
         versions: dict[tuple[str, Stream], int] = {}
-        stock: dict[str, dict[str, tuple[JsonObject, str]]] | None = None
+        stock = _LazyStock(tables)
         for store_id in tables.stores():
             for stream in STREAMS:
                 position = tables.position(store_id, stream)
@@ -223,16 +229,14 @@ class StreamStore:
                 elif stream in batch.shared or (stream is Stream.STOCK and batch.stock_gtins):
                     version, full = position[1], stream is not Stream.STOCK
                 else:
-                    continue
-                wanted: Mapping[str, str | None]
-                if stream is Stream.STOCK:
-                    stock = _stock_rows(tables) if stock is None else stock
-                    gtins = stock.keys() if full else batch.stock_gtins
-                    wanted = _stock_items(store_id, stock, gtins)
-                else:
-                    wanted = tables.sources(stream)
+                    continue  # nothing this stream is made of changed
+                wanted: Mapping[str, str | None] = (
+                    stock.items(store_id, None if full else batch.stock_gtins)
+                    if stream is Stream.STOCK
+                    else tables.sources(stream)
+                )
                 changes = _diff(tables.items(store_id, stream), wanted, full=full)
-                if changes or version == 0:
+                if changes or version == 0:  # a new stream starts at 1, even empty
                     _record(tables, store_id, stream, version + 1, changes)
                     versions[(store_id, stream)] = version + 1
         return ImportReport(
@@ -251,7 +255,7 @@ class StreamStore:
         with self._reading("listing stores") as tables:
             return tables.stores()
 
-    def position(self, store_id: str, stream: Stream) -> tuple[str, int]:
+    def position(self, store_id: str, stream: Stream) -> StreamPosition:
         """A stream's epoch and current version; UnknownStreamError if it does not exist."""
         with self._reading(f"reading {stream} of {store_id!r}") as tables:
             return _position(tables, store_id, stream)
@@ -308,30 +312,31 @@ def _only(result: FeedResult, kind: type[_R]) -> list[_R]:
     return [record for record in result.records if isinstance(record, kind)]
 
 
-def _position(tables: StreamTables, store_id: str, stream: Stream) -> tuple[str, int]:
+def _position(tables: StreamTables, store_id: str, stream: Stream) -> StreamPosition:
     position = tables.position(store_id, stream)
     if position is None:
         raise UnknownStreamError(store_id, stream)
-    return position
+    return StreamPosition(*position)
 
 
-def _stock_rows(tables: StreamTables) -> dict[str, dict[str, tuple[JsonObject, str]]]:
-    """Every product's stock rows: GTIN -> store code -> (row, when it changed)."""
-    rows: dict[str, dict[str, tuple[JsonObject, str]]] = defaultdict(dict)
-    for gtin, code, text, as_of in tables.inventory():
-        rows[gtin][code] = (json.loads(text), as_of)
-    return rows
+class _LazyStock:
+    """Every product's stock rows, read once per import and only when a stock stream needs them."""
 
+    def __init__(self, tables: StreamTables) -> None:
+        self._tables = tables
+        self._rows: dict[str, dict[str, tuple[JsonObject, str]]] | None = None
 
-def _stock_items(
-    store_id: str, stock: Mapping[str, Mapping[str, tuple[JsonObject, str]]], gtins: Iterable[str]
-) -> dict[str, str | None]:
-    """Store `store_id`'s stock items of these products (None: no store has a row)."""
-    wanted: dict[str, str | None] = {}
-    for gtin in sorted(gtins):
-        value = stock_value(store_id, stock.get(gtin, {}))
-        wanted[gtin] = None if value is None else canonical(value)
-    return wanted
+    def items(self, store_id: str, gtins: Iterable[str] | None) -> dict[str, str | None]:
+        """Store `store_id`'s stock items of these products, or of all (None: no row left)."""
+        if self._rows is None:
+            self._rows = defaultdict(dict)
+            for gtin, code, text, as_of in self._tables.inventory():
+                self._rows[gtin][code] = (json.loads(text), as_of)
+        wanted: dict[str, str | None] = {}
+        for gtin in sorted(self._rows if gtins is None else gtins):
+            value = stock_value(store_id, self._rows.get(gtin, {}))
+            wanted[gtin] = None if value is None else canonical(value)
+        return wanted
 
 
 def _diff(
