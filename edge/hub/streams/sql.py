@@ -1,11 +1,13 @@
 """Every SQL statement of the stream store, over one SQLite connection.
 
 Kept in this one module so that the PostgreSQL backend to come replaces only it. Values
-are canonical JSON text (`values.canonical`), compared as text to find what changed.
+are canonical JSON text (`values.canonical`), compared as text to find what changed; a list
+of keys is passed as one JSON array parameter (`json_each`), never spliced into the SQL.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 
@@ -91,6 +93,16 @@ class StreamTables:
             ).fetchall()
         )
 
+    def items_of(self, store_id: str, stream: str, keys: Iterable[str]) -> dict[str, str]:
+        """The current items of a stream with these keys (those it holds)."""
+        return dict(
+            self._db.execute(
+                "SELECT key, value FROM items WHERE store_id = ? AND stream = ?"
+                " AND key IN (SELECT value FROM json_each(?))",
+                (store_id, stream, json.dumps(list(keys))),
+            ).fetchall()
+        )
+
     def record(
         self,
         store_id: str,
@@ -152,6 +164,15 @@ class StreamTables:
         """The retailer's ids of the products imported, id -> GTIN-14."""
         return dict(self._db.execute("SELECT sku, gtin FROM skus").fetchall())
 
+    def skus_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """The GTIN-14s of these retailer ids (those imported)."""
+        return dict(
+            self._db.execute(
+                "SELECT sku, gtin FROM skus WHERE sku IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(ids)),),
+            ).fetchall()
+        )
+
     def replace_skus(self, skus: Mapping[str, str]) -> None:
         """Replace the id -> GTIN map (a product feed is full)."""
         self._db.execute("DELETE FROM skus")
@@ -161,6 +182,14 @@ class StreamTables:
         """Every stock row: (GTIN, store code, row text, when it last changed)."""
         return self._db.execute(
             "SELECT gtin, store_code, row, as_of FROM inventory ORDER BY gtin, store_code"
+        ).fetchall()
+
+    def inventory_of(self, gtins: Iterable[str]) -> list[tuple[str, str, str, str]]:
+        """The stock rows of these products, as `inventory` gives them."""
+        return self._db.execute(
+            "SELECT gtin, store_code, row, as_of FROM inventory"
+            " WHERE gtin IN (SELECT value FROM json_each(?)) ORDER BY gtin, store_code",
+            (json.dumps(list(gtins)),),
         ).fetchall()
 
     def put_inventory(self, rows: Iterable[tuple[str, str, str, str]]) -> None:

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,7 +197,7 @@ class StreamStore:
         self, tables: StreamTables, batch: _Batch, rows: Sequence[LocalInventory]
     ) -> None:
         """Incremental: only the rows given change; a row's time moves only when it does."""
-        skus = tables.skus()
+        skus = tables.skus_of({row.id for row in rows})
         latest: dict[tuple[str, str], str] = {}  # a later row of a file wins
         for row in rows:
             gtin = skus.get(row.id)
@@ -210,7 +210,8 @@ class StreamStore:
                     continue
                 tables.add_store(row.store_code)
             latest[(gtin, row.store_code)] = canonical(inventory_row_value(row))
-        held = {(gtin, code): row for gtin, code, row, _ in tables.inventory()}
+        rows_held = tables.inventory_of({gtin for gtin, _ in latest})
+        held = {(gtin, code): row for gtin, code, row, _ in rows_held}
         changed = {place: text for place, text in latest.items() if held.get(place) != text}
         now = rfc3339(self._clock())
         tables.put_inventory((gtin, code, text, now) for (gtin, code), text in changed.items())
@@ -219,7 +220,7 @@ class StreamStore:
     def _publish(self, tables: StreamTables, batch: _Batch) -> ImportReport:
         """Bring every store's streams to what the hub-wide tables now hold."""
         versions: dict[tuple[str, Stream], int] = {}
-        stock = _LazyStock(tables)
+        stock = _StockRows(tables, batch.stock_gtins)
         for store_id in tables.stores():
             for stream in STREAMS:
                 position = tables.position(store_id, stream)
@@ -231,11 +232,16 @@ class StreamStore:
                 else:
                     continue  # nothing this stream is made of changed
                 wanted: Mapping[str, str | None] = (
-                    stock.items(store_id, None if full else batch.stock_gtins)
+                    stock.items(store_id, full=full)
                     if stream is Stream.STOCK
                     else tables.sources(stream)
                 )
-                changes = _diff(tables.items(store_id, stream), wanted, full=full)
+                held = (
+                    tables.items(store_id, stream)
+                    if full
+                    else tables.items_of(store_id, stream, wanted)
+                )
+                changes = _diff(held, wanted, full=full)
                 if changes or version == 0:  # a new stream starts at 1, even empty
                     _record(tables, store_id, stream, version + 1, changes)
                     versions[(store_id, stream)] = version + 1
@@ -319,21 +325,27 @@ def _position(tables: StreamTables, store_id: str, stream: Stream) -> StreamPosi
     return StreamPosition(*position)
 
 
-class _LazyStock:
-    """Every product's stock rows, read once per import and only when a stock stream needs them."""
+class _StockRows:
+    """The stock rows an import needs, read once: of every product, or of those it changed."""
 
-    def __init__(self, tables: StreamTables) -> None:
+    def __init__(self, tables: StreamTables, changed: set[str]) -> None:
         self._tables = tables
+        self._changed = changed
         self._rows: dict[str, dict[str, tuple[JsonObject, str]]] | None = None
+        self._complete = False
 
-    def items(self, store_id: str, gtins: Iterable[str] | None) -> dict[str, str | None]:
-        """Store `store_id`'s stock items of these products, or of all (None: no row left)."""
-        if self._rows is None:
-            self._rows = defaultdict(dict)
-            for gtin, code, text, as_of in self._tables.inventory():
+    def items(self, store_id: str, *, full: bool) -> dict[str, str | None]:
+        """Store `store_id`'s stock items, of every product or of the changed ones.
+
+        None for a product no store has a row of.
+        """
+        if self._rows is None or (full and not self._complete):
+            read = self._tables.inventory() if full else self._tables.inventory_of(self._changed)
+            self._rows, self._complete = defaultdict(dict), full
+            for gtin, code, text, as_of in read:
                 self._rows[gtin][code] = (json.loads(text), as_of)
         wanted: dict[str, str | None] = {}
-        for gtin in sorted(self._rows if gtins is None else gtins):
+        for gtin in sorted(self._rows if full else self._changed):
             value = stock_value(store_id, self._rows.get(gtin, {}))
             wanted[gtin] = None if value is None else canonical(value)
         return wanted
