@@ -74,7 +74,8 @@ def hub(tmp_path: Path) -> Iterator[StreamStore]:
 
 
 def import_demo(hub: StreamStore, demo: DemoFeedFiles) -> None:
-    hub.import_feeds([read_feed(path) for path in demo.all()])
+    products, *others = demo.all()
+    hub.import_feeds([read_feed(path) for path in [*others, products]])  # products go first
 
 
 def rewrite_quantity(path: Path, gtin: str, quantity: int) -> None:

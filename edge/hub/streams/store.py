@@ -161,14 +161,15 @@ class StreamStore:
         return self.import_feeds([result])
 
     def import_feeds(self, results: Sequence[FeedResult]) -> ImportReport:
-        """Apply several feeds, in order, in one transaction and one version per stream.
+        """Apply several feeds in one transaction, with one new version per stream changed.
 
-        Products first when they come together: the other feeds find products by the
-        retailer's ids the product feed maps to GTINs.
+        A product feed among them is applied first (the others in their order): the
+        other feeds find products by the retailer's ids it maps to GTINs.
         """
+        in_order = sorted(results, key=lambda result: result.kind is not FeedKind.PRODUCTS)
         with self._writing("importing feeds") as tables:
             batch = _Batch()
-            for result in results:
+            for result in in_order:
                 self._take(tables, batch, result)
             return self._publish(tables, batch)
 

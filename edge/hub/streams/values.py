@@ -83,8 +83,10 @@ def stock_value(store_id: str, rows: Mapping[str, tuple[JsonObject, str]]) -> Js
 
     `rows` maps a store code to its row (`inventory_row_value`) and when that row last
     changed. `here` is this store's quantity, with its row's other fields beside it;
-    `nearby` the other stores' quantities; `online` the web shop's; `as_of` when the
-    newest of those rows was imported. None when no store has a row.
+    `nearby` the other stores' quantities; `online` the web shop's; `as_of` the newest
+    of the rows' times. A row's time is the import that last changed it: re-importing
+    the same row is not a change, so it neither moves the time nor makes a version.
+    None when no store has a row.
     """
     if not rows:
         return None
