@@ -12,12 +12,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.config import Config, load_config
 from edge.demo import with_demo_store
 from edge.errors import BorneError, ConfigError
 from edge.lockdown import hash_pin
 from edge.logs import setup_logging
+
+if TYPE_CHECKING:  # the hub's modules (and psycopg) load only for `borne hub`
+    from edge.hub.config import HubConfig
 
 DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
 DEMO_STAFF_PIN = "2580"  # the demo's only: a real kiosk's PIN hash comes from provisioning
@@ -83,7 +87,19 @@ def _parser() -> argparse.ArgumentParser:
     status = outbox_commands.add_parser("status", help="queued events and last delivery")
     status.add_argument("--config", type=Path, required=True)
     status.add_argument("--json", action="store_true")
+
+    _add_hub_commands(commands)
     return parser
+
+
+def _add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hub = commands.add_parser("hub", help="the platform's side: ingests every kiosk event")
+    hub_commands = hub.add_subparsers(dest="hub_command", required=True)
+    serve = hub_commands.add_parser("serve", help="ingest events until stopped (SIGTERM)")
+    serve.add_argument("--config", type=Path, required=True)
+    hub_status = hub_commands.add_parser("status", help="each device's sequence, events, gaps")
+    hub_status.add_argument("--config", type=Path, required=True)
+    hub_status.add_argument("--json", action="store_true")
 
 
 def _demo_config(path: Path | None) -> Config:
@@ -126,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pin_hash()
         if args.command == "ble":
             return asyncio.run(_ble_scan(args.seconds, args.replay, active=args.active))
+        if args.command == "hub":
+            return _hub(args)
         config = load_config(args.config)
         if args.command == "edge":
             return asyncio.run(_edge(config))
@@ -298,6 +316,56 @@ def _outbox_status(config: Config, *, as_json: bool) -> int:
         return 0
     for line in describe_status(status, now=time.time()):
         print(line)
+    return 0
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from edge.hub.config import load_hub_config
+
+    config = load_hub_config(args.config)
+    if args.hub_command == "serve":
+        return asyncio.run(_hub_serve(config))
+    return _hub_status(config, as_json=args.json)
+
+
+async def _hub_serve(config: HubConfig) -> int:
+    from edge.hub.service import HubService
+
+    store = await asyncio.to_thread(config.store.open)
+    try:
+        service = HubService(config.mqtt, store)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, service.close)
+        await service.run()
+    finally:
+        store.close()
+    # What this process did, for the operator (and the tests) once it stops.
+    print(json.dumps(service.counters.as_dict()), flush=True)
+    return 0
+
+
+def _hub_status(config: HubConfig, *, as_json: bool) -> int:
+    store = config.store.open()
+    try:
+        devices = store.devices()
+    finally:
+        store.close()
+    if as_json:
+        for device in devices:
+            print(json.dumps(asdict(device), default=str))
+        return 0
+    print(
+        f"{'device':<20} {'state':<8} {'boot':>5} {'contiguous':>10} {'highest':>10} "
+        f"{'stored':>9} {'dupes':>7} {'open':>5} {'shed':>5} {'recovered':>9}"
+    )
+    for device in devices:
+        print(
+            f"{device.device_id:<20} {device.state or '-':<8} {device.boot or '-':>5} "
+            f"{device.last_contiguous:>10} {device.highest:>10} {device.events_stored:>9} "
+            f"{device.duplicates_dropped:>7} {device.open.sequences:>5} "
+            f"{device.shed.sequences:>5} {device.recovered.sequences:>9}"
+        )
     return 0
 
 

@@ -1,0 +1,157 @@
+"""The hub's configuration: one TOML file, every key optional, environment overrides.
+
+The same rules as the kiosk's (`edge.config`): pydantic checks types, ranges and the
+keys that only make sense together, and a broken configuration is refused whole with
+one `ConfigError` naming the key. Environment variables override the file key by key
+as `BORNE_HUB_<SECTION>__<KEY>` (for example `BORNE_HUB_STORE__URL`), so a hub and a
+kiosk on one machine never read each other's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.config import MqttConfig, _Section
+from edge.config_sources import ENV_PREFIX, EnvironmentSource, FileSource, describe
+from edge.errors import ConfigError
+from edge.hub.store import EventStore, PostgresEventStore, SqliteEventStore
+
+__all__ = ["HUB_ENV_PREFIX", "HubConfig", "HubMqttConfig", "HubStoreConfig", "load_hub_config"]
+
+HUB_ENV_PREFIX = "BORNE_HUB_"
+SQLITE_SCHEME = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# MQTT 5 shared subscription names: one topic level, no wildcard.
+_SHARE_GROUP_FORBIDDEN = frozenset("/+#")
+
+
+def _share_group(value: str) -> str:
+    if not value or any(char in _SHARE_GROUP_FORBIDDEN or ord(char) < 32 for char in value):
+        raise ValueError("must be one MQTT topic level (no '/', '+', '#' or control character)")
+    return value
+
+
+def _store_url(value: str) -> str:
+    if value.startswith(SQLITE_SCHEME):
+        if not value.removeprefix(SQLITE_SCHEME) or "\0" in value:
+            raise ValueError("must name a file: sqlite:///path/to/events.sqlite")
+        return value
+    if value and not value.startswith(POSTGRES_SCHEMES):
+        raise ValueError("must be sqlite:///path, postgresql://..., or empty for the default")
+    return value
+
+
+def _folder_name(value: str) -> str:
+    if not value or "\0" in value:
+        raise ValueError("must name a folder")
+    return value
+
+
+class HubMqttConfig(MqttConfig):
+    """The broker the kiosks publish to, with the kiosk's rules for credentials and TLS.
+
+    `inflight` is the Receive Maximum the hub announces: how many events the broker
+    may hand it before it has acknowledged the first.
+    """
+
+    client_id: str = ""  # empty: borne-hub-{host name}; each hub process needs its own
+    share_group: Annotated[str, AfterValidator(_share_group)] = "borne-hub"
+    # How long the broker keeps a stopped hub's session and queues its events.
+    session_expiry: Annotated[int, Field(ge=60, le=2**32 - 1)] = 7 * 86_400
+
+    @property
+    def effective_client_id(self) -> str:
+        """The client id sent to the broker."""
+        return self.client_id or f"borne-hub-{socket.gethostname()}"
+
+
+class HubStoreConfig(_Section):
+    """Where the hub keeps the kiosks' events."""
+
+    data_dir: Annotated[str, AfterValidator(_folder_name)] = "/var/lib/borne-hub"
+    # sqlite:///path, postgresql://user@host/db; empty: events.sqlite under data_dir.
+    url: Annotated[str, AfterValidator(_store_url)] = ""
+
+    def open(self) -> EventStore:
+        """Open (and create if needed) the configured event store."""
+        if self.url.startswith(POSTGRES_SCHEMES):
+            return PostgresEventStore(self.url)
+        if self.url:
+            path = Path(self.url.removeprefix(SQLITE_SCHEME))
+        else:
+            path = Path(self.data_dir) / "events.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteEventStore(path)
+
+
+class HubConfig(BaseSettings):
+    """The hub's whole configuration. `HubConfig()` is the defaults."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", strict=True)
+
+    mqtt: HubMqttConfig = Field(default_factory=HubMqttConfig)
+    store: HubStoreConfig = Field(default_factory=HubStoreConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments only: `load_hub_config` brings the file and the environment."""
+        return (init_settings,)
+
+
+def load_hub_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
+    """Read `path` (None: defaults only), apply `environ` (None: os.environ), validate."""
+    file = FileSource(HubConfig, _read_toml(path) if path is not None else {})
+    environment = _hub_environment(os.environ if environ is None else environ)
+    try:
+        return HubConfig(_build_sources=((environment, file), {}))
+    except ValidationError as error:
+        where, problem = describe(HubConfig, error, environment.variables)
+        raise ConfigError(where, problem) from None
+
+
+def _hub_environment(environ: Mapping[str, str]) -> EnvironmentSource:
+    """The `BORNE_HUB_` variables, read by the kiosk's source under their own names."""
+    # The kiosk's source reads `BORNE_<SECTION>__<KEY>`: the hub's variables are handed
+    # to it without `HUB_`, and every name it reports is given its `HUB_` back.
+    renamed = {
+        ENV_PREFIX + name.removeprefix(HUB_ENV_PREFIX): value
+        for name, value in environ.items()
+        if name.startswith(HUB_ENV_PREFIX)
+    }
+    try:
+        source = EnvironmentSource(HubConfig, renamed)
+    except ConfigError as error:
+        raise ConfigError(_hub_name(error.where), error.problem) from None
+    source.variables = {key: _hub_name(name) for key, name in source.variables.items()}
+    return source
+
+
+def _hub_name(variable: str) -> str:
+    return HUB_ENV_PREFIX + variable.removeprefix(ENV_PREFIX)
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"is not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "is not UTF-8 text") from None

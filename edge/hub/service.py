@@ -1,0 +1,362 @@
+"""`borne hub serve`: every kiosk event from the broker into the event store, none lost.
+
+The hub subscribes with MQTT 5 to the shared subscription
+`$share/{group}/borne/v1/devices/+/events/#`, so several hub processes share the load,
+and to every device's retained state. Its session is persistent (clean start off, a
+session expiry), so what arrives while it is down waits at the broker.
+
+An event is acknowledged (PUBACK) only once the batch holding it is committed: paho
+runs with manual acknowledgement, and `client.ack` is called after the commit. A hub
+killed -9 therefore loses nothing: the broker sends again what it had not acknowledged,
+and the store keeps each (source, id) once. paho's network loop runs in its own thread
+and hands messages to the asyncio loop; the store's blocking calls run in a worker
+thread. A malformed message is counted, logged without its content, and acknowledged:
+sending it again could never make it valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from devices.backoff import Backoff
+from edge.errors import BorneError, ConfigError
+from edge.hub.config import HubMqttConfig
+from edge.hub.state_message import parse_state_message
+from edge.hub.store import (
+    EventStore,
+    HubStoreError,
+    IncomingEvent,
+    MalformedInputError,
+    UnknownDeviceError,
+    parse_event,
+)
+from edge.log_once import RepeatedCondition
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EVENTS_TOPIC = "borne/v1/devices/+/events/#"
+STATE_TOPIC = "borne/v1/devices/+/state"
+
+
+class HubLinkError(BorneError):
+    """The hub's link to the broker failed (refused connection, refused subscription)."""
+
+    retryable = True
+
+
+@dataclass(slots=True)
+class HubCounters:
+    """What this hub process did since it started."""
+
+    received: int = 0  # messages handed over by the broker, redeliveries included
+    stored: int = 0  # events stored for the first time
+    duplicates: int = 0  # events the store already had
+    malformed: int = 0  # messages refused: broken events or states
+    states: int = 0  # online/offline states recorded
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, for JSON."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """A message as paho handed it over, with the client that must acknowledge it."""
+
+    client: mqtt.Client
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+def shared_events_topic(group: str) -> str:
+    """The shared subscription every hub process of `group` joins."""
+    return f"$share/{group}/{EVENTS_TOPIC}"
+
+
+class HubService:
+    """Ingests every kiosk event and device state from the broker until `close()`."""
+
+    BATCH_SIZE = 200  # events committed in one transaction at most
+    STABLE_AFTER = 10.0  # seconds a connection must last before the backoff resets
+    STORE_RETRY_MIN = 0.5  # seconds before a failed commit is tried again
+    STORE_RETRY_MAX = 30.0
+
+    def __init__(
+        self,
+        config: HubMqttConfig,
+        store: EventStore,
+        *,
+        backoff: Backoff | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if not config.host:
+            raise ConfigError("mqtt.host", "must name the broker the kiosks publish to")
+        self._config = config
+        self._store = store
+        self._backoff = backoff or Backoff(base=config.reconnect_min, cap=config.reconnect_max)
+        self._monotonic = monotonic
+        self._now = now
+        self.counters = HubCounters()
+        self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lost = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._handling: asyncio.Future[None] | None = None
+        self._unreachable = RepeatedCondition(log, "cannot reach the broker", "attempts")
+        self._store_failing = RepeatedCondition(log, "the event store fails", "attempts")
+
+    # --- the connection ------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._config.effective_client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            # Reconnecting is ours, with jitter and a fresh client each time.
+            reconnect_on_failure=False,
+        )
+        client.manual_ack_set(True)
+        if self._config.username:
+            client.username_pw_set(self._config.username, self._config.password or None)
+        if self._config.tls:
+            client.tls_set(
+                ca_certs=self._config.ca_file or None,
+                certfile=self._config.cert_file or None,
+                keyfile=self._config.key_file or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.on_connect = self._paho_connected
+        client.on_disconnect = self._paho_disconnected
+        client.on_subscribe = self._paho_subscribed
+        client.on_message = self._paho_message
+        return client
+
+    def _connect_properties(self) -> Properties:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self._config.session_expiry
+        properties.ReceiveMaximum = self._config.inflight
+        return properties
+
+    def _connect(self, client: mqtt.Client) -> None:
+        """Blocking (DNS, TCP, TLS): runs in a worker thread."""
+        client.connect(
+            self._config.host,
+            self._config.port,
+            keepalive=self._config.keepalive,
+            clean_start=False,
+            properties=self._connect_properties(),
+        )
+
+    def _paho_connected(
+        self, client: mqtt.Client, _: Any, __: Any, reason: ReasonCode, ___: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("hub: the broker refused the connection: %s", reason)
+            return
+        client.subscribe(
+            [
+                (shared_events_topic(self._config.share_group), SubscribeOptions(qos=1)),
+                (STATE_TOPIC, SubscribeOptions(qos=1)),
+            ]
+        )
+
+    def _paho_subscribed(
+        self, _: mqtt.Client, __: Any, ___: int, reasons: list[ReasonCode], ____: Any
+    ) -> None:
+        refused = [str(reason) for reason in reasons if reason.is_failure]
+        if refused:
+            log.error("hub: the broker refused a subscription: %s", ", ".join(refused))
+        else:
+            log.info("hub: subscribed to the kiosks' events and states")
+
+    def _paho_disconnected(self, client: mqtt.Client, *_: Any) -> None:
+        if self._loop is not None and client is self._client:
+            self._loop.call_soon_threadsafe(self._lost.set)
+
+    def _paho_message(self, client: mqtt.Client, _: Any, message: mqtt.MQTTMessage) -> None:
+        delivery = _Delivery(
+            client, message.mid, message.qos, message.topic, bytes(message.payload)
+        )
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, delivery)
+
+    async def _keep_connected(self) -> None:
+        """Connect, wait for the link to drop, back off with jitter, connect again."""
+        while not self._closing.is_set():
+            client = self._make_client()
+            self._client = client
+            self._lost.clear()
+            try:
+                await asyncio.to_thread(self._connect, client)
+            except (OSError, ValueError) as error:  # ValueError: paho's bad host or port
+                self._unreachable.occurred(detail=str(error))
+                await self._pause(self._backoff.next_delay())
+                continue
+            self._unreachable.cleared()
+            client.loop_start()
+            connected_at = self._monotonic()
+            await self._until(self._lost)
+            if self._closing.is_set():
+                return  # `run` disconnects once the last batch is acknowledged
+            await asyncio.to_thread(client.loop_stop)
+            log.warning("hub: the link to the broker dropped; reconnecting")
+            if self._monotonic() - connected_at >= self.STABLE_AFTER:
+                self._backoff.reset()
+            await self._pause(self._backoff.next_delay())
+
+    async def _until(self, event: asyncio.Event) -> None:
+        """Wait for `event` or for `close()`, whichever comes first."""
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._closing.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    # --- ingest --------------------------------------------------------------------------
+
+    async def _ingest_forever(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.BATCH_SIZE and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            # A batch under way is finished and acknowledged even if `close()` comes.
+            self._handling = asyncio.ensure_future(self._handle(batch))
+            await asyncio.shield(self._handling)
+
+    async def _handle(self, batch: list[_Delivery]) -> None:
+        self.counters.received += len(batch)
+        events: list[IncomingEvent] = []
+        for delivery in batch:
+            if "/events/" in delivery.topic:
+                event = self._event(delivery)
+                if event is not None:
+                    events.append(event)
+            else:
+                await self._record_state(delivery)
+        if events:
+            result = await self._with_store(self._store.ingest, events)
+            self.counters.stored += result.stored
+            self.counters.duplicates += result.duplicates
+            for refusal in result.refused:
+                self._refused(batch[0].topic, refusal.error)
+        for delivery in batch:
+            # A delivery of an older connection is not ours to acknowledge any more:
+            # the broker sends it again on the session's next connection.
+            if delivery.client is self._client:
+                delivery.client.ack(delivery.mid, delivery.qos)
+
+    def _event(self, delivery: _Delivery) -> IncomingEvent | None:
+        try:
+            event = parse_event(delivery.payload)
+        except MalformedInputError as error:
+            self._refused(delivery.topic, error)
+            return None
+        # A device publishes only under its own id (the broker's ACL checks the topic):
+        # an event naming another device in its source is refused.
+        if delivery.topic.split("/")[3] != event.device_id:
+            self._refused(delivery.topic, None)
+            return None
+        return event
+
+    async def _record_state(self, delivery: _Delivery) -> None:
+        try:
+            state = parse_state_message(delivery.topic, delivery.payload)
+            at = state.since or self._now()
+            await self._with_store(self._set_state, state.device_id, state.state, state.boot, at)
+        except MalformedInputError as error:
+            self._refused(delivery.topic, error)
+            return
+        self.counters.states += 1
+
+    def _set_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
+        """Record a state; an `offline` (which carries no boot) keeps the boot it ends."""
+        if boot is None:
+            with contextlib.suppress(UnknownDeviceError):
+                boot = self._store.device_status(device_id).boot
+        self._store.set_device_state(device_id, state, boot, at)
+
+    def _refused(self, topic: str, error: MalformedInputError | None) -> None:
+        self.counters.malformed += 1
+        reason = str(error) if error is not None else "its source names another device"
+        # The topic's device level only: the message itself may hold a shopper's data.
+        levels = topic.split("/")
+        device = levels[3] if len(levels) > 3 else "?"
+        log.warning(
+            "hub: refused a message of device %r: %s (%d refused so far)",
+            device[:64],
+            reason,
+            self.counters.malformed,
+        )
+
+    async def _with_store(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` in a worker thread, tried again while the store is failing."""
+        backoff = Backoff(base=self.STORE_RETRY_MIN, cap=self.STORE_RETRY_MAX)
+        while True:
+            try:
+                result = await asyncio.to_thread(call, *args)
+            except HubStoreError as error:
+                if not error.retryable:
+                    raise
+                self._store_failing.occurred(detail=str(error))
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            self._store_failing.cleared()
+            return result
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Ingest until `close()`; the last batch is committed and acknowledged first.
+
+        A store error that retrying cannot help (`retryable` false) ends the service.
+        """
+        self._loop = asyncio.get_running_loop()
+        ingest = asyncio.create_task(self._ingest_forever(), name="hub-ingest")
+        connect = asyncio.create_task(self._keep_connected(), name="hub-connect")
+        closing = asyncio.create_task(self._closing.wait(), name="hub-closing")
+        try:
+            await asyncio.wait([ingest, closing], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._closing.set()
+            for task in (ingest, connect, closing):
+                task.cancel()
+            await asyncio.gather(ingest, connect, closing, return_exceptions=True)
+            if self._handling is not None:
+                await asyncio.gather(self._handling, return_exceptions=True)
+            client = self._client
+            if client is not None:
+                client.disconnect()
+                await asyncio.to_thread(client.loop_stop)
+        failure = ingest.exception() if ingest.done() and not ingest.cancelled() else None
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        """Stop: `run` returns once the batch under way is acknowledged."""
+        self._closing.set()
