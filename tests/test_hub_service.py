@@ -6,6 +6,7 @@ processes share the subscription; `borne hub status --json` says what was stored
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -24,9 +25,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.errors import ConfigError
 from edge.hub.config import load_hub_config
+from edge.hub.service import HubLinkError, HubService
 from edge.hub.state_message import parse_state_message
 from edge.hub.store import MalformedStateError, SqliteEventStore
-from tests.conftest import BORNE, borne, write_config
+from tests.conftest import BORNE, assert_no_card_number, borne, write_config
 from tests.mosquitto import Broker
 from tests.postgres import PostgresServer
 
@@ -59,6 +61,7 @@ def stop_hub(process: subprocess.Popen[str]) -> dict[str, int]:
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+    assert_no_card_number(err)
     counters: dict[str, int] = json.loads(out.strip().splitlines()[-1])
     return counters
 
@@ -139,7 +142,7 @@ def test_every_simulated_event_is_stored_once_and_the_device_is_online(
     try:
         time.sleep(1)  # the hub's session exists before the kiosk publishes
         journeys = subprocess.Popen(
-            [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "60", "--wait-delivered"],
+            [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "30", "--wait-delivered"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -172,7 +175,7 @@ def test_a_hub_killed_9_mid_stream_loses_nothing(tmp_path: Path, broker: Broker)
     try:
         time.sleep(1)
         journeys = subprocess.Popen(
-            [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "150", "--seed", "2"],
+            [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "80", "--seed", "2"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -367,3 +370,39 @@ def test_state_parser_on_json_objects(state: str, boot: object, since: object) -
         return
     assert parsed.state == state
     assert parsed.boot is None or parsed.boot >= 1
+
+
+def test_unusable_tls_files_stop_the_service_with_a_typed_error(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    config = load_hub_config(
+        None,
+        {
+            "BORNE_HUB_MQTT__HOST": "127.0.0.1",
+            "BORNE_HUB_MQTT__TLS": "true",
+            "BORNE_HUB_MQTT__CA_FILE": str(not_pem),
+        },
+    )
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    try:
+        with pytest.raises(HubLinkError, match="TLS files"):
+            asyncio.run(HubService(config.mqtt, store).run())
+    finally:
+        store.close()
+
+
+@given(
+    key=st.sampled_from(
+        ["MQTT__PORT", "MQTT__SHARE_GROUP", "MQTT__SESSION_EXPIRY", "STORE__URL", "MQTT__TLS"]
+    ),
+    value=st.text(max_size=40).filter(lambda text: "\0" not in text),
+)
+def test_hub_environment_values_load_or_name_their_variable(key: str, value: str) -> None:
+    variable = f"BORNE_HUB_{key}"
+    refused: ConfigError | None = None
+    try:
+        load_hub_config(None, {variable: value})
+    except ConfigError as error:
+        refused = error
+    if refused is not None:
+        assert refused.where == variable

@@ -56,9 +56,12 @@ STATE_TOPIC = "borne/v1/devices/+/state"
 
 
 class HubLinkError(BorneError):
-    """The hub's link to the broker failed (refused connection, refused subscription)."""
+    """The hub cannot set up its link to the broker (its TLS files cannot be used).
 
-    retryable = True
+    Retrying cannot help: the installer must fix the files.
+    """
+
+    retryable = False
 
 
 @dataclass(slots=True)
@@ -140,12 +143,15 @@ class HubService:
         if self._config.username:
             client.username_pw_set(self._config.username, self._config.password or None)
         if self._config.tls:
-            client.tls_set(
-                ca_certs=self._config.ca_file or None,
-                certfile=self._config.cert_file or None,
-                keyfile=self._config.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+            try:
+                client.tls_set(
+                    ca_certs=self._config.ca_file or None,
+                    certfile=self._config.cert_file or None,
+                    keyfile=self._config.key_file or None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (ssl.SSLError, OSError) as error:  # a file that is not a PEM, a bad key
+                raise HubLinkError(f"the MQTT TLS files cannot be used: {error}") from error
         client.on_connect = self._paho_connected
         client.on_disconnect = self._paho_disconnected
         client.on_subscribe = self._paho_subscribed
@@ -252,11 +258,13 @@ class HubService:
     async def _handle(self, batch: list[_Delivery]) -> None:
         self.counters.received += len(batch)
         events: list[IncomingEvent] = []
+        carried_by: list[_Delivery] = []  # the delivery of each event, for its refusal
         for delivery in batch:
             if "/events/" in delivery.topic:
                 event = self._event(delivery)
                 if event is not None:
                     events.append(event)
+                    carried_by.append(delivery)
             else:
                 await self._record_state(delivery)
         if events:
@@ -264,7 +272,7 @@ class HubService:
             self.counters.stored += result.stored
             self.counters.duplicates += result.duplicates
             for refusal in result.refused:
-                self._refused(batch[0].topic, refusal.error)
+                self._refused(carried_by[refusal.index].topic, refusal.error)
         for delivery in batch:
             # A delivery of an older connection is not ours to acknowledge any more:
             # the broker sends it again on the session's next connection.
@@ -334,14 +342,15 @@ class HubService:
     async def run(self) -> None:
         """Ingest until `close()`; the last batch is committed and acknowledged first.
 
-        A store error that retrying cannot help (`retryable` false) ends the service.
+        An error that retrying cannot help (a store error whose `retryable` is false,
+        unusable TLS files) ends the service and is raised.
         """
         self._loop = asyncio.get_running_loop()
         ingest = asyncio.create_task(self._ingest_forever(), name="hub-ingest")
         connect = asyncio.create_task(self._keep_connected(), name="hub-connect")
         closing = asyncio.create_task(self._closing.wait(), name="hub-closing")
         try:
-            await asyncio.wait([ingest, closing], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([ingest, connect, closing], return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._closing.set()
             for task in (ingest, connect, closing):
@@ -353,9 +362,10 @@ class HubService:
             if client is not None:
                 client.disconnect()
                 await asyncio.to_thread(client.loop_stop)
-        failure = ingest.exception() if ingest.done() and not ingest.cancelled() else None
-        if failure is not None:
-            raise failure
+        for task in (ingest, connect):
+            failure = task.exception() if task.done() and not task.cancelled() else None
+            if failure is not None:
+                raise failure
 
     def close(self) -> None:
         """Stop: `run` returns once the batch under way is acknowledged."""
