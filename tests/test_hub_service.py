@@ -67,10 +67,11 @@ def stop_hub(process: subprocess.Popen[str]) -> dict[str, int]:
 
 
 def kill_hub(process: subprocess.Popen[str]) -> None:
-    """kill -9, by its pid; its pipes closed."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=30)
+    """kill -9, by its pid, unless it has already stopped; its pipes closed."""
+    if process.returncode is None:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
 
 
 def status(config: Path) -> dict[str, dict[str, Any]]:
@@ -189,10 +190,13 @@ def test_a_hub_killed_9_mid_stream_loses_nothing(tmp_path: Path, broker: Broker)
         last = simulate(tmp_path, broker.port, 1)
         assert last > json.loads(out)["last_sequence"]
         assert_all_stored_once(first, last)
+        share_b = stop_hub(hub_b)
+        stop_hub(hub_a)
     finally:
         kill_hub(hub_a)
-        stop_hub(hub_b)
+        kill_hub(hub_b)
     assert stored_sequences(url) == list(range(1, last + 1))
+    assert share_b["stored"] > 0, "the second hub took its share of the stream"
 
 
 @pytest.fixture(scope="module")
