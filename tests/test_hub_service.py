@@ -279,10 +279,13 @@ def test_a_malformed_event_is_counted_not_stored_and_the_rest_goes_on(
                 ("borne/v1/devices/kiosk-09/state", b'{"state": "sideways"}'),
                 (topic, event(2)),
                 ("borne/v1/devices/kiosk-09/state", b'{"state": "online", "boot": 3}'),
+                # A device may be called "events": its state is still a state.
+                ("borne/v1/devices/events/state", b'{"state": "online", "boot": 1}'),
             ],
         )
         wait_until(lambda: status(config).get("kiosk-09", {}).get("boot") == 3)
         wait_until(lambda: status(config)["kiosk-09"]["last_contiguous"] == 2)
+        wait_until(lambda: status(config).get("events", {}).get("state") == "online")
     finally:
         counters = stop_hub(hub)
     assert counters["malformed"] == 3

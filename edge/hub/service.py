@@ -95,6 +95,12 @@ def shared_events_topic(group: str) -> str:
     return f"$share/{group}/{EVENTS_TOPIC}"
 
 
+def _is_event_topic(topic: str) -> bool:
+    """`borne/v1/devices/{device}/events/...`, whatever the device is called."""
+    levels = topic.split("/")
+    return len(levels) > 5 and levels[4] == "events"
+
+
 class HubService:
     """Ingests every kiosk event and device state from the broker until `close()`."""
 
@@ -260,7 +266,7 @@ class HubService:
         events: list[IncomingEvent] = []
         carried_by: list[_Delivery] = []  # the delivery of each event, for its refusal
         for delivery in batch:
-            if "/events/" in delivery.topic:
+            if _is_event_topic(delivery.topic):
                 event = self._event(delivery)
                 if event is not None:
                     events.append(event)
