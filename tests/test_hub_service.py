@@ -164,6 +164,11 @@ def test_every_simulated_event_is_stored_once_and_the_device_is_online(
     assert counters["stored"] == last
     assert counters["duplicates"] == 0
     assert counters["malformed"] == 0
+    table = borne("hub", "status", "--config", str(config))
+    assert table.returncode == 0, table.stderr
+    row = next(line.split() for line in table.stdout.splitlines() if line.startswith("kiosk-07"))
+    assert row[1] == "offline"
+    assert row[3:6] == [str(last), str(last), str(last)]
 
 
 @pytest.mark.mqtt
