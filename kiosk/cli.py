@@ -93,10 +93,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    hub = commands.add_parser("hub", help="the platform's side: ingests every kiosk event")
+    hub = commands.add_parser(
+        "hub", help="the platform's side: imports retailer feeds, ingests every kiosk event"
+    )
     hub_commands = hub.add_subparsers(dest="hub_command", required=True)
     serve = hub_commands.add_parser("serve", help="ingest events until stopped (SIGTERM)")
     serve.add_argument("--config", type=Path, required=True)
+    hub_import = hub_commands.add_parser(
+        "import", help="import retailer feeds (products, local inventory, reviews, promotions)"
+    )
+    hub_import.add_argument("--config", type=Path, required=True)
+    hub_import.add_argument("files", nargs="+", type=Path, metavar="FILE")
     hub_status = hub_commands.add_parser("status", help="each device's sequence, events, gaps")
     hub_status.add_argument("--config", type=Path, required=True)
     hub_status.add_argument("--json", action="store_true")
@@ -325,7 +332,46 @@ def _hub(args: argparse.Namespace) -> int:
     config = load_hub_config(args.config)
     if args.hub_command == "serve":
         return asyncio.run(_hub_serve(config))
+    if args.hub_command == "import":
+        return _hub_import(config, args.files)
     return _hub_status(config, as_json=args.json)
+
+
+def _hub_import(config: HubConfig, files: list[Path]) -> int:
+    """Read every feed, report what is refused, import the rest in one transaction."""
+    from edge.hub.feeds import FeedError, read_feed
+    from edge.hub.streams import StreamStore
+
+    results, status = [], 0
+    for path in files:
+        try:
+            result = read_feed(path)
+        except FeedError as error:  # a bad file is refused whole; the others go on
+            print(f"borne: refused: {error}", file=sys.stderr)
+            status = 1
+            continue
+        for rejection in result.rejected:  # a bad row is reported, the rest imported
+            print(f"borne: row left out: {rejection}", file=sys.stderr)
+        results.append(result)
+    if not results:
+        return status
+    config.store.streams_path.parent.mkdir(parents=True, exist_ok=True)
+    streams = StreamStore(config.store.streams_path)
+    try:
+        report = streams.import_feeds(results)
+    finally:
+        streams.close()
+    summary = {
+        "files": len(results),
+        "records": sum(len(result.records) for result in results),
+        "rows_left_out": sum(len(result.rejected) for result in results),
+        "versions": {f"{store}/{stream}": v for (store, stream), v in report.versions.items()},
+        "without_gtin": report.without_gtin,
+        "unknown_ids": len(report.unknown_ids),
+        "refused_store_codes": list(report.refused_store_codes),
+    }
+    print(json.dumps(summary, ensure_ascii=False))
+    return status
 
 
 async def _hub_serve(config: HubConfig) -> int:

@@ -80,6 +80,11 @@ class HubStoreConfig(_Section):
     # sqlite:///path, postgresql://user@host/db; empty: events.sqlite under data_dir.
     url: Annotated[str, AfterValidator(_store_url)] = ""
 
+    @property
+    def streams_path(self) -> Path:
+        """Where the hub keeps what it imported, as the stores' versioned streams."""
+        return Path(self.data_dir) / "streams.sqlite"
+
     def open(self) -> EventStore:
         """Open (and create if needed) the configured event store."""
         if self.url.startswith(POSTGRES_SCHEMES):
