@@ -42,7 +42,6 @@ from edge.hub.store import (
     HubStoreError,
     IncomingEvent,
     MalformedInputError,
-    UnknownDeviceError,
     parse_event,
 )
 from edge.log_once import RepeatedCondition
@@ -302,18 +301,13 @@ class HubService:
         try:
             state = parse_state_message(delivery.topic, delivery.payload)
             at = state.since or self._now()
-            await self._with_store(self._set_state, state.device_id, state.state, state.boot, at)
+            await self._with_store(
+                self._store.set_device_state, state.device_id, state.state, state.boot, at
+            )
         except MalformedInputError as error:
             self._refused(delivery.topic, error)
             return
         self.counters.states += 1
-
-    def _set_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
-        """Record a state; an `offline` (which carries no boot) keeps the boot it ends."""
-        if boot is None:
-            with contextlib.suppress(UnknownDeviceError):
-                boot = self._store.device_status(device_id).boot
-        self._store.set_device_state(device_id, state, boot, at)
 
     def _refused(self, topic: str, error: MalformedInputError | None) -> None:
         self.counters.malformed += 1

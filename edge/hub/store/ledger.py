@@ -164,8 +164,10 @@ class SqlLedger:
         )
         if known_at is not None and self._dialect.time_out(known_at) > at:
             return  # a hub process that lagged behind: the newer state stands
+        # An `offline` carries no boot: the device keeps the boot that state ends.
         self._execute(
-            "UPDATE devices SET state = ?, boot = ?, state_at = ? WHERE device_id = ?",
+            "UPDATE devices SET state = ?, boot = COALESCE(?, boot), state_at = ?"
+            " WHERE device_id = ?",
             [state, boot, self._dialect.time_in(at), device_id],
         )
 
