@@ -1,0 +1,317 @@
+"""The kiosk's persisted copy of every stream, so it boots and serves offline.
+
+One SQLite file (WAL, `synchronous=FULL`: a change the kiosk says it holds survives a
+power cut) keeps, per stream, the position reached (epoch, version), when it was last
+brought up to date, and the items. A change set and the position it leads to are
+written in one transaction, so the copy is always some whole version of the stream.
+
+`handle` is the downlink subscriber's way in: a payload as the broker delivered it,
+and back what to do next (nothing, or ask the platform for a resync). Usable from any
+thread: one connection, calls serialised by a lock, as in the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from edge.errors import BorneError
+from edge.sqlite_tx import transaction, translated
+from edge.sync.cursor import Apply, Decision, Position, Resync, Skip, SnapshotAssembly, decide
+from edge.sync.messages import Change, ChangeSet, DownlinkError, SnapshotPage, Stream, parse_message
+
+# A snapshot whose pages stop coming is given up after this long (seconds): the next
+# change set asks for it again rather than being held forever.
+SNAPSHOT_PATIENCE = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS positions (
+    stream TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    synced_at REAL NOT NULL  -- when the stream was last brought up to date (Unix time)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    stream TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,  -- JSON object
+    PRIMARY KEY (stream, key)
+) WITHOUT ROWID;
+"""
+
+
+class SyncError(BorneError):
+    """The stream cache is damaged or cannot be read or written."""
+
+
+class Handled(StrEnum):
+    """What `handle` did with a downlink message."""
+
+    APPLIED = "applied"  # a change set, or a now complete snapshot
+    SKIPPED = "skipped"  # already held: a redelivery, or a page of an older snapshot
+    HELD = "held"  # a snapshot page, or a change set kept until its snapshot is whole
+    REFUSED = "refused"  # not a message for this kiosk (DownlinkError)
+    RESYNC = "resync"  # something is missing: ask the platform
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What `handle` did, and the resync to ask for when there is one."""
+
+    handled: Handled
+    resync: Resync | None = None
+    problem: str = ""  # why a message was refused
+
+
+@dataclass(slots=True)
+class SyncCounters:
+    """Downlink messages by what became of them, since the cache was opened."""
+
+    applied: int = 0
+    skipped: int = 0
+    refused: int = 0
+    resyncs_asked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """One stream as `borne catalog status` shows it."""
+
+    stream: Stream
+    epoch: str
+    version: int
+    count: int
+    synced_at: float | None
+
+
+class StreamCache:
+    """Every stream's items and position, persisted; see the module's docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._assemblies: dict[Stream, tuple[SnapshotAssembly, float]] = {}  # and its start
+        self.counters = SyncCounters()
+        with translated(SyncError, f"stream cache {path} open"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+            except BaseException:
+                self._db.close()
+                raise
+
+    def close(self) -> None:
+        """Close the cache; what was applied stays on disk."""
+        with self._lock:
+            self._db.close()
+
+    def position(self, stream: Stream) -> Position:
+        """The last version of `stream` held whole (version 0 and no epoch: nothing)."""
+        with self._lock:
+            return self._held(stream)
+
+    def apply(self, changes: ChangeSet, at: float) -> Decision:
+        """Apply `changes` if they follow on from the position held; the decision taken.
+
+        Items and position change in one transaction: on failure (SyncError) neither has.
+        """
+        with self._lock:
+            return self._apply(changes, at)
+
+    def replace(self, assembly: SnapshotAssembly, at: float) -> list[Decision]:
+        """Replace a stream by a complete snapshot, then apply the held change sets that
+        follow on from it; the decisions taken for those."""
+        with self._lock:
+            return self._replace(assembly, at)
+
+    def item(self, stream: Stream, key: str) -> dict[str, Any] | None:
+        """The item `key` of `stream`, or None."""
+        with self._lock, translated(SyncError, "stream cache read"):
+            row = self._db.execute(
+                "SELECT value FROM items WHERE stream = ? AND key = ?", (stream.value, key)
+            ).fetchone()
+            return None if row is None else _decoded(row[0])
+
+    def items(self, stream: Stream) -> dict[str, dict[str, Any]]:
+        """Every item of `stream`, by key."""
+        with self._lock, translated(SyncError, "stream cache read"):
+            rows = self._db.execute(
+                "SELECT key, value FROM items WHERE stream = ? ORDER BY key", (stream.value,)
+            ).fetchall()
+            return {key: _decoded(value) for key, value in rows}
+
+    def age(self, stream: Stream, now: float) -> float | None:
+        """Seconds since `stream` was last brought up to date, or None if it never was."""
+        with self._lock, translated(SyncError, "stream cache read"):
+            row = self._db.execute(
+                "SELECT synced_at FROM positions WHERE stream = ?", (stream.value,)
+            ).fetchone()
+        return None if row is None else max(0.0, now - row[0])
+
+    def status(self) -> list[StreamStatus]:
+        """Every stream, held or not: epoch, version, item count, when last synced."""
+        with self._lock, translated(SyncError, "stream cache read"):
+            held = {
+                row[0]: row[1:]
+                for row in self._db.execute(
+                    "SELECT p.stream, p.epoch, p.version, p.synced_at,"
+                    " (SELECT COUNT(*) FROM items AS i WHERE i.stream = p.stream)"
+                    " FROM positions AS p"
+                )
+            }
+        statuses = []
+        for stream in Stream:
+            epoch, version, synced_at, count = held.get(stream.value, ("", 0, None, 0))
+            statuses.append(StreamStatus(stream, epoch, version, count, synced_at))
+        return statuses
+
+    def handle(self, payload: bytes, store_id: str, now: float) -> Outcome:
+        """Take one downlink message: apply it, hold it, skip it or refuse it, and say
+        whether to ask the platform for a resync."""
+        try:
+            message = parse_message(payload, store_id)
+        except DownlinkError as error:
+            return self._refuse(str(error))
+        except RecursionError:  # json's own limit on nesting, which parse_message lets out
+            return self._refuse("not JSON: nested too deeply")
+        with self._lock:
+            if isinstance(message, SnapshotPage):
+                outcome = self._take_page(message, now)
+            else:
+                outcome = self._take_changes(message, now)
+            if outcome.resync is not None:
+                self.counters.resyncs_asked += 1
+            return outcome
+
+    def _refuse(self, problem: str) -> Outcome:
+        with self._lock:
+            self.counters.refused += 1
+        return Outcome(Handled.REFUSED, problem=problem)
+
+    def _take_changes(self, changes: ChangeSet, now: float) -> Outcome:
+        in_progress = self._assemblies.get(changes.stream)
+        if in_progress is not None:
+            assembly, started = in_progress
+            if now - started <= SNAPSHOT_PATIENCE:
+                assembly.hold(changes)
+                return Outcome(Handled.HELD)
+            del self._assemblies[changes.stream]  # its missing pages are not coming
+            since = self._held(changes.stream)
+            return Outcome(Handled.RESYNC, Resync(since, "a snapshot's pages stopped coming"))
+        decision = self._apply(changes, now)
+        if isinstance(decision, Resync):
+            return Outcome(Handled.RESYNC, decision)
+        if isinstance(decision, Skip):
+            self.counters.skipped += 1
+            return Outcome(Handled.SKIPPED)
+        self.counters.applied += 1
+        return Outcome(Handled.APPLIED)
+
+    def _take_page(self, page: SnapshotPage, now: float) -> Outcome:
+        held = self._held(page.stream)
+        in_progress = self._assemblies.get(page.stream)
+        if _older(page, held.epoch, held.version, inclusive=True) or (
+            in_progress is not None
+            and _older(page, in_progress[0].epoch, in_progress[0].version, inclusive=False)
+        ):
+            self.counters.skipped += 1  # a page of a snapshot already overtaken
+            return Outcome(Handled.SKIPPED)
+        if in_progress is None:
+            in_progress = (SnapshotAssembly(page.stream), now)
+            self._assemblies[page.stream] = in_progress
+        assembly = in_progress[0]
+        assembly.add_page(page)
+        if not assembly.complete:
+            return Outcome(Handled.HELD)
+        del self._assemblies[page.stream]
+        decisions = self._replace(assembly, now)
+        self.counters.applied += 1 + len(decisions)
+        since = self._held(page.stream)
+        if assembly.overflowed:
+            reason = "more change sets came than a snapshot holds"
+            return Outcome(Handled.RESYNC, Resync(since, reason))
+        if any(_ahead(held, since) for held in assembly.held.values()):
+            # Held change sets beyond a gap after the snapshot: what fills it must be asked.
+            reason = "change sets after the snapshot are missing"
+            return Outcome(Handled.RESYNC, Resync(since, reason))
+        return Outcome(Handled.APPLIED)
+
+    def _apply(self, changes: ChangeSet, at: float) -> Decision:
+        decision = decide(self._held(changes.stream), changes)
+        if isinstance(decision, Apply):
+            with translated(SyncError, f"{changes.stream} change"), transaction(self._db):
+                self._write(changes.stream, changes.changes)
+                self._hold(decision.position, at)
+        return decision
+
+    def _replace(self, assembly: SnapshotAssembly, at: float) -> list[Decision]:
+        pages = assembly.items()  # raises ValueError when incomplete: a caller's mistake
+        stream = assembly.stream
+        with translated(SyncError, f"{stream} snapshot"), transaction(self._db):
+            self._db.execute("DELETE FROM items WHERE stream = ?", (stream.value,))
+            for page in pages:
+                self._write(stream, page.items)
+            self._hold(assembly.position(), at)
+        return [self._apply(changes, at) for changes in assembly.following()]
+
+    def _write(self, stream: Stream, changes: tuple[Change, ...]) -> None:
+        """Set or remove each item, in order (inside the caller's transaction)."""
+        for change in changes:
+            if change.value is None:
+                self._db.execute(
+                    "DELETE FROM items WHERE stream = ? AND key = ?", (stream.value, change.key)
+                )
+            else:
+                self._db.execute(
+                    "INSERT INTO items (stream, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (stream, key) DO UPDATE SET value = excluded.value",
+                    (stream.value, change.key, json.dumps(change.value, ensure_ascii=False)),
+                )
+
+    def _hold(self, position: Position, at: float) -> None:
+        self._db.execute(
+            "INSERT INTO positions (stream, epoch, version, synced_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET epoch = excluded.epoch,"
+            " version = excluded.version, synced_at = excluded.synced_at",
+            (position.stream.value, position.epoch, position.version, at),
+        )
+
+    def _position(self, stream: Stream) -> Position:
+        row = self._db.execute(
+            "SELECT epoch, version FROM positions WHERE stream = ?", (stream.value,)
+        ).fetchone()
+        return Position(stream) if row is None else Position(stream, row[0], row[1])
+
+    def _held(self, stream: Stream) -> Position:
+        with translated(SyncError, "stream cache read"):
+            return self._position(stream)
+
+
+def _older(page: SnapshotPage, epoch: str, version: int, *, inclusive: bool) -> bool:
+    """Whether `page` is of a snapshot no newer than (or, not inclusive, older than)
+    version `version` of `epoch`; a page of another epoch is never older."""
+    if page.epoch != epoch:
+        return False
+    return page.version <= version if inclusive else page.version < version
+
+
+def _ahead(changes: ChangeSet, position: Position) -> bool:
+    """Whether `changes` is newer than `position` (or of another numbering)."""
+    return changes.epoch != position.epoch or changes.version > position.version
+
+
+def _decoded(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise SyncError("stream cache damaged: an item is not a JSON object")
+    return value
