@@ -6,6 +6,7 @@ import json
 import random
 import sqlite3
 import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,38 @@ def test_a_snapshot_whose_pages_stop_coming_is_asked_again(tmp_path: Path) -> No
     assert cache.handle(payload(page(5, 2, 2)), STORE, 102.0 + SNAPSHOT_PATIENCE).handled == (
         Handled.HELD  # the page starts a new assembly: page 1 is asked again with it
     )
+
+
+def test_the_patience_for_a_snapshot_counts_from_its_latest_page(tmp_path: Path) -> None:
+    cache = StreamCache(tmp_path / "streams.db")
+    cache.handle(payload(page(5, 1, 3)), STORE, 100.0)
+    cache.handle(payload(page(5, 2, 3)), STORE, 100.0 + SNAPSHOT_PATIENCE)
+    still = cache.handle(payload(stock(6)), STORE, 101.0 + SNAPSHOT_PATIENCE)
+    assert still.handled == Handled.HELD
+    assert cache.handle(payload(page(5, 3, 3)), STORE, 102.0 + SNAPSHOT_PATIENCE).handled == (
+        Handled.APPLIED
+    )
+    assert cache.position(Stream.STOCK).version == 6
+
+
+def test_threads_share_one_cache(tmp_path: Path) -> None:
+    cache = started(tmp_path / "streams.db", a=0)
+    messages = [payload(stock(version, put("a", version))) for version in range(2, 202)]
+    seen: list[dict[str, Any] | None] = []
+
+    def read() -> None:
+        for _ in range(200):
+            seen.append(cache.item(Stream.STOCK, "a"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    outcomes = [cache.handle(message, STORE, 101.0) for message in messages]
+    reader.join()
+    assert {outcome.handled for outcome in outcomes} == {Handled.APPLIED}
+    assert cache.item(Stream.STOCK, "a") == {"here": 201}
+    values = [item["here"] for item in seen if item is not None]
+    assert len(values) == 200
+    assert values == sorted(values)  # each read sees some whole version, never going back
 
 
 def test_too_many_changes_during_a_snapshot_ask_a_resync_after_it(tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ from edge.sqlite_tx import transaction, translated
 from edge.sync.cursor import Apply, Decision, Position, Resync, Skip, SnapshotAssembly, decide
 from edge.sync.messages import Change, ChangeSet, DownlinkError, SnapshotPage, Stream, parse_message
 
-# A snapshot whose pages stop coming is given up after this long (seconds): the next
-# change set asks for it again rather than being held forever.
+# A snapshot whose pages stop coming is given up this long (seconds) after its latest
+# page: the next change set asks for it again rather than being held forever.
 SNAPSHOT_PATIENCE = 60.0
 
 _SCHEMA = """
@@ -94,7 +94,8 @@ class StreamCache:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._assemblies: dict[Stream, tuple[SnapshotAssembly, float]] = {}  # and its start
+        # Snapshots coming in, each with when its latest page came.
+        self._assemblies: dict[Stream, tuple[SnapshotAssembly, float]] = {}
         self.counters = SyncCounters()
         with translated(SyncError, f"stream cache {path} open"):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,8 +199,8 @@ class StreamCache:
     def _take_changes(self, changes: ChangeSet, now: float) -> Outcome:
         in_progress = self._assemblies.get(changes.stream)
         if in_progress is not None:
-            assembly, started = in_progress
-            if now - started <= SNAPSHOT_PATIENCE:
+            assembly, last_page_at = in_progress
+            if now - last_page_at <= SNAPSHOT_PATIENCE:
                 assembly.hold(changes)
                 return Outcome(Handled.HELD)
             del self._assemblies[changes.stream]  # its missing pages are not coming
@@ -223,16 +224,14 @@ class StreamCache:
         ):
             self.counters.skipped += 1  # a page of a snapshot already overtaken
             return Outcome(Handled.SKIPPED)
-        if in_progress is None:
-            in_progress = (SnapshotAssembly(page.stream), now)
-            self._assemblies[page.stream] = in_progress
-        assembly = in_progress[0]
+        assembly = SnapshotAssembly(page.stream) if in_progress is None else in_progress[0]
         assembly.add_page(page)
+        self._assemblies[page.stream] = (assembly, now)
         if not assembly.complete:
             return Outcome(Handled.HELD)
         del self._assemblies[page.stream]
         decisions = self._replace(assembly, now)
-        self.counters.applied += 1 + len(decisions)
+        self.counters.applied += 1 + sum(isinstance(d, Apply) for d in decisions)
         since = self._held(page.stream)
         if assembly.overflowed:
             reason = "more change sets came than a snapshot holds"
