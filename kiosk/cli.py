@@ -340,6 +340,7 @@ def _hub(args: argparse.Namespace) -> int:
 def _hub_import(config: HubConfig, files: list[Path]) -> int:
     """Read every feed, report what is refused, import the rest in one transaction."""
     from edge.hub.feeds import FeedError, read_feed
+    from edge.hub.publisher import ChangePublishError, new_change_sets, publish_change_sets
     from edge.hub.streams import StreamStore
 
     results, status = [], 0
@@ -359,8 +360,18 @@ def _hub_import(config: HubConfig, files: list[Path]) -> int:
     streams = StreamStore(config.store.streams_path)
     try:
         report = streams.import_feeds(results)
+        outgoing = new_change_sets(streams, report.versions)
     finally:
         streams.close()
+    # Committed whatever happens next: a kiosk that misses a change set resyncs.
+    published, link = 0, "no broker configured: kiosks get the changes when they resync"
+    if config.mqtt.host:
+        try:
+            published = publish_change_sets(config.mqtt, outgoing)
+            link = "published"
+        except ChangePublishError as error:
+            published, link = error.published, f"not published: {error.reason}"
+            print(f"borne: change sets {link}; kiosks will resync", file=sys.stderr)
     summary = {
         "files": len(results),
         "records": sum(len(result.records) for result in results),
@@ -369,6 +380,8 @@ def _hub_import(config: HubConfig, files: list[Path]) -> int:
         "without_gtin": report.without_gtin,
         "unknown_ids": len(report.unknown_ids),
         "refused_store_codes": list(report.refused_store_codes),
+        "published": published,
+        "link": link,
     }
     print(json.dumps(summary, ensure_ascii=False))
     return status

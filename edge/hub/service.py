@@ -36,6 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from devices.backoff import Backoff
 from edge.errors import BorneError, ConfigError
 from edge.hub.config import HubMqttConfig
+from edge.hub.resync import SyncDelivery, SyncResponder
 from edge.hub.state_message import parse_state_message
 from edge.hub.store import (
     EventStore,
@@ -44,6 +45,7 @@ from edge.hub.store import (
     MalformedInputError,
     parse_event,
 )
+from edge.hub.sync_request import is_sync_request_topic, shared_sync_topic
 from edge.log_once import RepeatedCondition
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class HubService:
         backoff: Backoff | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        resync: SyncResponder | None = None,
     ) -> None:
         if not config.host:
             raise ConfigError("mqtt.host", "must name the broker the kiosks publish to")
@@ -124,6 +127,7 @@ class HubService:
         self._backoff = backoff or Backoff(base=config.reconnect_min, cap=config.reconnect_max)
         self._monotonic = monotonic
         self._now = now
+        self._resync = resync  # None: this hub does not answer resyncs
         self.counters = HubCounters()
         self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
         self._client: mqtt.Client | None = None
@@ -185,12 +189,13 @@ class HubService:
         if reason.is_failure:
             log.warning("hub: the broker refused the connection: %s", reason)
             return
-        client.subscribe(
-            [
-                (shared_events_topic(self._config.share_group), SubscribeOptions(qos=1)),
-                (STATE_TOPIC, SubscribeOptions(qos=1)),
-            ]
-        )
+        topics = [
+            (shared_events_topic(self._config.share_group), SubscribeOptions(qos=1)),
+            (STATE_TOPIC, SubscribeOptions(qos=1)),
+        ]
+        if self._resync is not None:
+            topics.append((shared_sync_topic(self._config.share_group), SubscribeOptions(qos=1)))
+        client.subscribe(topics)
 
     def _paho_subscribed(
         self, _: mqtt.Client, __: Any, ___: int, reasons: list[ReasonCode], ____: Any
@@ -206,6 +211,11 @@ class HubService:
             self._loop.call_soon_threadsafe(self._lost.set)
 
     def _paho_message(self, client: mqtt.Client, _: Any, message: mqtt.MQTTMessage) -> None:
+        if self._resync is not None and is_sync_request_topic(message.topic):
+            if self._loop is not None:
+                request = SyncDelivery.of(client, message)
+                self._loop.call_soon_threadsafe(self._resync.submit, request)
+            return
         delivery = _Delivery(
             client, message.mid, message.qos, message.topic, bytes(message.payload)
         )
@@ -349,13 +359,16 @@ class HubService:
         ingest = asyncio.create_task(self._ingest_forever(), name="hub-ingest")
         connect = asyncio.create_task(self._keep_connected(), name="hub-connect")
         closing = asyncio.create_task(self._closing.wait(), name="hub-closing")
+        tasks = [ingest, connect, closing]
+        if self._resync is not None:
+            tasks.append(asyncio.create_task(self._resync.run(), name="hub-resync"))
         try:
-            await asyncio.wait([ingest, connect, closing], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._closing.set()
-            for task in (ingest, connect, closing):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(ingest, connect, closing, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self._handling is not None:
                 await asyncio.gather(self._handling, return_exceptions=True)
             client = self._client
