@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from edge.demo import DEMO_CATALOG
 from edge.hub.config import HubMqttConfig
 from edge.hub.feeds import read_feed
 from edge.hub.feeds.demo_export import DemoFeedFiles, export_demo_store
+from edge.hub.publisher import ChangePublishError, Outgoing, publish_change_sets
 from edge.hub.resync import SyncResponder, answer_documents, device_store_lookup
 from edge.hub.service import HubService
 from edge.hub.store import SqliteEventStore
@@ -466,3 +468,23 @@ def test_a_request_with_any_field_replaced_is_read_or_refused_typed(name: str, v
         document["epoch"],
         document["version"],
     )
+
+
+def test_change_sets_the_broker_refuses_are_reported_not_counted(tmp_path: Path) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text("topic read borne/#\n")  # anonymous clients may not publish
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    refusing = Broker(
+        directory, free_port(), listener_options=f"allow_anonymous true\nacl_file {acl}"
+    )
+    refusing.start()
+    try:
+        config = HubMqttConfig(host="127.0.0.1", port=refusing.port)
+        message = Outgoing(f"borne/v1/stores/{STORE}/stock/changes", b"{}")
+        with pytest.raises(ChangePublishError) as refused:
+            publish_change_sets(config, [message, message])
+    finally:
+        refusing.kill(signal.SIGTERM)
+    assert refused.value.published == 0
+    assert "refused" in refused.value.reason

@@ -148,7 +148,7 @@ class SyncResponder:
             request = parse_sync_request(
                 delivery.topic, delivery.payload, delivery.response_topic, delivery.correlation
             )
-            documents = await asyncio.to_thread(self._documents, request)
+            payloads = await asyncio.to_thread(self._payloads, request)
         except SyncRefusedError as error:
             self.counters.refused += 1
             self._log_dropped(delivery.topic, error, "refused")
@@ -159,10 +159,17 @@ class SyncResponder:
             # The database failed: no answer; the kiosk asks again when its request expires.
             log.warning("hub: a resync could not be read: %s", error)
         else:
-            self._send(delivery.client, request, documents)
+            self._send(delivery.client, request, payloads)
             self.counters.answered += 1
         # Sending the request again could not change the answer: acknowledged either way.
         delivery.client.ack(delivery.mid, delivery.qos)
+
+    def _payloads(self, request: SyncRequest) -> list[bytes]:
+        """The answer's messages, encoded here in the worker thread: a snapshot is big."""
+        return [
+            json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+            for document in self._documents(request)
+        ]
 
     def _documents(self, request: SyncRequest) -> list[dict[str, Any]]:
         store_id = self._store_of(request.device_id)
@@ -175,17 +182,14 @@ class SyncResponder:
         except UnknownStreamError:
             raise SyncRefusedError("the hub has no such stream for this store") from None
 
-    def _send(
-        self, client: mqtt.Client, request: SyncRequest, documents: list[dict[str, Any]]
-    ) -> None:
+    def _send(self, client: mqtt.Client, request: SyncRequest, payloads: list[bytes]) -> None:
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.CorrelationData = request.correlation
         properties.MessageExpiryInterval = ANSWER_EXPIRY
         properties.ContentType = "application/json"
-        for document in documents:
-            payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        for payload in payloads:
             client.publish(request.response_topic, payload, qos=1, properties=properties)
-        self.counters.messages += len(documents)
+        self.counters.messages += len(payloads)
 
     @staticmethod
     def _log_dropped(topic: str, error: SyncRequestError, what: str) -> None:

@@ -12,6 +12,9 @@ and the store keeps each (source, id) once. paho's network loop runs in its own 
 and hands messages to the asyncio loop; the store's blocking calls run in a worker
 thread. A malformed message is counted, logged without its content, and acknowledged:
 sending it again could never make it valid.
+
+Given a `SyncResponder`, the hub also answers the kiosks' resync requests, on the
+shared subscription `$share/{group}/borne/v1/devices/+/req/sync` (edge.hub.resync).
 """
 
 from __future__ import annotations
