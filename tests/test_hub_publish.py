@@ -123,7 +123,8 @@ def test_an_import_publishes_its_change_sets_and_a_changed_quantity_alone(
             assert topic == f"borne/v1/stores/{STORE}/{message.stream}/changes"
             assert message.version == 1
 
-        subscriber.messages.clear()
+        with subscriber.lock:
+            subscriber.messages.clear()
         second = import_summary(config, one_more_quantity(feeds))
         send_marker(broker.port, marker)
         received = received_until_marker(subscriber, marker)
