@@ -388,19 +388,27 @@ def _hub_import(config: HubConfig, files: list[Path]) -> int:
 
 
 async def _hub_serve(config: HubConfig) -> int:
+    from edge.hub.resync import SyncResponder, device_store_lookup
     from edge.hub.service import HubService
+    from edge.hub.streams import StreamStore
 
     store = await asyncio.to_thread(config.store.open)
+    config.store.streams_path.parent.mkdir(parents=True, exist_ok=True)
+    streams = await asyncio.to_thread(StreamStore, config.store.streams_path)
     try:
-        service = HubService(config.mqtt, store)
+        # Kiosks that missed changes ask for them again: answered from the imported streams.
+        responder = SyncResponder(streams, device_store_lookup(store))
+        service = HubService(config.mqtt, store, resync=responder)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, service.close)
         await service.run()
     finally:
+        streams.close()
         store.close()
     # What this process did, for the operator (and the tests) once it stops.
-    print(json.dumps(service.counters.as_dict()), flush=True)
+    counters = service.counters.as_dict() | {"resync": responder.counters.as_dict()}
+    print(json.dumps(counters), flush=True)
     return 0
 
 

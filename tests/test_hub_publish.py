@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from edge.ids import UUIDv7Generator
 from edge.sync.cursor import SnapshotAssembly
 from edge.sync.messages import ChangeSet, SnapshotPage, Stream, parse_message
 from tests.asyncapi import check_message
-from tests.conftest import Subscriber, borne
+from tests.conftest import BORNE, Subscriber, borne
 from tests.mosquitto import Broker, free_port
 
 STORE = "paris-01"
@@ -489,3 +490,39 @@ def test_change_sets_the_broker_refuses_are_reported_not_counted(tmp_path: Path)
         refusing.kill(signal.SIGTERM)
     assert refused.value.published == 0
     assert "refused" in refused.value.reason
+
+
+@pytest.mark.mqtt
+def test_borne_hub_serve_answers_a_kiosk_s_resync(tmp_path: Path, broker: Broker) -> None:
+    config = hub_config(tmp_path, broker.port)
+    import_summary(config, *export_demo_store(DEMO_CATALOG, tmp_path / "feeds").all())
+    events = SqliteEventStore(tmp_path / "hub" / "events.sqlite")
+    seen_event(events)  # the hub knows the kiosk's store from its events
+    events.close()
+    send_state(broker.port)
+    serve = subprocess.Popen(
+        [*BORNE, "hub", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    kiosk = Kiosk(broker.port)
+    try:
+        # The retained state reaching the hub's store: its subscriptions are in place.
+        for _ in range(600):
+            status = borne("hub", "status", "--config", str(config), "--json").stdout
+            if '"online"' in status:
+                break
+            threading.Event().wait(0.05)
+        kiosk.start()
+        kiosk.request(b"boot", stream="offers", epoch="", version=0)  # a kiosk holding nothing
+        (page,) = kiosk.wait_for(b"boot", 1)
+    finally:
+        kiosk.stop()
+        serve.send_signal(signal.SIGTERM)
+        stdout, stderr = serve.communicate(timeout=60)
+    assert serve.returncode == 0, stderr
+    assert isinstance(page, SnapshotPage)
+    assert (page.page, page.pages) == (1, 1)
+    assert page.items  # the demo store's promotions
+    assert json.loads(stdout)["resync"]["answered"] == 1

@@ -66,6 +66,7 @@ def test_a_change_set_and_a_snapshot_page_are_read_whole() -> None:
         (message(page=4, pages=3, items=[]), "page 4 of 3"),
         (message(page=1, pages=1), "items: expected a list"),
         (b" " * (MAX_MESSAGE_BYTES + 1), "over"),
+        (b"[" * 100_000, "nested too deeply"),
     ],
 )
 def test_a_bad_message_is_refused_with_what_is_wrong(payload: bytes, problem: str) -> None:

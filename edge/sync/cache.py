@@ -180,8 +180,6 @@ class StreamCache:
             message = parse_message(payload, store_id)
         except DownlinkError as error:
             return self._refuse(str(error))
-        except RecursionError:  # json's own limit on nesting, which parse_message lets out
-            return self._refuse("not JSON: nested too deeply")
         with self._lock:
             if isinstance(message, SnapshotPage):
                 outcome = self._take_page(message, now)

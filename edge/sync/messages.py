@@ -77,6 +77,8 @@ def parse_message(payload: bytes, store_id: str) -> ChangeSet | SnapshotPage:
         document = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise DownlinkError(f"not JSON: {error}") from None
+    except RecursionError:  # "[[[[…" nested deeper than Python parses, well under the size bound
+        raise DownlinkError("not JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise DownlinkError("not a JSON object")
     if _text(document, "store") != store_id:
