@@ -13,16 +13,15 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tomllib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from edge.config_sources import EnvironmentSource, FileSource, KeyProblem, describe
+from edge.config_sources import EnvironmentSource, FileSource, KeyProblem, describe, read_toml
 from edge.errors import ConfigError
 from edge.lockdown import check_pin_hash
 
@@ -244,7 +243,7 @@ class Config(BaseSettings):
 
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
     """Read `path` (None: defaults only), apply `environ` (None: os.environ), validate."""
-    file = FileSource(Config, _read_toml(path) if path is not None else {})
+    file = FileSource(Config, read_toml(path) if path is not None else {})
     environment = EnvironmentSource(Config, os.environ if environ is None else environ)
     try:
         # `_build_sources` is BaseSettings' documented way to hand it ready sources (the
@@ -253,18 +252,6 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     except ValidationError as error:
         where, problem = describe(Config, error, environment.variables)
         raise ConfigError(where, problem) from None
-
-
-def _read_toml(path: str | Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as file:
-            return tomllib.load(file)
-    except OSError as error:
-        raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(str(path), f"is not valid TOML ({error})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "is not UTF-8 text") from None
 
 
 def _unreadable_file(path: str) -> str | None:

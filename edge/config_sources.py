@@ -9,7 +9,9 @@ validation errors into one sentence an installer can act on.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -19,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from edge.errors import ConfigError
 
 ENV_PREFIX = "BORNE_"
+HUB_ENV_PREFIX = "BORNE_HUB_"  # `borne hub`'s own variables
 ENV_DELIMITER = "__"
 # Keys whose value is never repeated in an error message (it may be a secret).
 SECRET_KEYS = frozenset({"password"})
@@ -81,22 +84,32 @@ class FileSource(PydanticBaseSettingsSource):
 
 
 class EnvironmentSource(PydanticBaseSettingsSource):
-    """`BORNE_<SECTION>__<KEY>` variables of one mapping, as typed values.
+    """`{prefix}<SECTION>__<KEY>` variables of one mapping, as typed values.
 
-    Variables starting with `BORNE_` but without `__` belong to other tools and are
-    ignored; one with `__` that names no key is refused. `variables` maps each
-    (section, key) set here to the variable that set it.
+    Variables starting with the prefix but without `__`, or with one of `others` (the
+    prefixes of Borne's other programs: the hub's `BORNE_HUB_` for the kiosk), are not
+    this program's and are ignored; one with `__` that names no key is refused.
+    `variables` maps each (section, key) set here to the variable that set it.
     """
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        environ: Mapping[str, str],
+        *,
+        prefix: str = ENV_PREFIX,
+        others: tuple[str, ...] = (HUB_ENV_PREFIX,),
+    ) -> None:
         super().__init__(settings_cls)
         sections = _sections(settings_cls)
         self.variables: dict[tuple[str, str], str] = {}
         self._values: dict[str, dict[str, Any]] = {}
         for variable, text in environ.items():
-            if not variable.startswith(ENV_PREFIX) or ENV_DELIMITER not in variable:
+            if not variable.startswith(prefix) or ENV_DELIMITER not in variable:
                 continue
-            section, _, key = variable.removeprefix(ENV_PREFIX).lower().partition(ENV_DELIMITER)
+            if variable.startswith(others):
+                continue
+            section, _, key = variable.removeprefix(prefix).lower().partition(ENV_DELIMITER)
             model = sections.get(section)
             if model is None or key not in model.model_fields:
                 raise ConfigError(variable, "does not name a configuration key")
@@ -211,3 +224,16 @@ def _range(field: FieldInfo | None, fallback: str) -> str:
     return "must be " + " and ".join(
         f"{_BOUND_WORDS[name]} {value}" for name, value in bounds.items()
     )
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's tables; ConfigError naming the file when it cannot be read or parsed."""
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"is not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "is not UTF-8 text") from None

@@ -327,3 +327,10 @@ def test_commands_refuse_an_unusable_data_dir_with_status_2(
     assert result.stderr.strip().splitlines() == [
         f"borne: configuration error: storage.data_dir: {a_file} is not a folder"
     ]
+
+
+def test_the_hub_s_variables_are_not_the_kiosk_s() -> None:
+    # The hub and a kiosk may share a machine (the demo does): each reads its own.
+    config = load_config(None, {"BORNE_HUB_MQTT__HOST": "hub.example", "BORNE_MQTT__PORT": "1884"})
+    assert config.mqtt.host == ""
+    assert config.mqtt.port == 1884

@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import os
 import socket
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.config import MqttConfig, _Section
-from edge.config_sources import ENV_PREFIX, EnvironmentSource, FileSource, describe
+from edge.config_sources import (
+    HUB_ENV_PREFIX,
+    EnvironmentSource,
+    FileSource,
+    describe,
+    read_toml,
+)
 from edge.errors import ConfigError
 from edge.hub.store import EventStore, PostgresEventStore, SqliteEventStore
 
 __all__ = ["HUB_ENV_PREFIX", "HubConfig", "HubMqttConfig", "HubStoreConfig", "load_hub_config"]
 
-HUB_ENV_PREFIX = "BORNE_HUB_"
 SQLITE_SCHEME = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # MQTT 5 shared subscription names: one topic level, no wildcard.
@@ -120,43 +124,12 @@ class HubConfig(BaseSettings):
 
 def load_hub_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
     """Read `path` (None: defaults only), apply `environ` (None: os.environ), validate."""
-    file = FileSource(HubConfig, _read_toml(path) if path is not None else {})
-    environment = _hub_environment(os.environ if environ is None else environ)
+    file = FileSource(HubConfig, read_toml(path) if path is not None else {})
+    environment = EnvironmentSource(
+        HubConfig, os.environ if environ is None else environ, prefix=HUB_ENV_PREFIX, others=()
+    )
     try:
         return HubConfig(_build_sources=((environment, file), {}))
     except ValidationError as error:
         where, problem = describe(HubConfig, error, environment.variables)
         raise ConfigError(where, problem) from None
-
-
-def _hub_environment(environ: Mapping[str, str]) -> EnvironmentSource:
-    """The `BORNE_HUB_` variables, read by the kiosk's source under their own names."""
-    # The kiosk's source reads `BORNE_<SECTION>__<KEY>`: the hub's variables are handed
-    # to it without `HUB_`, and every name it reports is given its `HUB_` back.
-    renamed = {
-        ENV_PREFIX + name.removeprefix(HUB_ENV_PREFIX): value
-        for name, value in environ.items()
-        if name.startswith(HUB_ENV_PREFIX)
-    }
-    try:
-        source = EnvironmentSource(HubConfig, renamed)
-    except ConfigError as error:
-        raise ConfigError(_hub_name(error.where), error.problem) from None
-    source.variables = {key: _hub_name(name) for key, name in source.variables.items()}
-    return source
-
-
-def _hub_name(variable: str) -> str:
-    return HUB_ENV_PREFIX + variable.removeprefix(ENV_PREFIX)
-
-
-def _read_toml(path: str | Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as file:
-            return tomllib.load(file)
-    except OSError as error:
-        raise ConfigError(str(path), f"cannot be read ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(str(path), f"is not valid TOML ({error})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "is not UTF-8 text") from None
