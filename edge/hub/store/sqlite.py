@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -64,6 +65,38 @@ CREATE TABLE IF NOT EXISTS shed_reported (
 _DIALECT = Dialect(lock_rows="", time_in=datetime.isoformat, time_out=datetime.fromisoformat)
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    """A connection to the store at `path`, its tables made, WAL on.
+
+    Several hub processes open the file at once (and one may be restarting after a
+    `kill -9`, its log to recover): switching to WAL and a first read that becomes a
+    write are refused at once with "database is locked", without the busy timeout's
+    wait. So the tables are made under BEGIN IMMEDIATE, and the open is tried again
+    until the timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # The hub acknowledges an event to the broker once it is committed: a
+            # commit must survive a power cut, not only a crash.
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+        except sqlite3.OperationalError as error:
+            db.close()
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+
 class SqliteEventStore(SqlEventStore):
     """The `EventStore` in one SQLite file (created if missing)."""
 
@@ -71,18 +104,7 @@ class SqliteEventStore(SqlEventStore):
         self.path = Path(path)
         self._lock = threading.Lock()
         with translated(HubStoreError, f"opening the event store {self.path}"):
-            self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                # The hub acknowledges an event to the broker once it is committed: a
-                # commit must survive a power cut, not only a crash.
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA)
-            except BaseException:
-                self._db.close()
-                raise
+            self._db = _open(self.path)
         super().__init__(SqlLedger(self._execute, _DIALECT))
 
     def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
