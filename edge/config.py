@@ -19,9 +19,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from edge.config_sources import EnvironmentSource, FileSource, KeyProblem, describe, read_toml
+from edge.config_sources import (
+    EnvironmentSource,
+    FileSource,
+    KeyProblem,
+    ReadBySources,
+    describe,
+    read_toml,
+)
 from edge.errors import ConfigError
 from edge.lockdown import check_pin_hash
 
@@ -207,10 +213,8 @@ class KioskConfig(_Section):
     exit_pin_hash: Annotated[str, AfterValidator(_pin_hash)] = ""
 
 
-class Config(BaseSettings):
+class Config(ReadBySources):
     """The whole configuration. `Config()` is the defaults; `load_config` reads a kiosk's."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", strict=True)
 
     device: DeviceConfig = Field(default_factory=DeviceConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -221,19 +225,6 @@ class Config(BaseSettings):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     presence: PresenceConfig = Field(default_factory=PresenceConfig)
     kiosk: KioskConfig = Field(default_factory=KioskConfig)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keyword arguments only: the file and the environment come in through `load_config`,
-        which knows where each value came from and so can name it in an error."""
-        return (init_settings,)
 
     @property
     def data_dir(self) -> Path:

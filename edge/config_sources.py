@@ -16,7 +16,7 @@ from typing import Any, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
 
@@ -81,6 +81,29 @@ class FileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._tables)
+
+
+class ReadBySources(BaseSettings):
+    """A whole configuration (the kiosk's, the hub's): frozen, unknown keys refused.
+
+    pydantic-settings would read the environment and files itself; here the file and
+    the environment come in only through the loader (`load_config`, `load_hub_config`),
+    which knows where each value came from and so can name it in an error.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", strict=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments only: the loader hands its sources over."""
+        return (init_settings,)
 
 
 class EnvironmentSource(PydanticBaseSettingsSource):

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.config import MqttConfig, _Section
 from edge.config_sources import (
     HUB_ENV_PREFIX,
     EnvironmentSource,
     FileSource,
+    ReadBySources,
     describe,
     read_toml,
 )
@@ -101,25 +101,11 @@ class HubStoreConfig(_Section):
         return SqliteEventStore(path)
 
 
-class HubConfig(BaseSettings):
+class HubConfig(ReadBySources):
     """The hub's whole configuration. `HubConfig()` is the defaults."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", strict=True)
 
     mqtt: HubMqttConfig = Field(default_factory=HubMqttConfig)
     store: HubStoreConfig = Field(default_factory=HubStoreConfig)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keyword arguments only: `load_hub_config` brings the file and the environment."""
-        return (init_settings,)
 
 
 def load_hub_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
