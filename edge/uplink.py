@@ -25,15 +25,16 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices.backoff import Backoff
 from edge.config import MqttConfig
@@ -74,6 +75,39 @@ OFFLINE = json.dumps({"state": "offline"})
 def state_topic(device_id: str) -> str:
     """Where the retained online/offline state of a device lives."""
     return f"borne/v1/devices/{device_id}/state"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An MQTT 5 request: never through the outbox, dropped with the connection it was
+    meant for (whoever asked asks again on the next one)."""
+
+    topic: str
+    payload: bytes
+    response_topic: str
+    correlation: bytes
+    expiry: int  # seconds the broker keeps it for a subscriber that is away
+
+
+class Inbound(Protocol):
+    """A part of the kiosk that takes messages from the platform on the uplink's
+    connection: what it subscribes to, and what it is told. Everything is called on
+    the uplink's event loop and must not block it."""
+
+    @property
+    def subscriptions(self) -> Sequence[str]:
+        """Topic filters, subscribed at QoS 1 on every connection."""
+        ...
+
+    def connected(self) -> None:
+        """A connection is up and the subscriptions are asked for (the broker handles
+        them before anything published after)."""
+
+    def received(self, topic: str, payload: bytes, properties: Properties | None) -> None:
+        """A message on one of the subscriptions."""
+
+    def disconnected(self) -> None:
+        """The connection dropped: requests in flight are lost."""
 
 
 class Uplink:
@@ -139,6 +173,8 @@ class Uplink:
         self._properties_size = len(self._properties.pack())  # type: ignore[no-untyped-call]
         self._socket_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._inbound: list[Inbound] = []
+        self._requests: deque[Request] = deque()  # waiting for a place in the window
         self._client = self._make_client()
         outbox.on_append(self._committed)
         outbox.on_shed(self._shed)
@@ -174,6 +210,7 @@ class Uplink:
         client.on_connect = self._paho_connected
         client.on_disconnect = self._paho_disconnected
         client.on_publish = self._paho_published
+        client.on_message = self._paho_message
         client.on_socket_open = self._socket_opened
         client.on_socket_close = self._socket_closed
         client.on_socket_register_write = self._socket_wants_write
@@ -276,6 +313,11 @@ class Uplink:
         self._set_state("connected")
         if not self._dropping.active:  # a flapping link is counted, not logged each time
             log.info("uplink connected to %s:%d", self._config.host, self._config.port)
+        filters = [topic for inbound in self._inbound for topic in inbound.subscriptions]
+        if filters:
+            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in filters])
+        for inbound in self._inbound:
+            inbound.connected()
         self._wake.set()
 
     def _paho_disconnected(
@@ -288,9 +330,45 @@ class Uplink:
             if self._monotonic() - self._connected_at >= self.STABLE_AFTER:
                 self._dropping.cleared()  # a drop after a good while starts a new count
             self._dropping.occurred(detail=str(reason))
-        self._connected = False
+        was_connected, self._connected = self._connected, False
         self._forget_connection()
         self._lost.set()
+        if was_connected:
+            for inbound in self._inbound:
+                inbound.disconnected()
+
+    def _paho_message(self, client: mqtt.Client, _: Any, message: mqtt.MQTTMessage) -> None:
+        if client is not self._client:
+            return
+        properties = getattr(message, "properties", None)
+        for inbound in self._inbound:
+            if any(mqtt.topic_matches_sub(sub, message.topic) for sub in inbound.subscriptions):
+                inbound.received(message.topic, bytes(message.payload), properties)
+
+    def attach(self, inbound: Inbound) -> None:
+        """Subscribe `inbound` to its topics on every connection (attach before `run`)."""
+        self._inbound.append(inbound)
+
+    def request(self, request: Request) -> None:
+        """Send `request` as soon as the broker's window has room, if still connected.
+
+        Thread-safe. A request made while disconnected, or cut off by a drop, is lost.
+        """
+        self._on_loop(self._queue_request, request)
+
+    def _queue_request(self, request: Request) -> None:
+        if self._connected:
+            self._requests.append(request)
+            self._fill()
+
+    def _send_request(self, request: Request) -> None:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = request.response_topic
+        properties.CorrelationData = request.correlation
+        properties.MessageExpiryInterval = request.expiry
+        properties.PayloadFormatIndicator = 1
+        info = self._client.publish(request.topic, request.payload, qos=1, properties=properties)
+        self._control.add(info.mid)  # counted in the window like the state messages
 
     def _forget_connection(self) -> None:
         """After a drop, read again from the outbox: it, not memory, says what is left."""
@@ -299,6 +377,7 @@ class Uplink:
             self._refusals.requeue(self._in_flight.values())  # retries cut off mid-flight
         self._in_flight.clear()
         self._control.clear()
+        self._requests.clear()
         self._ready.clear()
         self._read_upto = 0
 
@@ -308,7 +387,7 @@ class Uplink:
         if client is not self._client:
             return
         sequence = self._in_flight.pop(mid, None)
-        if sequence is None:  # the birth or goodbye message: its place in the window is free
+        if sequence is None:  # a state message or a request: its place in the window is free
             self._control.discard(mid)
             self._fill()
             return
@@ -472,7 +551,12 @@ class Uplink:
             await self._wake.wait()
 
     def _fill(self) -> None:
-        """Publish the next events in order while the window has room."""
+        """Send waiting requests, then the next events in order, while the window has room.
+
+        Requests go first: they are few, and what a kiosk shows waits on their answers.
+        """
+        while self._connected and self._requests and self._room() > 0:
+            self._send_request(self._requests.popleft())
         while self._connected and self._ready and self._room() > 0:
             self._publish(self._ready.popleft())
 
