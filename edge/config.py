@@ -160,6 +160,9 @@ class StorageConfig(_Section):
     # "full": an accepted event survives a power cut. "normal": it survives a crash
     # of the process (kill -9) but the last commits may roll back on power loss.
     synchronous: Literal["full", "normal"] = "full"
+    # Seconds an event the broker acknowledged is still kept, so the platform can ask
+    # for it again if it never reached its store (a broker may lose QoS 1 messages).
+    keep_delivered: Annotated[float, Field(ge=0, le=30 * 86_400, allow_inf_nan=False)] = 86_400.0
 
 
 class PrivacyConfig(_Section):
@@ -200,9 +203,25 @@ class PresenceConfig(_Section):
 
 
 class CatalogConfig(_Section):
-    """The product data the catalog cache is loaded from until the platform sends its own."""
+    """The product data: a source file, or the platform's streams when [mqtt] names a broker."""
 
-    source: str = ""  # empty: an empty catalog
+    source: str = ""  # empty: what the platform sends, or an empty catalog without a broker
+    # Product pictures, `<gtin-13>.png` in this folder; empty: products show no picture.
+    pictures: str = ""
+    # Names shown for the other stores' codes in "stock nearby" (code -> name).
+    store_names: dict[TopicLevel, str] = Field(default_factory=dict)
+
+
+class SyncConfig(_Section):
+    """The platform's streams coming down to the kiosk."""
+
+    # Stock last confirmed longer ago than this is shown with its time ("Stock à 10:42").
+    stale_after: Seconds = 600.0
+    # Seconds to wait for the answer to a resync before asking again.
+    answer_within: Seconds = 15.0
+    # While connected, how often each stream is checked with the platform: silence
+    # from a broker that lost the platform must not pass for "nothing changed".
+    check_every: Seconds = 60.0
 
 
 class KioskConfig(_Section):
@@ -223,6 +242,7 @@ class Config(ReadBySources):
     session: SessionConfig = Field(default_factory=SessionConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
     presence: PresenceConfig = Field(default_factory=PresenceConfig)
     kiosk: KioskConfig = Field(default_factory=KioskConfig)
 

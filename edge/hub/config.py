@@ -101,11 +101,29 @@ class HubStoreConfig(_Section):
         return SqliteEventStore(path)
 
 
+class HubGapsConfig(_Section):
+    """Asking devices again for events that never arrived."""
+
+    # Seconds a missing range stays open before its device is asked for it (events
+    # overtaken on the way arrive meanwhile), and between two asks of the same range.
+    ask_after: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 30.0
+    ask_every: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 300.0
+
+
+class HubPrivacyConfig(_Section):
+    """The retailer's pseudonym secret, shared with its kiosks: a loyalty feed that lists
+    card numbers is keyed by their pseudonyms at import, and the numbers are not kept."""
+
+    pseudonym_key_file: str = ""  # empty: a loyalty feed must give pseudonyms
+
+
 class HubConfig(ReadBySources):
     """The hub's whole configuration. `HubConfig()` is the defaults."""
 
     mqtt: HubMqttConfig = Field(default_factory=HubMqttConfig)
     store: HubStoreConfig = Field(default_factory=HubStoreConfig)
+    gaps: HubGapsConfig = Field(default_factory=HubGapsConfig)
+    privacy: HubPrivacyConfig = Field(default_factory=HubPrivacyConfig)
 
 
 def load_hub_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:
