@@ -12,16 +12,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edge.config import Config, load_config
 from edge.demo import with_demo_store
 from edge.errors import BorneError, ConfigError
 from edge.lockdown import hash_pin
 from edge.logs import setup_logging
-
-if TYPE_CHECKING:  # the hub's modules (and psycopg) load only for `borne hub`
-    from edge.hub.config import HubConfig
+from kiosk.hub_cli import add_hub_commands, run_hub_command
 
 DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
 DEMO_STAFF_PIN = "2580"  # the demo's only: a real kiosk's PIN hash comes from provisioning
@@ -88,25 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, required=True)
     status.add_argument("--json", action="store_true")
 
-    _add_hub_commands(commands)
+    add_hub_commands(commands)
     return parser
-
-
-def _add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    hub = commands.add_parser(
-        "hub", help="the platform's side: imports retailer feeds, ingests every kiosk event"
-    )
-    hub_commands = hub.add_subparsers(dest="hub_command", required=True)
-    serve = hub_commands.add_parser("serve", help="ingest events until stopped (SIGTERM)")
-    serve.add_argument("--config", type=Path, required=True)
-    hub_import = hub_commands.add_parser(
-        "import", help="import retailer feeds (products, local inventory, reviews, promotions)"
-    )
-    hub_import.add_argument("--config", type=Path, required=True)
-    hub_import.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    hub_status = hub_commands.add_parser("status", help="each device's sequence, events, gaps")
-    hub_status.add_argument("--config", type=Path, required=True)
-    hub_status.add_argument("--json", action="store_true")
 
 
 def _demo_config(path: Path | None) -> Config:
@@ -150,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ble":
             return asyncio.run(_ble_scan(args.seconds, args.replay, active=args.active))
         if args.command == "hub":
-            return _hub(args)
+            return run_hub_command(args)
         config = load_config(args.config)
         if args.command == "edge":
             return asyncio.run(_edge(config))
@@ -323,116 +303,6 @@ def _outbox_status(config: Config, *, as_json: bool) -> int:
         return 0
     for line in describe_status(status, now=time.time()):
         print(line)
-    return 0
-
-
-def _hub(args: argparse.Namespace) -> int:
-    from edge.hub.config import load_hub_config
-
-    config = load_hub_config(args.config)
-    if args.hub_command == "serve":
-        return asyncio.run(_hub_serve(config))
-    if args.hub_command == "import":
-        return _hub_import(config, args.files)
-    return _hub_status(config, as_json=args.json)
-
-
-def _hub_import(config: HubConfig, files: list[Path]) -> int:
-    """Read every feed, report what is refused, import the rest in one transaction."""
-    from edge.hub.feeds import FeedError, read_feed
-    from edge.hub.publisher import ChangePublishError, new_change_sets, publish_change_sets
-    from edge.hub.streams import StreamStore
-
-    results, status = [], 0
-    for path in files:
-        try:
-            result = read_feed(path)
-        except FeedError as error:  # a bad file is refused whole; the others go on
-            print(f"borne: refused: {error}", file=sys.stderr)
-            status = 1
-            continue
-        for rejection in result.rejected:  # a bad row is reported, the rest imported
-            print(f"borne: row left out: {rejection}", file=sys.stderr)
-        results.append(result)
-    if not results:
-        return status
-    config.store.streams_path.parent.mkdir(parents=True, exist_ok=True)
-    streams = StreamStore(config.store.streams_path)
-    try:
-        report = streams.import_feeds(results)
-        outgoing = new_change_sets(streams, report.versions)
-    finally:
-        streams.close()
-    # Committed whatever happens next: a kiosk that misses a change set resyncs.
-    published, link = 0, "no broker configured: kiosks get the changes when they resync"
-    if config.mqtt.host:
-        try:
-            published = publish_change_sets(config.mqtt, outgoing)
-            link = "published"
-        except ChangePublishError as error:
-            published, link = error.published, f"not published: {error.reason}"
-            print(f"borne: change sets {link}; kiosks will resync", file=sys.stderr)
-    summary = {
-        "files": len(results),
-        "records": sum(len(result.records) for result in results),
-        "rows_left_out": sum(len(result.rejected) for result in results),
-        "versions": {f"{store}/{stream}": v for (store, stream), v in report.versions.items()},
-        "without_gtin": report.without_gtin,
-        "unknown_ids": len(report.unknown_ids),
-        "refused_store_codes": list(report.refused_store_codes),
-        "published": published,
-        "link": link,
-    }
-    print(json.dumps(summary, ensure_ascii=False))
-    return status
-
-
-async def _hub_serve(config: HubConfig) -> int:
-    from edge.hub.resync import SyncResponder, device_store_lookup
-    from edge.hub.service import HubService
-    from edge.hub.streams import StreamStore
-
-    store = await asyncio.to_thread(config.store.open)
-    config.store.streams_path.parent.mkdir(parents=True, exist_ok=True)
-    streams = await asyncio.to_thread(StreamStore, config.store.streams_path)
-    try:
-        # Kiosks that missed changes ask for them again: answered from the imported streams.
-        responder = SyncResponder(streams, device_store_lookup(store))
-        service = HubService(config.mqtt, store, resync=responder)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, service.close)
-        await service.run()
-    finally:
-        streams.close()
-        store.close()
-    # What this process did, for the operator (and the tests) once it stops.
-    counters = service.counters.as_dict() | {"resync": responder.counters.as_dict()}
-    print(json.dumps(counters), flush=True)
-    return 0
-
-
-def _hub_status(config: HubConfig, *, as_json: bool) -> int:
-    store = config.store.open()
-    try:
-        devices = store.devices()
-    finally:
-        store.close()
-    if as_json:
-        for device in devices:
-            print(json.dumps(asdict(device), default=str))
-        return 0
-    print(
-        f"{'device':<20} {'state':<8} {'boot':>5} {'contiguous':>10} {'highest':>10} "
-        f"{'stored':>9} {'dupes':>7} {'open':>5} {'shed':>5} {'recovered':>9}"
-    )
-    for device in devices:
-        print(
-            f"{device.device_id:<20} {device.state or '-':<8} {device.boot or '-':>5} "
-            f"{device.last_contiguous:>10} {device.highest:>10} {device.events_stored:>9} "
-            f"{device.duplicates_dropped:>7} {device.open.sequences:>5} "
-            f"{device.shed.sequences:>5} {device.recovered.sequences:>9}"
-        )
     return 0
 
 

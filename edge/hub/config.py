@@ -28,6 +28,7 @@ from edge.config_sources import (
 )
 from edge.errors import ConfigError
 from edge.hub.store import EventStore, PostgresEventStore, SqliteEventStore
+from edge.hub.streams import StreamStore
 
 __all__ = ["HUB_ENV_PREFIX", "HubConfig", "HubMqttConfig", "HubStoreConfig", "load_hub_config"]
 
@@ -88,6 +89,11 @@ class HubStoreConfig(_Section):
     def streams_path(self) -> Path:
         """Where the hub keeps what it imported, as the stores' versioned streams."""
         return Path(self.data_dir) / "streams.sqlite"
+
+    def open_streams(self) -> StreamStore:
+        """Open (and create if needed) the store of the imported streams."""
+        self.streams_path.parent.mkdir(parents=True, exist_ok=True)
+        return StreamStore(self.streams_path)
 
     def open(self) -> EventStore:
         """Open (and create if needed) the configured event store."""

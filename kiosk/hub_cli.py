@@ -1,0 +1,97 @@
+"""`borne hub`: serve the kiosks, import feeds, show each device's events.
+
+The hub's modules (and psycopg) are imported inside the commands: the kiosk's commands
+never load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiosk.hub_import_cli import hub_import
+
+if TYPE_CHECKING:
+    from edge.hub.config import HubConfig
+
+
+def add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `borne hub` and its commands to the `borne` parser."""
+    hub = commands.add_parser(
+        "hub", help="the platform's side: imports retailer feeds, ingests every kiosk event"
+    )
+    hub_commands = hub.add_subparsers(dest="hub_command", required=True)
+    serve = hub_commands.add_parser("serve", help="ingest events until stopped (SIGTERM)")
+    serve.add_argument("--config", type=Path, required=True)
+    hub_import = hub_commands.add_parser(
+        "import", help="import retailer feeds (products, local inventory, reviews, promotions)"
+    )
+    hub_import.add_argument("--config", type=Path, required=True)
+    hub_import.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    hub_status = hub_commands.add_parser("status", help="each device's sequence, events, gaps")
+    hub_status.add_argument("--config", type=Path, required=True)
+    hub_status.add_argument("--json", action="store_true")
+
+
+def run_hub_command(args: argparse.Namespace) -> int:
+    """Run `borne hub ...`; returns the exit status."""
+    from edge.hub.config import load_hub_config
+
+    config = load_hub_config(args.config)
+    if args.hub_command == "serve":
+        return asyncio.run(_hub_serve(config))
+    if args.hub_command == "import":
+        return hub_import(config, args.files)
+    return _hub_status(config, as_json=args.json)
+
+
+async def _hub_serve(config: HubConfig) -> int:
+    from edge.hub.resync import SyncResponder, device_store_lookup
+    from edge.hub.service import HubService
+
+    store = await asyncio.to_thread(config.store.open)
+    streams = await asyncio.to_thread(config.store.open_streams)
+    try:
+        # Kiosks that missed changes ask for them again: answered from the imported streams.
+        responder = SyncResponder(streams, device_store_lookup(store))
+        service = HubService(config.mqtt, store, resync=responder)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, service.close)
+        await service.run()
+    finally:
+        streams.close()
+        store.close()
+    # What this process did, for the operator (and the tests) once it stops.
+    counters = service.counters.as_dict() | {"resync": responder.counters.as_dict()}
+    print(json.dumps(counters), flush=True)
+    return 0
+
+
+def _hub_status(config: HubConfig, *, as_json: bool) -> int:
+    store = config.store.open()
+    try:
+        devices = store.devices()
+    finally:
+        store.close()
+    if as_json:
+        for device in devices:
+            print(json.dumps(asdict(device), default=str))
+        return 0
+    print(
+        f"{'device':<20} {'state':<8} {'boot':>5} {'contiguous':>10} {'highest':>10} "
+        f"{'stored':>9} {'dupes':>7} {'open':>5} {'shed':>5} {'recovered':>9}"
+    )
+    for device in devices:
+        print(
+            f"{device.device_id:<20} {device.state or '-':<8} {device.boot or '-':>5} "
+            f"{device.last_contiguous:>10} {device.highest:>10} {device.events_stored:>9} "
+            f"{device.duplicates_dropped:>7} {device.open.sequences:>5} "
+            f"{device.shed.sequences:>5} {device.recovered.sequences:>9}"
+        )
+    return 0
