@@ -20,7 +20,8 @@ DEMO_CATALOG = DEMO_STORE / "catalog.json"
 # pseudonym: worthless for anything else, and never used outside the demo.
 DEMO_SECRET = DEMO_STORE / "pseudonym.key"
 DEMO_CARDS = DEMO_STORE / "loyalty-cards.json"
-DEMO_STORE_ID, DEMO_DEVICE_ID = "demo-store", "kiosk-01"
+# The store code the demo feeds give this store ("here" in its inventory).
+DEMO_STORE_ID, DEMO_DEVICE_ID = "paris-01", "kiosk-01"
 DEMO_STORE_NAME = "Borne Démo — Paris République"
 DEMO_LOYALTY_PREFIXES = ("925",)  # the demo cards' numbers: 9250000000017...
 
