@@ -465,7 +465,7 @@ def test_get_it_delivered_hands_the_product_page_to_a_phone(journey_run: Path) -
     assert pixels is not None
     codes = BarcodeDecoder(thorough=True).decode(as_frame(pixels))
     assert [code.text for code in codes] == [
-        "https://www.borne-demo.fr/produit/3760123450041?store=demo-store&fulfilment=delivery"
+        "https://www.borne-demo.fr/produit/3760123450041?store=paris-01&fulfilment=delivery"
     ]
 
 
