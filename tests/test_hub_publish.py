@@ -526,3 +526,17 @@ def test_borne_hub_serve_answers_a_kiosk_s_resync(tmp_path: Path, broker: Broker
     assert (page.page, page.pages) == (1, 1)
     assert page.items  # the demo store's promotions
     assert json.loads(stdout)["resync"]["answered"] == 1
+
+
+def test_a_kiosk_the_hub_is_configured_with_is_known_before_its_first_event(
+    tmp_path: Path,
+) -> None:
+    events = SqliteEventStore(tmp_path / "events.sqlite")
+    try:
+        store_of = device_store_lookup(events, {"kiosk-new": "lyon-01"})
+        assert store_of("kiosk-new") == "lyon-01"  # named in [devices]: answered at once
+        assert store_of(DEVICE) is None  # neither named nor heard from: refused
+        seen_event(events)
+        assert store_of(DEVICE) == STORE  # known from its events
+    finally:
+        events.close()

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationError
 
-from edge.config import MqttConfig, _Section
+from edge.config import MqttConfig, TopicLevel, _Section
 from edge.config_sources import (
     HUB_ENV_PREFIX,
     EnvironmentSource,
@@ -124,12 +124,18 @@ class HubPrivacyConfig(_Section):
 
 
 class HubConfig(ReadBySources):
-    """The hub's whole configuration. `HubConfig()` is the defaults."""
+    """The hub's whole configuration. `HubConfig()` is the defaults.
+
+    `devices` names the store of each kiosk the hub serves (device id -> store code),
+    so that a brand-new kiosk is answered before the hub has any event of it; a kiosk
+    not named there is known by the store its events name.
+    """
 
     mqtt: HubMqttConfig = Field(default_factory=HubMqttConfig)
     store: HubStoreConfig = Field(default_factory=HubStoreConfig)
     gaps: HubGapsConfig = Field(default_factory=HubGapsConfig)
     privacy: HubPrivacyConfig = Field(default_factory=HubPrivacyConfig)
+    devices: dict[TopicLevel, TopicLevel] = Field(default_factory=dict)
 
 
 def load_hub_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:

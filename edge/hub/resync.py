@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,10 +98,16 @@ def answer_documents(
     return streams.snapshot(store_id, stream, page_items)
 
 
-def device_store_lookup(events: EventStore) -> Callable[[str], str | None]:
-    """The store a device's events name (None: the hub has not heard from it yet)."""
+def device_store_lookup(
+    events: EventStore, known: Mapping[str, str] | None = None
+) -> Callable[[str], str | None]:
+    """The store of a device: as `known` names it (the hub's `[devices]`), else as its
+    events name it (None: the hub has not heard from it yet)."""
+    named = dict(known or {})
 
     def store_of(device_id: str) -> str | None:
+        if device_id in named:
+            return named[device_id]
         try:
             return events.device_status(device_id).store_id
         except UnknownDeviceError:
@@ -114,8 +120,8 @@ class SyncResponder:
     """Answers the resync requests handed to `submit`, one at a time, until cancelled.
 
     `store_of` names the store of a device (blocking, run in a worker thread): a device
-    asks only for its own store's streams, and one the hub has never heard an event
-    from is refused until it has, because its store is not known.
+    asks only for its own store's streams, and one the hub neither has in its
+    configuration nor has heard an event from is refused, because its store is not known.
     """
 
     def __init__(
@@ -174,7 +180,10 @@ class SyncResponder:
     def _documents(self, request: SyncRequest) -> list[dict[str, Any]]:
         store_id = self._store_of(request.device_id)
         if store_id is None:
-            raise SyncRefusedError("the hub has no event of this device yet: its store is unknown")
+            raise SyncRefusedError(
+                "the device is not in the hub's [devices] and has sent no event yet:"
+                " its store is unknown"
+            )
         if store_id != request.store_id:
             raise SyncRefusedError(f"the device is in store {store_id!r}, not this one")
         try:
