@@ -5,6 +5,11 @@ them. Here an event is accepted only once its row is committed (WAL); the uplink
 deletes the row when the broker's PUBACK says success. What is left after a crash
 is resent on restart: at-least-once, and the platform de-duplicates on the id.
 
+With `keep_delivered` seconds, an acknowledged event is not deleted but marked
+delivered and kept that long, so the hub can ask for it again if the broker lost it
+on the way (edge.replay). It is never published again on its own, and when room is
+needed, kept events are the first to go, before any pending one is shed.
+
 When full, the outbox sheds the lowest-value events first (presence samples) and
 commits, in the same transaction, an `io.borne.outbox.shed` event that names the
 sequences it dropped: the platform tells a shed gap from a loss, and a shed event
@@ -44,11 +49,17 @@ CREATE TABLE IF NOT EXISTS events (
     topic      TEXT    NOT NULL,
     payload    BLOB    NOT NULL,
     priority   INTEGER NOT NULL,
-    created_at REAL    NOT NULL
+    created_at REAL    NOT NULL,
+    delivered_at REAL  -- NULL while pending; set when acknowledged and kept
 );
 CREATE INDEX IF NOT EXISTS events_by_value ON events (priority, sequence);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
+# After the column exists (an outbox made before keep_delivered gains it on open).
+_KEPT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_kept ON events (delivered_at) WHERE delivered_at IS NOT NULL"
+)
+_COLUMNS = "sequence, id, topic, payload, priority, created_at"
 _COUNTERS = ("last_sequence", "boot_count", "delivered_total", "shed_total", "refused_total")
 _LINK = ("link_state", "link_detail", "link_since", "link_restarts")
 SHED_REPORT_TYPE = "io.borne.outbox.shed"
@@ -85,6 +96,8 @@ class OutboxStatus:
     link_detail: str = ""
     link_since: float | None = None
     link_restarts: int = 0  # uplink tasks restarted after a failure
+    kept_delivered: int = 0  # acknowledged events kept for the hub's re-asks
+    kept_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +169,13 @@ class OutboxStore:
         *,
         max_bytes: int = 64 * 1024 * 1024,
         synchronous: str = "full",
+        keep_delivered: float = 0.0,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], object] | None = None,
     ) -> None:
         self.source = source
         self.max_bytes = max_bytes
+        self.keep_delivered = keep_delivered  # seconds; 0: delete on acknowledgement
         self._clock = clock
         self._new_id = new_id or UUIDv7Generator()
         self._shedding = RepeatedCondition(log, "outbox full: shedding presence samples", "events")
@@ -171,6 +186,10 @@ class OutboxStore:
             self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={self._synchronous}")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            if "delivered_at" not in columns:
+                self._db.execute("ALTER TABLE events ADD COLUMN delivered_at REAL")
+            self._db.execute(_KEPT_INDEX)
             row = self._db.execute(
                 "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events"
             ).fetchone()
@@ -268,6 +287,10 @@ class OutboxStore:
         while True:
             over = self._queued_bytes + added + report_bytes - freed - self.max_bytes
             if over > 0:
+                dropped = self._drop_kept(over)
+                if dropped:  # delivered already: dropping them needs no report
+                    freed += dropped
+                    continue
                 if not shedding.started:
                     shedding.started = True
                     freed += self._take_previous_report(shedding)
@@ -296,6 +319,24 @@ class OutboxStore:
             self._set_meta(shed_report=report[0].sequence)
         return stored, shedding, added - freed
 
+    def _drop_kept(self, over: int) -> int:
+        """Delete the oldest delivered events until `over` bytes are freed (or none is
+        left); bytes freed."""
+        freed = 0
+        cursor = self._db.execute(
+            "SELECT sequence, LENGTH(payload) FROM events WHERE delivered_at IS NOT NULL "
+            "ORDER BY delivered_at, sequence"
+        )
+        gone = []
+        for sequence, size in cursor:
+            gone.append((sequence,))
+            freed += size
+            if freed >= over:
+                break
+        cursor.close()
+        self._db.executemany("DELETE FROM events WHERE sequence = ?", gone)
+        return freed
+
     def _take_previous_report(self, shedding: _Shedding) -> int:
         """Delete the undelivered shed report, if any, keeping what it named; bytes freed."""
         row = self._db.execute(
@@ -322,8 +363,8 @@ class OutboxStore:
         """The lowest-value events whose removal frees at least `over` bytes (or all)."""
         victims: list[tuple[int, int]] = []
         cursor = self._db.execute(
-            "SELECT sequence, LENGTH(payload) FROM events WHERE priority < ? "
-            "ORDER BY priority, sequence",
+            "SELECT sequence, LENGTH(payload) FROM events "
+            "WHERE priority < ? AND delivered_at IS NULL ORDER BY priority, sequence",
             (int(Priority.CRITICAL),),
         )
         for sequence, size in cursor:
@@ -344,7 +385,7 @@ class OutboxStore:
             payload = self.source.envelope(draft, event_id=event_id, sequence=sequence, time=now)
             topic = self.source.topic(draft)
             self._db.execute(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
                 (sequence, event_id, topic, payload, int(draft.priority), now),
             )
             added += len(payload)
@@ -359,23 +400,46 @@ class OutboxStore:
         """Events waiting for delivery with a sequence above `after_sequence`, in order."""
         with translated(OutboxError, "outbox read"):
             rows = self._db.execute(
-                "SELECT * FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                f"SELECT {_COLUMNS} FROM events "  # noqa: S608 - constant fragments only
+                "WHERE sequence > ? AND delivered_at IS NULL ORDER BY sequence LIMIT ?",
                 (after_sequence, limit),
             ).fetchall()
         return [_stored(row) for row in rows]
 
     def get(self, sequences: Iterable[int]) -> list[StoredEvent]:
         """The events among `sequences` that are still waiting, in order."""
+        return [event for event, delivered in self._read(sequences) if not delivered]
+
+    def kept(self, sequences: Iterable[int]) -> tuple[list[StoredEvent], list[int]]:
+        """Among `sequences`: the delivered events still kept, exactly as stored, and
+        the sequences still waiting for their first delivery; both in order."""
+        kept, waiting = [], []
+        for event, delivered in self._read(sequences):
+            if delivered:
+                kept.append(event)
+            else:
+                waiting.append(event.sequence)
+        return kept, waiting
+
+    def _read(self, sequences: Iterable[int]) -> list[tuple[StoredEvent, bool]]:
+        """The events held among `sequences`, in order, each with whether it was delivered."""
+        found = []
         with translated(OutboxError, "outbox read"):
-            rows = [
-                self._db.execute("SELECT * FROM events WHERE sequence = ?", (s,)).fetchone()
-                for s in sorted(set(sequences))
-            ]
-        return [_stored(row) for row in rows if row is not None]
+            for sequence in sorted(set(sequences)):
+                row = self._db.execute(
+                    f"SELECT {_COLUMNS}, delivered_at IS NOT NULL FROM events "  # noqa: S608
+                    "WHERE sequence = ?",
+                    (sequence,),
+                ).fetchone()
+                if row is not None:
+                    found.append((_stored(row[:-1]), bool(row[-1])))
+        return found
 
     def delete_delivered(self, sequences: Sequence[int]) -> None:
         """Forget events the broker acknowledged with a success reason code.
 
+        With `keep_delivered`, they are only marked delivered (never published again
+        on their own), and those delivered longer ago than that are deleted.
         A delete need not reach the disk at once: if it is lost in a power cut, the
         event is only sent again (at-least-once). So it skips the flush, and the next
         append's flush carries it to disk.
@@ -389,22 +453,50 @@ class OutboxStore:
         self._queued_bytes -= freed
 
     def _delete(self, sequences: Sequence[int]) -> int:
+        now = self._clock()
         with transaction(self._db):
-            freed = 0
-            deleted = 0  # an acknowledged event may have been shed meanwhile
+            freed = self._forget_kept(now)
+            done = 0  # an acknowledged event may have been shed meanwhile
             for sequence in sequences:
-                row = self._db.execute(
-                    "DELETE FROM events WHERE sequence = ? RETURNING LENGTH(payload)",
-                    (sequence,),
-                ).fetchone()
+                if self.keep_delivered > 0:
+                    # A replayed event is acknowledged again: it keeps its first time.
+                    row = self._db.execute(
+                        "UPDATE events SET delivered_at = ? "
+                        "WHERE sequence = ? AND delivered_at IS NULL RETURNING 0",
+                        (now, sequence),
+                    ).fetchone()
+                else:
+                    row = self._db.execute(
+                        "DELETE FROM events WHERE sequence = ? RETURNING LENGTH(payload)",
+                        (sequence,),
+                    ).fetchone()
                 if row is not None:
                     freed += row[0]
-                    deleted += 1
+                    done += 1
             self._set_meta(
-                delivered_total=self._meta("delivered_total") + deleted,
-                last_delivered_at=self._clock(),
+                delivered_total=self._meta("delivered_total") + done,
+                last_delivered_at=now,
             )
         return freed
+
+    def _forget_kept(self, now: float) -> int:
+        """Delete the events delivered longer than `keep_delivered` ago; bytes freed."""
+        ((freed,),) = self._db.execute(
+            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events "
+            "WHERE delivered_at IS NOT NULL AND delivered_at <= ?",
+            (now - self.keep_delivered,),
+        ).fetchall()
+        if freed:
+            self._db.execute(
+                "DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at <= ?",
+                (now - self.keep_delivered,),
+            )
+        return int(freed)
+
+    def forget_kept(self) -> None:
+        """Delete the events delivered longer than `keep_delivered` ago."""
+        with translated(OutboxError, "outbox forget delivered"), transaction(self._db):
+            self._queued_bytes -= self._forget_kept(self._clock())
 
     def record_link(self, link: LinkRecord) -> None:
         """Keep the uplink's state where `borne outbox status` reads it."""
@@ -424,23 +516,30 @@ class OutboxStore:
     def status(self) -> OutboxStatus:
         """Counts and ages for operators."""
         with translated(OutboxError, "outbox read"):
-            return _read_status(self._db, self.max_bytes, self._queued_bytes)
+            return _read_status(self._db, self.max_bytes)
 
 
-def _read_status(db: sqlite3.Connection, max_bytes: int, queued_bytes: int | None) -> OutboxStatus:
-    queued, oldest, counted_bytes = db.execute(
-        "SELECT COUNT(*), MIN(created_at), COALESCE(SUM(LENGTH(payload)), 0) FROM events"
+def _read_status(db: sqlite3.Connection, max_bytes: int) -> OutboxStatus:
+    queued, oldest, queued_bytes_now, kept, kept_bytes = db.execute(
+        "SELECT COUNT(*) FILTER (WHERE delivered_at IS NULL),"
+        " MIN(created_at) FILTER (WHERE delivered_at IS NULL),"
+        " COALESCE(SUM(LENGTH(payload)) FILTER (WHERE delivered_at IS NULL), 0),"
+        " COUNT(*) FILTER (WHERE delivered_at IS NOT NULL),"
+        " COALESCE(SUM(LENGTH(payload)) FILTER (WHERE delivered_at IS NOT NULL), 0)"
+        " FROM events"
     ).fetchone()
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     defaults = {f.name: f.default for f in dataclasses.fields(OutboxStatus) if f.name in _LINK}
     return OutboxStatus(
         queued=queued,
-        queued_bytes=counted_bytes if queued_bytes is None else queued_bytes,
+        queued_bytes=queued_bytes_now,
         max_bytes=max_bytes,
         oldest_created_at=oldest,
         last_delivered_at=meta.get("last_delivered_at"),
         **{key: meta.get(key, 0) for key in _COUNTERS},
         **{key: meta.get(key, defaults[key]) for key in _LINK},
+        kept_delivered=kept,
+        kept_bytes=kept_bytes,
     )
 
 
@@ -471,7 +570,7 @@ def read_status(path: Path, *, max_bytes: int) -> OutboxStatus:
         try:
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
                 raise OutboxError(f"{path} is not a Borne outbox")
-            return _read_status(db, max_bytes, None)
+            return _read_status(db, max_bytes)
         finally:
             db.close()
 
@@ -485,10 +584,13 @@ def describe_status(status: OutboxStatus, *, now: float) -> list[str]:
         local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
         return f"{local} ({now - timestamp:.1f} s ago)"
 
-    full = 100 * status.queued_bytes / status.max_bytes if status.max_bytes else 0.0
+    held = status.queued_bytes + status.kept_bytes
+    full = 100 * held / status.max_bytes if status.max_bytes else 0.0
     return [
         f"queued events:      {status.queued}",
         f"queued bytes:       {status.queued_bytes} of {status.max_bytes} ({full:.0f}% full)",
+        f"kept delivered:     {status.kept_delivered} ({status.kept_bytes} bytes, "
+        "for the hub's re-asks; the first to go when room is needed)",
         f"oldest queued:      {moment(status.oldest_created_at, '-')}",
         f"last sequence:      {status.last_sequence}",
         f"delivered in total: {status.delivered_total}",
@@ -596,6 +698,14 @@ class Outbox:
     async def delete_delivered(self, sequences: Sequence[int]) -> None:
         """See OutboxStore.delete_delivered."""
         await self._run(self._store.delete_delivered, sequences)
+
+    async def kept(self, sequences: Iterable[int]) -> tuple[list[StoredEvent], list[int]]:
+        """See OutboxStore.kept."""
+        return await self._run(self._store.kept, list(sequences))
+
+    async def forget_kept(self) -> None:
+        """See OutboxStore.forget_kept."""
+        await self._run(self._store.forget_kept)
 
     async def status(self) -> OutboxStatus:
         """See OutboxStore.status."""

@@ -221,3 +221,88 @@ def test_status_of_a_file_that_is_not_an_outbox_is_a_clear_error(tmp_path: Path)
 
     with pytest.raises(OutboxError, match="outbox status"):
         read_status(path, max_bytes=2_000_000)
+
+
+def test_delivered_events_are_kept_for_re_asks_and_never_pending_again(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = OutboxStore(
+        tmp_path / "outbox.sqlite", SOURCE, keep_delivered=60.0, clock=lambda: now[0]
+    )
+    accepted = store.append([draft() for _ in range(3)])
+    store.delete_delivered([1, 2])
+
+    kept, waiting = store.kept([1, 2, 3, 4])
+
+    assert [e.sequence for e in store.pending(0, 10)] == [3], "delivered ones are not resent"
+    assert [e.payload for e in kept] == [accepted[0].payload, accepted[1].payload]
+    assert waiting == [3]
+    status = store.status()
+    assert (status.queued, status.kept_delivered, status.delivered_total) == (1, 2, 2)
+    assert status.kept_bytes == len(accepted[0].payload) + len(accepted[1].payload)
+    assert any("kept delivered:     2" in line for line in describe_status(status, now=now[0]))
+
+
+def test_kept_events_are_forgotten_after_keep_delivered(tmp_path: Path) -> None:
+    now = [1000.0]
+    path = tmp_path / "outbox.sqlite"
+    store = OutboxStore(path, SOURCE, keep_delivered=60.0, clock=lambda: now[0])
+    store.append([draft() for _ in range(3)])
+    store.delete_delivered([1])
+    now[0] = 1030.0
+    store.delete_delivered([2])
+    now[0] = 1070.0
+
+    store.forget_kept()
+
+    assert [e.sequence for e in store.kept([1, 2, 3])[0]] == [2], "1 was delivered 70 s ago"
+    now[0] = 1095.0
+    store.delete_delivered([3])  # each delivery also forgets what is too old
+    assert [e.sequence for e in store.kept([1, 2, 3])[0]] == [3]
+    store.close()
+    assert read_status(path, max_bytes=1 << 20).kept_delivered == 1
+
+
+def test_with_keep_delivered_zero_an_acknowledged_event_is_gone_at_once(tmp_path: Path) -> None:
+    store = OutboxStore(tmp_path / "outbox.sqlite", SOURCE, keep_delivered=0)
+    store.append([draft(), draft()])
+
+    store.delete_delivered([1])
+
+    assert store.kept([1, 2]) == ([], [2])
+    assert store.status().kept_delivered == 0
+
+
+def test_when_room_is_needed_delivered_events_go_before_any_pending_one(tmp_path: Path) -> None:
+    store = OutboxStore(tmp_path / "outbox.sqlite", SOURCE, max_bytes=20_000, keep_delivered=3600)
+    store.append([draft(Priority.CRITICAL, 1000) for _ in range(6)])
+    store.append([draft(Priority.SAMPLE, 1000) for _ in range(6)])
+    store.delete_delivered([1, 2, 3, 4, 5, 6])
+
+    store.append([draft(Priority.CRITICAL, 1000) for _ in range(8)])
+
+    status = store.status()
+    assert status.shed_total == 0, "no pending presence sample was shed"
+    assert [e.sequence for e in store.pending(0, 100)] == list(range(7, 21))
+    assert status.kept_delivered < 6
+    assert status.queued_bytes + status.kept_bytes <= 20_000
+
+
+def test_an_outbox_from_before_keep_delivered_opens_with_its_events(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "outbox.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE events (sequence INTEGER PRIMARY KEY, id TEXT NOT NULL, topic TEXT NOT "
+        "NULL, payload BLOB NOT NULL, priority INTEGER NOT NULL, created_at REAL NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value);"
+        "INSERT INTO events VALUES (1, 'x', 't', X'7B7D', 2, 1.0);"
+        "INSERT INTO meta VALUES ('last_sequence', 1);"
+    )
+    old.commit()
+    old.close()
+
+    store = OutboxStore(path, SOURCE, keep_delivered=60)
+
+    assert [e.sequence for e in store.pending(0, 10)] == [1]
+    assert store.append([draft()])[0].sequence == 2
