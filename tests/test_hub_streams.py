@@ -1,16 +1,22 @@
-"""The hub turns imported feeds into each store's versioned streams, as the kiosk parses them."""
+"""The hub turns imported feeds into each store's versioned streams, as the kiosk parses them.
+
+Every scenario runs against both backends: SQLite in a temporary file, and a real
+PostgreSQL started from Debian's packages (as `nobody` when the tests run as root).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import multiprocessing
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.hub.feeds import (
@@ -34,18 +40,25 @@ from edge.hub.streams import (
     RETAINED_VERSIONS,
     STREAMS,
     InvalidStoreIdError,
+    SqliteStreamDatabase,
     StreamDatabaseError,
     StreamStore,
     StreamStoreError,
     UnknownStreamError,
 )
 from edge.hub.streams import store as store_module
+from edge.hub.streams.postgres import PostgresStreamDatabase
 from edge.sync.cursor import Apply, Position, Skip, decide
 from edge.sync.messages import MAX_ITEMS, ChangeSet, SnapshotPage, Stream, parse_message
+from tests.mosquitto import free_port
+from tests.postgres import PostgresServer
 
 DEMO_CATALOG = Path(__file__).parent.parent / "assets" / "demo-store" / "catalog.json"
 DEMO_STORES = ("lille-01", "lyon-01", "paris-01")
 GTINS = ("03760123450010", "03760123450027", "03760123450034")
+BACKENDS = ("sqlite", "postgres")
+
+OpenHub = Callable[..., StreamStore]  # new_epoch=, clock= -> a store on a fresh database
 
 
 def parsed(document: dict[str, Any], store_id: str) -> ChangeSet | SnapshotPage:
@@ -66,11 +79,39 @@ def demo(tmp_path: Path) -> DemoFeedFiles:
     return export_demo_store(DEMO_CATALOG, tmp_path / "feeds")
 
 
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on loopback for this module, stopped by its pid."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def open_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenHub]:
+    """Opens stream stores, each on a fresh database of the backend; closes them after."""
+    opened: list[StreamStore] = []
+
+    def open_store(**options: Any) -> StreamStore:
+        if request.param == "sqlite":
+            database: Any = SqliteStreamDatabase(tmp_path / f"streams-{len(opened)}.sqlite")
+        else:
+            server = request.getfixturevalue("postgres_server")
+            database = PostgresStreamDatabase(server.new_database())
+        opened.append(StreamStore(database, **options))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[StreamStore]:
-    store = StreamStore(tmp_path / "streams.sqlite")
-    yield store
-    store.close()
+def hub(open_hub: OpenHub) -> StreamStore:
+    return open_hub()
 
 
 def import_demo(hub: StreamStore, demo: DemoFeedFiles) -> None:
@@ -256,10 +297,10 @@ def test_the_kiosk_cursor_reaches_the_hub_version_through_the_change_sets(
 
 
 def test_changes_since_answers_none_when_a_snapshot_is_needed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    open_hub: OpenHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store_module, "RETAINED_VERSIONS", 2)
-    hub = StreamStore(tmp_path / "s.sqlite", new_epoch=lambda: "epoch-1")
+    hub = open_hub(new_epoch=lambda: "epoch-1")
     hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
     for quantity in range(4):
         inventory = (LocalInventory(store_code="paris-01", id="sku-0", quantity=quantity),)
@@ -271,7 +312,6 @@ def test_changes_since_answers_none_when_a_snapshot_is_needed(
     assert hub.changes_since("paris-01", Stream.STOCK, 5) is None
     with pytest.raises(UnknownStreamError):
         hub.changes_since("lyon-01", Stream.STOCK, 0)
-    hub.close()
     assert RETAINED_VERSIONS >= 100  # the module's own retention is untouched
 
 
@@ -287,6 +327,28 @@ def test_store_ids_and_page_sizes_are_checked(hub: StreamStore) -> None:
 def test_a_database_that_cannot_open_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(StreamDatabaseError):
         StreamStore(tmp_path)  # a directory
+    nobody_listens = f"host=127.0.0.1 port={free_port()} user=borne connect_timeout=2"
+    with pytest.raises(StreamDatabaseError) as refused:
+        PostgresStreamDatabase(nobody_listens)
+    assert refused.value.retryable
+
+
+def test_postgres_reconnects_after_the_server_drops_it(postgres_server: PostgresServer) -> None:
+    dsn = postgres_server.new_database()
+    hub = StreamStore(PostgresStreamDatabase(dsn))
+    try:
+        hub.add_store("paris-01")
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StreamDatabaseError) as dropped:
+            hub.stores()
+        assert dropped.value.retryable
+        assert hub.stores() == ["paris-01"]  # connected again
+    finally:
+        hub.close()
 
 
 def products_feed() -> tuple[Product, ...]:
@@ -304,14 +366,15 @@ inventory_rows = st.builds(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.lists(inventory_rows, max_size=6), max_size=6))
 def test_every_change_set_in_order_rebuilds_the_hub_items(
-    imports: list[list[LocalInventory]],
+    open_hub: OpenHub, imports: list[list[LocalInventory]]
 ) -> None:
     ticks = iter(range(10_000))
-    hub = StreamStore(
-        ":memory:",
+    hub = open_hub(
         clock=lambda: datetime(2026, 11, 30, tzinfo=UTC).replace(second=next(ticks) % 60),
     )
     hub.add_store("lille-01")
@@ -323,18 +386,16 @@ def test_every_change_set_in_order_rebuilds_the_hub_items(
         for document in hub.changes_since(store_id, Stream.STOCK, 0) or []:
             apply(items, parsed(document, store_id))
         assert items == hub.items(store_id, Stream.STOCK)
-    hub.close()
 
 
-def test_a_row_time_moves_only_when_the_row_changes(tmp_path: Path) -> None:
+def test_a_row_time_moves_only_when_the_row_changes(open_hub: OpenHub) -> None:
     times = iter([datetime(2026, 11, 30, 9, tzinfo=UTC), datetime(2026, 11, 30, 10, tzinfo=UTC)])
-    hub = StreamStore(tmp_path / "s.sqlite", clock=lambda: next(times))
+    hub = open_hub(clock=lambda: next(times))
     hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
     row = LocalInventory(store_code="paris-01", id="sku-0", quantity=1)
     hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, (row,), ()))
     hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, (replace(row, quantity=2),), ()))
     assert hub.items("paris-01", Stream.STOCK)[GTINS[0]]["as_of"] == "2026-11-30T10:00:00Z"
-    hub.close()
 
 
 def gtin14(body: int) -> str:
@@ -439,3 +500,71 @@ def test_a_change_set_too_big_for_one_message_is_answered_by_a_snapshot(hub: Str
     assert hub.changes_since("paris-01", Stream.CATALOG, 1) is None
     pages = hub.snapshot("paris-01", Stream.CATALOG, page_size=MAX_ITEMS)
     assert [parsed(page, "paris-01").version for page in pages] == [2, 2]
+
+
+def _open_location(backend: str, where: str) -> StreamStore:
+    if backend == "sqlite":
+        return StreamStore(SqliteStreamDatabase(where))
+    return StreamStore(PostgresStreamDatabase(where))
+
+
+def _import_quantities(
+    backend: str, where: str, sku: str, quantities: list[int], start: Any, report: Any
+) -> None:
+    """A hub process: one import per quantity, of product `sku` in two stores."""
+    hub = _open_location(backend, where)
+    start.wait()
+    try:
+        for quantity in quantities:
+            rows = tuple(
+                LocalInventory(store_code=store_id, id=sku, quantity=quantity)
+                for store_id in ("paris-01", "lyon-01")
+            )
+            versions = hub.import_feed(FeedResult(FeedKind.LOCAL_INVENTORY, rows, ())).versions
+            report.put(versions[("paris-01", Stream.STOCK)])
+    finally:
+        hub.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_processes_importing_at_once_number_every_version_once_without_gaps(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "sqlite":
+        where = str(tmp_path / "shared.sqlite")
+    else:
+        where = request.getfixturevalue("postgres_server").new_database()
+    hub = _open_location(backend, where)
+    rounds = 15
+    try:
+        hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+        for store_id in ("paris-01", "lyon-01"):
+            hub.add_store(store_id)
+        spawn = multiprocessing.get_context("spawn")
+        start, report = spawn.Barrier(2), spawn.Queue()
+        workers = [
+            spawn.Process(
+                target=_import_quantities,
+                args=(backend, where, sku, [1 + n for n in range(rounds)], start, report),
+            )
+            # Each its own product, so that no row of one import waits on the other's, and
+            # each import changes its product's quantity: one new version per store.
+            for sku in ("sku-0", "sku-1")
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [worker.exitcode for worker in workers] == [0, 0]
+        told = sorted(report.get(timeout=10) for _ in range(2 * rounds))
+        assert told == list(range(2, 2 * rounds + 2))  # each version given to one import
+        for store_id in ("paris-01", "lyon-01"):
+            assert hub.position(store_id, Stream.STOCK).version == 2 * rounds + 1
+            items: dict[str, Any] = {}
+            documents = hub.changes_since(store_id, Stream.STOCK, 0) or []
+            assert [document["version"] for document in documents] == list(range(1, 2 * rounds + 2))
+            for document in documents:
+                apply(items, parsed(document, store_id))
+            assert items == hub.items(store_id, Stream.STOCK)
+    finally:
+        hub.close()

@@ -91,7 +91,15 @@ class HubStoreConfig(_Section):
         return Path(self.data_dir) / "streams.sqlite"
 
     def open_streams(self) -> StreamStore:
-        """Open (and create if needed) the store of the imported streams."""
+        """Open (and create if needed) the store of the imported streams.
+
+        In the PostgreSQL database of `url` when it names one (beside the events, in
+        tables of their own), else in streams.sqlite under `data_dir`.
+        """
+        if self.url.startswith(POSTGRES_SCHEMES):
+            from edge.hub.streams.postgres import PostgresStreamDatabase
+
+            return StreamStore(PostgresStreamDatabase(self.url))
         self.streams_path.parent.mkdir(parents=True, exist_ok=True)
         return StreamStore(self.streams_path)
 

@@ -1,8 +1,9 @@
 """The hub's versioned streams per store (catalog, stock, reviews, offers), made from feeds.
 
 `StreamStore` imports what `edge.hub.feeds.read_feed` gives, keeps each store's streams
-in SQLite, and answers with the change set and snapshot messages of
-docs/platform-link.md.
+in SQLite (`SqliteStreamDatabase`) or PostgreSQL (`postgres.PostgresStreamDatabase`,
+imported on its own so that SQLite's users never load psycopg), and answers with the
+change set and snapshot messages of docs/platform-link.md.
 """
 
 from edge.hub.streams.errors import (
@@ -11,6 +12,7 @@ from edge.hub.streams.errors import (
     StreamStoreError,
     UnknownStreamError,
 )
+from edge.hub.streams.sql import SqliteStreamDatabase
 from edge.hub.streams.store import (
     RETAINED_VERSIONS,
     STREAMS,
@@ -18,6 +20,7 @@ from edge.hub.streams.store import (
     StreamPosition,
     StreamStore,
 )
+from edge.hub.streams.tables import StreamDatabase
 from edge.hub.streams.values import MAX_REVIEWS_SHOWN, ONLINE_STORE
 
 __all__ = [
@@ -27,6 +30,8 @@ __all__ = [
     "STREAMS",
     "ImportReport",
     "InvalidStoreIdError",
+    "SqliteStreamDatabase",
+    "StreamDatabase",
     "StreamDatabaseError",
     "StreamPosition",
     "StreamStore",

@@ -1,15 +1,26 @@
-"""Every SQL statement of the stream store, over one SQLite connection.
+"""The stream store in SQLite: one file in WAL mode, the default (nothing to install).
 
-Kept in this one module so that the PostgreSQL backend to come replaces only it. Values
-are canonical JSON text (`values.canonical`), compared as text to find what changed; a list
-of keys is passed as one JSON array parameter (`json_each`), never spliced into the SQL.
+Every SQLite statement of the stream store is here; `postgres.py` is the same for
+PostgreSQL. Values are canonical JSON text (`values.canonical`), compared as text to
+find what changed; a list of keys is passed as one JSON array parameter (`json_each`),
+never spliced into the SQL. An import is one `BEGIN IMMEDIATE` transaction: it takes
+SQLite's one write lock before reading anything, so two hub processes importing at once
+take turns, and neither numbers a version from what the other is changing.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from edge.hub.sqlite_shared import open_shared
+from edge.hub.streams.errors import StreamDatabaseError
+from edge.hub.streams.tables import InventoryRow
+from edge.sqlite_tx import transaction, translated
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stores (store_id TEXT PRIMARY KEY);
@@ -54,15 +65,44 @@ CREATE TABLE IF NOT EXISTS inventory (
 """
 
 
-class StreamTables:
-    """The stream store's tables; the caller holds the transaction."""
+class SqliteStreamDatabase:
+    """The stream tables in one SQLite file (created if missing): a `StreamDatabase`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        with translated(StreamDatabaseError, f"opening the stream store {self.path}"):
+            # An import's commit is what the kiosks are then told: it must outlive a power cut.
+            self._db = open_shared(self.path, _SCHEMA, synchronous="FULL")
+        self._tables = SqliteStreamTables(self._db)
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[SqliteStreamTables]:
+        """One `BEGIN IMMEDIATE` transaction (see the module's docstring)."""
+        with self._lock, translated(StreamDatabaseError, what), transaction(self._db):
+            yield self._tables
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[SqliteStreamTables]:
+        """One read transaction: what is read together was committed together."""
+        with self._lock, translated(StreamDatabaseError, what):
+            self._db.execute("BEGIN")
+            try:
+                yield self._tables
+            finally:
+                self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._db.close()
+
+
+class SqliteStreamTables:
+    """The stream store's tables in SQLite (`tables.StreamTables`)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-
-    def create(self) -> None:
-        """Create the tables that are missing."""
-        self._db.executescript(_SCHEMA)
 
     def stores(self) -> list[str]:
         """Every store the hub knows, in order."""
@@ -178,13 +218,13 @@ class StreamTables:
         self._db.execute("DELETE FROM skus")
         self._db.executemany("INSERT INTO skus VALUES (?, ?)", list(skus.items()))
 
-    def inventory(self) -> list[tuple[str, str, str, str]]:
+    def inventory(self) -> list[InventoryRow]:
         """Every stock row: (GTIN, store code, row text, when it last changed)."""
         return self._db.execute(
             "SELECT gtin, store_code, row, as_of FROM inventory ORDER BY gtin, store_code"
         ).fetchall()
 
-    def inventory_of(self, gtins: Iterable[str]) -> list[tuple[str, str, str, str]]:
+    def inventory_of(self, gtins: Iterable[str]) -> list[InventoryRow]:
         """The stock rows of these products, as `inventory` gives them."""
         return self._db.execute(
             "SELECT gtin, store_code, row, as_of FROM inventory"
@@ -192,7 +232,7 @@ class StreamTables:
             (json.dumps(list(gtins)),),
         ).fetchall()
 
-    def put_inventory(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    def put_inventory(self, rows: Iterable[InventoryRow]) -> None:
         """Set stock rows: (GTIN, store code, row text, when it changed)."""
         self._db.executemany(
             "INSERT OR REPLACE INTO inventory (gtin, store_code, row, as_of) VALUES (?, ?, ?, ?)",

@@ -1,21 +1,19 @@
 """`StreamStore`: the hub's versioned streams per store, made from imported feeds.
 
-Every import is one `BEGIN IMMEDIATE` transaction: the feeds' rows, the items of every
-store's streams and their new versions commit together or not at all, so a kiosk never
-sees half a feed. Each affected (store, stream) gets one new version holding only what
-changed; a store's stream is created (version 1, all current items) the first time the
-hub hears of the store.
+Every import is one transaction, alone against other processes' imports: the feeds'
+rows, the items of every store's streams and their new versions commit together or not
+at all, so a kiosk never sees half a feed. Each affected (store, stream) gets one new
+version holding only what changed; a store's stream is created (version 1, all current
+items) the first time the hub hears of the store.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +23,11 @@ from edge.hub.feeds import FeedKind, FeedResult, LocalInventory, Product, Promot
 from edge.hub.streams import documents, sources
 from edge.hub.streams.errors import (
     InvalidStoreIdError,
-    StreamDatabaseError,
     StreamStoreError,
     UnknownStreamError,
 )
-from edge.hub.streams.sql import StreamTables
+from edge.hub.streams.sql import SqliteStreamDatabase
+from edge.hub.streams.tables import StreamDatabase, StreamTables
 from edge.hub.streams.values import (
     ONLINE_STORE,
     JsonObject,
@@ -39,14 +37,12 @@ from edge.hub.streams.values import (
     stock_value,
 )
 from edge.ids import UUIDv7Generator
-from edge.sqlite_tx import transaction, translated
 from edge.sync.messages import MAX_ITEMS, Stream
 
 _R = TypeVar("_R", Product, LocalInventory, Review, Promotion)
 
 STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS)
 RETAINED_VERSIONS = 1_000  # change sets kept per stream; a kiosk further behind resyncs whole
-BUSY_TIMEOUT = 30.0  # seconds an import waits for another process's import to commit
 # A store id names a topic level: no MQTT wildcard, no level separator, no control character.
 _STORE_ID = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
 # The hub-wide source of each stream made the same for every store (stock is per store).
@@ -100,52 +96,33 @@ def _now() -> datetime:
 class StreamStore:
     """Per (store, stream): the current items, the epoch, the version, the last change sets.
 
-    One SQLite file in WAL mode (created if missing), shared safely by threads and by
-    hub processes. `new_epoch` and `clock` are injectable for tests.
+    `database` is a `StreamDatabase` (`PostgresStreamDatabase` in production), or the path
+    of a SQLite file (created if missing). Either is shared safely by threads and by hub
+    processes. `new_epoch` and `clock` are injectable for tests.
     """
 
     def __init__(
         self,
-        path: Path | str,
+        database: StreamDatabase | Path | str,
         *,
         new_epoch: Callable[[], str] = _new_epoch,
         clock: Callable[[], datetime] = _now,
     ) -> None:
-        self.path = Path(path)
+        self._database: StreamDatabase = (
+            SqliteStreamDatabase(database) if isinstance(database, Path | str) else database
+        )
         self._new_epoch = new_epoch
         self._clock = clock
-        self._lock = threading.Lock()
-        with translated(StreamDatabaseError, f"opening the stream store {self.path}"):
-            self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._tables = StreamTables(self._db)
-                self._tables.create()  # executescript commits on its own; idempotent
-            except BaseException:
-                self._db.close()
-                raise
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
-    @contextmanager
-    def _writing(self, what: str) -> Iterator[StreamTables]:
-        with self._lock, translated(StreamDatabaseError, what), transaction(self._db):
-            yield self._tables
+    def _writing(self, what: str) -> AbstractContextManager[StreamTables]:
+        return self._database.writing(what)
 
-    @contextmanager
-    def _reading(self, what: str) -> Iterator[StreamTables]:
-        """One read transaction: what is read together was committed together."""
-        with self._lock, translated(StreamDatabaseError, what):
-            self._db.execute("BEGIN")
-            try:
-                yield self._tables
-            finally:
-                self._db.execute("COMMIT")
+    def _reading(self, what: str) -> AbstractContextManager[StreamTables]:
+        return self._database.reading(what)
 
     # --- importing -------------------------------------------------------------------
 

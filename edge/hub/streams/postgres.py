@@ -1,0 +1,309 @@
+"""The stream store in PostgreSQL (psycopg 3), for production: the same tables as SQLite's.
+
+Every PostgreSQL statement of the stream store is here. Several hub processes share the
+database: an import takes a transaction-scoped advisory lock before reading anything, so
+imports take turns as SQLite's `BEGIN IMMEDIATE` makes them, and two never number a
+version from the same state (no version skipped, none given twice). Reads run in one
+REPEATABLE READ, READ ONLY transaction: what is read together was committed together.
+Keys are ordered by their bytes (`COLLATE "C"`), as SQLite orders them, whatever the
+database's locale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from edge.hub.streams.errors import StreamDatabaseError
+from edge.hub.streams.tables import InventoryRow
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS stores (store_id TEXT PRIMARY KEY)",
+    """CREATE TABLE IF NOT EXISTS streams (
+        store_id TEXT   NOT NULL,
+        stream   TEXT   NOT NULL,
+        epoch    TEXT   NOT NULL,
+        version  BIGINT NOT NULL,
+        PRIMARY KEY (store_id, stream)
+    )""",
+    """CREATE TABLE IF NOT EXISTS items (
+        store_id TEXT NOT NULL,
+        stream   TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (store_id, stream, key)
+    )""",
+    # changes is NULL for a change set too big for one message (see sql.py).
+    """CREATE TABLE IF NOT EXISTS change_sets (
+        store_id TEXT   NOT NULL,
+        stream   TEXT   NOT NULL,
+        version  BIGINT NOT NULL,
+        changes  TEXT,
+        PRIMARY KEY (store_id, stream, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS sources (
+        stream TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (stream, key)
+    )""",
+    "CREATE TABLE IF NOT EXISTS skus (sku TEXT PRIMARY KEY, gtin TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS inventory (
+        store_code TEXT NOT NULL,
+        gtin       TEXT NOT NULL,
+        row        TEXT NOT NULL,
+        as_of      TEXT NOT NULL,
+        PRIMARY KEY (gtin, store_code)
+    )""",
+)
+# CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE of the same table,
+# and two imports must not interleave: both take turns on an advisory lock. Its own
+# number, so that the event store's (edge.hub.store.postgres) never waits on an import.
+_SCHEMA_LOCK = 0x626F726E6573  # "bornes"
+_IMPORT_LOCK = 0x626F726E6569  # "bornei"
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Raise psycopg's exceptions inside as `StreamDatabaseError`, saying `what` failed."""
+    try:
+        yield
+    except psycopg.Error as cause:
+        raise StreamDatabaseError(f"{what} failed: {cause}") from cause
+
+
+class PostgresStreamDatabase:
+    """The stream tables in a PostgreSQL database (created if missing): a `StreamDatabase`.
+
+    A connection the server dropped (a restart, a failover) fails the call that meets it
+    with a retryable `StreamDatabaseError`; the next call connects again.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._lock = threading.Lock()
+        self._closed = False
+        self._db = self._connect()
+
+    def _connect(self) -> psycopg.Connection[TupleRow]:
+        # The DSN may hold a password: errors name the store, never the DSN.
+        with _translated("opening the PostgreSQL stream store"):
+            db = psycopg.connect(self._dsn, autocommit=True)
+            try:
+                with db.transaction():
+                    db.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+            except BaseException:
+                db.close()
+                raise
+        return db
+
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        if self._closed:
+            raise StreamDatabaseError("the PostgreSQL stream store is closed")
+        if self._db.broken or self._db.closed:
+            self._db = self._connect()
+        return self._db
+
+    @contextmanager
+    def writing(self, what: str) -> Iterator[PostgresStreamTables]:
+        """One transaction, alone against every other import (see the module's docstring)."""
+        with self._lock:
+            db = self._connection()
+            with _translated(what), db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK])
+                yield PostgresStreamTables(db)
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[PostgresStreamTables]:
+        """One REPEATABLE READ, READ ONLY transaction."""
+        with self._lock:
+            db = self._connection()
+            with _translated(what), db.transaction():
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield PostgresStreamTables(db)
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            self._db.close()
+
+
+class PostgresStreamTables:
+    """The stream store's tables in PostgreSQL (`tables.StreamTables`)."""
+
+    def __init__(self, db: psycopg.Connection[TupleRow]) -> None:
+        self._db = db
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[TupleRow]:
+        return self._db.execute(sql, params).fetchall()
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(sql, list(rows))
+
+    def stores(self) -> list[str]:
+        """Every store the hub knows, in order."""
+        return [
+            row[0]
+            for row in self._rows('SELECT store_id FROM stores ORDER BY store_id COLLATE "C"')
+        ]
+
+    def add_store(self, store_id: str) -> None:
+        """Register a store (nothing if it is known)."""
+        self._db.execute("INSERT INTO stores VALUES (%s) ON CONFLICT DO NOTHING", [store_id])
+
+    def position(self, store_id: str, stream: str) -> tuple[str, int] | None:
+        """A stream's epoch and current version, None when it does not exist yet."""
+        rows = self._rows(
+            "SELECT epoch, version FROM streams WHERE store_id = %s AND stream = %s",
+            [store_id, stream],
+        )
+        return None if not rows else (rows[0][0], rows[0][1])
+
+    def create_stream(self, store_id: str, stream: str, epoch: str) -> None:
+        """A new stream at version 0 (its first change set makes version 1)."""
+        self._db.execute("INSERT INTO streams VALUES (%s, %s, %s, 0)", [store_id, stream, epoch])
+
+    def items(self, store_id: str, stream: str) -> dict[str, str]:
+        """A stream's current items, key -> value text, in key order."""
+        return dict(
+            self._rows(
+                "SELECT key, value FROM items WHERE store_id = %s AND stream = %s"
+                ' ORDER BY key COLLATE "C"',
+                [store_id, stream],
+            )
+        )
+
+    def items_of(self, store_id: str, stream: str, keys: Iterable[str]) -> dict[str, str]:
+        """The current items of a stream with these keys (those it holds)."""
+        return dict(
+            self._rows(
+                "SELECT key, value FROM items WHERE store_id = %s AND stream = %s"
+                " AND key = ANY(%s)",
+                [store_id, stream, list(keys)],
+            )
+        )
+
+    def record(
+        self,
+        store_id: str,
+        stream: str,
+        version: int,
+        changes: Mapping[str, str | None],
+        changes_text: str | None,
+    ) -> None:
+        """Apply one change set to the items (None: removed) and keep it as `version`."""
+        removed = [key for key, value in changes.items() if value is None]
+        if removed:
+            self._db.execute(
+                "DELETE FROM items WHERE store_id = %s AND stream = %s AND key = ANY(%s)",
+                [store_id, stream, removed],
+            )
+        self._many(
+            "INSERT INTO items VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (store_id, stream, key) DO UPDATE SET value = EXCLUDED.value",
+            [(store_id, stream, key, value) for key, value in changes.items() if value is not None],
+        )
+        self._db.execute(
+            "INSERT INTO change_sets VALUES (%s, %s, %s, %s)",
+            [store_id, stream, version, changes_text],
+        )
+        self._db.execute(
+            "UPDATE streams SET version = %s WHERE store_id = %s AND stream = %s",
+            [version, store_id, stream],
+        )
+
+    def forget_before(self, store_id: str, stream: str, version: int) -> None:
+        """Drop the change sets older than `version`."""
+        self._db.execute(
+            "DELETE FROM change_sets WHERE store_id = %s AND stream = %s AND version < %s",
+            [store_id, stream, version],
+        )
+
+    def change_sets(self, store_id: str, stream: str, after: int) -> list[tuple[int, str | None]]:
+        """The change sets kept after version `after`, in order: (version, changes text)."""
+        return [
+            (row[0], row[1])
+            for row in self._rows(
+                "SELECT version, changes FROM change_sets"
+                " WHERE store_id = %s AND stream = %s AND version > %s ORDER BY version",
+                [store_id, stream, after],
+            )
+        ]
+
+    def sources(self, stream: str) -> dict[str, str]:
+        """The hub-wide items of a stream, key -> value text, in key order."""
+        return dict(
+            self._rows(
+                'SELECT key, value FROM sources WHERE stream = %s ORDER BY key COLLATE "C"',
+                [stream],
+            )
+        )
+
+    def replace_sources(self, stream: str, items: Mapping[str, str]) -> None:
+        """Replace the hub-wide items of a stream (a full feed)."""
+        self._db.execute("DELETE FROM sources WHERE stream = %s", [stream])
+        self._copy(
+            "sources", ("stream", "key", "value"), ((stream, k, v) for k, v in items.items())
+        )
+
+    def skus(self) -> dict[str, str]:
+        """The retailer's ids of the products imported, id -> GTIN-14."""
+        return dict(self._rows("SELECT sku, gtin FROM skus"))
+
+    def skus_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """The GTIN-14s of these retailer ids (those imported)."""
+        return dict(self._rows("SELECT sku, gtin FROM skus WHERE sku = ANY(%s)", [list(ids)]))
+
+    def replace_skus(self, skus: Mapping[str, str]) -> None:
+        """Replace the id -> GTIN map (a product feed is full)."""
+        self._db.execute("DELETE FROM skus")
+        self._copy("skus", ("sku", "gtin"), skus.items())
+
+    def inventory(self) -> list[InventoryRow]:
+        """Every stock row, by GTIN then store code."""
+        return self._inventory(
+            self._rows(
+                "SELECT gtin, store_code, row, as_of FROM inventory"
+                ' ORDER BY gtin COLLATE "C", store_code COLLATE "C"'
+            )
+        )
+
+    def inventory_of(self, gtins: Iterable[str]) -> list[InventoryRow]:
+        """The stock rows of these products, as `inventory` gives them."""
+        return self._inventory(
+            self._rows(
+                "SELECT gtin, store_code, row, as_of FROM inventory WHERE gtin = ANY(%s)"
+                ' ORDER BY gtin COLLATE "C", store_code COLLATE "C"',
+                [list(gtins)],
+            )
+        )
+
+    @staticmethod
+    def _inventory(rows: Iterable[TupleRow]) -> list[InventoryRow]:
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def put_inventory(self, rows: Iterable[InventoryRow]) -> None:
+        """Set stock rows (a row of the same product and store is replaced)."""
+        self._many(
+            "INSERT INTO inventory (gtin, store_code, row, as_of) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (gtin, store_code)"
+            " DO UPDATE SET row = EXCLUDED.row, as_of = EXCLUDED.as_of",
+            rows,
+        )
+
+    def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        """Rows into a table just emptied, by COPY: a whole catalog in one round trip."""
+        # `table` and `columns` are this module's constants, never outside input.
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self._db.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
