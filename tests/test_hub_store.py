@@ -603,3 +603,151 @@ def test_repaint_keeps_what_is_covered_and_merges_touching_runs(
         left.last + 1 < right.first or left.state != right.state
         for left, right in itertools.pairwise(painted)
     )
+
+
+# Asking devices again for what never arrived: claims and expiry.
+
+
+def _online(store: EventStore, device_id: str) -> None:
+    store.set_device_state(device_id, "online", 1, T0)
+
+
+def test_a_gap_the_device_no_longer_keeps_expires_and_stops_holding_the_stream(
+    store: EventStore,
+) -> None:
+    kiosk = Kiosk("k1")
+    store.ingest(kiosk.events(1, 2, 6, 7))
+
+    store.expire("k1", [(3, 4)])
+
+    assert store.gaps("k1") == [
+        Gap("k1", STORE, 3, 4, GapState.EXPIRED),
+        Gap("k1", STORE, 5, 5, GapState.OPEN),
+    ]
+    status = store.device_status("k1")
+    assert (status.last_contiguous, status.expired, status.open) == (
+        4,
+        GapCount(1, 2),
+        GapCount(1, 1),
+    )
+    store.expire("k1", [(5, 5)])
+    assert store.device_status("k1").last_contiguous == 7
+    store.ingest(kiosk.events(4))  # it came after all (a slow broker): recovered
+    assert Gap("k1", STORE, 4, 4, GapState.RECOVERED) in store.gaps("k1")
+
+
+def test_expiring_touches_only_what_is_still_open(store: EventStore) -> None:
+    kiosk = Kiosk("k1")
+    store.ingest(kiosk.events(1, 5))
+    store.ingest(kiosk.events(3))
+
+    store.expire("k1", [(1, 10)])
+
+    assert store.gaps("k1") == [
+        Gap("k1", STORE, 2, 2, GapState.EXPIRED),
+        Gap("k1", STORE, 3, 3, GapState.RECOVERED),
+        Gap("k1", STORE, 4, 4, GapState.EXPIRED),
+    ]
+
+
+def test_an_ask_is_due_after_ask_after_and_repeated_only_after_ask_every(
+    store: EventStore,
+) -> None:
+    kiosk = Kiosk("k1")
+    store.ingest(kiosk.events(1, 4, 8))
+    _online(store, "k1")
+    ask = {"ask_after": 30.0, "ask_every": 300.0}
+
+    assert store.claim_asks("hub-a", 1000.0, **ask) == [], "just noticed: events may be late"
+    assert store.claim_asks("hub-a", 1029.0, **ask) == []
+    (claimed,) = store.claim_asks("hub-a", 1030.0, **ask)
+    assert (claimed.device_id, claimed.store_id, claimed.ranges) == ("k1", STORE, ((2, 3), (5, 7)))
+    assert store.claim_asks("hub-b", 1100.0, **ask) == [], "asked already: not twice at once"
+    (again,) = store.claim_asks("hub-b", 1330.0, **ask)
+    assert again.ranges == ((2, 3), (5, 7))
+
+
+def test_only_online_devices_with_open_gaps_are_asked(store: EventStore) -> None:
+    store.ingest(Kiosk("k1").events(1, 3))
+    store.ingest(Kiosk("k2").events(1, 3))
+    store.ingest(Kiosk("k3").events(1, 2))
+    _online(store, "k1")
+    _online(store, "k3")
+    store.set_device_state("k2", "offline", None, T0)
+    ask = {"ask_after": 1.0, "ask_every": 10.0}
+    store.claim_asks("hub-a", 0.0, **ask)
+
+    claimed = store.claim_asks("hub-a", 5.0, **ask)
+
+    assert [c.device_id for c in claimed] == ["k1"]
+
+
+def test_a_gap_filled_then_opened_again_waits_ask_after_afresh(store: EventStore) -> None:
+    kiosk = Kiosk("k1")
+    store.ingest(kiosk.events(1, 3))
+    _online(store, "k1")
+    ask = {"ask_after": 10.0, "ask_every": 100.0}
+    store.claim_asks("hub-a", 0.0, **ask)
+    store.ingest(kiosk.events(2))
+    assert store.claim_asks("hub-a", 50.0, **ask) == []
+
+    store.ingest(kiosk.events(5))
+
+    assert store.claim_asks("hub-a", 55.0, **ask) == []
+    assert [c.ranges for c in store.claim_asks("hub-a", 65.0, **ask)] == [((4, 4),)]
+
+
+def test_one_ask_names_a_bounded_part_of_a_long_gap(store: EventStore) -> None:
+    store.ingest(Kiosk("k1").events(5000))
+    _online(store, "k1")
+    store.claim_asks("hub-a", 0.0, ask_after=1.0, ask_every=1.0)
+
+    (claimed,) = store.claim_asks("hub-a", 2.0, ask_after=1.0, ask_every=1.0)
+
+    assert claimed.ranges == ((1, 1000),)
+
+
+def test_hub_processes_racing_for_asks_claim_each_device_once(location: Location) -> None:
+    stores = [location.open() for _ in range(4)]
+    try:
+        for device in ("k1", "k2", "k3"):
+            stores[0].ingest(Kiosk(device).events(2))
+            _online(stores[0], device)
+        stores[0].claim_asks("hub-0", 0.0, ask_after=1.0, ask_every=60.0)
+        claims: list[list[str]] = [[] for _ in stores]
+        start = threading.Barrier(len(stores))
+
+        def race(index: int) -> None:
+            start.wait()
+            found = stores[index].claim_asks(f"hub-{index}", 10.0, ask_after=1.0, ask_every=60.0)
+            claims[index] = [claim.device_id for claim in found]
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(itertools.chain(*claims)) == ["k1", "k2", "k3"]
+    finally:
+        for opened in stores:
+            opened.close()
+
+
+def test_a_store_made_before_gaps_could_expire_accepts_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE gaps (device_id TEXT NOT NULL, first_sequence INTEGER NOT NULL,"
+        " last_sequence INTEGER NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN ('open', 'shed', 'recovered')),"
+        " PRIMARY KEY (device_id, first_sequence))"
+    )
+    old.commit()
+    old.close()
+    store = SqliteEventStore(path)
+    try:
+        store.ingest(Kiosk("k1").events(1, 3))
+        store.expire("k1", [(2, 2)])
+        assert store.gaps("k1") == [Gap("k1", STORE, 2, 2, GapState.EXPIRED)]
+    finally:
+        store.close()

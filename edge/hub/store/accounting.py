@@ -4,7 +4,8 @@ A device's gaps are runs of missing sequences (see `ranges`). A new event past t
 highest sequence seen opens a gap before it, shed where a report already named it;
 an event below fills its place in a gap (recovered); a shed report repaints what it
 names, and is remembered for gaps not seen yet. "Last contiguous" is the sequence
-just before the first open run: everything up to it is stored or shed on purpose.
+just before the first open run: everything up to it is stored, shed on purpose, or
+expired (the device no longer had it when asked).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from edge.hub.store.incoming import IncomingEvent
 from edge.hub.store.ledger import DeviceRow, SqlLedger
 from edge.hub.store.ranges import GapState, merged, new_gap, repaint, union
 
-_OPEN = frozenset({GapState.OPEN})
-_MISSING = frozenset({GapState.OPEN, GapState.SHED})
+_LOST = frozenset({GapState.OPEN, GapState.EXPIRED})
+_MISSING = frozenset({GapState.OPEN, GapState.SHED, GapState.EXPIRED})
 
 
 def ingest_batch(ledger: SqlLedger, events: Sequence[IncomingEvent]) -> tuple[int, int]:
@@ -51,7 +52,7 @@ def _note_shed(ledger: SqlLedger, row: DeviceRow, first: int, last: int) -> None
         ledger.replace_shed(row.device_id, known, spans)
     seen_last = min(last, row.highest)  # beyond `highest`, the gap is not seen yet
     if first <= seen_last:
-        _repaint(ledger, row.device_id, first, seen_last, GapState.SHED, _OPEN)
+        _repaint(ledger, row.device_id, first, seen_last, GapState.SHED, _LOST)
 
 
 def _note_sequence(ledger: SqlLedger, row: DeviceRow, sequence: int) -> None:
@@ -65,6 +66,16 @@ def _note_sequence(ledger: SqlLedger, row: DeviceRow, sequence: int) -> None:
         row.highest = sequence
     else:
         _repaint(ledger, row.device_id, sequence, sequence, GapState.RECOVERED, _MISSING)
+
+
+def expire_runs(ledger: SqlLedger, device_id: str, runs: Sequence[tuple[int, int]]) -> None:
+    """The device no longer keeps these: what is still open of them is expired."""
+    (row,) = ledger.lock_devices([device_id]).values()
+    for first, last in runs:
+        _repaint(ledger, device_id, first, last, GapState.EXPIRED, frozenset({GapState.OPEN}))
+    lowest_open = ledger.first_open(device_id)
+    row.last_contiguous = row.highest if lowest_open is None else lowest_open - 1
+    ledger.save_device(row)
 
 
 def _repaint(

@@ -8,15 +8,32 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from edge.hub.store.accounting import ingest_batch
+from edge.hub.store.accounting import expire_runs, ingest_batch
 from edge.hub.store.errors import MalformedStateError, UnknownDeviceError
 from edge.hub.store.incoming import TOPIC_LEVEL, IncomingEvent, RawEvent
 from edge.hub.store.ingest import validate_batch
 from edge.hub.store.ledger import SqlLedger
-from edge.hub.store.model import DeviceStatus, Gap, IngestResult
+from edge.hub.store.model import DeviceStatus, Gap, IngestResult, ReplayAsk
 from edge.hub.store.ranges import GapState
 
 DEVICE_STATES = frozenset({"online", "offline"})
+# One ask names at most this much, as the kiosk's replay request allows (edge.replay):
+# the rest of a long gap is asked for next time.
+ASK_MAX_RANGES = 64
+ASK_MAX_SEQUENCES = 1000
+
+
+def bounded(gaps: Sequence[Gap]) -> tuple[tuple[int, int], ...]:
+    """The first runs of `gaps`, cut to what one ask may name."""
+    runs: list[tuple[int, int]] = []
+    budget = ASK_MAX_SEQUENCES
+    for gap in gaps[:ASK_MAX_RANGES]:
+        if budget <= 0:
+            break
+        last = min(gap.last, gap.first + budget - 1)
+        runs.append((gap.first, last))
+        budget -= last - gap.first + 1
+    return tuple(runs)
 
 
 class SqlEventStore(ABC):
@@ -79,6 +96,31 @@ class SqlEventStore(ABC):
         """Every run of a device's missing sequences, in order, whatever its state."""
         with self._reading("reading a device's gaps"):
             return self._ledger.gaps(device_id, None)
+
+    def claim_asks(
+        self, hub_id: str, now: float, *, ask_after: float, ask_every: float
+    ) -> list[ReplayAsk]:
+        """Claim, for `hub_id`, the asks that are due: online devices whose open gaps are
+        older than `ask_after` and not asked for in the last `ask_every` seconds.
+
+        The claim is a row per device (who asked, when): hub processes sharing the
+        store never ask for the same device at once.
+        """
+        claimed: list[ReplayAsk] = []
+        with self._writing("claiming asks for missing events"):
+            self._ledger.forget_settled_asks()
+            for device_id in self._ledger.devices_with_open_gaps():
+                if self._ledger.claim_ask(device_id, hub_id, now, now - ask_after, now - ask_every):
+                    gaps = self._ledger.gaps(device_id, GapState.OPEN)
+                    claimed.append(ReplayAsk(device_id, gaps[0].store_id, bounded(gaps)))
+        return claimed
+
+    def expire(self, device_id: str, ranges: Sequence[tuple[int, int]]) -> None:
+        """The device no longer keeps these sequences: what is still open becomes expired."""
+        if not re.fullmatch(TOPIC_LEVEL, device_id):
+            raise MalformedStateError("device", "not one MQTT topic level")
+        with self._writing("expiring what a device no longer keeps"):
+            expire_runs(self._ledger, device_id, ranges)
 
     def open_gaps(self) -> list[Gap]:
         """What to ask the devices for again, by device then sequence."""

@@ -156,6 +156,42 @@ class SqlLedger:
         )
         return None if lowest is None else int(lowest)
 
+    def devices_with_open_gaps(self) -> list[str]:
+        """Online devices (by their retained state) with at least one open gap."""
+        found = self._execute(
+            "SELECT DISTINCT g.device_id FROM gaps g JOIN devices d ON d.device_id = g.device_id"
+            " WHERE g.state = 'open' AND d.state = 'online' ORDER BY g.device_id",
+            [],
+        )
+        return [device for (device,) in found]
+
+    def forget_settled_asks(self) -> None:
+        """Asks of devices with nothing open any more: a later gap starts afresh."""
+        self._execute(
+            "DELETE FROM asks WHERE device_id NOT IN"
+            " (SELECT device_id FROM gaps WHERE state = 'open')",
+            [],
+        )
+
+    def claim_ask(
+        self, device_id: str, hub_id: str, now: float, noticed_before: float, asked_before: float
+    ) -> bool:
+        """Take the device's ask for `hub_id` if it is due; False if not (or another took it).
+
+        The row is noticed the first time; the UPDATE's condition is checked again
+        after any concurrent claim commits, so only one process wins.
+        """
+        self._execute(
+            "INSERT INTO asks (device_id, noticed_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [device_id, now],
+        )
+        claimed = self._execute(
+            "UPDATE asks SET asked_at = ?, asked_by = ?, asks = asks + 1 WHERE device_id = ?"
+            " AND noticed_at <= ? AND (asked_at IS NULL OR asked_at <= ?) RETURNING device_id",
+            [now, hub_id, device_id, noticed_before, asked_before],
+        )
+        return bool(claimed)
+
     def set_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
         """Record the retained state unless the device row holds a later one."""
         self.lock_devices([device_id])
@@ -208,6 +244,7 @@ class SqlLedger:
             open=counts.get(GapState.OPEN.value, GapCount()),
             shed=counts.get(GapState.SHED.value, GapCount()),
             recovered=counts.get(GapState.RECOVERED.value, GapCount()),
+            expired=counts.get(GapState.EXPIRED.value, GapCount()),
             state=state,
             boot=boot,
             state_at=None if at is None else self._dialect.time_out(at),

@@ -66,9 +66,19 @@ class DeviceStatus:
     open: GapCount
     shed: GapCount
     recovered: GapCount
+    expired: GapCount
     state: str | None  # the retained `online` / `offline`, None if never heard
     boot: int | None
     state_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayAsk:
+    """A claim to ask one device again for runs of its open gaps."""
+
+    device_id: str
+    store_id: str
+    ranges: tuple[tuple[int, int], ...]  # [first, last], in order, within the ask's bounds
 
 
 class EventStore(Protocol):
@@ -100,6 +110,17 @@ class EventStore(Protocol):
 
     def open_gaps(self) -> list[Gap]:
         """What to ask the devices for again, by device then sequence."""
+        ...
+
+    def claim_asks(
+        self, hub_id: str, now: float, *, ask_after: float, ask_every: float
+    ) -> list[ReplayAsk]:
+        """Claim, for `hub_id`, the asks that are due: online devices whose open gaps are
+        older than `ask_after` and not asked for in the last `ask_every` seconds."""
+        ...
+
+    def expire(self, device_id: str, ranges: Sequence[tuple[int, int]]) -> None:
+        """The device no longer keeps these sequences: what is still open becomes expired."""
         ...
 
     def close(self) -> None:

@@ -48,9 +48,26 @@ _SCHEMA = (
         device_id      TEXT   NOT NULL,
         first_sequence BIGINT NOT NULL,
         last_sequence  BIGINT NOT NULL,
-        state          TEXT   NOT NULL CHECK (state IN ('open', 'shed', 'recovered')),
+        state          TEXT   NOT NULL CHECK (state IN ('open', 'shed', 'recovered', 'expired')),
         PRIMARY KEY (device_id, first_sequence)
     )""",
+    """CREATE TABLE IF NOT EXISTS asks (
+        device_id  TEXT             PRIMARY KEY,
+        noticed_at DOUBLE PRECISION NOT NULL,
+        asked_at   DOUBLE PRECISION,
+        asked_by   TEXT,
+        asks       BIGINT           NOT NULL DEFAULT 0
+    )""",
+    # A store made before gaps could expire gets the new check (named as PostgreSQL
+    # named the old one).
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'gaps_state_check'
+                       AND pg_get_constraintdef(oid) LIKE '%expired%') THEN
+            ALTER TABLE gaps DROP CONSTRAINT IF EXISTS gaps_state_check;
+            ALTER TABLE gaps ADD CONSTRAINT gaps_state_check
+                CHECK (state IN ('open', 'shed', 'recovered', 'expired'));
+        END IF;
+    END $$""",
     """CREATE TABLE IF NOT EXISTS shed_reported (
         device_id      TEXT   NOT NULL,
         first_sequence BIGINT NOT NULL,

@@ -18,6 +18,7 @@ class GapState(StrEnum):
     OPEN = "open"  # a loss: to be asked for again
     SHED = "shed"  # dropped by the kiosk on purpose, named by an outbox.shed report
     RECOVERED = "recovered"  # missing for a while, then arrived
+    EXPIRED = "expired"  # asked for again, and the device no longer keeps it: lost for good
 
 
 @dataclass(frozen=True, slots=True, order=True)

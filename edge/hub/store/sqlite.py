@@ -50,8 +50,15 @@ CREATE TABLE IF NOT EXISTS gaps (
     device_id      TEXT    NOT NULL,
     first_sequence INTEGER NOT NULL,
     last_sequence  INTEGER NOT NULL,
-    state          TEXT    NOT NULL CHECK (state IN ('open', 'shed', 'recovered')),
+    state          TEXT    NOT NULL CHECK (state IN ('open', 'shed', 'recovered', 'expired')),
     PRIMARY KEY (device_id, first_sequence)
+);
+CREATE TABLE IF NOT EXISTS asks (
+    device_id  TEXT    PRIMARY KEY,
+    noticed_at REAL    NOT NULL,
+    asked_at   REAL,
+    asked_by   TEXT,
+    asks       INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS shed_reported (
     device_id      TEXT    NOT NULL,
@@ -60,6 +67,13 @@ CREATE TABLE IF NOT EXISTS shed_reported (
     PRIMARY KEY (device_id, first_sequence)
 );
 """
+
+# A store made before gaps could expire: its gaps table is rebuilt with the new check.
+_ALLOW_EXPIRED = (
+    "ALTER TABLE gaps RENAME TO gaps_before_expired;"  # noqa: S608 - constant text only
+    + _SCHEMA
+    + "INSERT INTO gaps SELECT * FROM gaps_before_expired; DROP TABLE gaps_before_expired;"
+)
 
 # sqlite3's own datetime adapters are deprecated: times are ISO 8601 text here.
 _DIALECT = Dialect(lock_rows="", time_in=datetime.isoformat, time_out=datetime.fromisoformat)
@@ -84,7 +98,13 @@ def _open(path: Path) -> sqlite3.Connection:
             # The hub acknowledges an event to the broker once it is committed: a
             # commit must survive a power cut, not only a crash.
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}")
+            try:
+                _migrate(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.OperationalError as error:
             db.close()
             if "locked" not in str(error) or time.monotonic() > deadline:
@@ -95,6 +115,15 @@ def _open(path: Path) -> sqlite3.Connection:
             db.close()
             raise
         return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older store up to date, inside the caller's write transaction."""
+    (gaps,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'gaps'").fetchone()
+    if "'expired'" not in gaps:
+        for statement in _ALLOW_EXPIRED.split(";"):
+            if statement.strip():
+                db.execute(statement)
 
 
 class SqliteEventStore(SqlEventStore):
