@@ -5,9 +5,11 @@ power cut) keeps, per stream, the position reached (epoch, version), when it was
 brought up to date, and the items. A change set and the position it leads to are
 written in one transaction, so the copy is always some whole version of the stream.
 
-`handle` is the downlink subscriber's way in: a payload as the broker delivered it,
-and back what to do next (nothing, or ask the platform for a resync). Usable from any
-thread: one connection, calls serialised by a lock, as in the catalog.
+`handle` is the downlink's way in (`edge.sync.downlink`): a payload as the broker
+delivered it, and back what became of it and what to do next (nothing, or ask the
+platform for a resync). Usable from any thread: one connection, calls serialised by a
+lock, as in the catalog. The same file keeps the downlink's state (`edge.sync.status`),
+which `borne catalog status` reads from another process.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,19 @@ from typing import Any
 from edge.errors import BorneError
 from edge.sqlite_tx import transaction, translated
 from edge.sync.cursor import Apply, Decision, Position, Resync, Skip, SnapshotAssembly, decide
-from edge.sync.messages import Change, ChangeSet, DownlinkError, SnapshotPage, Stream, parse_message
+from edge.sync.messages import (
+    Change,
+    ChangeSet,
+    DownlinkError,
+    Problem,
+    SnapshotPage,
+    Stream,
+    parse_message,
+)
+from edge.sync.status import SCHEMA as STATE_SCHEMA
+from edge.sync.status import DownlinkState, StreamStatus, stream_statuses, write_state
+
+__all__ = ["Handled", "Outcome", "StreamCache", "StreamStatus", "SyncCounters", "SyncError"]
 
 # A snapshot whose pages stop coming is given up this long (seconds) after its latest
 # page: the next change set asks for it again rather than being held forever.
@@ -34,7 +49,7 @@ CREATE TABLE IF NOT EXISTS positions (
     stream TEXT PRIMARY KEY,
     epoch TEXT NOT NULL,
     version INTEGER NOT NULL,
-    synced_at REAL NOT NULL  -- when the stream was last brought up to date (Unix time)
+    synced_at REAL NOT NULL  -- when the stream was last confirmed current (Unix time)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
     stream TEXT NOT NULL,
@@ -66,6 +81,12 @@ class Outcome:
     handled: Handled
     resync: Resync | None = None
     problem: str = ""  # why a message was refused
+    refusal: Problem | None = None  # ... and the kind of refusal, for counters and logs
+    stream: Stream | None = None  # the message's stream (None when refused)
+    changed: bool = False  # items were committed: what the kiosk shows may have changed
+    # The stream now stands at (or past) this message's version, no snapshot assembling:
+    # for an answer of the platform's, the stream is current.
+    current: bool = False
 
 
 @dataclass(slots=True)
@@ -76,17 +97,6 @@ class SyncCounters:
     skipped: int = 0
     refused: int = 0
     resyncs_asked: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStatus:
-    """One stream as `borne catalog status` shows it."""
-
-    stream: Stream
-    epoch: str
-    version: int
-    count: int
-    synced_at: float | None
 
 
 class StreamCache:
@@ -103,7 +113,7 @@ class StreamCache:
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA)
+                self._db.executescript(_SCHEMA + STATE_SCHEMA)
             except BaseException:
                 self._db.close()
                 raise
@@ -149,7 +159,8 @@ class StreamCache:
             return {key: _decoded(value) for key, value in rows}
 
     def age(self, stream: Stream, now: float) -> float | None:
-        """Seconds since `stream` was last brought up to date, or None if it never was."""
+        """Seconds since `stream` was last confirmed current, or None if it never was:
+        the age of what the kiosk shows of it."""
         with self._lock, translated(SyncError, "stream cache read"):
             row = self._db.execute(
                 "SELECT synced_at FROM positions WHERE stream = ?", (stream.value,)
@@ -157,29 +168,46 @@ class StreamCache:
         return None if row is None else max(0.0, now - row[0])
 
     def status(self) -> list[StreamStatus]:
-        """Every stream, held or not: epoch, version, item count, when last synced."""
+        """Every stream, held or not: epoch, version, item count, when last confirmed."""
         with self._lock, translated(SyncError, "stream cache read"):
-            held = {
-                row[0]: row[1:]
-                for row in self._db.execute(
-                    "SELECT p.stream, p.epoch, p.version, p.synced_at,"
-                    " (SELECT COUNT(*) FROM items AS i WHERE i.stream = p.stream)"
-                    " FROM positions AS p"
-                )
-            }
-        statuses = []
-        for stream in Stream:
-            epoch, version, synced_at, count = held.get(stream.value, ("", 0, None, 0))
-            statuses.append(StreamStatus(stream, epoch, version, count, synced_at))
-        return statuses
+            return list(stream_statuses(self._db))
 
-    def handle(self, payload: bytes, store_id: str, now: float) -> Outcome:
+    def confirm(self, stream: Stream, at: float) -> bool:
+        """Record that the platform confirmed `stream` current at `at` (its age restarts);
+        False when nothing of it is held, so there is nothing to confirm."""
+        with self._lock, translated(SyncError, f"{stream} confirmation"):
+            return self._confirm(stream, at)
+
+    def record_downlink(self, state: DownlinkState, at: float) -> None:
+        """Keep the downlink's state in the file, for `borne catalog status`."""
+        with self._lock, translated(SyncError, "downlink state write"):
+            write_state(self._db, state, at)
+
+    def handle(
+        self,
+        payload: bytes,
+        store_id: str,
+        now: float,
+        *,
+        topic_stream: Stream | None = None,
+        follows: Collection[Stream] | None = None,
+        answer: bool = False,
+    ) -> Outcome:
         """Take one downlink message: apply it, hold it, skip it or refuse it, and say
-        whether to ask the platform for a resync."""
+        whether to ask the platform for a resync.
+
+        `topic_stream`: the stream its topic names, if any (the message must be of it);
+        `follows`: the streams the kiosk takes (others are refused); `answer`: the
+        platform's answer to this kiosk's request, so the version held sent again means
+        the stream is current and is confirmed so.
+        """
         try:
-            message = parse_message(payload, store_id)
+            message = parse_message(payload, store_id, topic_stream)
         except DownlinkError as error:
-            return self._refuse(str(error))
+            return self._refuse(error)
+        if follows is not None and message.stream not in follows:
+            unfollowed = DownlinkError(f"{message.stream}: not followed", Problem.UNKNOWN_STREAM)
+            return self._refuse(unfollowed)
         with self._lock:
             if isinstance(message, SnapshotPage):
                 outcome = self._take_page(message, now)
@@ -187,12 +215,30 @@ class StreamCache:
                 outcome = self._take_changes(message, now)
             if outcome.resync is not None:
                 self.counters.resyncs_asked += 1
-            return outcome
+            current = self._stands_at(message)
+            if current and answer and outcome.handled is Handled.SKIPPED:
+                with translated(SyncError, f"{message.stream} confirmation"):
+                    self._confirm(message.stream, now)
+            return replace(outcome, stream=message.stream, current=current)
 
-    def _refuse(self, problem: str) -> Outcome:
+    def _refuse(self, error: DownlinkError) -> Outcome:
         with self._lock:
             self.counters.refused += 1
-        return Outcome(Handled.REFUSED, problem=problem)
+        return Outcome(Handled.REFUSED, problem=str(error), refusal=error.problem)
+
+    def _stands_at(self, message: ChangeSet | SnapshotPage) -> bool:
+        """Whether the stream holds this message's version or later, whole."""
+        if message.stream in self._assemblies:
+            return False
+        held = self._held(message.stream)
+        return held.epoch == message.epoch and held.version >= message.version
+
+    def _confirm(self, stream: Stream, at: float) -> bool:
+        confirmed = self._db.execute(
+            "UPDATE positions SET synced_at = MAX(synced_at, ?) WHERE stream = ?",
+            (at, stream.value),
+        )
+        return confirmed.rowcount > 0
 
     def _take_changes(self, changes: ChangeSet, now: float) -> Outcome:
         in_progress = self._assemblies.get(changes.stream)
@@ -211,7 +257,7 @@ class StreamCache:
             self.counters.skipped += 1
             return Outcome(Handled.SKIPPED)
         self.counters.applied += 1
-        return Outcome(Handled.APPLIED)
+        return Outcome(Handled.APPLIED, changed=True)
 
     def _take_page(self, page: SnapshotPage, now: float) -> Outcome:
         held = self._held(page.stream)
@@ -233,12 +279,12 @@ class StreamCache:
         since = self._held(page.stream)
         if assembly.overflowed:
             reason = "more change sets came than a snapshot holds"
-            return Outcome(Handled.RESYNC, Resync(since, reason))
+            return Outcome(Handled.RESYNC, Resync(since, reason), changed=True)
         if any(_ahead(held, since) for held in assembly.held.values()):
             # Held change sets beyond a gap after the snapshot: what fills it must be asked.
             reason = "change sets after the snapshot are missing"
-            return Outcome(Handled.RESYNC, Resync(since, reason))
-        return Outcome(Handled.APPLIED)
+            return Outcome(Handled.RESYNC, Resync(since, reason), changed=True)
+        return Outcome(Handled.APPLIED, changed=True)
 
     def _apply(self, changes: ChangeSet, at: float) -> Decision:
         decision = decide(self._held(changes.stream), changes)

@@ -24,8 +24,24 @@ _KEY = re.compile(r"[^\x00-\x1f]{1,128}")
 _EPOCH = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+class Problem(StrEnum):
+    """Why a downlink message was refused: what counters and logs name (never its content)."""
+
+    MALFORMED = "malformed"
+    OVERSIZED = "oversized"
+    OTHER_STORE = "for another store"
+    UNKNOWN_STREAM = "of a stream the kiosk does not follow"
+    WRONG_TOPIC = "on another stream's topic"
+
+
 class DownlinkError(BorneError):
     """A downlink message that cannot be applied: malformed, oversized, or not ours."""
+
+    retryable = False  # the same bytes again are refused again
+
+    def __init__(self, message: str, problem: Problem = Problem.MALFORMED) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class Stream(StrEnum):
@@ -37,6 +53,11 @@ class Stream(StrEnum):
     OFFERS = "offers"  # promotions and personal offers
     CUSTOMERS = "customers"  # loyalty profiles, by pseudonym
     STAFF = "staff"  # the staff directory, PIN hashes only
+
+
+# What the platform (the hub) publishes today; loyalty profiles and the staff directory
+# come with the staff issue.
+PUBLISHED_STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +90,18 @@ class SnapshotPage:
     items: tuple[Change, ...]
 
 
-def parse_message(payload: bytes, store_id: str) -> ChangeSet | SnapshotPage:
-    """A downlink message for this store's kiosks, or DownlinkError saying what is wrong."""
+def parse_message(
+    payload: bytes, store_id: str, topic_stream: Stream | None = None
+) -> ChangeSet | SnapshotPage:
+    """A downlink message for this store's kiosks, or DownlinkError saying what is wrong.
+
+    `topic_stream`, when the message came on a stream's own topic: the message must be
+    of that stream (a catalog change set on the stock topic is a platform's mistake).
+    """
     if len(payload) > MAX_MESSAGE_BYTES:
-        raise DownlinkError(f"message of {len(payload)} bytes, over {MAX_MESSAGE_BYTES}")
+        raise DownlinkError(
+            f"message of {len(payload)} bytes, over {MAX_MESSAGE_BYTES}", Problem.OVERSIZED
+        )
     try:
         document = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
@@ -82,11 +111,15 @@ def parse_message(payload: bytes, store_id: str) -> ChangeSet | SnapshotPage:
     if not isinstance(document, dict):
         raise DownlinkError("not a JSON object")
     if _text(document, "store") != store_id:
-        raise DownlinkError("for another store")
+        raise DownlinkError("for another store", Problem.OTHER_STORE)
     try:
         stream = Stream(_text(document, "stream"))
     except ValueError:
-        raise DownlinkError(f"unknown stream {str(document['stream'])[:32]!r}") from None
+        raise DownlinkError(
+            f"unknown stream {str(document['stream'])[:32]!r}", Problem.UNKNOWN_STREAM
+        ) from None
+    if topic_stream is not None and stream is not topic_stream:
+        raise DownlinkError(f"a {stream} message on the {topic_stream} topic", Problem.WRONG_TOPIC)
     epoch = _text(document, "epoch")
     if not _EPOCH.fullmatch(epoch):
         raise DownlinkError("epoch: 1-64 letters, digits, '.', '_' or '-'")
