@@ -10,6 +10,10 @@ similar products are found at load. The cache may be used from a thread other th
 one that opened it (calls are serialised). A big source loads in a child process
 (`edge.catalog_load`): the kiosk keeps answering from the previous cache until the new
 one is committed, and each answer reads its rows and its promotions from one snapshot.
+
+Fed by the platform's streams, the cache holds products, shelves and promotions, while
+stock and loyalty customers are read live (`LiveReads`): they change too often to
+rebuild the catalog for.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any, Protocol
 
 from edge.catalog_index import searchable_text
 from edge.catalog_load import load_in_child, load_into
@@ -66,10 +71,21 @@ SHELF_LIMIT = 24  # a screenful, as for search; further products are read by `of
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as the FTS5 tokenizer splits them
 
 
+class LiveReads(Protocol):
+    """What the catalog reads live rather than from its last load (stock, customers)."""
+
+    def stock(self, gtin: str) -> Stock | None:
+        """The product's stock now (GTIN-14), or None to keep the loaded one."""
+
+    def customer(self, pseudonym: str) -> dict[str, Any] | None:
+        """The customer's stored document (see `edge.catalog_live`), or None."""
+
+
 class Catalog:
     """Product, shelf, promotion and customer look-ups against the local cache.
 
-    With no source ever loaded, every call answers empty.
+    With no source ever loaded, every call answers empty. With `live`, a looked-up
+    product's stock and the customers come from it instead.
     """
 
     def __init__(
@@ -78,9 +94,11 @@ class Catalog:
         *,
         today: Callable[[], date] = date.today,
         child_load_bytes: int = CHILD_LOAD_BYTES,
+        live: LiveReads | None = None,
     ) -> None:
         self._path = db_path
         self._today = today
+        self._live = live
         self._child_load_bytes = child_load_bytes
         self._lock = threading.Lock()  # one connection, so one call at a time
         self._load_lock = threading.Lock()  # and one load at a time
@@ -92,8 +110,11 @@ class Catalog:
         with self._lock:
             self._db.close()
 
-    def load_source(self, source: Path) -> bool:
+    def load_source(self, source: Path, pictures: Path | None = None) -> bool:
         """(Re)load the cache from the file `source` if it changed; True if it did.
+
+        Product pictures are `<gtin-13>.png` in `pictures` (default: `images` beside
+        the source).
 
         The source is validated whole first (a big one in a child process): a bad one
         raises CatalogError naming the product and the field, and the cache keeps
@@ -111,9 +132,9 @@ class Catalog:
                 if meta(self._db, "source_sha256") == digest:
                     return False
             if size > self._child_load_bytes:
-                load_in_child(self._path, source)
+                load_in_child(self._path, source, pictures)
             else:
-                load_into(self._path, source)
+                load_into(self._path, source, pictures)
         return True
 
     @contextmanager
@@ -132,19 +153,27 @@ class Catalog:
                 self._db.execute("COMMIT")
 
     def lookup(self, gtin: str) -> Product | None:
-        """The product with this GTIN (any length; normalized), or None."""
+        """The product with this GTIN (any length; normalized), with its stock of now
+        when it is read live, or None."""
         found = self._products("SELECT doc FROM products WHERE gtin = ?", (gtin.zfill(14),))
-        return found[0] if found else None
+        if not found:
+            return None
+        stock = self._live.stock(found[0].gtin) if self._live is not None else None
+        return found[0] if stock is None else replace(found[0], stock=stock)
 
     def customer(self, pseudonym: str) -> Customer | None:
         """The loyalty customer with this pseudonym, or None."""
+        live = self._live.customer(pseudonym) if self._live is not None else None
         with self._reading():
-            row = self._db.execute(
-                "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
-            ).fetchone()
-            if row is None:
+            if self._live is not None:
+                doc = live
+            else:
+                row = self._db.execute(
+                    "SELECT doc FROM customers WHERE pseudonym = ?", (pseudonym,)
+                ).fetchone()
+                doc = None if row is None else json.loads(row[0])
+            if doc is None:
                 return None
-            doc = json.loads(row[0])
             gtins = json.dumps([gtin for gtin, _ in doc["offers"]])
             offered = [json.loads(text) for (text,) in self._db.execute(_BY_GTINS, (gtins,))]
         pictures = {product["gtin"]: product["picture"] for product in offered}

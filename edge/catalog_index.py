@@ -48,7 +48,8 @@ def cache_rows(source: SourceReader, pictures: Path) -> CacheRows:
     for product in source.products():
         ean = product.gtin.lstrip("0").zfill(13)
         picture = str(pictures / f"{ean}.png") if f"{ean}.png" in drawn else ""
-        page = store.product_page.replace("{gtin}", ean)  # not format(): "{x}" stays text
+        # Not format(): a "{x}" in the pattern stays text.
+        page = product.page_url or store.product_page.replace("{gtin}", ean)
         names = [*product.name.values(), product.brand, shelf_words[product.category]]
         made[product.gtin] = (
             product.category,

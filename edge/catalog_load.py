@@ -7,8 +7,9 @@ second at a time) and leave the process hundreds of MB bigger. A child process d
 on the other core: the kiosk only waits, and keeps answering from the previous cache
 (SQLite WAL) until the child commits the new one, whole.
 
-`python -m edge.catalog_load CACHE SOURCE` is that child; `load_into` is its work, also
-callable in-process (tests, tools).
+`python -m edge.catalog_load CACHE SOURCE [PICTURES]` is that child; `load_into` is its
+work, also callable in-process (tests, tools). Pictures are `<gtin-13>.png` in PICTURES,
+by default the `images` folder beside the source.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ REFUSED = 2  # the child's exit status for a refused source; the reason is on st
 _PROJECT = Path(__file__).resolve().parent.parent  # where `edge` is imported from
 
 
-def load_into(db_path: Path, source: Path) -> None:
+def pictures_of(source: Path, pictures: Path | None) -> Path:
+    """Where a source's product pictures are: `pictures`, else `images` beside it."""
+    return source.parent / "images" if pictures is None else pictures
+
+
+def load_into(db_path: Path, source: Path, pictures: Path | None = None) -> None:
     """Validate `source` whole, then replace the cache's content with it, in this process.
 
     A bad source raises CatalogError naming the product and the field; the cache is
@@ -41,7 +47,7 @@ def load_into(db_path: Path, source: Path) -> None:
         raw = source.read_bytes()
     except OSError as error:
         raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
-    rows = cache_rows(SourceReader(raw, source.name), source.parent / "images")
+    rows = cache_rows(SourceReader(raw, source.name), pictures_of(source, pictures))
     writer = open_cache(db_path)
     try:
         with translated(CatalogError, "catalog load"):
@@ -78,9 +84,10 @@ def _replace_rows(writer: sqlite3.Connection, rows: CacheRows, digest: str) -> N
     )
 
 
-def load_in_child(db_path: Path, source: Path) -> None:
+def load_in_child(db_path: Path, source: Path, pictures: Path | None = None) -> None:
     """`load_into` in a child process, waited for; CatalogError if it refused or failed."""
-    command = [sys.executable, "-m", "edge.catalog_load", str(db_path), str(source)]
+    folder = str(pictures_of(source, pictures))
+    command = [sys.executable, "-m", "edge.catalog_load", str(db_path), str(source), folder]
     paths = [str(_PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]
     environment = {
         **os.environ,
@@ -109,10 +116,11 @@ def load_in_child(db_path: Path, source: Path) -> None:
 
 
 def main(arguments: list[str] | None = None) -> int:
-    """The child: load SOURCE into CACHE; status 0, or REFUSED with the reason on stderr."""
-    cache, source = sys.argv[1:] if arguments is None else arguments
+    """The child: load SOURCE into CACHE (pictures in PICTURES); status 0, or REFUSED with
+    the reason on stderr."""
+    cache, source, *pictures = sys.argv[1:] if arguments is None else arguments
     try:
-        load_into(Path(cache), Path(source))
+        load_into(Path(cache), Path(source), Path(pictures[0]) if pictures else None)
     except CatalogError as error:
         print(error, file=sys.stderr)
         return REFUSED

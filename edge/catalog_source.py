@@ -50,6 +50,12 @@ def _product_page(url: str) -> str:
     return url
 
 
+def _https(url: str) -> str:
+    if url and not url.startswith("https://"):
+        raise ValueError("must be an https URL")
+    return url
+
+
 # Texts by language; French is the fallback of every screen, so it is required.
 Texts = Annotated[dict[str, str], AfterValidator(_has_french)]
 # Any GTIN length on the source's side; always stored as a GTIN-14.
@@ -101,7 +107,7 @@ class SourceStock(_Strict):
     here: Count
     nearby: dict[str, Count] = {}
     online: Count
-    delivery_days: Count = 3
+    delivery_days: Count | None = 3  # None: not known (the platform's streams say nothing)
 
 
 class SourceProduct(_Strict):
@@ -121,6 +127,9 @@ class SourceProduct(_Strict):
     stock: SourceStock
     reviews: tuple[SourceReview, ...] = ()
     label: Literal["", "gs1-datamatrix", "gs1-qr"] = ""
+    # The product's own page, when the retailer's feed names one; else the store's
+    # `product_page` pattern.
+    page_url: Annotated[str, AfterValidator(_https)] = ""
 
 
 class SourcePromotion(_Strict):

@@ -7,7 +7,7 @@ it likes, they never change under it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 
 def in_language(texts: dict[str, str], language: str) -> str:
@@ -17,12 +17,19 @@ def in_language(texts: dict[str, str], language: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Stock:
-    """Units available here, in nearby stores (by store name) and online."""
+    """Units available here, in nearby stores (by store name) and online.
+
+    Stock from the platform's streams knows when the platform last confirmed it
+    (`as_of`); `stale` when that is longer ago than the kiosk's limit, so the screen
+    shows its time rather than pretend it is current.
+    """
 
     here: int
     nearby: tuple[tuple[str, int], ...]
     online: int
-    delivery_days: int
+    delivery_days: int | None  # None: the platform does not say
+    as_of: datetime | None = None  # None: from a source file, which has no time
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 One asyncio loop owns it. Device threads hand readings over with `submit()`, which
 is thread-safe; what people ask for comes as intents through `ask()`; the UI
 subscribes to views. Every event is committed to the outbox before the new view is
-shown to anyone.
+shown to anyone. With the platform's streams, the runtime also runs their downlink and
+the catalog's rebuilds, and shows the product in view again when its stock changes.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog, Category, Product
+from edge.catalog_sync import CatalogFollower
 from edge.errors import OutboxError
 from edge.events import EventDraft
 from edge.intents import Intent
@@ -25,6 +28,7 @@ from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
 from edge.presence import PresenceEngine
 from edge.session import SessionView, ShopperSession
+from edge.sync.cache import StreamCache
 from edge.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,29 @@ class Device(Protocol):
         """Stop and release the hardware."""
 
 
+class StreamFeed(Protocol):
+    """The platform's streams coming down (`edge.sync.downlink.Downlink`)."""
+
+    async def run(self) -> None:
+        """Apply what comes until closed."""
+
+    async def close(self) -> None:
+        """Finish what was received and stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformStreams:
+    """What the kiosk shows when it is fed by the platform: the streams' copy, their
+    downlink, and the catalog rebuilt from them."""
+
+    cache: StreamCache
+    downlink: StreamFeed
+    follower: CatalogFollower
+
+
 class Runtime:
-    """Composes session, outbox, uplink and devices on one event loop."""
+    """Composes session, outbox, uplink, devices and the platform's streams on one
+    event loop."""
 
     def __init__(
         self,
@@ -58,11 +83,13 @@ class Runtime:
         idle_countdown: float = 20.0,
         presence: PresenceEngine | None = None,
         exit_lock: ExitLock | None = None,
+        streams: PlatformStreams | None = None,
     ) -> None:
         self.session = session
         self.catalog = catalog
         self.outbox = outbox
         self.uplink = uplink
+        self.streams = streams  # None: the catalog is loaded from a source file
         self.idle_timeout = idle_timeout
         self.idle_countdown = idle_countdown
         self.presence = presence
@@ -116,6 +143,12 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self._consume(), name="readings"))
         if self.uplink is not None:
             self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+        if self.streams is not None:
+            follow = self.streams.follower.run(
+                on_rebuilt=self._catalog_rebuilt, on_stock=self.refresh_product
+            )
+            self._tasks.append(asyncio.create_task(follow, name="catalog-rebuilds"))
+            self._tasks.append(asyncio.create_task(self.streams.downlink.run(), name="downlink"))
         if self.presence is not None:
             self._tasks.append(asyncio.create_task(self._expire_presence(), name="presence"))
         for device in self._devices:
@@ -127,6 +160,8 @@ class Runtime:
             self._idle_timer.cancel()
         for device in self._devices:
             await asyncio.to_thread(device.stop)
+        if self.streams is not None:
+            await self.streams.downlink.close()  # what it received is applied first
         if self.uplink is not None:
             await self.uplink.close()
         for task in self._tasks:
@@ -136,6 +171,8 @@ class Runtime:
         await asyncio.to_thread(self._session_thread.shutdown)  # the handler running ends
         self.outbox.close()
         self.catalog.close()
+        if self.streams is not None:
+            self.streams.cache.close()
 
     async def _consume(self) -> None:
         while True:
@@ -237,13 +274,24 @@ class Runtime:
             await asyncio.sleep(1.0)
             await self._store(self.presence.expire(time.time()))
 
+    async def refresh_product(self) -> None:
+        """Show the product in view again if the catalog now says otherwise (its stock
+        changed); nothing is shown again when nothing changed."""
+        _, view = await self._in_session(lambda _: self.session.refresh_product(), None)
+        if view != self._shown:
+            await self._commit_and_show([], view)
+
+    async def _catalog_rebuilt(self) -> None:
+        self._shelves = None  # their pictures are the new catalog's best products
+        await self.refresh_product()
+
     def highlights(self) -> tuple[Product, ...]:
         """What the attract loop shows: the store's promotions running today."""
         return self.catalog.promotions()
 
     def shelves(self) -> list[tuple[Category, str]]:
         """The store's shelves, each with a picture of its best product ("" if none)."""
-        if self._shelves is None:  # the catalog is loaded once per run
+        if self._shelves is None:  # until the catalog is loaded again
             self._shelves = []
             for category in self.catalog.categories():
                 products = self.catalog.in_category(category.id, limit=1)

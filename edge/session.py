@@ -257,6 +257,18 @@ class ShopperSession:
         drafts.append(self._draft("product.viewed", {"gtin": product.gtin, "via": via}))
         return drafts
 
+    def refresh_product(self) -> list[EventDraft]:
+        """Show the product in view as the catalog has it now (its stock of this minute,
+        a new price); no event: the shopper did nothing. A product the catalog no
+        longer has stays as shown until the shopper moves on."""
+        shown = self.view.product
+        if self.view.screen is not Screen.PRODUCT or shown is None:
+            return []
+        fresh = self._catalog.lookup(shown.gtin)
+        if fresh is not None and fresh != shown:
+            self.view = replace(self.view, product=fresh)
+        return []
+
     def open_browse(self) -> list[EventDraft]:
         """The shelves of the store."""
         drafts = self._touch("touch")
