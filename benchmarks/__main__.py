@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catalog, decode, delivery, hub_ingest, kiosk, presence
+from benchmarks import catalog, decode, delivery, downlink, hub_ingest, kiosk, presence
 
 Benchmark = Callable[[], dict[str, Any]]
 
@@ -25,6 +25,10 @@ BENCHMARKS: dict[str, tuple[Benchmark, Benchmark]] = {
     "hub_ingest": (
         lambda: hub_ingest.run(kiosks=200, events=100, rounds=3),
         lambda: hub_ingest.run(kiosks=200, events=10, rounds=1),
+    ),
+    "downlink": (
+        lambda: downlink.run(products=100_000, rounds=3),
+        lambda: downlink.run(products=10_000, rounds=1),
     ),
 }
 
