@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edge.hub.config import HubConfig
+    from edge.hub.feeds import CardPseudonym
 
 
 def hub_import(config: HubConfig, files: list[Path]) -> int:
@@ -16,10 +17,11 @@ def hub_import(config: HubConfig, files: list[Path]) -> int:
     from edge.hub.feeds import FeedError, read_feed
     from edge.hub.publisher import ChangePublishError, new_change_sets, publish_change_sets
 
+    card_pseudonym = _card_pseudonym(config)
     results, status = [], 0
     for path in files:
         try:
-            result = read_feed(path)
+            result = read_feed(path, card_pseudonym=card_pseudonym)
         except FeedError as error:  # a bad file is refused whole; the others go on
             print(f"borne: refused: {error}", file=sys.stderr)
             status = 1
@@ -51,9 +53,23 @@ def hub_import(config: HubConfig, files: list[Path]) -> int:
         "versions": {f"{store}/{stream}": v for (store, stream), v in report.versions.items()},
         "without_gtin": report.without_gtin,
         "unknown_ids": len(report.unknown_ids),
+        "offers_of_unknown_products": report.unknown_offers,
         "refused_store_codes": list(report.refused_store_codes),
         "published": published,
         "link": link,
     }
     print(json.dumps(summary, ensure_ascii=False))
     return status
+
+
+def _card_pseudonym(config: HubConfig) -> CardPseudonym | None:
+    """The keyed pseudonym of a card number, when the retailer's secret is configured.
+
+    Without it a loyalty feed must give pseudonyms (one giving card numbers is refused);
+    a configured secret that cannot be read is a ConfigError, reported before any file.
+    """
+    from edge.pseudonym import Pseudonyms, load_secret
+
+    if not config.privacy.pseudonym_key_file:
+        return None
+    return Pseudonyms.from_secret(load_secret(config.privacy.pseudonym_key_file)).card

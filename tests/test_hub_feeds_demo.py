@@ -1,4 +1,6 @@
-"""The demo store written as feeds reads back as the same products, prices, stock and reviews."""
+"""The demo store written as feeds reads back as the same products, prices, stock, reviews
+and loyalty customers; the feeds committed under assets/demo-store/feeds/ are exactly
+what the export writes, so they cannot drift from the demo's catalog."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 
 from edge.hub.feeds import (
+    Customer,
     FeedError,
     FeedKind,
     LocalInventory,
@@ -21,6 +24,7 @@ from edge.hub.feeds import (
 from edge.hub.feeds.demo_export import HERE_STORE, ONLINE_STORE, export_demo_store
 
 CATALOG = Path(__file__).resolve().parent.parent / "assets" / "demo-store" / "catalog.json"
+COMMITTED_FEEDS = CATALOG.parent / "feeds"
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +114,33 @@ def test_every_review_reads_back_with_its_author_rating_and_text(
 def test_a_missing_catalog_is_a_feed_error(tmp_path: Path) -> None:
     with pytest.raises(FeedError, match="is not a readable demo catalog"):
         export_demo_store(tmp_path / "absent.json", tmp_path / "out")
+
+
+def test_loyalty_customers_read_back_by_pseudonym_with_their_points_and_offers(
+    demo: dict[str, Any], exported: dict[FeedKind, list[Any]]
+) -> None:
+    customers = {customer.pseudonym: customer for customer in exported[FeedKind.CUSTOMERS]}
+    assert len(customers) == len(demo["customers"])
+    for expected in demo["customers"]:
+        customer = customers[expected["pseudonym"]]
+        assert isinstance(customer, Customer)
+        assert (customer.first_name, customer.points, customer.personalisation) == (
+            expected["first_name"],
+            expected["points"],
+            expected["personalisation"],
+        )
+        assert [(offer.gtin, dict(offer.title)) for offer in customer.offers] == [
+            (offer["gtin"].zfill(14), offer["title"]) for offer in expected["offers"]
+        ]
+
+
+def test_the_committed_demo_feeds_are_exactly_what_the_export_writes(tmp_path: Path) -> None:
+    files = export_demo_store(CATALOG, tmp_path)
+    written = {path.name for path in files.all()}
+    assert {path.name for path in COMMITTED_FEEDS.iterdir()} == written
+    for path in files.all():
+        committed = COMMITTED_FEEDS / path.name
+        assert committed.read_bytes() == path.read_bytes(), (
+            f"{committed} differs from the export: run"
+            " export_demo_store(assets/demo-store/catalog.json, assets/demo-store/feeds)"
+        )

@@ -58,7 +58,7 @@ def test_arbitrary_bytes_give_records_or_a_feed_error(data: bytes) -> None:
     read_or_refuse(data)
 
 
-# Bytes that matter to the formats: tabs, line ends, markup, entities, a BOM, a NUL.
+# Bytes that matter to the formats: tabs, line ends, markup, entities, a BOM, a NUL, JSON.
 _TOKENS = [
     b"\t",
     b"\n",
@@ -78,6 +78,11 @@ _TOKENS = [
     b"-1",
     b"9" * 20,
     b" EUR",
+    b"{",
+    b"}",
+    b'"card": "9250000000017", ',
+    b'"points": true, ',
+    b"[" * 50,
 ]
 
 

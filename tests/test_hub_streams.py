@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.hub.feeds import (
+    Customer,
     FeedKind,
     FeedResult,
     LocalInventory,
+    LoyaltyOffer,
     Money,
     OfferType,
     Period,
@@ -568,3 +570,47 @@ def test_two_processes_importing_at_once_number_every_version_once_without_gaps(
             assert items == hub.items(store_id, Stream.STOCK)
     finally:
         hub.close()
+
+
+def customer(number: int, points: int, *offers: LoyaltyOffer) -> Customer:
+    return Customer(
+        pseudonym=f"{number:064x}", first_name=f"Client {number}", points=points, offers=offers
+    )
+
+
+def test_a_loyalty_feed_gives_every_store_its_customers_and_replaces_the_last_one(
+    hub: StreamStore,
+) -> None:
+    hub.import_feed(FeedResult(FeedKind.PRODUCTS, products_feed(), ()))
+    for store_id in ("paris-01", "lyon-01"):
+        hub.add_store(store_id)
+    offer = LoyaltyOffer(gtin=GTINS[0], title={"fr": "Points doublés", "en": "Double points"})
+    unsold = LoyaltyOffer(gtin=gtin14(42), title={"fr": "Ailleurs"})
+    first = (customer(1, 100, offer, unsold), customer(2, 5), customer(3, 0))
+    report = hub.import_feed(FeedResult(FeedKind.CUSTOMERS, first, ()))
+    assert report.versions == {
+        ("paris-01", Stream.CUSTOMERS): 2,
+        ("lyon-01", Stream.CUSTOMERS): 2,
+    }
+    assert report.unknown_offers == 1  # kept: the kiosk leaves out what it does not sell
+    shown = hub.items("lyon-01", Stream.CUSTOMERS)[f"{1:064x}"]
+    assert shown == {
+        "first_name": "Client 1",
+        "points": 100,
+        "personalisation": True,
+        "offers": [
+            {"gtin": GTINS[0], "title": {"en": "Double points", "fr": "Points doublés"}},
+            {"gtin": gtin14(42), "title": {"fr": "Ailleurs"}},
+        ],
+    }
+    # The next full feed: customer 1 earned points, 2 is unchanged, 3 left the scheme.
+    second = (customer(1, 180, offer, unsold), customer(2, 5))
+    hub.import_feed(FeedResult(FeedKind.CUSTOMERS, second, ()))
+    (document,) = hub.changes_since("paris-01", Stream.CUSTOMERS, 2) or []
+    message = parsed(document, "paris-01")
+    assert isinstance(message, ChangeSet)
+    assert [(change.key, change.value is None) for change in message.changes] == [
+        (f"{1:064x}", False),
+        (f"{3:064x}", True),
+    ]
+    assert set(hub.items("paris-01", Stream.CUSTOMERS)) == {f"{1:064x}", f"{2:064x}"}

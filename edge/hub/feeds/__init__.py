@@ -1,9 +1,11 @@
-"""Importers of the feeds retailers already publish: products, local inventory, reviews, promotions.
+"""Importers of the feeds retailers already publish: products, local inventory, reviews,
+promotions; and of Borne's loyalty feed (customers), for which there is no standard.
 
 Pure parsers from a file to typed frozen records; `read_feed` keeps the good rows and
 reports the bad ones, and refuses a bad file whole with a `FeedError`.
 """
 
+from edge.hub.feeds.customers import CardPseudonym
 from edge.hub.feeds.errors import FeedError, FeedValueError
 from edge.hub.feeds.reader import (
     FeedKind,
@@ -15,7 +17,9 @@ from edge.hub.feeds.reader import (
 )
 from edge.hub.feeds.records import (
     Availability,
+    Customer,
     LocalInventory,
+    LoyaltyOffer,
     Money,
     OfferType,
     Period,
@@ -34,12 +38,15 @@ from edge.hub.feeds.source import MAX_FEED_BYTES
 __all__ = [
     "MAX_FEED_BYTES",
     "Availability",
+    "CardPseudonym",
+    "Customer",
     "FeedError",
     "FeedKind",
     "FeedRecord",
     "FeedResult",
     "FeedValueError",
     "LocalInventory",
+    "LoyaltyOffer",
     "Money",
     "OfferType",
     "Period",

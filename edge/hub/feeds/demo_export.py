@@ -1,8 +1,10 @@
 """The demo store (`assets/demo-store/catalog.json`) written as the feeds a retailer publishes.
 
 This is how the demo becomes feeds: a product TSV, a local inventory TSV per store (the
-kiosk's own store, the nearby ones, and "online"), a reviews XML 2.3 and a promotions
-TSV, which `read_feed` reads back into the same products, prices, stock and reviews.
+kiosk's own store, the nearby ones, and "online"), a reviews XML 2.3, a promotions TSV
+and Borne's loyalty feed (JSON Lines, by pseudonym as the demo's JSON gives them), which
+`read_feed` reads back into the same products, prices, stock, reviews and customers.
+The files are committed under assets/demo-store/feeds/ (tests keep them the same).
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ class DemoFeedFiles:
     inventories: tuple[Path, ...]
     reviews: Path
     promotions: Path
+    customers: Path
 
     def all(self) -> tuple[Path, ...]:
         """Every file, products first (the others refer to its ids)."""
-        return (self.products, *self.inventories, self.reviews, self.promotions)
+        return (self.products, *self.inventories, self.reviews, self.promotions, self.customers)
 
 
 def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
@@ -78,6 +81,7 @@ def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
         store = demo["store"]
         products: list[dict[str, Any]] = demo["products"]
         promotions: list[dict[str, Any]] = demo["promotions"]
+        customers: list[dict[str, Any]] = demo.get("customers", [])
         categories = {category["id"]: category["name"]["fr"] for category in demo["categories"]}
         nearby = [neighbour["id"] for neighbour in store["nearby"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -92,6 +96,7 @@ def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
         ),
         reviews=folder / "reviews.xml",
         promotions=folder / "promotions.tsv",
+        customers=folder / "customers.jsonl",
     )
     _write_tsv(
         files.products,
@@ -110,6 +115,7 @@ def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
         PROMOTION_COLUMNS,
         (_promotion_row(promotion, products) for promotion in promotions),
     )
+    _write_customers(files.customers, customers)
     return files
 
 
@@ -191,6 +197,27 @@ def _write_tsv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]])
     lines = ["\t".join(header)]
     lines.extend("\t".join(" ".join(cell.split()) for cell in row) for row in rows)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_customers(path: Path, customers: Iterable[Mapping[str, Any]]) -> None:
+    """The demo's loyalty customers as Borne's loyalty feed: one JSON object a line."""
+    lines = (
+        json.dumps(
+            {
+                "pseudonym": customer["pseudonym"],
+                "first_name": customer["first_name"],
+                "points": customer["points"],
+                "personalisation": customer.get("personalisation", True),
+                "offers": [
+                    {"gtin": offer["gtin"], "title": offer["title"]}
+                    for offer in customer.get("offers", [])
+                ],
+            },
+            ensure_ascii=False,
+        )
+        for customer in customers
+    )
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
 def _write_reviews(path: Path, publisher: str, products: Sequence[Mapping[str, Any]]) -> None:

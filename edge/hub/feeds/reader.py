@@ -9,28 +9,36 @@ from functools import partial
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
+from edge.hub.feeds.customers import CardPseudonym, customer_from_line, gives_card
 from edge.hub.feeds.errors import FeedError, FeedValueError
 from edge.hub.feeds.fields import Row
 from edge.hub.feeds.inventory import inventory_from_row
 from edge.hub.feeds.products import product_from_row
 from edge.hub.feeds.promotions import promotion_from_row
-from edge.hub.feeds.records import LocalInventory, Product, Promotion, Review
+from edge.hub.feeds.records import Customer, LocalInventory, Product, Promotion, Review
 from edge.hub.feeds.reviews import review_from_element
 from edge.hub.feeds.source import (
     ATOM_NS,
     MAX_FEED_BYTES,
+    JsonLinesFeed,
+    MalformedLine,
     TsvFeed,
     XmlFeed,
     item_row,
+    looks_like_json_lines,
     looks_like_xml,
     parse_xml,
     read_text,
+    split_json_lines,
     split_tsv,
 )
 
 REVIEWS_SCHEMA_VERSION = "2.3"
 
-FeedRecord = Product | LocalInventory | Review | Promotion
+FeedRecord = Product | LocalInventory | Review | Promotion | Customer
+ParsedFeed = TsvFeed | XmlFeed | JsonLinesFeed
+# What names a customer on the first line of a JSON Lines file: it is a loyalty feed.
+_CUSTOMER_KEYS = ("pseudonym", "card")
 
 
 class FeedKind(StrEnum):
@@ -40,6 +48,7 @@ class FeedKind(StrEnum):
     LOCAL_INVENTORY = "local_inventory"
     REVIEWS = "reviews"
     PROMOTIONS = "promotions"
+    CUSTOMERS = "customers"  # Borne's loyalty feed (docs/feeds.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +81,30 @@ _ROW_BUILDERS: dict[FeedKind, Callable[[Row], FeedRecord]] = {
 
 
 def detect_feed(path: Path, max_bytes: int = MAX_FEED_BYTES) -> FeedKind:
-    """The kind of feed a file holds, from its TSV header or its XML root and items.
+    """The kind of feed a file holds: from its TSV header, its XML root and items, or
+    its first JSON line.
 
     Raises FeedError when the file is not a feed this importer knows, or is refused.
     """
     return _open(path, max_bytes)[0]
 
 
-def read_feed(path: Path, max_bytes: int = MAX_FEED_BYTES) -> FeedResult:
+def read_feed(
+    path: Path, max_bytes: int = MAX_FEED_BYTES, *, card_pseudonym: CardPseudonym | None = None
+) -> FeedResult:
     """Reads a feed file: a bad row is rejected with its line and field, the rest is kept.
 
-    Raises FeedError, naming the file, when the whole file is refused: unreadable, over
-    `max_bytes`, not UTF-8, malformed or unsafe XML, or not a known feed.
+    `card_pseudonym` keys a loyalty feed's card numbers (`Pseudonyms.card`); they are
+    never kept. Raises FeedError, naming the file, when the whole file is refused:
+    unreadable, over `max_bytes`, not UTF-8, malformed or unsafe XML, not a known feed,
+    or a loyalty feed that gives card numbers when no `card_pseudonym` is given.
     """
     kind, parsed = _open(path, max_bytes)
+    if isinstance(parsed, JsonLinesFeed) and card_pseudonym is None:
+        _refuse_card_numbers(path, parsed)
     records: list[FeedRecord] = []
     rejected: list[Rejection] = []
-    for line, build in _pending(kind, parsed):
+    for line, build in _pending(kind, parsed, card_pseudonym):
         try:
             records.append(build())
         except FeedValueError as error:
@@ -96,12 +112,20 @@ def read_feed(path: Path, max_bytes: int = MAX_FEED_BYTES) -> FeedResult:
     return FeedResult(kind=kind, records=tuple(records), rejected=tuple(rejected))
 
 
-def _open(path: Path, max_bytes: int) -> tuple[FeedKind, TsvFeed | XmlFeed]:
+def _open(path: Path, max_bytes: int) -> tuple[FeedKind, ParsedFeed]:
     """The file parsed, and the kind of feed it is."""
     text = read_text(path, max_bytes)
     if looks_like_xml(text):
         xml = parse_xml(path, text)
         return _xml_kind(path, xml.root), xml
+    if looks_like_json_lines(text):
+        lines = split_json_lines(text)
+        first = lines.first_value()
+        if not isinstance(first, dict) or not any(key in first for key in _CUSTOMER_KEYS):
+            raise FeedError(
+                str(path), "is not a known feed (its first line names no pseudonym nor card)", 1
+            )
+        return FeedKind.CUSTOMERS, lines
     tsv = split_tsv(text)
     return _tsv_kind(path, tsv.header), tsv
 
@@ -144,6 +168,20 @@ def _xml_kind(path: Path, root: Element) -> FeedKind:
     return FeedKind.PRODUCTS
 
 
+def _refuse_card_numbers(path: Path, feed: JsonLinesFeed) -> None:
+    """Refuse a loyalty feed giving card numbers whole when there is no key to hide them:
+    importing the rest would silently drop those customers, and keeping a number is
+    never an option."""
+    for line, value in feed.lines:
+        if gives_card(value):
+            raise FeedError(
+                str(path),
+                "gives card numbers, and no [privacy] pseudonym_key_file is configured"
+                " to turn them into pseudonyms",
+                line,
+            )
+
+
 def _items(root: Element) -> list[Element]:
     """RSS `<channel><item>` or Atom `<entry>` elements."""
     if root.tag == "rss":
@@ -152,10 +190,13 @@ def _items(root: Element) -> list[Element]:
 
 
 def _pending(
-    kind: FeedKind, parsed: TsvFeed | XmlFeed
+    kind: FeedKind, parsed: ParsedFeed, card_pseudonym: CardPseudonym | None
 ) -> Iterator[tuple[int, Callable[[], FeedRecord]]]:
     """Each row's line and the call that builds its record (or raises FeedValueError)."""
-    if isinstance(parsed, TsvFeed):
+    if isinstance(parsed, JsonLinesFeed):
+        for line, value in parsed.lines:
+            yield line, partial(_build_customer, value, card_pseudonym)
+    elif isinstance(parsed, TsvFeed):
         build = _ROW_BUILDERS[kind]
         for line, row in parsed.rows:
             yield line, partial(_build_tsv_row, build, row)
@@ -166,6 +207,13 @@ def _pending(
         build = _ROW_BUILDERS[kind]
         for item in _items(parsed.root):
             yield parsed.line_of(item), partial(build, item_row(item))
+
+
+def _build_customer(value: object, card_pseudonym: CardPseudonym | None) -> Customer:
+    """The line's customer; a line that is not JSON is rejected whole."""
+    if isinstance(value, MalformedLine):
+        raise FeedValueError("(line)", value.reason)
+    return customer_from_line(value, card_pseudonym)
 
 
 def _build_tsv_row(build: Callable[[Row], FeedRecord], row: Row | None) -> FeedRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -166,3 +167,26 @@ class Promotion:
     percent_off: int | None = None
     money_off_amount: Money | None = None
     item_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LoyaltyOffer:
+    """A personal offer to a loyalty customer about one product."""
+
+    gtin: str  # GTIN-14, check digit verified
+    title: Mapping[str, str]  # language code -> text; French ("fr") always present
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """One loyalty customer of a customers feed, known only by their card's pseudonym.
+
+    A feed that gives card numbers has them turned into pseudonyms as it is read; no
+    record ever holds a number. The first name stays out of the repr.
+    """
+
+    pseudonym: str  # 64 lowercase hex digits: HMAC-SHA256 of the card number
+    first_name: str = field(repr=False)
+    points: int
+    personalisation: bool = True  # False: the kiosk greets, but shows no personal offer
+    offers: tuple[LoyaltyOffer, ...] = ()

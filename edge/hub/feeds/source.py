@@ -1,4 +1,4 @@
-"""Reading a feed file safely: a size limit, UTF-8 only, TSV rows and defused XML.
+"""Reading a feed file safely: a size limit, UTF-8 only, TSV rows, JSON Lines, defused XML.
 
 Everything here refuses the whole file with a `FeedError` naming it; judging rows is
 left to the record builders.
@@ -6,10 +6,12 @@ left to the record builders.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
@@ -32,6 +34,24 @@ class TsvFeed:
 
     header: tuple[str, ...]
     rows: tuple[tuple[int, Row | None], ...]  # None: more cells than the header names
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedLine:
+    """A line of a JSON Lines feed that is not JSON (why, never its text)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLinesFeed:
+    """A JSON Lines feed: each non-blank line's number, and the value it holds."""
+
+    lines: tuple[tuple[int, Any], ...]  # a MalformedLine where the line is not JSON
+
+    def first_value(self) -> Any:
+        """The first line's value (None for an empty file)."""
+        return self.lines[0][1] if self.lines else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +85,30 @@ def read_text(path: Path, max_bytes: int = MAX_FEED_BYTES) -> str:
 def looks_like_xml(text: str) -> bool:
     """Whether the text starts (after a BOM and blank space) with a tag."""
     return text.lstrip(_BOM).lstrip().startswith("<")
+
+
+def looks_like_json_lines(text: str) -> bool:
+    """Whether the text starts (after a BOM and blank space) with a JSON object."""
+    return text.lstrip(_BOM).lstrip().startswith("{")
+
+
+def split_json_lines(text: str) -> JsonLinesFeed:
+    """Parses each line of JSON Lines text; blank lines are skipped.
+
+    Split on "\\n" only, as TSV is, so line numbers match an editor's. A line too deeply
+    nested for the parser is malformed, like one that is not JSON at all.
+    """
+    lines: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.lstrip(_BOM).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            lines.append((number, json.loads(line)))
+        except ValueError:
+            lines.append((number, MalformedLine("not valid JSON")))
+        except RecursionError:
+            lines.append((number, MalformedLine("nested too deeply")))
+    return JsonLinesFeed(lines=tuple(lines))
 
 
 def header_name(cell: str) -> str:

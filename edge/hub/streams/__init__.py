@@ -1,4 +1,4 @@
-"""The hub's versioned streams per store (catalog, stock, reviews, offers), made from feeds.
+"""The hub's versioned streams per store (catalog, stock, reviews, offers, customers).
 
 `StreamStore` imports what `edge.hub.feeds.read_feed` gives, keeps each store's streams
 in SQLite (`SqliteStreamDatabase`) or PostgreSQL (`postgres.PostgresStreamDatabase`,

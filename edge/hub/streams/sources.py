@@ -1,18 +1,24 @@
 """Full feeds turned into the hub-wide items of a stream: pure functions of records.
 
 A product feed gives the catalog (and which retailer id is which GTIN), a reviews feed
-the reviews of each product, a promotions feed the offers. Each is full: what it gives
-replaces what came before.
+the reviews of each product, a promotions feed the offers, a loyalty feed the customers.
+Each is full: what it gives replaces what came before.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from edge.hub.feeds import Product, Promotion, Review
-from edge.hub.streams.values import canonical, offer_value, product_value, reviews_value
+from edge.hub.feeds import Customer, Product, Promotion, Review
+from edge.hub.streams.values import (
+    canonical,
+    customer_value,
+    offer_value,
+    product_value,
+    reviews_value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +95,21 @@ def offers(promotions: Iterable[Promotion], skus: Mapping[str, str]) -> Offers:
         unknown.extend(item for item in promotion.item_ids if item not in skus)
         items[promotion.promotion_id] = canonical(offer_value(promotion, gtins))
     return Offers(items, tuple(unknown))
+
+
+@dataclass(frozen=True, slots=True)
+class Customers:
+    """A loyalty feed's items (pseudonym -> value text), and its offers of unknown products."""
+
+    items: dict[str, str]
+    unknown_offers: int  # kept: a kiosk leaves out what it does not sell
+
+
+def customers(feed: Iterable[Customer], gtins: Collection[str]) -> Customers:
+    """The customers of a loyalty feed; a later line with the same pseudonym wins."""
+    items: dict[str, str] = {}
+    unknown = 0
+    for customer in feed:
+        items[customer.pseudonym] = canonical(customer_value(customer))
+        unknown += sum(offer.gtin not in gtins for offer in customer.offers)
+    return Customers(dict(sorted(items.items())), unknown)

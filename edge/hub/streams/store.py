@@ -19,7 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from edge.hub.feeds import FeedKind, FeedResult, LocalInventory, Product, Promotion, Review
+from edge.hub.feeds import (
+    Customer,
+    FeedKind,
+    FeedResult,
+    LocalInventory,
+    Product,
+    Promotion,
+    Review,
+)
 from edge.hub.streams import documents, sources
 from edge.hub.streams.errors import (
     InvalidStoreIdError,
@@ -39,9 +47,9 @@ from edge.hub.streams.values import (
 from edge.ids import UUIDv7Generator
 from edge.sync.messages import MAX_ITEMS, Stream
 
-_R = TypeVar("_R", Product, LocalInventory, Review, Promotion)
+_R = TypeVar("_R", Product, LocalInventory, Review, Promotion, Customer)
 
-STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS)
+STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS, Stream.CUSTOMERS)
 RETAINED_VERSIONS = 1_000  # change sets kept per stream; a kiosk further behind resyncs whole
 # A store id names a topic level: no MQTT wildcard, no level separator, no control character.
 _STORE_ID = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
@@ -50,6 +58,7 @@ _SHARED = {
     FeedKind.PRODUCTS: Stream.CATALOG,
     FeedKind.REVIEWS: Stream.REVIEWS,
     FeedKind.PROMOTIONS: Stream.OFFERS,
+    FeedKind.CUSTOMERS: Stream.CUSTOMERS,  # every store's kiosks know every customer
 }
 
 
@@ -70,6 +79,7 @@ class ImportReport:
     refused_store_codes: tuple[str, ...] = ()  # inventory store codes that cannot be a store
     spam: int = 0
     unmatched_reviews: int = 0
+    unknown_offers: int = 0  # loyalty offers of products the catalog does not hold
 
 
 @dataclass(slots=True)
@@ -83,6 +93,7 @@ class _Batch:
     refused_store_codes: list[str] = field(default_factory=list)
     spam: int = 0
     unmatched_reviews: int = 0
+    unknown_offers: int = 0
 
 
 def _new_epoch() -> str:
@@ -166,6 +177,11 @@ class StreamStore:
             offers = sources.offers(_only(result, Promotion), tables.skus())
             tables.replace_sources(Stream.OFFERS, offers.items)
             batch.unknown_ids.extend(offers.unknown_ids)
+        elif result.kind is FeedKind.CUSTOMERS:
+            known = set(tables.skus().values())
+            found_customers = sources.customers(_only(result, Customer), known)
+            tables.replace_sources(Stream.CUSTOMERS, found_customers.items)
+            batch.unknown_offers += found_customers.unknown_offers
         else:
             self._take_inventory(tables, batch, _only(result, LocalInventory))
             return
@@ -230,6 +246,7 @@ class StreamStore:
             refused_store_codes=tuple(batch.refused_store_codes),
             spam=batch.spam,
             unmatched_reviews=batch.unmatched_reviews,
+            unknown_offers=batch.unknown_offers,
         )
 
     # --- reading ---------------------------------------------------------------------

@@ -11,7 +11,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.hub.feeds import LocalInventory, Money, Period, Product, Promotion, Review
+from edge.hub.feeds import (
+    Customer,
+    LocalInventory,
+    Money,
+    Period,
+    Product,
+    Promotion,
+    Review,
+)
 
 ONLINE_STORE = "online"  # the store code a local inventory feed gives the web shop's stock
 MAX_REVIEWS_SHOWN = 20  # newest reviews per product sent down; rating and count cover all
@@ -154,5 +162,20 @@ def offer_value(promotion: Promotion, gtins: Iterable[str]) -> JsonObject:
             "percent_off": promotion.percent_off,
             "money_off": _money(promotion.money_off_amount),
             "gtins": sorted(set(gtins)),
+        }
+    )
+
+
+def customer_value(customer: Customer) -> JsonObject:
+    """A customers item (keyed by pseudonym): what a kiosk shows when the card is tapped."""
+    return _present(
+        {
+            "first_name": customer.first_name,
+            "points": customer.points,
+            "personalisation": customer.personalisation,
+            "offers": [
+                {"gtin": offer.gtin, "title": dict(sorted(offer.title.items()))}
+                for offer in customer.offers
+            ],
         }
     )
