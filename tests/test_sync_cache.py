@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 
 from edge.sync.cache import SNAPSHOT_PATIENCE, Handled, StreamCache, SyncError
 from edge.sync.cursor import Apply, Position, Resync, Skip, SnapshotAssembly
-from edge.sync.messages import Change, ChangeSet, SnapshotPage, Stream
+from edge.sync.messages import Change, ChangeSet, Problem, SnapshotPage, Stream
+from edge.sync.status import (
+    DownlinkCounters,
+    DownlinkState,
+    SyncStatusError,
+    read_sync_status,
+)
 
 STORE = "paris-01"
 EPOCH = "2026-11-30.1"
@@ -249,6 +255,96 @@ def test_ages_and_status_per_stream(tmp_path: Path) -> None:
     assert (status[Stream.STOCK].count, status[Stream.STOCK].synced_at) == (3, 700.0)
     assert (status[Stream.CATALOG].version, status[Stream.CATALOG].count) == (0, 0)
     assert status[Stream.CATALOG].synced_at is None
+
+
+def test_a_confirmation_restarts_the_age_of_what_is_held_and_never_turns_it_back(
+    tmp_path: Path,
+) -> None:
+    cache = started(tmp_path / "streams.db", a=1)
+    assert cache.confirm(Stream.STOCK, 500.0)
+    assert cache.age(Stream.STOCK, now=530.0) == 30.0
+    assert cache.confirm(Stream.STOCK, 200.0)  # a late confirmation does not age it back
+    assert cache.age(Stream.STOCK, now=530.0) == 30.0
+    assert not cache.confirm(Stream.REVIEWS, 500.0)  # nothing held: nothing to confirm
+    assert cache.age(Stream.REVIEWS, now=530.0) is None
+
+
+def test_the_platform_answering_the_version_held_confirms_it_a_redelivery_does_not(
+    tmp_path: Path,
+) -> None:
+    cache = started(tmp_path / "streams.db", version=5, a=1)
+    live = cache.handle(payload(stock(5, put("a", 1))), STORE, 300.0)
+    assert (live.handled, live.current, live.changed) == (Handled.SKIPPED, True, False)
+    assert cache.age(Stream.STOCK, now=400.0) == 300.0  # a broker's redelivery says nothing
+
+    answer = cache.handle(payload(stock(5, put("a", 1))), STORE, 350.0, answer=True)
+    assert (answer.handled, answer.current, answer.changed) == (Handled.SKIPPED, True, False)
+    assert cache.age(Stream.STOCK, now=400.0) == 50.0
+
+    applied = cache.handle(payload(stock(6, put("a", 2))), STORE, 390.0)
+    assert (applied.handled, applied.stream, applied.changed) == (
+        Handled.APPLIED,
+        Stream.STOCK,
+        True,
+    )
+
+
+def test_a_stream_not_followed_or_on_another_stream_s_topic_is_refused_whole(
+    tmp_path: Path,
+) -> None:
+    cache = started(tmp_path / "streams.db", version=5, a=1)
+    message = payload(stock(6, put("a", 2)))
+    unfollowed = cache.handle(message, STORE, 300.0, follows=(Stream.CATALOG,))
+    misplaced = cache.handle(message, STORE, 300.0, topic_stream=Stream.REVIEWS)
+    assert (unfollowed.handled, unfollowed.refusal) == (Handled.REFUSED, Problem.UNKNOWN_STREAM)
+    assert (misplaced.handled, misplaced.refusal) == (Handled.REFUSED, Problem.WRONG_TOPIC)
+    assert cache.item(Stream.STOCK, "a") == {"here": 1}
+    assert cache.position(Stream.STOCK).version == 5
+
+
+def test_another_process_reads_the_streams_and_the_link_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "streams.db"
+    cache = started(path, version=3, a=1, b=2)
+    never_run = read_sync_status(path)
+    assert never_run.link == DownlinkState()  # no downlink has written its state yet
+    stock_status = never_run.streams[list(Stream).index(Stream.STOCK)]
+    assert (stock_status.version, stock_status.count, stock_status.age(130.0)) == (3, 2, 30.0)
+
+    counters = DownlinkCounters(received=7, applied=2, refused=1)
+    state = DownlinkState(True, 90.0, (Stream.STOCK,), counters, "refused a message: malformed")
+    cache.record_downlink(state, 120.0)
+    # The kiosk is in the middle of a write while the status is read: it does not wait.
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        read = read_sync_status(path)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert read.link == DownlinkState(
+        True, 90.0, (Stream.STOCK,), counters, "refused a message: malformed", 120.0
+    )
+    cache.close()
+    before = path.read_bytes()
+    read_sync_status(path)
+    assert path.read_bytes() == before
+
+
+def test_a_status_of_no_cache_or_of_a_damaged_state_is_a_sync_status_error(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SyncStatusError, match="no stream cache"):
+        read_sync_status(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+    cache = started(tmp_path / "streams.db", a=1)
+    cache.record_downlink(DownlinkState(), 1.0)
+    cache.close()
+    damaged = sqlite3.connect(tmp_path / "streams.db")
+    damaged.execute("UPDATE downlink_state SET pending = 'not json'")
+    damaged.commit()
+    damaged.close()
+    with pytest.raises(SyncStatusError, match="unreadable"):
+        read_sync_status(tmp_path / "streams.db")
 
 
 def test_a_file_that_is_not_a_cache_is_a_sync_error(tmp_path: Path) -> None:

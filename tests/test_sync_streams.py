@@ -16,6 +16,7 @@ from edge.sync.messages import (
     Change,
     ChangeSet,
     DownlinkError,
+    Problem,
     SnapshotPage,
     Stream,
     parse_message,
@@ -73,6 +74,39 @@ def test_a_bad_message_is_refused_with_what_is_wrong(payload: bytes, problem: st
     with pytest.raises(DownlinkError) as caught:
         parse_message(payload, STORE)
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("payload", "topic_stream", "kind"),
+    [
+        (b"{", None, Problem.MALFORMED),
+        (message(changes=[{"key": ""}]), None, Problem.MALFORMED),
+        (b" " * (MAX_MESSAGE_BYTES + 1), None, Problem.OVERSIZED),
+        (message(store="lyon-02", changes=[]), None, Problem.OTHER_STORE),
+        (message(stream="weather", changes=[]), None, Problem.UNKNOWN_STREAM),
+        (message(changes=[]), Stream.CATALOG, Problem.WRONG_TOPIC),
+    ],
+)
+def test_a_refusal_says_its_kind_for_counters_and_logs(
+    payload: bytes, topic_stream: Stream | None, kind: Problem
+) -> None:
+    with pytest.raises(DownlinkError) as caught:
+        parse_message(payload, STORE, topic_stream)
+    assert caught.value.problem is kind
+    assert not caught.value.retryable
+
+
+@given(st.sampled_from(Stream), st.sampled_from(Stream), st.binary(max_size=64))
+def test_a_message_on_a_stream_s_topic_is_of_that_stream_or_refused(
+    topic_stream: Stream, stream: Stream, noise: bytes
+) -> None:
+    payload = message(stream=stream.value, changes=[{"key": noise.hex() or "k", "value": {}}])
+    if stream is topic_stream:
+        assert parse_message(payload, STORE, topic_stream).stream is stream
+        return
+    with pytest.raises(DownlinkError) as caught:
+        parse_message(payload, STORE, topic_stream)
+    assert caught.value.problem is Problem.WRONG_TOPIC
 
 
 @given(st.binary(max_size=300))
