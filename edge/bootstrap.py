@@ -1,8 +1,11 @@
 """Builds a runtime from a configuration: storage, catalog, session, uplink, devices.
 
-Only what the configuration names is built: no device entry means no device, no
-catalog source means an empty catalog. Simulated devices are for the demo and for
-`borne simulate`; the commands a store runs refuse them.
+Only what the configuration names is built: no device entry means no device. The
+catalog comes from its source file when `[catalog] source` names one; else from the
+platform's streams when `[mqtt] host` names a broker (kept in `streams.sqlite`, so the
+kiosk boots and serves offline); else it is what was cached before, or empty.
+Simulated devices are for the demo and for `borne simulate`; the commands a store runs
+refuse them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import Catalog
+from edge.catalog_live import STREAM_CACHE, StreamReads
+from edge.catalog_sync import CatalogFollower, CatalogPlace
 from edge.config import Config, check_data_dir
 from edge.errors import CatalogError, ConfigError
 from edge.events import EventSource
@@ -32,8 +37,10 @@ from edge.outbox import Outbox, OutboxStore
 from edge.presence import PresenceEngine
 from edge.privacy import CodePolicy
 from edge.pseudonym import Pseudonyms, load_secret
-from edge.runtime import Device, Runtime
+from edge.runtime import Device, PlatformStreams, Runtime
 from edge.session import ShopperSession
+from edge.sync.cache import StreamCache
+from edge.sync.downlink import Downlink
 from edge.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,40 @@ def open_outbox(config: Config) -> Outbox:
             synchronous=config.storage.synchronous,
         )
     )
+
+
+STREAM_CATALOG = "streams-catalog.json"  # the catalog made from them, as a source
+
+
+def fed_by_streams(config: Config) -> bool:
+    """Whether the catalog comes from the platform's streams rather than a source file."""
+    return bool(config.mqtt.host) and not config.catalog.source
+
+
+def catalog_place(config: Config) -> CatalogPlace:
+    """Where the catalog made from the streams is written, and whose store it is."""
+    pictures = Path(config.catalog.pictures) if config.catalog.pictures else None
+    return CatalogPlace(
+        source=config.data_dir / STREAM_CATALOG,
+        pictures=pictures,
+        store_id=config.device.store_id,
+        store_names=config.catalog.store_names,
+    )
+
+
+def open_stream_catalog(config: Config) -> tuple[Catalog, StreamCache]:
+    """The catalog fed by the streams, and the streams' copy it reads stock and
+    customers from; it answers from what was cached before until the streams rebuild it."""
+    cache = StreamCache(config.data_dir / STREAM_CACHE)
+    try:
+        reads = StreamReads(
+            cache, store_names=config.catalog.store_names, stale_after=config.sync.stale_after
+        )
+        catalog = Catalog(config.data_dir / "catalog.sqlite", live=reads)
+    except BaseException:
+        cache.close()
+        raise
+    return catalog, cache
 
 
 def open_catalog(config: Config) -> Catalog:
@@ -135,10 +176,16 @@ async def build_runtime(
     "simulated" is a configuration error.
     """
     pseudonyms = check_ready(config, simulators_allowed=simulators_allowed)
-    catalog = await asyncio.to_thread(open_catalog, config)  # a big source takes seconds
+    cache = None
+    if fed_by_streams(config):
+        catalog, cache = await asyncio.to_thread(open_stream_catalog, config)
+    else:
+        catalog = await asyncio.to_thread(open_catalog, config)  # a big source takes seconds
     simulators = Simulators()
     with ExitStack() as undo:  # what was opened is closed again if a later step fails
         undo.callback(catalog.close)
+        if cache is not None:
+            undo.callback(cache.close)
         undo.callback(simulators.close)
         outbox = open_outbox(config)
         undo.callback(outbox.close)
@@ -147,6 +194,14 @@ async def build_runtime(
         uplink = (
             Uplink(config.mqtt, source, outbox, boot_count=boot_count) if config.mqtt.host else None
         )
+        streams = None
+        if cache is not None and uplink is not None:
+            follower = CatalogFollower(cache, catalog, catalog_place(config))
+            downlink = Downlink(
+                cache, source, config.sync, send=uplink.request, on_change=follower.streams_changed
+            )
+            uplink.attach(downlink)
+            streams = PlatformStreams(cache, downlink, follower)
         codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
         session = ShopperSession(
             catalog, pseudonyms.card, clock=time.time, codes=codes, store_id=config.device.store_id
@@ -165,6 +220,7 @@ async def build_runtime(
             idle_countdown=config.session.idle_countdown,
             presence=presence,
             exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
+            streams=streams,
         )
         for device in _devices(config, runtime, simulators, camera_fps):
             runtime.attach(device)

@@ -66,8 +66,10 @@ def stock_from_value(
 def customer_from_value(value: Mapping[str, Any]) -> dict[str, Any]:
     """A customers item as the catalog's stored customer document.
 
-    `{"first_name", "points", "personalisation", "offers": [[gtin-14, {"fr": title}]]}`;
-    the offers' GTINs are checked by the catalog, which drops those it does not sell.
+    `{"first_name", "points", "personalisation", "offers": [[gtin-14, texts]]}`, where
+    an offer's title is its texts by language (French required; a plain text is taken
+    as French). The offers' GTINs are checked by the catalog, which drops those it does
+    not sell.
     """
     first_name = value.get("first_name", "")
     points = value.get("points", 0)
@@ -84,16 +86,31 @@ def customer_from_value(value: Mapping[str, Any]) -> dict[str, Any]:
     listed = []
     for index, offer in enumerate(offers):
         gtin = offer.get("gtin") if isinstance(offer, dict) else None
-        title = offer.get("title") if isinstance(offer, dict) else None
-        if not isinstance(gtin, str) or not isinstance(title, str):
-            raise CatalogError(f"customer item: offers[{index}]: expected a gtin and a title")
-        listed.append([gtin.zfill(14), {"fr": title}])
+        title = _texts(offer.get("title")) if isinstance(offer, dict) else None
+        if not isinstance(gtin, str) or title is None:
+            raise CatalogError(
+                f"customer item: offers[{index}]: expected a gtin and a title with French"
+            )
+        listed.append([gtin.zfill(14), title])
     return {
         "first_name": first_name,
         "points": points,
         "personalisation": personalisation,
         "offers": listed,
     }
+
+
+def _texts(value: Any) -> dict[str, str] | None:
+    """Texts by language with a French one, from a text or such texts; else None."""
+    if isinstance(value, str):
+        return {"fr": value}
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("fr"), str)
+        and all(isinstance(text, str) for text in value.values())
+    ):
+        return {str(language): text for language, text in value.items()}
+    return None
 
 
 class StreamReads:

@@ -18,6 +18,7 @@ from edge.demo import with_demo_store
 from edge.errors import BorneError, ConfigError
 from edge.lockdown import hash_pin
 from edge.logs import setup_logging
+from kiosk.catalog_cli import add_catalog_commands, run_catalog_command
 from kiosk.hub_cli import add_hub_commands, run_hub_command
 
 DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, required=True)
     status.add_argument("--json", action="store_true")
 
+    add_catalog_commands(commands)
     add_hub_commands(commands)
     return parser
 
@@ -138,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_simulate(with_demo_store(config), args))
         if args.command == "devices":
             return asyncio.run(_devices(config, args.seconds, as_json=args.json))
+        if args.command == "catalog":
+            return run_catalog_command(config, args)
         return _outbox_status(config, as_json=args.json)
     except ConfigError as error:
         print(f"borne: configuration error: {error}", file=sys.stderr)

@@ -1,15 +1,20 @@
-"""Product: picture, price, rating, reviews, stock here / nearby / online, similar products."""
+"""Product: picture, price, rating, reviews, stock here / nearby / online, similar products.
+
+Stock the platform has not confirmed for a while (the link is down) is shown with its
+time, "Stock à 10:42", rather than passed off as current.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
-from edge.catalog import Product, Review
+from edge.catalog import Product, Review, Stock
 from edge.intents import ShowProduct
 from edge.session import SessionView
-from kiosk.formatting import format_count, format_decimal, format_price
+from kiosk.formatting import format_count, format_date, format_decimal, format_price
 from kiosk.screens.base import KioskScreen, load_kv
 from kiosk.widgets import attach_while, fill_tiles, product_tile
 
@@ -28,6 +33,7 @@ class ProductScreen(KioskScreen):
     stock_here = StringProperty("")
     stock_nearby = StringProperty("")
     stock_online = StringProperty("")
+    stock_time = StringProperty("")  # when stale: when the stock shown was last confirmed
     reviews = StringProperty("")  # the most helpful excerpts (two; one in large text)
     all_reviews = StringProperty("")  # every review, when the shopper opened them
     reviews_open = BooleanProperty(False)
@@ -78,15 +84,31 @@ class ProductScreen(KioskScreen):
             _("{store}: {units}", store=store, units=units if units else _("out of stock"))
             for store, units in stock.nearby
         )
-        self.stock_online = (
-            _(
+        online = format_count(stock.online, language)
+        if not stock.online:
+            self.stock_online = _("Not available online")
+        elif stock.delivery_days is None:
+            self.stock_online = _("{units} available online", units=online)
+        else:
+            self.stock_online = _(
                 "{units} available, delivered in {days} days",
-                units=format_count(stock.online, language),
+                units=online,
                 days=stock.delivery_days,
             )
-            if stock.online
-            else _("Not available online")
-        )
+        self.stock_time = self._stock_time(stock, language)
+
+    def _stock_time(self, stock: Stock, language: str) -> str:
+        """ "Stock as of 10:42" for stale stock (with the day when not today), else ""."""
+        if not stock.stale:
+            return ""
+        if stock.as_of is None:
+            return self._("Stock not received yet")
+        local = stock.as_of.astimezone()  # the kiosk's clock is the store's
+        time = f"{local:%H:%M}"
+        if local.date() == datetime.now().astimezone().date():
+            return self._("Stock as of {time}", time=time)
+        day = format_date(local.date(), language)
+        return self._("Stock as of {time} on {day}", time=time, day=day)
 
     def _show_similar(self, similar: tuple[Product, ...], language: str) -> None:
         specs = [
