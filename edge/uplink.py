@@ -89,6 +89,16 @@ class Request:
     expiry: int  # seconds the broker keeps it for a subscriber that is away
 
 
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An MQTT 5 answer to a request from the platform: on the request's response topic,
+    with its correlation data; like a request, never through the outbox."""
+
+    topic: str
+    payload: bytes
+    correlation: bytes
+
+
 class Inbound(Protocol):
     """A part of the kiosk that takes messages from the platform on the uplink's
     connection: what it subscribes to, and what it is told. Everything is called on
@@ -121,6 +131,7 @@ class Uplink:
     TASK_RESTART_MAX = 60.0
     HOUSEKEEPING_EVERY = 1.0  # keepalive pings and retransmission timers
     GOODBYE_WITHIN = 2.0  # seconds a clean shutdown waits for `offline` to be acknowledged
+    FORGET_KEPT_EVERY = 60.0  # seconds between sweeps of kept events past their retention
 
     def __init__(
         self,
@@ -174,7 +185,8 @@ class Uplink:
         self._socket_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbound: list[Inbound] = []
-        self._requests: deque[Request] = deque()  # waiting for a place in the window
+        self._requests: deque[Request | Response] = deque()  # waiting for a place in the window
+        self._replays: deque[StoredEvent] = deque()  # delivered events the hub asked for again
         self._client = self._make_client()
         outbox.on_append(self._committed)
         outbox.on_shed(self._shed)
@@ -356,17 +368,37 @@ class Uplink:
         """
         self._on_loop(self._queue_request, request)
 
-    def _queue_request(self, request: Request) -> None:
+    def respond(self, response: Response) -> None:
+        """Send `response` as soon as the broker's window has room, if still connected.
+
+        Thread-safe. An answer made while disconnected, or cut off by a drop, is lost:
+        the platform asks again.
+        """
+        self._on_loop(self._queue_request, response)
+
+    def resend(self, events: Sequence[StoredEvent]) -> None:
+        """Publish delivered events again, exactly as stored, on their own topics, through
+        the window (after requests, before new events); the platform asked for them.
+
+        Called on the loop. Events waiting for a connection that drops are not kept:
+        the platform asks again.
+        """
+        if self._connected:
+            self._replays.extend(events)
+            self._fill()
+
+    def _queue_request(self, request: Request | Response) -> None:
         if self._connected:
             self._requests.append(request)
             self._fill()
 
-    def _send_request(self, request: Request) -> None:
+    def _send_request(self, request: Request | Response) -> None:
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.ResponseTopic = request.response_topic
         properties.CorrelationData = request.correlation
-        properties.MessageExpiryInterval = request.expiry
         properties.PayloadFormatIndicator = 1
+        if isinstance(request, Request):
+            properties.ResponseTopic = request.response_topic
+            properties.MessageExpiryInterval = request.expiry
         info = self._client.publish(request.topic, request.payload, qos=1, properties=properties)
         self._control.add(info.mid)  # counted in the window like the state messages
 
@@ -378,6 +410,7 @@ class Uplink:
         self._in_flight.clear()
         self._control.clear()
         self._requests.clear()
+        self._replays.clear()
         self._ready.clear()
         self._read_upto = 0
 
@@ -551,12 +584,15 @@ class Uplink:
             await self._wake.wait()
 
     def _fill(self) -> None:
-        """Send waiting requests, then the next events in order, while the window has room.
+        """Send waiting requests and answers, then events asked for again, then the next
+        events in order, while the window has room.
 
         Requests go first: they are few, and what a kiosk shows waits on their answers.
         """
         while self._connected and self._requests and self._room() > 0:
             self._send_request(self._requests.popleft())
+        while self._connected and self._replays and self._room() > 0:
+            self._publish(self._replays.popleft())
         while self._connected and self._ready and self._room() > 0:
             self._publish(self._ready.popleft())
 
@@ -609,10 +645,16 @@ class Uplink:
             self._refusals.forget(gone)
 
     async def _forget_delivered(self) -> None:
-        """Delete acknowledged events in batches, beside the publishing."""
+        """Delete acknowledged events in batches, beside the publishing (kept ones are
+        marked); kept events past their retention are forgotten even while none is."""
         while True:
             if not self._delivered:
-                await self._acked.wait()
+                try:
+                    async with asyncio.timeout(self.FORGET_KEPT_EVERY):
+                        await self._acked.wait()
+                except TimeoutError:
+                    await self._outbox.forget_kept()
+                    continue
             self._acked.clear()
             batch, self._delivered = self._delivered, []
             if batch:
@@ -669,6 +711,7 @@ class Uplink:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._ready.clear()  # nothing more is published: what is left stays in the outbox
+        self._replays.clear()
         if self._refusals is not None:
             self._refusals.close()
         if self._delivered:

@@ -51,6 +51,7 @@ def run_hub_command(args: argparse.Namespace) -> int:
 
 
 async def _hub_serve(config: HubConfig) -> int:
+    from edge.hub.gaps import GapAsker
     from edge.hub.resync import SyncResponder, device_store_lookup
     from edge.hub.service import HubService
 
@@ -59,7 +60,14 @@ async def _hub_serve(config: HubConfig) -> int:
     try:
         # Kiosks that missed changes ask for them again: answered from the imported streams.
         responder = SyncResponder(streams, device_store_lookup(store))
-        service = HubService(config.mqtt, store, resync=responder)
+        # Events the broker lost on the way are asked for again from the devices.
+        asker = GapAsker(
+            store,
+            config.mqtt.effective_client_id,
+            ask_after=config.gaps.ask_after,
+            ask_every=config.gaps.ask_every,
+        )
+        service = HubService(config.mqtt, store, resync=responder, gaps=asker)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, service.close)
@@ -68,7 +76,10 @@ async def _hub_serve(config: HubConfig) -> int:
         streams.close()
         store.close()
     # What this process did, for the operator (and the tests) once it stops.
-    counters = service.counters.as_dict() | {"resync": responder.counters.as_dict()}
+    counters = service.counters.as_dict() | {
+        "resync": responder.counters.as_dict(),
+        "gaps": asker.counters.as_dict(),
+    }
     print(json.dumps(counters), flush=True)
     return 0
 
@@ -85,13 +96,14 @@ def _hub_status(config: HubConfig, *, as_json: bool) -> int:
         return 0
     print(
         f"{'device':<20} {'state':<8} {'boot':>5} {'contiguous':>10} {'highest':>10} "
-        f"{'stored':>9} {'dupes':>7} {'open':>5} {'shed':>5} {'recovered':>9}"
+        f"{'stored':>9} {'dupes':>7} {'open':>5} {'shed':>5} {'recovered':>9} {'expired':>7}"
     )
     for device in devices:
         print(
             f"{device.device_id:<20} {device.state or '-':<8} {device.boot or '-':>5} "
             f"{device.last_contiguous:>10} {device.highest:>10} {device.events_stored:>9} "
             f"{device.duplicates_dropped:>7} {device.open.sequences:>5} "
-            f"{device.shed.sequences:>5} {device.recovered.sequences:>9}"
+            f"{device.shed.sequences:>5} {device.recovered.sequences:>9} "
+            f"{device.expired.sequences:>7}"
         )
     return 0

@@ -13,6 +13,9 @@ and hands messages to the asyncio loop; the store's blocking calls run in a work
 thread. A malformed message is counted, logged without its content, and acknowledged:
 sending it again could never make it valid.
 
+Given a `GapAsker`, the hub asks devices again for what the broker lost on the way
+(edge.hub.gaps), and hears their answers on its own, unshared, response topic.
+
 Given a `SyncResponder`, the hub also answers the kiosks' resync requests, on the
 shared subscription `$share/{group}/borne/v1/devices/+/req/sync` (edge.hub.resync).
 """
@@ -39,6 +42,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from devices.backoff import Backoff
 from edge.errors import BorneError, ConfigError
 from edge.hub.config import HubMqttConfig
+from edge.hub.gaps import GapAsker
 from edge.hub.resync import SyncDelivery, SyncResponder
 from edge.hub.state_message import parse_state_message
 from edge.hub.store import (
@@ -122,6 +126,7 @@ class HubService:
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         resync: SyncResponder | None = None,
+        gaps: GapAsker | None = None,
     ) -> None:
         if not config.host:
             raise ConfigError("mqtt.host", "must name the broker the kiosks publish to")
@@ -131,8 +136,10 @@ class HubService:
         self._monotonic = monotonic
         self._now = now
         self._resync = resync  # None: this hub does not answer resyncs
+        self._gaps = gaps  # None: this hub does not ask devices again
         self.counters = HubCounters()
         self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self._answers: asyncio.Queue[tuple[bytes, Properties | None]] = asyncio.Queue()
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lost = asyncio.Event()
@@ -198,6 +205,8 @@ class HubService:
         ]
         if self._resync is not None:
             topics.append((shared_sync_topic(self._config.share_group), SubscribeOptions(qos=1)))
+        if self._gaps is not None:
+            topics.append((self._gaps.answer_topic, SubscribeOptions(qos=1)))
         client.subscribe(topics)
 
     def _paho_subscribed(
@@ -218,6 +227,13 @@ class HubService:
             if self._loop is not None:
                 request = SyncDelivery.of(client, message)
                 self._loop.call_soon_threadsafe(self._resync.submit, request)
+            return
+        if self._gaps is not None and message.topic == self._gaps.answer_topic:
+            # An answer lost with the ack is asked for again: acknowledged at once.
+            client.ack(message.mid, message.qos)
+            if self._loop is not None:
+                answer = (bytes(message.payload), getattr(message, "properties", None))
+                self._loop.call_soon_threadsafe(self._answers.put_nowait, answer)
             return
         delivery = _Delivery(
             client, message.mid, message.qos, message.topic, bytes(message.payload)
@@ -350,6 +366,21 @@ class HubService:
             self._store_failing.cleared()
             return result
 
+    # --- asking devices again --------------------------------------------------------
+
+    def _publish(self, topic: str, payload: bytes, properties: Properties) -> bool:
+        """Hand a request to the connected client (paho's publish is thread-safe)."""
+        client = self._client
+        if client is None or not client.is_connected():
+            return False
+        info = client.publish(topic, payload, qos=1, properties=properties)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    async def _hear_answers(self, gaps: GapAsker) -> None:
+        while True:
+            payload, properties = await self._answers.get()
+            await gaps.received(payload, properties)
+
     # --- lifetime ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -365,6 +396,11 @@ class HubService:
         tasks = [ingest, connect, closing]
         if self._resync is not None:
             tasks.append(asyncio.create_task(self._resync.run(), name="hub-resync"))
+        if self._gaps is not None:
+            tasks.append(asyncio.create_task(self._gaps.run(self._publish), name="hub-gaps"))
+            tasks.append(
+                asyncio.create_task(self._hear_answers(self._gaps), name="hub-gap-answers")
+            )
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
