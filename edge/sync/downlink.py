@@ -100,7 +100,7 @@ class _Failed:
 @dataclass(slots=True)
 class _Outstanding:
     correlation: bytes
-    deadline: float  # clock time after which the request is asked again
+    deadline: float  # monotonic time after which the request is asked again
 
 
 _Work = _Message | _Ask | _Record
@@ -126,6 +126,7 @@ class Downlink:
         on_change: Callable[[frozenset[Stream]], None] = lambda streams: None,
         streams: Iterable[Stream] = PUBLISHED_STREAMS,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cache = cache
         self._source = source
@@ -133,7 +134,8 @@ class Downlink:
         self._send = send
         self._on_change = on_change
         self._streams = tuple(dict.fromkeys(streams))
-        self._clock = clock
+        self._clock = clock  # what is recorded: when a stream was confirmed, since when
+        self._monotonic = monotonic  # the timers: a wall clock set back must not stall them
         self._prefix = f"borne/v1/stores/{source.store_id}/"
         self._request_topic = f"borne/v1/devices/{source.device_id}/req/sync"
         self._response_topic = f"borne/v1/devices/{source.device_id}/res/sync"
@@ -156,6 +158,7 @@ class Downlink:
         self._closed = False
         self._running = False
         self._stopped = asyncio.Event()
+        self._failed_before = False  # an unexpected failure was logged (worker thread)
 
     # --- edge.uplink.Inbound, on the uplink's event loop ------------------------------
 
@@ -167,10 +170,9 @@ class Downlink:
     def connected(self) -> None:
         """Ask a resync of every stream: change sets are not retained, and whatever came
         while the kiosk was away was missed."""
-        now = self._clock()
-        self._connected, self._since = True, now
+        self._connected, self._since = True, self._clock()
         self._forget_outstanding()
-        self._next_check = now + self._config.check_every
+        self._next_check = self._monotonic() + self._config.check_every
         for stream in self._streams:
             self._ask(stream)
         self._changed()
@@ -178,10 +180,9 @@ class Downlink:
     def received(self, topic: str, payload: bytes, properties: Properties | None) -> None:
         """Queue a message for the worker, noting which request it answers."""
         self.counters.received += 1
-        now = self._clock()
         correlation = _correlation(properties)
-        answer = Answer.LIVE if topic != self._response_topic else self._answer(correlation, now)
-        self._work.put_nowait(_Message(topic, payload, correlation, answer, now))
+        answer = Answer.LIVE if topic != self._response_topic else self._answer(correlation)
+        self._work.put_nowait(_Message(topic, payload, correlation, answer, self._clock()))
 
     def disconnected(self) -> None:
         """Requests in flight are lost with the connection; the next one asks again."""
@@ -245,17 +246,17 @@ class Downlink:
         if not self._connected or self._closed or stream in self._outstanding:
             return
         correlation = uuid.uuid4().bytes
-        deadline = self._clock() + self._config.answer_within
+        deadline = self._monotonic() + self._config.answer_within
         self._outstanding[stream] = _Outstanding(correlation, deadline)
         self.counters.resyncs_asked += 1
         self._work.put_nowait(_Ask(stream, correlation))
         self._changed()
 
-    def _answer(self, correlation: bytes | None, now: float) -> Answer:
+    def _answer(self, correlation: bytes | None) -> Answer:
         for outstanding in self._outstanding.values():
             if outstanding.correlation == correlation:
                 # Pages keep coming: a slow snapshot is waited for as long as they do.
-                outstanding.deadline = now + self._config.answer_within
+                outstanding.deadline = self._monotonic() + self._config.answer_within
                 return Answer.CURRENT
         answered = self._past.get(correlation) if correlation is not None else None
         if answered is None:
@@ -286,7 +287,7 @@ class Downlink:
         the state when it changed (at most every STATE_EVERY seconds)."""
         while True:
             self._wake.clear()
-            now = self._clock()
+            now = self._monotonic()
             # An answer may wait in the queue while the worker is busy: no re-ask then,
             # and no polling either (`run` wakes us when the queue is empty).
             idle = not self._busy and self._work.empty()
@@ -298,7 +299,7 @@ class Downlink:
                         self._ask(stream)
             if self._dirty and now - self._recorded_at >= self.STATE_EVERY:
                 self._dirty, self._recorded_at = False, now
-                self._work.put_nowait(_Record(self._state(), now))
+                self._work.put_nowait(_Record(self._state(), self._clock()))
             due = self._next_due(now) if idle else now + self.STATE_EVERY * 10
             await self._sleep(due - now)
 
@@ -355,6 +356,11 @@ class Downlink:
             return self._take(work)
         except SyncError as error:
             return _Failed(str(error))
+        except Exception as error:  # a bug must not stop the streams: counted, logged once
+            if not self._failed_before:
+                self._failed_before = True
+                log.exception("downlink: unexpected failure on %s", type(work).__name__[1:])
+            return _Failed(f"unexpected failure: {type(error).__name__}")
 
     def _request(self, ask: _Ask) -> Request:
         held = self._cache.position(ask.stream)
