@@ -283,7 +283,8 @@ class Requester:
 
     def _message(self, _: mqtt.Client, __: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.answers.append((message.properties.CorrelationData, bytes(message.payload)))
+            correlation = getattr(message.properties, "CorrelationData", b"")
+            self.answers.append((correlation, bytes(message.payload)))
 
     def ask(
         self, payload: bytes, *, response_topic: str | None = HUB, correlation: bytes = b"c1"
