@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edge.catalog_index import searchable_text
-from edge.catalog_load import load_in_child, load_into
+from edge.catalog_load import load_in_child, load_into, load_key, pictures_of
 from edge.catalog_schema import SCHEMA_VERSION, meta, open_cache
 from edge.catalog_types import (
     Category,
@@ -129,7 +129,9 @@ class Catalog:
             raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
         with self._load_lock:
             with self._lock, translated(CatalogError, "catalog read"):
-                if meta(self._db, "source_sha256") == digest:
+                if meta(self._db, "source_sha256") == load_key(
+                    digest, pictures_of(source, pictures)
+                ):
                     return False
             if size > self._child_load_bytes:
                 load_in_child(self._path, source, pictures)

@@ -37,6 +37,12 @@ def pictures_of(source: Path, pictures: Path | None) -> Path:
     return source.parent / "images" if pictures is None else pictures
 
 
+def load_key(source_sha256: str, pictures: Path) -> str:
+    """What a load is known by: its source's bytes and where its pictures are (the
+    pictures' paths are in the cache, so a new folder is a new load)."""
+    return f"{source_sha256} {pictures}"
+
+
 def load_into(db_path: Path, source: Path, pictures: Path | None = None) -> None:
     """Validate `source` whole, then replace the cache's content with it, in this process.
 
@@ -47,7 +53,8 @@ def load_into(db_path: Path, source: Path, pictures: Path | None = None) -> None
         raw = source.read_bytes()
     except OSError as error:
         raise CatalogError(f"{source}: cannot be read ({error.strerror})") from None
-    rows = cache_rows(SourceReader(raw, source.name), pictures_of(source, pictures))
+    folder = pictures_of(source, pictures)
+    rows = cache_rows(SourceReader(raw, source.name), folder)
     writer = open_cache(db_path)
     try:
         with translated(CatalogError, "catalog load"):
@@ -57,7 +64,7 @@ def load_into(db_path: Path, source: Path, pictures: Path | None = None) -> None
             try:
                 # The digest of the bytes loaded, not of the file as it was looked at
                 # before: a source replaced in between is then loaded again next time.
-                _replace_rows(writer, rows, hashlib.sha256(raw).hexdigest())
+                _replace_rows(writer, rows, load_key(hashlib.sha256(raw).hexdigest(), folder))
             except BaseException:
                 writer.execute("ROLLBACK")
                 raise

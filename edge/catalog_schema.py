@@ -27,7 +27,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS product_words USING fts5(
     words, content='', prefix='1 2 3', tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS customers (pseudonym TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
--- source_sha256 (what was loaded), categories and promotions (JSON), schema_version
+-- source_sha256 (what was loaded: load_key), categories and promotions (JSON), schema_version
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
 

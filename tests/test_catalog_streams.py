@@ -592,3 +592,20 @@ def test_borne_catalog_show_says_when_the_kiosk_does_not_sell_it(tmp_path: Path)
     shown = borne("catalog", "show", "4006381333931", "--config", str(config_path))
     assert shown.returncode == 1
     assert "not in the kiosk's catalog" in shown.stderr
+
+
+def test_pictures_from_the_configured_folder_are_shown_once_it_is_set(
+    kiosk: Kiosk, tmp_path: Path
+) -> None:
+    kettle = kiosk.catalog.lookup(KETTLE)
+    assert kettle is not None
+    assert kettle.picture == ""  # the kiosk's folder has none
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    (drawn / "3760123450010.png").write_bytes(b"\x89PNG")
+    place = CatalogPlace(tmp_path / "streams-catalog.json", drawn, "paris-01", {})
+    # The same streams, so the same document: the new folder alone makes a new load.
+    assert CatalogFollower(kiosk.cache, kiosk.catalog, place, now=lambda: NOW).rebuild()
+    kettle = kiosk.catalog.lookup(KETTLE)
+    assert kettle is not None
+    assert kettle.picture == str(drawn / "3760123450010.png")
