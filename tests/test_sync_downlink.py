@@ -43,6 +43,7 @@ from edge.outbox import Outbox, OutboxStore
 from edge.sync.cache import StreamCache
 from edge.sync.downlink import Downlink
 from edge.sync.messages import PUBLISHED_STREAMS, Stream
+from edge.sync.requests import Answer, Requests
 from edge.sync.status import read_sync_status
 from edge.uplink import Request, Uplink
 from tests.asyncapi import check_message
@@ -619,3 +620,38 @@ def test_one_resync_at_a_time_per_stream_however_many_gaps_show(tmp_path: Path) 
             assert hand.cache.item(Stream.STOCK, "a") == {"here": 1}
 
     asyncio.run(scenario())
+
+
+# --- the requests' bookkeeping ----------------------------------------------------------
+
+
+def test_an_answer_is_told_by_its_correlation_and_keeps_its_request_waited_for() -> None:
+    requests = Requests(answer_within=10.0)
+    first = requests.open(Stream.STOCK, now=0.0)
+    assert first is not None
+    assert requests.open(Stream.STOCK, now=1.0) is None  # one at a time per stream
+    assert requests.answer(first, now=8.0) is Answer.CURRENT  # a page: 10 s more from 8
+    assert requests.late(now=15.0) == []
+    assert requests.late(now=18.0) == [Stream.STOCK]
+    assert requests.answer(first, now=19.0) is Answer.STALE  # asked again since
+    assert requests.answer(b"someone else's", now=19.0) is Answer.UNKNOWN
+    assert requests.answer(None, now=19.0) is Answer.UNKNOWN
+
+    second = requests.open(Stream.STOCK, now=20.0)
+    assert second is not None
+    assert second != first
+    assert not requests.end(Stream.STOCK, first, answered=True)  # not the one outstanding
+    assert requests.end(Stream.STOCK, second, answered=True)
+    assert requests.answer(second, now=21.0) is Answer.DONE  # the rest of its answer
+    assert requests.pending == frozenset()
+    assert requests.next_deadline() is None
+
+
+def test_a_dropped_connection_leaves_every_request_unanswered() -> None:
+    requests = Requests(answer_within=10.0)
+    asked = {stream: requests.open(stream, now=0.0) for stream in PUBLISHED_STREAMS}
+    assert requests.pending == frozenset(PUBLISHED_STREAMS)
+    assert requests.next_deadline() == 10.0
+    requests.end_all()
+    assert requests.pending == frozenset()
+    assert {requests.answer(c, now=1.0) for c in asked.values()} == {Answer.STALE}

@@ -28,12 +28,9 @@ import json
 import logging
 import math
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import Any
 
 from paho.mqtt.properties import Properties
@@ -42,20 +39,11 @@ from edge.config import SyncConfig
 from edge.events import EventSource
 from edge.sync.cache import Handled, Outcome, StreamCache, SyncError
 from edge.sync.messages import PUBLISHED_STREAMS, Problem, Stream
+from edge.sync.requests import Answer, Requests
 from edge.sync.status import DownlinkCounters, DownlinkState
 from edge.uplink import Request
 
 log = logging.getLogger(__name__)
-
-
-class Answer(Enum):
-    """How a message relates to this kiosk's requests."""
-
-    LIVE = "live"  # a change set on the store's topic: no request
-    CURRENT = "current"  # the answer to the request outstanding for its stream
-    DONE = "done"  # more of an answer already taken (the rest of its change sets)
-    STALE = "stale"  # the answer to a request asked again since
-    UNKNOWN = "unknown"  # correlation data of no request of this kiosk's
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +85,6 @@ class _Failed:
     reason: str
 
 
-@dataclass(slots=True)
-class _Outstanding:
-    correlation: bytes
-    deadline: float  # monotonic time after which the request is asked again
-
-
 _Work = _Message | _Ask | _Record
 
 
@@ -114,7 +96,6 @@ class Downlink:
     """
 
     STATE_EVERY = 1.0  # seconds between writes of the state to the cache, at most
-    REMEMBERED = 256  # correlations of past requests kept to tell stale from unknown
 
     def __init__(
         self,
@@ -144,9 +125,7 @@ class Downlink:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="downlink")
         self._busy = False  # the worker is on a message: an answer may be in the queue
         self._wake = asyncio.Event()
-        self._outstanding: dict[Stream, _Outstanding] = {}
-        # Past requests' correlation -> whether it was answered (False: asked again).
-        self._past: OrderedDict[bytes, bool] = OrderedDict()
+        self._requests = Requests(config.answer_within)
         self._connected = False
         self._since: float | None = None
         self._next_check = math.inf
@@ -171,7 +150,7 @@ class Downlink:
         """Ask a resync of every stream: change sets are not retained, and whatever came
         while the kiosk was away was missed."""
         self._connected, self._since = True, self._clock()
-        self._forget_outstanding()
+        self._requests.end_all()  # a new connection: the old one's answers are stale
         self._next_check = self._monotonic() + self._config.check_every
         for stream in self._streams:
             self._ask(stream)
@@ -181,13 +160,19 @@ class Downlink:
         """Queue a message for the worker, noting which request it answers."""
         self.counters.received += 1
         correlation = _correlation(properties)
-        answer = Answer.LIVE if topic != self._response_topic else self._answer(correlation)
+        answer = Answer.LIVE
+        if topic == self._response_topic:
+            answer = self._requests.answer(correlation, self._monotonic())
+            if answer is Answer.STALE:
+                self.counters.stale_answers += 1
+            elif answer is Answer.UNKNOWN:
+                self.counters.unknown_answers += 1
         self._work.put_nowait(_Message(topic, payload, correlation, answer, self._clock()))
 
     def disconnected(self) -> None:
         """Requests in flight are lost with the connection; the next one asks again."""
         self._connected, self._since = False, self._clock()
-        self._forget_outstanding()
+        self._requests.end_all()
         self._next_check = math.inf
         self._changed()
 
@@ -220,7 +205,7 @@ class Downlink:
         """Stop taking messages, let the worker finish, and write the state a last time."""
         self._closed = True
         self._connected = False
-        self._outstanding.clear()
+        self._requests.end_all()
         self._work.put_nowait(None)  # `run` returns once what came before is applied
         if self._running:
             await self._stopped.wait()
@@ -233,7 +218,7 @@ class Downlink:
         return DownlinkStatus(
             self._connected,
             self._since,
-            frozenset(self._outstanding),
+            self._requests.pending,
             replace(self.counters),
             self._problem,
         )
@@ -243,44 +228,13 @@ class Downlink:
     def _ask(self, stream: Stream) -> None:
         """Ask a resync of `stream` unless one is outstanding (the worker reads what is
         held when it sends, so the request is from the latest position)."""
-        if not self._connected or self._closed or stream in self._outstanding:
+        if not self._connected or self._closed:
             return
-        correlation = uuid.uuid4().bytes
-        deadline = self._monotonic() + self._config.answer_within
-        self._outstanding[stream] = _Outstanding(correlation, deadline)
-        self.counters.resyncs_asked += 1
-        self._work.put_nowait(_Ask(stream, correlation))
-        self._changed()
-
-    def _answer(self, correlation: bytes | None) -> Answer:
-        for outstanding in self._outstanding.values():
-            if outstanding.correlation == correlation:
-                # Pages keep coming: a slow snapshot is waited for as long as they do.
-                outstanding.deadline = self._monotonic() + self._config.answer_within
-                return Answer.CURRENT
-        answered = self._past.get(correlation) if correlation is not None else None
-        if answered is None:
-            self.counters.unknown_answers += 1
-            return Answer.UNKNOWN
-        if not answered:
-            self.counters.stale_answers += 1
-            return Answer.STALE
-        return Answer.DONE
-
-    def _end(self, stream: Stream, correlation: bytes | None, *, answered: bool) -> None:
-        """The request `correlation` for `stream` is over (if it is still the one)."""
-        outstanding = self._outstanding.get(stream)
-        if outstanding is None or outstanding.correlation != correlation:
-            return  # already ended: this was more of its answer, or a later request's
-        del self._outstanding[stream]
-        self._past[correlation] = answered
-        while len(self._past) > self.REMEMBERED:
-            self._past.popitem(last=False)
-        self._changed()
-
-    def _forget_outstanding(self) -> None:
-        for stream, outstanding in list(self._outstanding.items()):
-            self._end(stream, outstanding.correlation, answered=False)
+        correlation = self._requests.open(stream, self._monotonic())
+        if correlation is not None:
+            self.counters.resyncs_asked += 1
+            self._work.put_nowait(_Ask(stream, correlation))
+            self._changed()
 
     async def _keep_time(self) -> None:
         """Ask again what was not answered, check every stream now and then, and write
@@ -304,19 +258,16 @@ class Downlink:
             await self._sleep(due - now)
 
     def _ask_again(self, now: float) -> None:
-        late = [
-            (stream, out.correlation)
-            for stream, out in self._outstanding.items()
-            if now >= out.deadline
-        ]
-        for stream, correlation in late:
-            self._end(stream, correlation, answered=False)
+        for stream in self._requests.late(now):
             self.counters.asked_again += 1
             self._note(f"no answer within {self._config.answer_within:g} s", "late answers")
             self._ask(stream)
 
     def _next_due(self, now: float) -> float:
-        due = [self._next_check, *(out.deadline for out in self._outstanding.values())]
+        due = [self._next_check]
+        deadline = self._requests.next_deadline()
+        if deadline is not None:
+            due.append(deadline)
         if self._dirty:
             due.append(self._recorded_at + self.STATE_EVERY)
         return min(due)
@@ -336,7 +287,7 @@ class Downlink:
         return DownlinkState(
             self._connected,
             self._since,
-            tuple(self._outstanding),
+            tuple(sorted(self._requests.pending)),
             replace(self.counters),
             self._problem,
             self._clock(),
@@ -430,9 +381,10 @@ class Downlink:
         stream = outcome.stream
         if stream is None:
             return
-        if message.answer is Answer.CURRENT and (outcome.current or outcome.resync):
-            # Answered: current, or showing what is still missing (asked below).
-            self._end(stream, message.correlation, answered=True)
+        # Answered: the stream is current, or what is still missing shows (asked below).
+        answered = message.answer is Answer.CURRENT and (outcome.current or bool(outcome.resync))
+        if answered and self._requests.end(stream, message.correlation, answered=True):
+            self._changed()
         if outcome.resync is not None:
             if message.answer is Answer.LIVE:
                 self.counters.out_of_order += 1
