@@ -369,6 +369,7 @@ class Downlink:
             self._count(work, result)
 
     def _count(self, message: _Message, outcome: Outcome) -> None:
+        self._dirty = True  # counters changed: written with the next state, not now
         if outcome.handled is Handled.REFUSED:
             self.counters.refused += 1
             kind = outcome.refusal or Problem.MALFORMED
@@ -390,12 +391,6 @@ class Downlink:
                 self.counters.out_of_order += 1
             log.info("downlink: %s needs a resync: %s", stream, outcome.resync.reason)
             self._ask(stream)
-        else:
-            self._changed_counters()
-
-    def _changed_counters(self) -> None:
-        """Counters changed: written with the next state, never per message."""
-        self._dirty = True
 
     def _note(self, problem: str, kind: str) -> None:
         """Keep `problem` for the status; log it the first time its kind occurs.
