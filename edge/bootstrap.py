@@ -201,7 +201,7 @@ async def build_runtime(
                 cache, source, config.sync, send=uplink.request, on_change=follower.streams_changed
             )
             uplink.attach(downlink)
-            streams = PlatformStreams(cache, downlink, follower)
+            streams = PlatformStreams(cache, downlink, follower, config.sync.stale_after)
         codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
         session = ShopperSession(
             catalog, pseudonyms.card, clock=time.time, codes=codes, store_id=config.device.store_id

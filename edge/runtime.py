@@ -66,6 +66,7 @@ class PlatformStreams:
     cache: StreamCache
     downlink: StreamFeed
     follower: CatalogFollower
+    stale_after: float  # seconds after which unconfirmed stock is shown with its time
 
 
 class Runtime:
@@ -95,6 +96,7 @@ class Runtime:
         self.presence = presence
         self.exit_lock = exit_lock  # None: a staff PIN cannot close the kiosk
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._stale_timer: asyncio.TimerHandle | None = None  # the stock in view ages
         self._shelves: list[tuple[Category, str]] | None = None
         self._devices: list[Device] = []
         self.device_status: dict[str, DeviceStatus] = {}
@@ -158,6 +160,8 @@ class Runtime:
         """Stop devices and tasks; what is in the outbox stays there."""
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
         for device in self._devices:
             await asyncio.to_thread(device.stop)
         if self.streams is not None:
@@ -281,6 +285,28 @@ class Runtime:
         if view != self._shown:
             await self._commit_and_show([], view)
 
+    def _arm_stale_timer(self, view: SessionView) -> None:
+        """Show the product in view again when its stock turns stale: nothing else
+        happens when the link is down, yet the screen must then say how old it is."""
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+            self._stale_timer = None
+        stock = view.product.stock if view.product is not None else None
+        if self.streams is None or self._loop is None or stock is None:
+            return
+        if stock.stale or stock.as_of is None:
+            return
+        stale_at = stock.as_of.timestamp() + self.streams.stale_after
+        # Just past the limit: stale means older than it, not as old.
+        delay = max(0.0, stale_at - time.time()) + 0.05
+        self._stale_timer = self._loop.call_later(delay, self._spawn_refresh)
+
+    def _spawn_refresh(self) -> None:
+        self._stale_timer = None
+        task = asyncio.create_task(self.refresh_product(), name="stock-aged")
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
     async def _catalog_rebuilt(self) -> None:
         self._shelves = None  # their pictures are the new catalog's best products
         await self.refresh_product()
@@ -326,6 +352,7 @@ class Runtime:
         self._shown = view
         self.changes += 1
         self._arm_idle_timer()
+        self._arm_stale_timer(view)
         for listener in self._listeners:
             listener(view)
         async with self._view_changed:

@@ -609,3 +609,32 @@ def test_pictures_from_the_configured_folder_are_shown_once_it_is_set(
     kettle = kiosk.catalog.lookup(KETTLE)
     assert kettle is not None
     assert kettle.picture == str(drawn / "3760123450010.png")
+
+
+def test_stock_on_screen_when_the_link_goes_quiet_gets_its_time_without_a_touch(
+    tmp_path: Path,
+) -> None:
+    config_path = stream_config(tmp_path, sync="stale_after = 2")
+    synced_before(config_path, time.time() - 3600)
+    config = load_config(config_path)
+
+    async def scenario() -> None:
+        runtime, _ = await build_runtime(config)
+        assert runtime.streams is not None
+        await runtime.start()
+        try:  # the platform's last word on stock, then silence
+            apply(runtime.streams.cache, Stream.STOCK, {KETTLE: {"here": 4}}, time.time())
+            await runtime.ask(ShowProduct(KETTLE, "search"))
+            shown = runtime.session.view.product
+            assert shown is not None
+            assert not shown.stock.stale  # just synced
+            async with asyncio.timeout(10):  # nothing comes from the platform meanwhile
+                view = await runtime.wait_for_view(
+                    lambda view: view.product is not None and view.product.stock.stale
+                )
+            assert view.product is not None
+            assert view.product.stock.as_of == shown.stock.as_of
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
