@@ -204,7 +204,8 @@ class Downlink:
     async def close(self) -> None:
         """Stop taking messages, let the worker finish, and write the state a last time."""
         self._closed = True
-        self._connected = False
+        if self._connected:
+            self._connected, self._since = False, self._clock()
         self._requests.end_all()
         self._work.put_nowait(None)  # `run` returns once what came before is applied
         if self._running:
