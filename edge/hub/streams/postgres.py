@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 from edge.hub.streams.errors import StreamDatabaseError
@@ -66,6 +67,9 @@ _SCHEMA = (
 # number, so that the event store's (edge.hub.store.postgres) never waits on an import.
 _SCHEMA_LOCK = 0x626F726E6573  # "bornes"
 _IMPORT_LOCK = 0x626F726E6569  # "bornei"
+# The primary key of each table written by `_upsert`.
+_KEYS = {"items": ("store_id", "stream", "key"), "inventory": ("gtin", "store_code")}
+_FEW_ROWS = 64  # up to this many, rows are upserted one statement each (no staging table)
 
 
 @contextmanager
@@ -145,9 +149,47 @@ class PostgresStreamTables:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[TupleRow]:
         return self._db.execute(sql, params).fetchall()
 
-    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._db.cursor() as cursor:
-            cursor.executemany(sql, list(rows))
+    def _upsert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows, or update those whose key is there (each key once in `rows`).
+
+        A few rows go as one statement each; many are copied into a staging table first
+        and merged by one statement: row by row, a whole catalog would take minutes.
+        """
+        keys = _KEYS[table]
+        listed = sql.SQL(", ").join(map(sql.Identifier, columns))
+        merge = sql.SQL("ON CONFLICT ({keys}) DO UPDATE SET {updates}").format(
+            keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
+            updates=sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
+                for column in columns
+                if column not in keys
+            ),
+        )
+        if len(rows) <= _FEW_ROWS:
+            insert = sql.SQL("INSERT INTO {table} ({listed}) VALUES ({values}) {merge}").format(
+                table=sql.Identifier(table),
+                listed=listed,
+                values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                merge=merge,
+            )
+            with self._db.cursor() as cursor:
+                cursor.executemany(insert, rows)
+            return
+        staging = sql.Identifier(f"incoming_{table}")
+        self._db.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                staging, sql.Identifier(table)
+            )
+        )
+        self._copy(f"incoming_{table}", columns, rows)
+        self._db.execute(
+            sql.SQL("INSERT INTO {table} ({listed}) SELECT {listed} FROM {staging} {merge}").format(
+                table=sql.Identifier(table), listed=listed, staging=staging, merge=merge
+            )
+        )
+        # The staging rows last until the commit: the next merge of this transaction
+        # must not find them again.
+        self._db.execute(sql.SQL("TRUNCATE {}").format(staging))
 
     def stores(self) -> list[str]:
         """Every store the hub knows, in order."""
@@ -207,9 +249,9 @@ class PostgresStreamTables:
                 "DELETE FROM items WHERE store_id = %s AND stream = %s AND key = ANY(%s)",
                 [store_id, stream, removed],
             )
-        self._many(
-            "INSERT INTO items VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (store_id, stream, key) DO UPDATE SET value = EXCLUDED.value",
+        self._upsert(
+            "items",
+            ("store_id", "stream", "key", "value"),
             [(store_id, stream, key, value) for key, value in changes.items() if value is not None],
         )
         self._db.execute(
@@ -293,17 +335,13 @@ class PostgresStreamTables:
 
     def put_inventory(self, rows: Iterable[InventoryRow]) -> None:
         """Set stock rows (a row of the same product and store is replaced)."""
-        self._many(
-            "INSERT INTO inventory (gtin, store_code, row, as_of) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (gtin, store_code)"
-            " DO UPDATE SET row = EXCLUDED.row, as_of = EXCLUDED.as_of",
-            rows,
-        )
+        self._upsert("inventory", ("gtin", "store_code", "row", "as_of"), list(rows))
 
-    def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """Rows into a table just emptied, by COPY: a whole catalog in one round trip."""
-        # `table` and `columns` are this module's constants, never outside input.
-        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Rows into a table, by COPY: a whole catalog in one round trip."""
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
         with self._db.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)

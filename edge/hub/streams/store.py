@@ -198,12 +198,13 @@ class StreamStore:
             if gtin is None:
                 batch.unknown_ids.append(row.id)
                 continue
-            if row.store_code != ONLINE_STORE:
-                if not _STORE_ID.fullmatch(row.store_code):
-                    batch.refused_store_codes.append(row.store_code)
-                    continue
-                tables.add_store(row.store_code)
+            if row.store_code != ONLINE_STORE and not _STORE_ID.fullmatch(row.store_code):
+                batch.refused_store_codes.append(row.store_code)
+                continue
             latest[(gtin, row.store_code)] = canonical(inventory_row_value(row))
+        # Once per store, not per row: on PostgreSQL each is a round trip to the server.
+        for store_id in sorted({code for _, code in latest} - {ONLINE_STORE}):
+            tables.add_store(store_id)
         rows_held = tables.inventory_of({gtin for gtin, _ in latest})
         held = {(gtin, code): row for gtin, code, row, _ in rows_held}
         changed = {place: text for place, text in latest.items() if held.get(place) != text}
