@@ -171,3 +171,14 @@ def test_a_loyalty_feed_of_card_numbers_goes_in_keyed_or_is_refused_without_the_
         "Camille": by_name["Camille"],
         "Mehdi": by_name["Mehdi"],
     }
+
+
+def test_a_pseudonym_key_that_cannot_be_read_stops_the_import_before_any_file(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "absent.key"
+    config = hub_config(tmp_path, "[privacy]", f'pseudonym_key_file = "{missing}"')
+    result = borne("hub", "import", "--config", str(config), str(DEMO_FEEDS / "products.tsv"))
+    assert result.returncode == 2
+    assert "privacy.pseudonym_key_file" in result.stderr
+    assert not (tmp_path / "hub" / "streams.sqlite").exists()

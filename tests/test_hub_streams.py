@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -614,3 +616,21 @@ def test_a_loyalty_feed_gives_every_store_its_customers_and_replaces_the_last_on
         (f"{3:064x}", True),
     ]
     assert set(hub.items("paris-01", Stream.CUSTOMERS)) == {f"{1:064x}", f"{2:064x}"}
+
+
+def test_a_stream_store_opens_while_another_hub_process_holds_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "streams.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE other_process (n INTEGER)")
+    other.execute("BEGIN IMMEDIATE")  # another process's import, not yet committed
+    opened: list[StreamStore] = []
+    opener = threading.Thread(target=lambda: opened.append(StreamStore(path)))
+    opener.start()
+    opener.join(timeout=0.3)  # meanwhile it waits ("database is locked" is tried again)
+    other.execute("COMMIT")
+    other.close()
+    opener.join(timeout=60)
+    assert len(opened) == 1
+    opened[0].add_store("paris-01")
+    assert opened[0].stores() == ["paris-01"]
+    opened[0].close()
