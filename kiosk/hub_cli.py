@@ -59,7 +59,7 @@ async def _hub_serve(config: HubConfig) -> int:
     streams = await asyncio.to_thread(config.store.open_streams)
     try:
         # Kiosks that missed changes ask for them again: answered from the imported streams.
-        responder = SyncResponder(streams, device_store_lookup(store))
+        responder = SyncResponder(streams, device_store_lookup(store, config.devices))
         # Events the broker lost on the way are asked for again from the devices.
         asker = GapAsker(
             store,
