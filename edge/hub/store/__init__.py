@@ -19,6 +19,7 @@ from edge.hub.store.model import (
     GapCount,
     IngestResult,
     Refusal,
+    ReplayAsk,
 )
 from edge.hub.store.postgres import PostgresEventStore
 from edge.hub.store.ranges import GapState
@@ -40,6 +41,7 @@ __all__ = [
     "PostgresEventStore",
     "RawEvent",
     "Refusal",
+    "ReplayAsk",
     "SqliteEventStore",
     "UnknownDeviceError",
     "parse_event",
