@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devices.readings import CardTap
 from edge.bootstrap import build_runtime, catalog_place, open_stream_catalog
 from edge.catalog import Catalog
 from edge.catalog_live import StreamReads, customer_from_value, stock_from_value
@@ -23,12 +27,13 @@ from edge.catalog_source import SourceReader
 from edge.catalog_streams import source_document
 from edge.catalog_sync import CatalogFollower, CatalogPlace
 from edge.config import load_config
+from edge.demo import DEMO_SECRET, DEMO_STORE
 from edge.errors import CatalogError
 from edge.intents import ShowProduct
 from edge.sync.cache import Handled, StreamCache
 from edge.sync.messages import Stream
-from tests.conftest import borne, write_config
-from tests.mosquitto import free_port
+from tests.conftest import BORNE, borne, write_config
+from tests.mosquitto import Broker, free_port
 
 NOW = datetime(2026, 11, 30, 10, 42, tzinfo=UTC)
 KETTLE = "03760123450010"
@@ -638,3 +643,82 @@ def test_stock_on_screen_when_the_link_goes_quiet_gets_its_time_without_a_touch(
             await runtime.close()
 
     asyncio.run(scenario())
+
+
+# --- the whole link: feeds imported at a real hub, a kiosk synced over a real broker -------
+
+
+def test_an_inventory_change_imported_at_the_hub_is_on_the_kiosks_screen(
+    tmp_path: Path, broker: Broker
+) -> None:
+    feeds = tmp_path / "feeds"
+    shutil.copytree(DEMO_STORE / "feeds", feeds)
+    hub_config = tmp_path / "hub.toml"
+    hub_config.write_text(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nclient_id = "hub"\n'
+        f'[store]\ndata_dir = "{tmp_path / "hub"}"\n'
+        f'[privacy]\npseudonym_key_file = "{DEMO_SECRET}"\n'
+        '[devices]\n"kiosk-07" = "paris-01"\n'
+    )
+    imported = borne(
+        "hub", "import", "--config", str(hub_config), *map(str, sorted(feeds.iterdir()))
+    )
+    assert imported.returncode == 0, imported.stderr
+    with (tmp_path / "hub.log").open("wb") as hub_log:  # what went wrong, if it does
+        hub = subprocess.Popen(
+            [*BORNE, "hub", "serve", "--config", str(hub_config)],
+            stdout=subprocess.DEVNULL,
+            stderr=hub_log,
+        )
+    names = 'store_names = { "lyon-01" = "Lyon Part-Dieu", "lille-01" = "Lille Grand Place" }'
+    config_path = write_config(
+        tmp_path / "kiosk.toml",
+        tmp_path / "data",
+        broker.port,
+        catalog=f'source = ""\n{names}',
+        sync="answer_within = 1",
+    )
+    config = load_config(config_path)
+
+    async def scenario() -> None:
+        runtime, _ = await build_runtime(config)
+        await runtime.start()
+        try:
+            # A shopper's card: the hub learns the kiosk's store from its events (`borne
+            # hub serve` does not read its [devices] yet) and answers its next resync.
+            await runtime.handle(CardTap("9250000000017", "01", "Type3Tag", "test", time.time()))
+            async with asyncio.timeout(60):  # the hub starts, the kiosk syncs and rebuilds
+                while runtime.catalog.lookup(KETTLE) is None:  # noqa: ASYNC110 (no event to wait for in another process)
+                    await asyncio.sleep(0.1)
+            await runtime.ask(ShowProduct(KETTLE, "search"))
+            shown = runtime.session.view.product
+            assert shown is not None
+            assert shown.display_name("fr") == "Casque sans fil Nomade ANC"
+            assert (shown.price_cents, shown.current_price_cents) == (12999, 9999)
+            assert shown.stock.here == 7
+            assert ("Lyon Part-Dieu", 3) in shown.stock.nearby
+            assert not shown.stock.stale
+            inventory = feeds / "inventory-paris-01.tsv"
+            inventory.write_text(
+                inventory.read_text().replace("3760123450010\t7\t", "3760123450010\t2\t")
+            )
+            done = await asyncio.to_thread(
+                borne, "hub", "import", "--config", str(hub_config), str(inventory)
+            )
+            assert done.returncode == 0, done.stderr
+            async with asyncio.timeout(10):  # nobody touches the screen
+                await runtime.wait_for_view(
+                    lambda view: view.product is not None and view.product.stock.here == 2
+                )
+            show = await asyncio.to_thread(
+                borne, "catalog", "show", KETTLE, "--config", str(config_path), "--json"
+            )
+            assert json.loads(show.stdout)["stock"]["here"] == 2
+        finally:
+            await runtime.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(30)
