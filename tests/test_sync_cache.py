@@ -174,6 +174,25 @@ def test_a_snapshot_in_pages_out_of_order_replaces_the_stream_then_held_changes_
     assert late.handled == Handled.SKIPPED  # a snapshot already applied is not reopened
 
 
+def test_a_snapshot_cut_short_by_a_restart_shows_nothing_of_it_and_can_come_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "streams.db"
+    cache = started(path, version=3, a=1)
+    assert cache.handle(payload(page(9, 1, 2, put("b", 2))), STORE, 200.0).handled == (Handled.HELD)
+    assert cache.items(Stream.STOCK) == {"a": {"here": 1}}  # staged, not shown
+    cache.close()
+
+    cache = StreamCache(path)  # the kiosk restarted: the snapshot must be asked again
+    assert cache.items(Stream.STOCK) == {"a": {"here": 1}}
+    assert cache.handle(payload(page(9, 2, 2, put("c", 3))), STORE, 300.0).handled == (Handled.HELD)
+    again = [page(9, 2, 2, put("c", 3)), page(9, 1, 2, put("b", 2))]
+    outcomes = [cache.handle(payload(message), STORE, 301.0).handled for message in again]
+    assert outcomes == [Handled.HELD, Handled.APPLIED]  # page 2 again, then page 1: whole
+    assert cache.items(Stream.STOCK) == {"b": {"here": 2}, "c": {"here": 3}}
+    assert cache.position(Stream.STOCK) == Position(Stream.STOCK, EPOCH, 9)
+
+
 def test_replace_refuses_an_incomplete_snapshot(tmp_path: Path) -> None:
     cache = StreamCache(tmp_path / "streams.db")
     assembly = SnapshotAssembly(Stream.STOCK)

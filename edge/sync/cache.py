@@ -4,6 +4,9 @@ One SQLite file (WAL, `synchronous=FULL`: a change the kiosk says it holds survi
 power cut) keeps, per stream, the position reached (epoch, version), when it was last
 brought up to date, and the items. A change set and the position it leads to are
 written in one transaction, so the copy is always some whole version of the stream.
+A snapshot's pages are staged on disk as they come (a 100,000-product snapshot is not
+held in memory, and is mostly written by the time its last page arrives), then swapped
+in whole, with its position, in one transaction.
 
 `handle` is the downlink's way in (`edge.sync.downlink`): a payload as the broker
 delivered it, and back what became of it and what to do next (nothing, or ask the
@@ -17,7 +20,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -57,7 +61,14 @@ CREATE TABLE IF NOT EXISTS items (
     value TEXT NOT NULL,  -- JSON object
     PRIMARY KEY (stream, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshot_items (  -- pages of snapshots still coming: not shown
+    stream TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,  -- JSON object; NULL: not in the snapshot after all
+    PRIMARY KEY (stream, key)
+) WITHOUT ROWID;
 """
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class SyncError(BorneError):
@@ -114,6 +125,9 @@ class StreamCache:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA + STATE_SCHEMA)
+                # Snapshots being assembled are in memory only: what a previous run
+                # staged of them cannot be completed.
+                self._db.execute("DELETE FROM snapshot_items")
             except BaseException:
                 self._db.close()
                 raise
@@ -247,7 +261,7 @@ class StreamCache:
             if now - last_page_at <= SNAPSHOT_PATIENCE:
                 assembly.hold(changes)
                 return Outcome(Handled.HELD)
-            del self._assemblies[changes.stream]  # its missing pages are not coming
+            self._drop_assembly(changes.stream)  # its missing pages are not coming
             since = self._held(changes.stream)
             return Outcome(Handled.RESYNC, Resync(since, "a snapshot's pages stopped coming"))
         decision = self._apply(changes, now)
@@ -269,12 +283,12 @@ class StreamCache:
             self.counters.skipped += 1  # a page of a snapshot already overtaken
             return Outcome(Handled.SKIPPED)
         assembly = SnapshotAssembly(page.stream) if in_progress is None else in_progress[0]
-        assembly.add_page(page)
+        self._stage(assembly, page)
         self._assemblies[page.stream] = (assembly, now)
         if not assembly.complete:
             return Outcome(Handled.HELD)
         del self._assemblies[page.stream]
-        decisions = self._replace(assembly, now)
+        decisions = self._swap_in(assembly, now)
         self.counters.applied += 1 + sum(isinstance(d, Apply) for d in decisions)
         since = self._held(page.stream)
         if assembly.overflowed:
@@ -304,8 +318,61 @@ class StreamCache:
             self._hold(assembly.position(), at)
         return [self._apply(changes, at) for changes in assembly.following()]
 
+    def _stage(self, assembly: SnapshotAssembly, page: SnapshotPage) -> None:
+        """Write a page's items to the staging table; the assembly keeps only that the
+        page came. A page of another snapshot starts the staging again."""
+        stream = page.stream
+        restarts = (page.epoch, page.version, page.pages) != (
+            assembly.epoch,
+            assembly.version,
+            assembly.pages,
+        )
+        if not restarts and page.page in assembly.received:
+            return  # a page sent again (the answer to a re-ask): already staged
+        # Staged rows need no flush to the disk of their own: they are shown only once
+        # the swap commits, with synchronous=FULL, which flushes them with it; after a
+        # power cut, they are cleared.
+        stage = translated(SyncError, f"{stream} snapshot page")
+        with stage, _flushed_later(self._db), transaction(self._db):
+            if restarts:
+                self._db.execute("DELETE FROM snapshot_items WHERE stream = ?", (stream.value,))
+            self._db.executemany(
+                "INSERT INTO snapshot_items (stream, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (stream, key) DO UPDATE SET value = excluded.value",
+                _rows(stream, page.items),
+            )
+        assembly.add_page(replace(page, items=()))
+
+    def _swap_in(self, assembly: SnapshotAssembly, at: float) -> list[Decision]:
+        """Replace a stream by its staged snapshot, then apply the held change sets that
+        follow on from it; the decisions taken for those."""
+        stream = assembly.stream.value
+        with translated(SyncError, f"{stream} snapshot"), transaction(self._db):
+            self._db.execute("DELETE FROM items WHERE stream = ?", (stream,))
+            self._db.execute(
+                "INSERT INTO items (stream, key, value) SELECT stream, key, value"
+                " FROM snapshot_items WHERE stream = ? AND value IS NOT NULL",
+                (stream,),
+            )
+            self._db.execute("DELETE FROM snapshot_items WHERE stream = ?", (stream,))
+            self._hold(assembly.position(), at)
+        return [self._apply(changes, at) for changes in assembly.following()]
+
+    def _drop_assembly(self, stream: Stream) -> None:
+        del self._assemblies[stream]
+        with translated(SyncError, f"{stream} snapshot"):
+            self._db.execute("DELETE FROM snapshot_items WHERE stream = ?", (stream.value,))
+
     def _write(self, stream: Stream, changes: tuple[Change, ...]) -> None:
         """Set or remove each item, in order (inside the caller's transaction)."""
+        removed = [change.key for change in changes if change.value is None]
+        if not removed:  # the usual case: every item set, in one statement
+            self._db.executemany(
+                "INSERT INTO items (stream, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (stream, key) DO UPDATE SET value = excluded.value",
+                _rows(stream, changes),
+            )
+            return
         for change in changes:
             if change.value is None:
                 self._db.execute(
@@ -315,7 +382,7 @@ class StreamCache:
                 self._db.execute(
                     "INSERT INTO items (stream, key, value) VALUES (?, ?, ?)"
                     " ON CONFLICT (stream, key) DO UPDATE SET value = excluded.value",
-                    (stream.value, change.key, json.dumps(change.value, ensure_ascii=False)),
+                    (stream.value, change.key, _ENCODER.encode(change.value)),
                 )
 
     def _hold(self, position: Position, at: float) -> None:
@@ -335,6 +402,24 @@ class StreamCache:
     def _held(self, stream: Stream) -> Position:
         with translated(SyncError, "stream cache read"):
             return self._position(stream)
+
+
+def _rows(stream: Stream, changes: tuple[Change, ...]) -> Iterator[tuple[str, str, str | None]]:
+    """(stream, key, JSON value or None) for each change, encoded as they are written."""
+    for change in changes:
+        value = None if change.value is None else _ENCODER.encode(change.value)
+        yield stream.value, change.key, value
+
+
+@contextmanager
+def _flushed_later(db: sqlite3.Connection) -> Iterator[None]:
+    """Commits inside are not flushed to disk on their own (WAL, synchronous=NORMAL):
+    the next commit outside, at FULL, flushes them with it."""
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        db.execute("PRAGMA synchronous=FULL")
 
 
 def _older(page: SnapshotPage, epoch: str, version: int, *, inclusive: bool) -> bool:

@@ -55,9 +55,15 @@ class Stream(StrEnum):
     STAFF = "staff"  # the staff directory, PIN hashes only
 
 
-# What the platform (the hub) publishes today; loyalty profiles and the staff directory
-# come with the staff issue.
-PUBLISHED_STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS)
+# What the platform (the hub) publishes today; the staff directory comes with the staff
+# issue.
+PUBLISHED_STREAMS = (
+    Stream.CATALOG,
+    Stream.STOCK,
+    Stream.REVIEWS,
+    Stream.OFFERS,
+    Stream.CUSTOMERS,
+)
 
 
 @dataclass(frozen=True, slots=True)
