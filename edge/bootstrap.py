@@ -26,9 +26,10 @@ from devices.hid.wedge import EvdevKeySource, HidScanner, KeySource, SimulatedWe
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from devices.status import DeviceState, DeviceStatus
-from edge.catalog import Catalog
+from edge.catalog import CATALOG_CACHE, Catalog
 from edge.catalog_live import STREAM_CACHE, StreamReads
-from edge.catalog_sync import CatalogFollower, CatalogPlace
+from edge.catalog_rebuild import CatalogPlace
+from edge.catalog_sync import CatalogFollower
 from edge.config import Config, check_data_dir
 from edge.errors import CatalogError, ConfigError
 from edge.events import EventSource
@@ -88,6 +89,8 @@ def catalog_place(config: Config) -> CatalogPlace:
     """Where the catalog made from the streams is written, and whose store it is."""
     pictures = Path(config.catalog.pictures) if config.catalog.pictures else None
     return CatalogPlace(
+        streams=config.data_dir / STREAM_CACHE,
+        catalog=config.data_dir / CATALOG_CACHE,
         source=config.data_dir / STREAM_CATALOG,
         pictures=pictures,
         store_id=config.device.store_id,
@@ -103,7 +106,7 @@ def open_stream_catalog(config: Config) -> tuple[Catalog, StreamCache]:
         reads = StreamReads(
             cache, store_names=config.catalog.store_names, stale_after=config.sync.stale_after
         )
-        catalog = Catalog(config.data_dir / "catalog.sqlite", live=reads)
+        catalog = Catalog(config.data_dir / CATALOG_CACHE, live=reads)
     except BaseException:
         cache.close()
         raise
@@ -116,7 +119,7 @@ def open_catalog(config: Config) -> Catalog:
     A source that cannot be loaded is reported and the cache keeps what it had: a
     kiosk that showed yesterday's catalog is better than one that shows none.
     """
-    catalog = Catalog(config.data_dir / "catalog.sqlite")
+    catalog = Catalog(config.data_dir / CATALOG_CACHE)
     if not config.catalog.source:
         kept = catalog.count()
         log.warning(
@@ -196,7 +199,7 @@ async def build_runtime(
         )
         streams = None
         if cache is not None and uplink is not None:
-            follower = CatalogFollower(cache, catalog, catalog_place(config))
+            follower = CatalogFollower(cache, catalog_place(config))
             downlink = Downlink(
                 cache, source, config.sync, send=uplink.request, on_change=follower.streams_changed
             )

@@ -47,6 +47,7 @@ from edge.errors import CatalogError
 from edge.sqlite_tx import translated
 
 __all__ = [
+    "CATALOG_CACHE",
     "CHILD_LOAD_BYTES",
     "SCHEMA_VERSION",
     "SEARCH_LIMIT",
@@ -66,6 +67,7 @@ __all__ = [
 # smaller one is loaded here, a chunk at a time, sooner than a process starts (0.3 s),
 # holding the GIL for a few milliseconds at most.
 CHILD_LOAD_BYTES = 4 << 20
+CATALOG_CACHE = "catalog.sqlite"  # the cache's name in the kiosk's data folder
 SEARCH_LIMIT = 24  # one screen of results: a shopper refines rather than scrolls
 SHELF_LIMIT = 24  # a screenful, as for search; further products are read by `offset`
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as the FTS5 tokenizer splits them

@@ -11,15 +11,18 @@ The items are the platform's (edge/hub/streams/values.py); `stock_from_value` an
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from edge.catalog_types import Stock
 from edge.errors import CatalogError
-from edge.sync.cache import StreamCache
+from edge.sqlite_tx import translated
 from edge.sync.messages import Stream
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,74 @@ def _texts(value: Any) -> dict[str, str] | None:
     return None
 
 
+class StreamItems(Protocol):
+    """The streams' items as the kiosk holds them (`edge.sync.cache.StreamCache`, or
+    `StreamFile` from another process)."""
+
+    def item(self, stream: Stream, key: str) -> dict[str, Any] | None:
+        """The item `key` of `stream`, or None."""
+
+    def items(self, stream: Stream) -> dict[str, dict[str, Any]]:
+        """Every item of `stream`, by key."""
+
+    def age(self, stream: Stream, now: float) -> float | None:
+        """Seconds since `stream` was last confirmed current, or None if never."""
+
+
+class StreamFile:
+    """The kiosk's stream cache read from another process, read-only.
+
+    `StreamCache` is the downlink's and does housekeeping when it opens (snapshots
+    being assembled are dropped): another process must never open one while the kiosk
+    runs. This reader neither changes nor blocks anything (SQLite WAL).
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise CatalogError(f"no stream cache at {path}")
+        with translated(CatalogError, f"stream cache {path} open"):
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    def item(self, stream: Stream, key: str) -> dict[str, Any] | None:
+        """The item `key` of `stream`, or None."""
+        with translated(CatalogError, "stream cache read"):
+            row = self._db.execute(
+                "SELECT value FROM items WHERE stream = ? AND key = ?", (stream.value, key)
+            ).fetchone()
+        return None if row is None else _object(row[0])
+
+    def items(self, stream: Stream) -> dict[str, dict[str, Any]]:
+        """Every item of `stream`, by key."""
+        with translated(CatalogError, "stream cache read"):
+            rows = self._db.execute(
+                "SELECT key, value FROM items WHERE stream = ? ORDER BY key", (stream.value,)
+            ).fetchall()
+        return {key: _object(value) for key, value in rows}
+
+    def age(self, stream: Stream, now: float) -> float | None:
+        """Seconds since `stream` was last confirmed current, or None if never."""
+        with translated(CatalogError, "stream cache read"):
+            row = self._db.execute(
+                "SELECT synced_at FROM positions WHERE stream = ?", (stream.value,)
+            ).fetchone()
+        return None if row is None else max(0.0, now - row[0])
+
+
+def _object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise CatalogError("stream cache damaged: an item is not a JSON object")
+    return value
+
+
 class StreamReads:
     """Stock and customers read from the stream cache, for `Catalog`.
 
@@ -121,7 +192,7 @@ class StreamReads:
 
     def __init__(
         self,
-        cache: StreamCache,
+        cache: StreamItems,
         *,
         store_names: Mapping[str, str],
         stale_after: float,

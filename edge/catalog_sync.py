@@ -2,28 +2,31 @@
 
 The downlink says which streams a commit changed (from its worker thread). A change of
 the catalog, reviews or offers makes the catalog again from the streams
-(`edge.catalog_streams`) and loads it (`Catalog.load_source`: a big one in a child
-process, the previous catalog answering until the new one is committed). Changes come
-in bursts (an import is one change set per stream, a resync many): a rebuild starts
-once they have settled for `settle` seconds, and changes during a rebuild make one
-more after it. Stock is read live by the catalog, so a stock change only asks the
-screen to show the product again.
+(`edge.catalog_streams`) and loads it into the catalog's cache (`edge.catalog_rebuild`:
+a big one in a child process, the previous catalog answering until the new one is
+committed). Changes come in bursts (an import is one change set per stream, a resync
+many): a rebuild starts once they have settled for `settle` seconds, and changes during
+a rebuild make one more after it. Stock is read live by the catalog, so a stock change
+only asks the screen to show the product again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from edge.catalog import Catalog
-from edge.catalog_streams import StreamSource, source_document, utc_now
-from edge.errors import BorneError, CatalogError
+from edge.catalog_rebuild import (
+    CHILD_REBUILD_ITEMS,
+    CatalogPlace,
+    document_from,
+    make_and_load,
+    make_and_load_in_child,
+)
+from edge.catalog_streams import StreamSource, utc_now
+from edge.errors import BorneError
 from edge.sync.cache import StreamCache
 from edge.sync.messages import Stream
 
@@ -35,16 +38,6 @@ SHOWN_LIVE = frozenset({Stream.STOCK})  # read by the catalog at each look-up
 Refresh = Callable[[], Coroutine[Any, Any, None]]
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogPlace:
-    """Where the catalog made from the streams is written, and whose store it is."""
-
-    source: Path  # the document made from the streams, loaded like a source file
-    pictures: Path | None  # `<gtin-13>.png`; None: the `images` folder beside `source`
-    store_id: str
-    store_names: Mapping[str, str]
-
-
 class CatalogFollower:
     """Rebuilds the catalog from the streams after changes; see the module's docstring."""
 
@@ -53,15 +46,15 @@ class CatalogFollower:
     def __init__(
         self,
         cache: StreamCache,
-        catalog: Catalog,
         place: CatalogPlace,
         *,
         settle: float = 0.5,
         now: Callable[[], datetime] = utc_now,
+        child_items: int = CHILD_REBUILD_ITEMS,
     ) -> None:
         self._cache = cache
-        self._catalog = catalog
         self._place = place
+        self._child_items = child_items
         self._settle = settle
         self._now = now
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,43 +121,25 @@ class CatalogFollower:
     def rebuild(self) -> bool:
         """Make the catalog from the streams and load it (blocking); True if it changed.
 
-        Raises CatalogError if the catalog refused it, SyncError if the streams could
-        not be read: the catalog then answers as before.
+        A big catalog is made by a child process (`edge.catalog_rebuild`). Raises
+        CatalogError if the catalog refused it, SyncError if the streams could not be
+        read: the catalog then answers as before.
         """
-        made = self.document()
+        products = sum(s.count for s in self._cache.status() if s.stream is Stream.CATALOG)
+        if products > self._child_items:
+            made = make_and_load_in_child(self._place, self._now())
+        else:
+            made = make_and_load(self._cache, self._place, self._now())
         self._next_start = made.next_start
-        place = self._place
-        _write_atomically(place.source, made.text)
-        loaded = self._catalog.load_source(place.source, place.pictures)
-        if loaded:
-            self.rebuilds += 1
+        self.rebuilds += 1
+        if made.loaded:
             log.info(
                 "catalog rebuilt from the streams: %d products (%d left out, not showable)",
                 made.products,
                 made.skipped,
             )
-        return loaded
+        return made.loaded
 
     def document(self) -> StreamSource:
         """The catalog source the streams make now."""
-        cache = self._cache
-        return source_document(
-            store_id=self._place.store_id,
-            store_names=self._place.store_names,
-            catalog=cache.items(Stream.CATALOG),
-            reviews=cache.items(Stream.REVIEWS),
-            offers=cache.items(Stream.OFFERS),
-            stock=cache.items(Stream.STOCK),
-            now=self._now(),
-        )
-
-
-def _write_atomically(path: Path, text: bytes) -> None:
-    """Replace `path` whole: a crash leaves the old document or the new one."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(text)
-        os.replace(partial, path)
-    except OSError as error:
-        raise CatalogError(f"{path}: cannot be written ({error.strerror})") from None
+        return document_from(self._cache, self._place, self._now())

@@ -116,10 +116,9 @@ def describe_status(status: SyncStatus, now: float) -> list[str]:
 
 def _show(config: Config, text: str, *, as_json: bool) -> int:
     # Imported here: the `borne` commands that do not need the catalog start faster.
-    from edge.catalog import Catalog
-    from edge.catalog_live import STREAM_CACHE, StreamReads
+    from edge.catalog import CATALOG_CACHE, Catalog
+    from edge.catalog_live import STREAM_CACHE, StreamFile, StreamReads
     from edge.errors import CatalogError
-    from edge.sync.cache import StreamCache
     from edge.sync.messages import Stream
 
     try:
@@ -127,11 +126,11 @@ def _show(config: Config, text: str, *, as_json: bool) -> int:
     except InputError as error:
         print(f"borne: {text[:40]!r} is not a GTIN: {error.reason}", file=sys.stderr)
         return 2  # a usage error, as argparse's
-    catalog_path = config.data_dir / "catalog.sqlite"
+    catalog_path = config.data_dir / CATALOG_CACHE
     if not catalog_path.is_file():
         raise CatalogError(f"no catalog at {catalog_path}: the kiosk has not run with this data")
     streams_path = config.data_dir / STREAM_CACHE
-    cache = StreamCache(streams_path) if streams_path.is_file() else None
+    cache = StreamFile(streams_path) if streams_path.is_file() else None
     try:
         live = (
             None

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from hypothesis import strategies as st
 from edge.bootstrap import build_runtime, catalog_place, open_stream_catalog
 from edge.catalog import Catalog
 from edge.catalog_live import StreamReads, customer_from_value, stock_from_value
+from edge.catalog_rebuild import CatalogPlace
 from edge.catalog_source import SourceReader
 from edge.catalog_streams import source_document
-from edge.catalog_sync import CatalogFollower, CatalogPlace
+from edge.catalog_sync import CatalogFollower
 from edge.config import load_config
 from edge.demo import DEMO_SECRET, DEMO_STORE
 from edge.errors import CatalogError
@@ -151,10 +153,14 @@ class Kiosk:
         self.cache = StreamCache(folder / "streams.sqlite")
         reads = StreamReads(self.cache, store_names=STORE_NAMES, stale_after=600, clock=clock)
         self.catalog = Catalog(folder / "catalog.sqlite", today=NOW.date, live=reads)
-        place = CatalogPlace(folder / "streams-catalog.json", folder / "pictures", "paris-01", {})
-        self.follower = CatalogFollower(
-            self.cache, self.catalog, place, settle=0.3, now=lambda: NOW
+        self.place = CatalogPlace(
+            streams=folder / "streams.sqlite",
+            catalog=folder / "catalog.sqlite",
+            source=folder / "streams-catalog.json",
+            pictures=folder / "pictures",
+            store_id="paris-01",
         )
+        self.follower = CatalogFollower(self.cache, self.place, settle=0.3, now=lambda: NOW)
 
     def close(self) -> None:
         self.catalog.close()
@@ -278,6 +284,19 @@ def test_a_burst_of_changes_makes_one_rebuild_and_the_screen_is_told(
     assert kettle is not None
     assert kettle.display_name("fr") == titles[-1]
     assert kettle.stock.here == 3
+
+
+def test_a_big_catalog_is_made_by_a_child_process_the_kiosk_answering_meanwhile(
+    kiosk: Kiosk, clock: Clock
+) -> None:
+    apply(kiosk.cache, Stream.CATALOG, {KETTLE: product("Bouilloire 2", 4490)}, clock.now)
+    big = CatalogFollower(kiosk.cache, kiosk.place, now=lambda: NOW, child_items=0)
+    assert big.rebuild()
+    kettle = kiosk.catalog.lookup(KETTLE)
+    assert kettle is not None
+    assert (kettle.display_name("fr"), kettle.price_cents) == ("Bouilloire 2", 4490)
+    assert kettle.stock.here == 7  # still read live
+    assert not big.rebuild()  # nothing changed since
 
 
 def test_a_product_that_cannot_be_shown_is_left_out_not_the_catalog(
@@ -512,7 +531,7 @@ def synced_before(config_path: Path, at: float) -> None:
     catalog, cache = open_stream_catalog(config)
     try:
         fill(cache, at)
-        CatalogFollower(cache, catalog, catalog_place(config)).rebuild()
+        CatalogFollower(cache, catalog_place(config)).rebuild()
     finally:
         catalog.close()
         cache.close()
@@ -607,9 +626,9 @@ def test_pictures_from_the_configured_folder_are_shown_once_it_is_set(
     drawn = tmp_path / "drawn"
     drawn.mkdir()
     (drawn / "3760123450010.png").write_bytes(b"\x89PNG")
-    place = CatalogPlace(tmp_path / "streams-catalog.json", drawn, "paris-01", {})
+    place = replace(kiosk.place, pictures=drawn)
     # The same streams, so the same document: the new folder alone makes a new load.
-    assert CatalogFollower(kiosk.cache, kiosk.catalog, place, now=lambda: NOW).rebuild()
+    assert CatalogFollower(kiosk.cache, place, now=lambda: NOW).rebuild()
     kettle = kiosk.catalog.lookup(KETTLE)
     assert kettle is not None
     assert kettle.picture == str(drawn / "3760123450010.png")
