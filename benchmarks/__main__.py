@@ -11,7 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catalog, decode, delivery, downlink, hub_ingest, kiosk, presence
+from benchmarks import (
+    catalog,
+    decode,
+    delivery,
+    downlink,
+    hub_ingest,
+    import_to_shown,
+    kiosk,
+    presence,
+)
 
 Benchmark = Callable[[], dict[str, Any]]
 
@@ -29,6 +38,10 @@ BENCHMARKS: dict[str, tuple[Benchmark, Benchmark]] = {
     "downlink": (
         lambda: downlink.run(products=100_000, rounds=3),
         lambda: downlink.run(products=10_000, rounds=1),
+    ),
+    "import_to_shown": (
+        lambda: import_to_shown.run(products=100_000, changes=20),
+        lambda: import_to_shown.run(products=10_000, changes=5),
     ),
 }
 

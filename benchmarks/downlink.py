@@ -108,7 +108,7 @@ def _introduce_kiosk(path: Path) -> None:
 
 
 @contextmanager
-def _broker(folder: Path) -> Iterator[Broker]:
+def broker_for_streams(folder: Path) -> Iterator[Broker]:
     directory = folder / "broker"
     directory.mkdir()
     # Big answers queue at the broker while the kiosk applies them: no byte limit.
@@ -209,7 +209,7 @@ def run(products: int = 100_000, rounds: int = 1) -> dict[str, Any]:
     bare_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="borne-bench-downlink-") as name:
         folder = Path(name)
-        with _broker(folder) as broker:
+        with broker_for_streams(folder) as broker:
             hub = prepare_hub(folder, products, broker.port)
             for number in range(rounds):
                 kiosk_runs.append(fresh_kiosk(hub, broker, folder / f"kiosk-{number}"))
