@@ -77,7 +77,7 @@ class ReplayRequest:
 class ReplayAnswer:
     """What the kiosk did with a request, as [first, last] runs."""
 
-    resent: list[list[int]]  # published again just before this answer
+    resent: list[list[int]]  # queued again for publishing (the answer may overtake some)
     pending: list[list[int]]  # never delivered yet: on their way in order
     missing: list[list[int]]  # no longer kept (or never existed): they will never come
 

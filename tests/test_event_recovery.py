@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,7 +46,8 @@ from edge.replay import (
 from edge.uplink import Uplink
 from tests.asyncapi import check_message
 from tests.conftest import Subscriber, borne
-from tests.mosquitto import Broker
+from tests.mosquitto import Broker, free_port
+from tests.postgres import PostgresServer
 from tests.test_hub_service import kill_hub, start_hub, status, stop_hub, stored_sequences
 
 DEVICE = "kiosk-07"
@@ -172,6 +175,57 @@ class DroppingMember:
 
 
 @pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """The test mosquitto, logging each subscription: a test waits for the hubs' before
+    the kiosk publishes (what nobody is subscribed to is dropped)."""
+    directory = tmp_path / "broker"
+    directory.mkdir()
+    broker = Broker(directory, free_port(), options="log_type all\n")
+    broker.start()
+    yield broker
+    broker.kill(signal.SIGTERM)
+
+
+async def hub_subscribed(broker: Broker, client_id: str, times: int = 1) -> None:
+    """Wait until the broker has registered `client_id`'s shared subscription `times` times."""
+    line = f" {client_id} 1 {SHARED_EVENTS}"
+    log = broker.directory / "mosquitto.log"
+    async with asyncio.timeout(60):
+        while log.read_text(errors="replace").count(line) < times:  # noqa: ASYNC110 - a file
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on loopback, for this module."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the hubs keep events: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub' / 'events.sqlite'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.new_database().split("=")[-1]
+    return f"postgresql://borne@127.0.0.1:{server.port}/{name}"
+
+
+def stored(url: str) -> list[int]:
+    """Every stored sequence of kiosk-07, duplicates kept, read behind the store."""
+    if url.startswith("sqlite:///"):
+        return stored_sequences(url)
+    with psycopg.connect(url) as db:
+        rows = db.execute(
+            "SELECT sequence FROM events WHERE device_id = %s ORDER BY sequence", [DEVICE]
+        ).fetchall()
+    return [sequence for (sequence,) in rows]
+
+
+@pytest.fixture
 def watcher(broker: Broker) -> Iterator[Subscriber]:
     """Sees every replay request and answer, to check them against the contract."""
     seen = Subscriber(broker.port, topic="borne/+/+/+/+/replay")
@@ -187,16 +241,17 @@ def replay_traffic(watcher: Subscriber) -> list[tuple[str, bytes, Any]]:
 
 @pytest.mark.mqtt
 def test_events_the_broker_dropped_are_recovered_from_the_kiosk_despite_a_hub_killed_9(
-    tmp_path: Path, broker: Broker, watcher: Subscriber
+    tmp_path: Path, broker: Broker, watcher: Subscriber, store_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'hub' / 'events.sqlite'}"
+    url = store_url
     first = hub_config(tmp_path / "hub-a.toml", broker.port, url, "hub-a")
     second = hub_config(tmp_path / "hub-b.toml", broker.port, url, "hub-b")
     hubs = {"a": start_hub(first), "b": start_hub(second)}
     dropping = DroppingMember(broker.port)
 
     async def scenario() -> tuple[int, dict[str, Any], int]:
-        await asyncio.sleep(1)  # both hubs' sessions exist before the kiosk publishes
+        await hub_subscribed(broker, "hub-a")  # the hubs' sessions exist before the kiosk
+        await hub_subscribed(broker, "hub-b")  # publishes
         async with kiosk(tmp_path / "outbox.sqlite", broker.port, keep_delivered=3600) as device:
             await device.publish(40)
             await hub_sees(first, lambda d: d["events_stored"] > 5)
@@ -204,6 +259,7 @@ def test_events_the_broker_dropped_are_recovered_from_the_kiosk_despite_a_hub_ki
             await device.publish(40)
             dropping.vanish()  # ... and with it, its share of the stream
             hubs["a"] = start_hub(first)
+            await hub_subscribed(broker, "hub-a", times=2)
             last = await device.publish(20)
             seen = await hub_sees(first, lambda d: d["last_contiguous"] == last)
             return last, seen, device.replay.counters.resent
@@ -218,7 +274,7 @@ def test_events_the_broker_dropped_are_recovered_from_the_kiosk_despite_a_hub_ki
         kill_hub(hubs["b"])
     assert dropping.received > 0, "the broker gave the dropping member its share"
     assert resent >= dropping.received
-    assert stored_sequences(url) == list(range(1, last + 1)), "every sequence stored once"
+    assert stored(url) == list(range(1, last + 1)), "every sequence stored once"
     assert (seen["events_stored"], seen["highest"]) == (last, last)
     assert seen["open"]["runs"] == seen["expired"]["runs"] == 0
     assert seen["recovered"]["sequences"] >= dropping.received
@@ -244,7 +300,7 @@ def test_a_device_first_heard_mid_stream_is_asked_for_its_start(
             await device.publish(5)
             hub = start_hub(config)
             try:
-                await asyncio.sleep(1)
+                await hub_subscribed(broker, "hub-a")
                 last = await device.publish(3)
                 seen = await hub_sees(config, lambda d: d["last_contiguous"] == last)
             finally:

@@ -480,3 +480,27 @@ def test_each_refused_event_waits_longer_after_each_refusal_up_to_a_cap() -> Non
     assert (len(refusals), refusals.total) == (1, 10)
     refusals.close()
     recording.loop.close()
+
+
+def test_kept_delivered_events_are_never_published_again_on_their_own(
+    tmp_path: Path, broker: Broker, subscriber: Subscriber
+) -> None:
+    path = tmp_path / "o.sqlite"
+
+    async def deliver(count: int) -> int:
+        """A kiosk run that delivers `count` scans, then stops; the kept events after it."""
+        outbox = open_outbox(path, keep_delivered=3600)
+        uplink = Uplink(mqtt_config(broker.port), SOURCE, outbox, boot_count=1)
+        async with running(uplink):
+            await outbox.append(*[SCAN] * count)
+            await queue_empties(outbox)
+        kept = (await outbox.status()).kept_delivered
+        outbox.close()
+        return kept
+
+    assert asyncio.run(deliver(5)) == 5
+    assert asyncio.run(deliver(3)) == 8  # a restart reads the outbox again: 1..5 stay kept
+
+    subscriber.wait_for(lambda s: received(s) == list(range(1, 9)))
+    sequences = [int(event["sequence"]) for event in subscriber.events()]
+    assert sorted(sequences) == list(range(1, 9)), "each event published once"
