@@ -32,11 +32,10 @@ from typing import Any
 from benchmarks.downlink import BORNE, HubSide, broker_for_streams, hub_serving, prepare_hub
 from benchmarks.downlink_kiosk import DEVICE_ID, STORE_ID
 from benchmarks.retail_feeds import gtin_of
-from edge.catalog import Catalog
-from edge.catalog_live import StreamReads
+from edge.catalog import CATALOG_CACHE, Catalog
+from edge.catalog_live import STREAM_CACHE, StreamFile, StreamReads
 from edge.config import Config, load_config
 from edge.hub.config import load_hub_config
-from edge.sync.cache import StreamCache
 from edge.sync.messages import Stream
 from kiosk.hub_import_cli import hub_import
 from tests.mosquitto import Broker
@@ -55,20 +54,20 @@ class KioskView:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._data_dir = config.data_dir
-        self._cache: StreamCache | None = None
+        self._cache: StreamFile | None = None
         self._catalog: Catalog | None = None
 
-    def _open(self) -> tuple[StreamCache, Catalog] | None:
+    def _open(self) -> tuple[StreamFile, Catalog] | None:
         if self._cache is None or self._catalog is None:
-            if not (self._data_dir / "catalog.sqlite").is_file():
+            if not (self._data_dir / CATALOG_CACHE).is_file():
                 return None  # the kiosk has not built its catalog yet
-            self._cache = StreamCache(self._data_dir / "streams.sqlite")
+            self._cache = StreamFile(self._data_dir / STREAM_CACHE)
             live = StreamReads(
                 self._cache,
                 store_names=self._config.catalog.store_names,
                 stale_after=self._config.sync.stale_after,
             )
-            self._catalog = Catalog(self._data_dir / "catalog.sqlite", live=live)
+            self._catalog = Catalog(self._data_dir / CATALOG_CACHE, live=live)
         return self._cache, self._catalog
 
     def held(self, gtin: str) -> int | None:
