@@ -92,9 +92,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo_config(path: Path | None) -> Config:
-    """The demo: the given configuration, or the demo's own, completed with the demo store."""
+    """The demo: the given configuration, or the demo's own, completed with the demo store.
+
+    A configuration naming a broker and no catalog file is synced from that broker's
+    platform, as a store's kiosk is; otherwise the demo reads the demo store's catalog.
+    """
     if path is not None:
-        return with_demo_store(load_config(path))
+        config = load_config(path)
+        demo = with_demo_store(config)
+        if config.mqtt.host and not config.catalog.source:
+            return demo.model_copy(update={"catalog": config.catalog})
+        return demo
     config = load_config(
         None,
         {

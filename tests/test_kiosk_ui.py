@@ -11,6 +11,8 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,16 @@ import numpy as np
 import pytest
 
 from devices.barcode.decoder import BarcodeDecoder, as_frame
+from edge.bootstrap import catalog_place, open_stream_catalog
+from edge.catalog_sync import CatalogFollower
+from edge.config import load_config
+from edge.demo import DEMO_STORE
 from edge.lockdown import hash_pin
+from edge.sync.messages import Stream
 from kiosk.screens.attract import SLIDE_SECONDS
 from tests.asyncapi import check_message
 from tests.conftest import BORNE, ROOT, assert_no_card_number
+from tests.mosquitto import free_port
 
 pytestmark = pytest.mark.ui
 
@@ -487,3 +495,57 @@ def test_the_bundled_tour_shows_every_screen_in_both_languages(tour_run: Path) -
     assert "Tous les avis" in screen_text(tour_run / "03-product-fr.png")
     assert "€99.99" in screen_text(tour_run / "03-product-en.png")
     assert "Are you still there?" in screen_text(tour_run / "14-are-you-still-there-en.png")
+
+
+def test_stock_the_platform_has_not_confirmed_lately_is_shown_with_its_time(
+    tmp_path: Path, display: str
+) -> None:
+    """A kiosk fed by the platform, booted offline: its cached stock is two hours old."""
+    config_path = tmp_path / "kiosk.toml"
+    config_path.write_text(
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\nsynchronous = "normal"\n'
+        '[device]\nstore_id = "paris-01"\ndevice_id = "kiosk-01"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'  # nobody listens: offline
+        '[catalog]\nsource = ""\nstore_names = { "lyon-02" = "Lyon Part-Dieu" }\n'
+        f'pictures = "{DEMO_STORE / "images"}"\n'
+    )
+    synced_at = time.time() - 7200
+    headset = {
+        "title": "Casque sans fil Nomade ANC",
+        "brand": "Nomade",
+        "product_type": ["Audio"],
+        "price": {"cents": 12999, "currency": "EUR"},
+    }
+    items = {
+        Stream.CATALOG: headset,
+        Stream.REVIEWS: {"rating": 4.5, "count": 214, "reviews": []},
+        Stream.STOCK: {"here": 7, "nearby": {"lyon-02": 3}, "online": 40},
+    }
+    config = load_config(config_path)
+    catalog, cache = open_stream_catalog(config)
+    try:
+        for stream, value in items.items():
+            page = {"store": "paris-01", "stream": str(stream), "epoch": "e1", "version": 1}
+            page |= {"page": 1, "pages": 1, "items": [{"key": "03760123450010", "value": value}]}
+            cache.handle(json.dumps(page).encode(), "paris-01", synced_at)
+        CatalogFollower(cache, catalog_place(config)).rebuild()
+    finally:
+        catalog.close()
+        cache.close()
+    journey = tmp_path / "journey.json"
+    steps = [
+        {"scan": "3760123450010"},
+        {"screenshot": "stale_stock"},
+        {"press": "language"},
+        {"screenshot": "stale_stock_en"},
+    ]
+    journey.write_text(json.dumps(steps))
+
+    shots = play(journey, tmp_path, display)
+
+    at = datetime.fromtimestamp(synced_at).strftime("%H:%M")
+    french = screen_text(shots / "stale_stock.png")
+    assert "Casque sans fil Nomade ANC" in french
+    assert "7 en magasin" in french  # what was known is still shown...
+    assert f"Stock à {at}" in french  # ...with its time
+    assert f"Stock as of {at}" in screen_text(shots / "stale_stock_en.png")
