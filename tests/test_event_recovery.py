@@ -48,7 +48,16 @@ from tests.asyncapi import check_message
 from tests.conftest import Subscriber, borne
 from tests.mosquitto import Broker, free_port
 from tests.postgres import PostgresServer
-from tests.test_hub_service import kill_hub, start_hub, status, stop_hub, stored_sequences
+from tests.test_hub_service import (
+    event,
+    kill_hub,
+    publish,
+    start_hub,
+    status,
+    stop_hub,
+    stored_sequences,
+    wait_until,
+)
 
 DEVICE = "kiosk-07"
 SOURCE = EventSource("paris-01", DEVICE)
@@ -467,3 +476,28 @@ def test_any_answer_gives_an_answer_or_a_replay_answer_error(payload: bytes) -> 
 def test_a_device_expires_only_what_it_was_asked_for() -> None:
     answer = parse_replay_answer(b'{"resent": [], "pending": [], "missing": [[1, 100]]}')
     assert within(answer.missing, ((5, 6), (90, 120))) == [(5, 6), (90, 100)]
+
+
+@pytest.mark.mqtt
+def test_a_forged_answer_expires_nothing(tmp_path: Path, broker: Broker) -> None:
+    url = f"sqlite:///{tmp_path / 'hub' / 'events.sqlite'}"
+    config = hub_config(tmp_path / "hub.toml", broker.port, url, "hub-a")
+    hub = start_hub(config)
+    try:
+        asyncio.run(hub_subscribed(broker, "hub-a"))
+        publish(broker.port, [(f"borne/v1/devices/kiosk-09/events/{n}", event(n)) for n in (1, 5)])
+        wait_until(lambda: status(config).get("kiosk-09", {}).get("highest") == 5)
+        # Not an answer to any ask of this hub: whoever sent it, it changes nothing.
+        forged = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        forged.CorrelationData = b"forged"
+        answer = b'{"resent": [], "pending": [], "missing": [[2, 4]]}'
+        publish(broker.port, [(HUB, answer)], properties=forged)
+        assert hub.stderr is not None
+        for line in hub.stderr:  # the hub says it ignored the answer (or its log ends)
+            if "ignored a replay answer" in line:
+                break
+    finally:
+        counters = stop_hub(hub)
+    assert counters["gaps"]["refused"] == 1
+    device = status(config)["kiosk-09"]
+    assert (device["open"]["sequences"], device["expired"]["sequences"]) == (3, 0)

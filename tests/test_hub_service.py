@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
 
 from edge.errors import ConfigError
 from edge.hub.config import load_hub_config
@@ -230,8 +231,10 @@ def test_events_are_ingested_into_postgresql(
     assert counters["stored"] == last
 
 
-def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
-    """Publish by hand, QoS 1, and wait for each PUBACK."""
+def publish(
+    port: int, messages: list[tuple[str, bytes]], properties: Properties | None = None
+) -> None:
+    """Publish by hand, QoS 1 (with MQTT 5 `properties`), and wait for each PUBACK."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id="by-hand", protocol=MQTTProtocolVersion.MQTTv5
     )
@@ -239,7 +242,7 @@ def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
     client.loop_start()
     try:
         for topic, payload in messages:
-            client.publish(topic, payload, qos=1).wait_for_publish(10)
+            client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(10)
     finally:
         client.disconnect()
         client.loop_stop()

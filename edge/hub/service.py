@@ -396,11 +396,13 @@ class HubService:
         tasks = [ingest, connect, closing]
         if self._resync is not None:
             tasks.append(asyncio.create_task(self._resync.run(), name="hub-resync"))
+        essential = [ingest, connect]  # their failure is the service's
         if self._gaps is not None:
-            tasks.append(asyncio.create_task(self._gaps.run(self._publish), name="hub-gaps"))
-            tasks.append(
+            essential.append(asyncio.create_task(self._gaps.run(self._publish), name="hub-gaps"))
+            essential.append(
                 asyncio.create_task(self._hear_answers(self._gaps), name="hub-gap-answers")
             )
+            tasks += essential[2:]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -414,7 +416,7 @@ class HubService:
             if client is not None:
                 client.disconnect()
                 await asyncio.to_thread(client.loop_stop)
-        for task in (ingest, connect):
+        for task in essential:
             failure = task.exception() if task.done() and not task.cancelled() else None
             if failure is not None:
                 raise failure
