@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from edge.catalog_index import searchable_text
 from edge.catalog_load import load_in_child, load_into, load_key, pictures_of
-from edge.catalog_schema import SCHEMA_VERSION, meta, open_cache
+from edge.catalog_schema import SCHEMA_VERSION, meta, open_cache, open_cache_read_only
 from edge.catalog_types import (
     Category,
     Customer,
@@ -87,7 +87,8 @@ class Catalog:
     """Product, shelf, promotion and customer look-ups against the local cache.
 
     With no source ever loaded, every call answers empty. With `live`, a looked-up
-    product's stock and the customers come from it instead.
+    product's stock and the customers come from it instead. `read_only`: for another
+    process while the kiosk runs (it cannot load).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class Catalog:
         today: Callable[[], date] = date.today,
         child_load_bytes: int = CHILD_LOAD_BYTES,
         live: LiveReads | None = None,
+        read_only: bool = False,
     ) -> None:
         self._path = db_path
         self._today = today
@@ -104,7 +106,10 @@ class Catalog:
         self._child_load_bytes = child_load_bytes
         self._lock = threading.Lock()  # one connection, so one call at a time
         self._load_lock = threading.Lock()  # and one load at a time
-        self._db = open_cache(db_path, any_thread=True)
+        # Read-only: another process reading the kiosk's cache while it runs.
+        self._db = (
+            open_cache_read_only(db_path) if read_only else open_cache(db_path, any_thread=True)
+        )
         self._lists = _StoreLists((), (), {}, digest=None)  # as no load has left any
 
     def close(self) -> None:

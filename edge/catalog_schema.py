@@ -54,6 +54,28 @@ def open_cache(db_path: Path, *, any_thread: bool = False) -> sqlite3.Connection
     return db
 
 
+def open_cache_read_only(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection to the kiosk's cache, from another process while the kiosk
+    runs (`borne catalog show`): it neither creates nor rebuilds anything.
+
+    CatalogError if there is no cache there, or one of another version of Borne.
+    """
+    if not db_path.is_file():
+        raise CatalogError(f"no catalog at {db_path}: the kiosk has not run with this data")
+    with translated(CatalogError, "catalog open"):
+        uri = f"{db_path.resolve().as_uri()}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            version = meta(db, "schema_version")
+        except BaseException:
+            db.close()
+            raise
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise CatalogError(f"{db_path}: a catalog of another version of Borne ({version})")
+    return db
+
+
 def meta(db: sqlite3.Connection, key: str) -> Any:
     """A value of the meta table (None if it has none)."""
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -127,8 +127,6 @@ def _show(config: Config, text: str, *, as_json: bool) -> int:
         print(f"borne: {text[:40]!r} is not a GTIN: {error.reason}", file=sys.stderr)
         return 2  # a usage error, as argparse's
     catalog_path = config.data_dir / CATALOG_CACHE
-    if not catalog_path.is_file():
-        raise CatalogError(f"no catalog at {catalog_path}: the kiosk has not run with this data")
     streams_path = config.data_dir / STREAM_CACHE
     cache = StreamFile(streams_path) if streams_path.is_file() else None
     try:
@@ -139,7 +137,7 @@ def _show(config: Config, text: str, *, as_json: bool) -> int:
                 cache, store_names=config.catalog.store_names, stale_after=config.sync.stale_after
             )
         )
-        catalog = Catalog(catalog_path, live=live)
+        catalog = Catalog(catalog_path, live=live, read_only=True)
         try:
             product = catalog.lookup(gtin)
         finally:

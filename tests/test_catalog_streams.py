@@ -738,3 +738,16 @@ def test_an_inventory_change_imported_at_the_hub_is_on_the_kiosks_screen(
     finally:
         hub.send_signal(signal.SIGTERM)
         hub.wait(30)
+
+
+def test_borne_catalog_show_says_when_the_kiosk_never_ran_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    config_path = stream_config(tmp_path)
+    shown = borne("catalog", "show", KETTLE, "--config", str(config_path))
+    assert shown.returncode == 1
+    assert "no catalog at" in shown.stderr
+    status = borne("catalog", "status", "--config", str(config_path))
+    assert status.returncode == 1
+    assert "no stream cache at" in status.stderr
+    assert not (tmp_path / "data").exists()
