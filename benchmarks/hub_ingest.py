@@ -208,8 +208,11 @@ def _figures(published: dict[str, list[float]], outs: list[Path], total: int) ->
     """Rate and latencies from each event's publish time and first commit (or arrival)."""
     first_stored: dict[tuple[str, int], float] = {}
     deliveries = 0
+    shares = []  # events each consumer took from the shared subscription
     for out in outs:
-        for device, sequence, at in json.loads(out.read_text()):
+        taken = json.loads(out.read_text())
+        shares.append(len(taken))
+        for device, sequence, at in taken:
             deliveries += 1
             key = (device, sequence)
             first_stored[key] = min(at, first_stored.get(key, at))
@@ -224,6 +227,7 @@ def _figures(published: dict[str, list[float]], outs: list[Path], total: int) ->
         "latency_ms_p95": _percentile(latencies, 0.95),
         "distinct_events": len(first_stored),
         "redeliveries": deliveries - len(first_stored),
+        "shares": shares,
     }
 
 
