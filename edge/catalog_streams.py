@@ -7,9 +7,9 @@ through the same validation, indexing and child-process load as a source file.
 - A product's names: the feed has one title, shown in every language (`{"fr": title}`).
 - Its shelf: the first level of its `product_type` ("Maison > Cuisine" is "Maison");
   a product without one is on the "Other" shelf.
-- Its promotion: a `sale_price` valid now, or an offer naming its GTIN that is running
-  now and redeemable in store, whichever is lower. An offer for every product of the
-  retailer is not any product's promotion.
+- Its promotion: a `sale_price` valid now (headlined by its cut, "−25 %"), or an offer
+  naming its GTIN that is running now and redeemable in store, whichever is lower. An
+  offer for every product of the retailer is not any product's promotion.
 - Its stock: as held when the document is made; the catalog reads it live anyway.
 
 Items that cannot be shown (no valid GTIN, no price, a malformed field) are left out
@@ -288,8 +288,7 @@ def _promotion(
     """The product's lowest price cut running at `now`, as a source promotion; and
     when its sale price starts, if that is to come."""
     cents, currency = _money(item.get("price"), "price")
-    title = _text(item, "title", required=True)
-    cuts: list[tuple[int, str, str, datetime | None]] = []  # price, id, title, end
+    cuts: list[tuple[int, str, dict[str, str] | None, datetime | None]] = []
     starts = None
     try:
         sale_cents, sale_currency = _money(item["sale_price"], "sale_price")
@@ -304,7 +303,7 @@ def _promotion(
         if start is not None and start > now:
             starts = start
         elif (end is None or now < end) and sale_currency == currency:
-            cuts.append((sale_cents, f"sale-{gtin}", title, end))
+            cuts.append((sale_cents, f"sale-{gtin}", None, end))  # headline: the cut
     for offer in offers:
         if offer.percent_off is not None:
             cut = cents * (100 - offer.percent_off) // 100
@@ -312,7 +311,7 @@ def _promotion(
             cut = cents - offer.money_off[0]
         else:
             continue
-        cuts.append((cut, offer.id, offer.title, offer.end))
+        cuts.append((cut, offer.id, {"fr": offer.title}, offer.end))
     usable = [cut for cut in cuts if 0 < cut[0] < cents]
     if not usable:
         return None, starts
@@ -321,9 +320,17 @@ def _promotion(
         "id": identity,
         "gtin": gtin,
         "price_cents": price,
-        "title": {"fr": headline},
+        "title": headline or _percent_off(cents, price),
         "ends": _last_day(end).isoformat(),
     }, starts
+
+
+def _percent_off(price: int, cut: int) -> dict[str, str]:
+    """The headline of a sale price, which has no title of its own: "−25 %"."""
+    percent = round(100 * (price - cut) / price)
+    if percent < 1:
+        return {"fr": "Prix réduit", "en": "Price cut"}
+    return {"fr": f"−{percent} %", "en": f"{percent}% off"}
 
 
 def _last_day(end: datetime | None) -> date:

@@ -206,6 +206,9 @@ def test_a_sale_price_or_an_in_store_offer_running_today_is_a_promotion(kiosk: K
     promoted = {p.gtin: p for p in kiosk.catalog.promotions()}
     assert set(promoted) == {GRINDER, TOASTER}
     assert promoted[GRINDER].current_price_cents == 2990
+    grinder = promoted[GRINDER].promotion
+    assert grinder is not None
+    assert (grinder.display_title("fr"), grinder.display_title("en")) == ("−25 %", "25% off")
     toaster = promoted[TOASTER]
     assert toaster.current_price_cents == 2392  # 20 % off 29.90
     assert toaster.promotion is not None
