@@ -56,6 +56,12 @@ class Promotion:
         """The headline in `language`, falling back to French."""
         return in_language(self.title, language)
 
+    @property
+    def open_ended(self) -> bool:
+        """Whether no end was announced (a sale price without dates): `ends` is then
+        `date.max`, a date no screen should show."""
+        return self.ends == date.max
+
 
 @dataclass(frozen=True, slots=True)
 class Category:

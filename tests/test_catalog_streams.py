@@ -209,6 +209,7 @@ def test_a_sale_price_or_an_in_store_offer_running_today_is_a_promotion(kiosk: K
     grinder = promoted[GRINDER].promotion
     assert grinder is not None
     assert (grinder.display_title("fr"), grinder.display_title("en")) == ("−25 %", "25% off")
+    assert not grinder.open_ended  # its feed gave its dates
     toaster = promoted[TOASTER]
     assert toaster.current_price_cents == 2392  # 20 % off 29.90
     assert toaster.promotion is not None
@@ -754,3 +755,16 @@ def test_borne_catalog_show_says_when_the_kiosk_never_ran_and_creates_nothing(
     assert status.returncode == 1
     assert "no stream cache at" in status.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_sale_price_without_dates_runs_until_the_feed_says_otherwise(
+    kiosk: Kiosk, clock: Clock
+) -> None:
+    on_sale = product("Bouilloire", 4990, sale_price={"cents": 3990, "currency": "EUR"})
+    apply(kiosk.cache, Stream.CATALOG, {KETTLE: on_sale}, clock.now)
+    assert kiosk.follower.rebuild()
+    kettle = kiosk.catalog.lookup(KETTLE)
+    assert kettle is not None
+    assert kettle.current_price_cents == 3990
+    assert kettle.promotion is not None
+    assert kettle.promotion.open_ended  # no end date to show
