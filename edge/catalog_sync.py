@@ -63,7 +63,7 @@ class CatalogFollower:
         self._next_start: datetime | None = None
         self._on_stock: Refresh | None = None
         self._shown: set[asyncio.Task[None]] = set()  # refreshes under way, kept alive
-        self.rebuilds = 0  # catalogs loaded since the kiosk started
+        self.rebuilds = 0  # catalogs made since the kiosk started (loaded or unchanged)
 
     def streams_changed(self, streams: frozenset[Stream]) -> None:
         """The downlink committed changes to `streams` (from any thread)."""
