@@ -46,7 +46,7 @@ BENCHMARKS: dict[str, tuple[Benchmark, Benchmark]] = {
 }
 
 
-def _names(value: str) -> list[str]:
+def benchmark_names(value: str) -> list[str]:
     """`--only`'s comma-separated names, each a known benchmark."""
     names = [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name not in BENCHMARKS]
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument(
         "--only",
-        type=_names,
+        type=benchmark_names,
         default=list(BENCHMARKS),
         metavar="NAME[,NAME]",
         help=f"run only these: {', '.join(BENCHMARKS)}",
