@@ -655,3 +655,39 @@ def test_a_dropped_connection_leaves_every_request_unanswered() -> None:
     requests.end_all()
     assert requests.pending == frozenset()
     assert {requests.answer(c, now=1.0) for c in asked.values()} == {Answer.STALE}
+
+
+def test_a_failing_listener_or_cache_is_counted_and_the_streams_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    patient = SyncConfig(answer_within=60.0, check_every=3600.0)
+
+    def refusing_listener(streams: frozenset[Stream]) -> None:
+        raise RuntimeError("the screen could not rebuild")
+
+    async def scenario() -> None:
+        cache = StreamCache(tmp_path / "streams.sqlite")
+        sent: list[Request] = []
+        downlink = Downlink(cache, SOURCE, patient, send=sent.append, on_change=refusing_listener)
+        task = asyncio.create_task(downlink.run())
+        try:
+            downlink.connected()
+            await until(lambda: len(sent) == len(PUBLISHED_STREAMS))
+            stock = next(r for r in sent if json.loads(r.payload)["stream"] == "stock")
+            downlink.received(ANSWERS, page(1, 1, 1, put("a", 1)), correlated(stock.correlation))
+            downlink.received(LIVE, changes(2, put("a", 2)), None)
+            await until(lambda: cache.item(Stream.STOCK, "a") == {"here": 2})
+
+            cache.close()  # as a disk that fails: nothing can be read or written
+            downlink.received(LIVE, changes(3, put("a", 3)), None)
+            await until(lambda: downlink.status().counters.failures >= 1)
+            assert "failed" in downlink.status().problem
+            assert not task.done()
+        finally:
+            await downlink.close()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    with caplog.at_level(logging.WARNING, logger="edge.sync.downlink"):
+        asyncio.run(scenario())
+    assert caplog.text.count("the change listener failed") == 1  # logged once, not per commit
