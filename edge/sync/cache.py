@@ -151,8 +151,9 @@ class StreamCache:
             return self._apply(changes, at)
 
     def replace(self, assembly: SnapshotAssembly, at: float) -> list[Decision]:
-        """Replace a stream by a complete snapshot, then apply the held change sets that
-        follow on from it; the decisions taken for those."""
+        """Replace a stream by a complete snapshot assembled in memory by the caller (the
+        pages `handle` takes are staged on disk instead), then apply the held change
+        sets that follow on from it; the decisions taken for those."""
         with self._lock:
             return self._replace(assembly, at)
 
