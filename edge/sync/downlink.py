@@ -137,7 +137,7 @@ class Downlink:
         self._closed = False
         self._running = False
         self._stopped = asyncio.Event()
-        self._failed_before = False  # an unexpected failure was logged (worker thread)
+        self._failed_before = False  # an unexpected failure was logged (worker thread only)
 
     # --- edge.uplink.Inbound, on the uplink's event loop ------------------------------
 
@@ -352,8 +352,10 @@ class Downlink:
     def _tell_changed(self, stream: Stream) -> None:
         try:
             self._on_change(frozenset({stream}))
-        except Exception:  # the listener's failure must not stop the streams
-            log.exception("downlink: the change listener failed on %s", stream)
+        except Exception:  # the listener's failure must not stop the streams: logged once
+            if not self._failed_before:
+                self._failed_before = True
+                log.exception("downlink: the change listener failed on %s", stream)
 
     # --- results, back on the loop ----------------------------------------------------------
 
