@@ -65,7 +65,11 @@ def session_drafts(session: int) -> list[EventDraft]:
 
 @dataclass
 class SimulatedKiosk:
-    """One kiosk's connection and the events it still has to publish."""
+    """One kiosk's connection and the events it still has to publish.
+
+    Its events are made before the fleet starts publishing, as a kiosk's wait in its
+    outbox, so that making them does not slow the fleet down against the consumers.
+    """
 
     source: EventSource
     client: mqtt.Client
@@ -75,23 +79,27 @@ class SimulatedKiosk:
     acknowledged: int = 0
     connected: bool = False
     published_at: list[float] = field(default_factory=list)  # by sequence - 1
-    drafts: itertools.cycle[EventDraft] = field(init=False)
-    ids: UUIDv7Generator = field(default_factory=UUIDv7Generator)
+    outbox: list[tuple[str, bytes]] = field(init=False)  # (topic, payload) by sequence - 1
 
     def __post_init__(self) -> None:
-        self.drafts = itertools.cycle(
+        drafts = itertools.cycle(
             [draft for session in range(4) for draft in session_drafts(session)]
         )
+        ids = UUIDv7Generator()
+        self.outbox = []
+        for sequence in range(1, self.events + 1):
+            draft = next(drafts)
+            payload = self.source.envelope(
+                draft, event_id=str(ids()), sequence=sequence, time=time.time()
+            )
+            self.outbox.append((self.source.topic(draft), payload))
 
     def fill_window(self) -> None:
         """Publish until the in-flight window is full or every event is out."""
         while self.in_flight < INFLIGHT and self.next_sequence <= self.events:
-            draft = next(self.drafts)
-            payload = self.source.envelope(
-                draft, event_id=str(self.ids()), sequence=self.next_sequence, time=time.time()
-            )
+            topic, payload = self.outbox[self.next_sequence - 1]
             self.published_at.append(time.monotonic())
-            self.client.publish(self.source.topic(draft), payload, qos=1)
+            self.client.publish(topic, payload, qos=1)
             self.next_sequence += 1
             self.in_flight += 1
 
