@@ -20,10 +20,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 demo: $(STAMPS)/venv
 	@if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then \
-		$(BIN)/borne demo --windowed $(ARGS); \
+		$(BIN)/borne demo --windowed --platform $(ARGS); \
 	else \
 		echo "No display found: running the kiosk on a virtual screen (xvfb-run)."; \
-		xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/borne demo --windowed $(ARGS); \
+		xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/borne demo --windowed --platform $(ARGS); \
 	fi
 
 test: lint typecheck unit

@@ -38,6 +38,7 @@ from edge.outbox import Outbox, OutboxStore
 from edge.presence import PresenceEngine
 from edge.privacy import CodePolicy
 from edge.pseudonym import Pseudonyms, load_secret
+from edge.replay import ReplayResponder
 from edge.runtime import Device, PlatformStreams, Runtime
 from edge.session import ShopperSession
 from edge.sync.cache import StreamCache
@@ -73,6 +74,7 @@ def open_outbox(config: Config) -> Outbox:
             source,
             max_bytes=config.storage.outbox_max_bytes,
             synchronous=config.storage.synchronous,
+            keep_delivered=config.storage.keep_delivered,
         )
     )
 
@@ -197,6 +199,8 @@ async def build_runtime(
         uplink = (
             Uplink(config.mqtt, source, outbox, boot_count=boot_count) if config.mqtt.host else None
         )
+        if uplink is not None:  # the platform may ask again for events its broker lost
+            uplink.attach(ReplayResponder(config.device.device_id, outbox, uplink))
         streams = None
         if cache is not None and uplink is not None:
             follower = CatalogFollower(cache, catalog_place(config))

@@ -32,11 +32,15 @@ def _fill(section: Any, **demo: Any) -> Any:
     return section.model_copy(update=empty) if empty else section
 
 
-def with_demo_store(config: Config, *, shoppers_walk_by: bool = False) -> Config:
+def with_demo_store(
+    config: Config, *, shoppers_walk_by: bool = False, platform_port: int | None = None
+) -> Config:
     """`config` completed with the demo store and simulated devices where it names none.
 
     `shoppers_walk_by` also simulates the store app's shoppers (BLE) and a wedge
-    scanner, as the bare `borne demo` does.
+    scanner, as the bare `borne demo` does. With `platform_port` (the demo platform's
+    broker, `edge.demo_platform`) the kiosk is synced from the demo's hub instead of
+    reading the demo catalog file.
     """
     devices: dict[str, str] = {"camera": "simulated", "nfc": "simulated"}
     if shoppers_walk_by:
@@ -54,10 +58,21 @@ def with_demo_store(config: Config, *, shoppers_walk_by: bool = False) -> Config
                 pseudonym_key_file=str(DEMO_SECRET),
                 loyalty_prefixes=DEMO_LOYALTY_PREFIXES,
             ),
-            "catalog": _fill(config.catalog, source=str(DEMO_CATALOG)),
+            "catalog": _demo_catalog(config, platform_port),
             "devices": _fill(config.devices, **devices),
+            "mqtt": config.mqtt
+            if platform_port is None
+            else config.mqtt.model_copy(update={"host": "127.0.0.1", "port": platform_port}),
         }
     )
+
+
+def _demo_catalog(config: Config, platform_port: int | None) -> Any:
+    if platform_port is None:
+        return _fill(config.catalog, source=str(DEMO_CATALOG))
+    store = json.loads(DEMO_CATALOG.read_text(encoding="utf-8"))["store"]
+    names = {neighbour["id"]: neighbour["name"] for neighbour in store["nearby"]}
+    return _fill(config.catalog, pictures=str(DEMO_STORE / "images"), store_names=names)
 
 
 def demo_cards() -> list[tuple[str, str]]:

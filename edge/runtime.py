@@ -309,7 +309,8 @@ class Runtime:
 
     async def _catalog_rebuilt(self) -> None:
         self._shelves = None  # their pictures are the new catalog's best products
-        await self.refresh_product()
+        _, view = await self._in_session(lambda _: self.session.catalog_reloaded(), None)
+        await self._commit_and_show([], view)
 
     def highlights(self) -> tuple[Product, ...]:
         """What the attract loop shows: the store's promotions running today."""

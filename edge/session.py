@@ -92,6 +92,9 @@ class SessionView:
     results: tuple[Product, ...] = ()  # a shelf's products, or what a search found
     accessibility: Accessibility = field(default_factory=Accessibility)
     scans: int = 0  # codes read this session: the kiosk beeps and flashes at each one
+    # Counts the catalog's reloads: a new one redraws what reads the catalog itself (the
+    # attract loop's promotions, "no products yet") even when nothing else changed.
+    catalog_version: int = 0
 
 
 class ShopperSession:
@@ -256,6 +259,13 @@ class ShopperSession:
         self._show_product(product, listing=listing or self.view.listing)
         drafts.append(self._draft("product.viewed", {"gtin": product.gtin, "via": via}))
         return drafts
+
+    def catalog_reloaded(self) -> list[EventDraft]:
+        """The catalog was loaded again: the product in view as it has it now, and the
+        screens that read it redrawn. No event: the shopper did nothing."""
+        self.refresh_product()
+        self.view = replace(self.view, catalog_version=self.view.catalog_version + 1)
+        return []
 
     def refresh_product(self) -> list[EventDraft]:
         """Show the product in view as the catalog has it now (its stock of this minute,

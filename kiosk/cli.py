@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge.config import Config, load_config
 from edge.demo import with_demo_store
+from edge.demo_platform import DemoPlatform
 from edge.errors import BorneError, ConfigError
 from edge.lockdown import hash_pin
 from edge.logs import setup_logging
@@ -34,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     demo.add_argument("--journey", type=Path, help="play this JSON journey, then exit")
     demo.add_argument("--screenshots", type=Path, help="where a journey saves its screenshots")
+    demo.add_argument(
+        "--platform",
+        action="store_true",
+        help="also run the demo's broker and hub on loopback, and sync the kiosk from them",
+    )
 
     kiosk = commands.add_parser(
         "kiosk", help="the store's kiosk: fullscreen, locked, the configured devices and catalog"
@@ -91,15 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _demo_config(path: Path | None) -> Config:
+def _demo_config(path: Path | None, platform_port: int | None = None) -> Config:
     """The demo: the given configuration, or the demo's own, completed with the demo store.
 
-    A configuration naming a broker and no catalog file is synced from that broker's
+    With `platform_port`, the kiosk is synced from the demo's platform on that port. A
+    configuration naming a broker and no catalog file is synced from that broker's
     platform, as a store's kiosk is; otherwise the demo reads the demo store's catalog.
     """
     if path is not None:
         config = load_config(path)
-        demo = with_demo_store(config)
+        demo = with_demo_store(config, platform_port=platform_port)
         if config.mqtt.host and not config.catalog.source:
             return demo.model_copy(update={"catalog": config.catalog})
         return demo
@@ -110,7 +117,45 @@ def _demo_config(path: Path | None) -> Config:
             "BORNE_KIOSK__EXIT_PIN_HASH": hash_pin(DEMO_STAFF_PIN, salt=b"borne-demo-kiosk"),
         },
     )
-    return with_demo_store(config, shoppers_walk_by=True)
+    return with_demo_store(config, shoppers_walk_by=True, platform_port=platform_port)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """`borne demo`: the kiosk, and with `--platform` the demo's broker and hub under it."""
+    # Kivy is imported only here: the other commands run on machines without a screen.
+    from kiosk.launcher import run_kiosk
+
+    if not args.platform:
+        config = _demo_config(args.config)
+        return run_kiosk(
+            config,
+            windowed=args.windowed,
+            demo=True,
+            journey=args.journey,
+            screenshots=args.screenshots,
+        )
+    data_dir = load_config(args.config).data_dir if args.config else DEMO_DATA_DIR
+    platform = DemoPlatform(data_dir / "platform")
+    platform.start()
+    try:
+        # The console script beside this interpreter: `make demo` does not put it on PATH.
+        program = Path(sys.executable).parent / "borne"
+        print(
+            f"borne: the demo's broker listens on 127.0.0.1:{platform.port} and its hub"
+            f" serves the kiosk. Change a quantity in {platform.feeds}/inventory-*.tsv,"
+            f" then import it:\n  {platform.import_command(str(program))}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return run_kiosk(
+            _demo_config(args.config, platform.port),
+            windowed=args.windowed,
+            demo=True,
+            journey=args.journey,
+            screenshots=args.screenshots,
+        )
+    finally:
+        platform.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,19 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
     try:
-        if args.command in ("demo", "kiosk"):
-            demo = args.command == "demo"
-            config = _demo_config(args.config) if demo else load_config(args.config)
-            # Kivy is imported only here: the other commands run on machines without a screen.
-            from kiosk.launcher import run_kiosk
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "kiosk":
+            from kiosk.launcher import run_kiosk  # Kivy: only for the commands with a screen
 
-            return run_kiosk(
-                config,
-                windowed=args.windowed,
-                demo=demo,
-                journey=args.journey if demo else None,
-                screenshots=args.screenshots if demo else None,
-            )
+            return run_kiosk(load_config(args.config), windowed=args.windowed, demo=False)
         if args.command == "scan":
             return _scan(args.files)
         if args.command == "nfc":

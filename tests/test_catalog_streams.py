@@ -710,6 +710,8 @@ def test_an_inventory_change_imported_at_the_hub_is_on_the_kiosks_screen(
             async with asyncio.timeout(60):  # the hub starts, the kiosk syncs and rebuilds
                 while runtime.catalog.lookup(KETTLE) is None:  # noqa: ASYNC110 (no event to wait for in another process)
                     await asyncio.sleep(0.1)
+                # The attract screen, empty until now, is told to read the catalog again.
+                await runtime.wait_for_view(lambda view: view.catalog_version > 0)
             await runtime.ask(ShowProduct(KETTLE, "search"))
             shown = runtime.session.view.product
             assert shown is not None

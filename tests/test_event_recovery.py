@@ -31,7 +31,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge.config import MqttConfig
+from edge.bootstrap import build_runtime
+from edge.config import MqttConfig, load_config
+from edge.demo import DEMO_CATALOG, DEMO_SECRET
 from edge.events import EventDraft, EventSource
 from edge.hub.gaps import ReplayAnswerError, parse_replay_answer, within
 from edge.outbox import Outbox, OutboxStore
@@ -501,3 +503,46 @@ def test_a_forged_answer_expires_nothing(tmp_path: Path, broker: Broker) -> None
     assert counters["gaps"]["refused"] == 1
     device = status(config)["kiosk-09"]
     assert (device["open"]["sequences"], device["expired"]["sequences"]) == (3, 0)
+
+
+@pytest.mark.mqtt
+def test_a_kiosk_as_a_store_runs_it_keeps_its_events_and_answers_the_hub(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """The kiosk's own wiring (`build_runtime`), not a hand-made outbox and uplink."""
+    config = load_config(
+        None,
+        {
+            "BORNE_DEVICE__STORE_ID": SOURCE.store_id,
+            "BORNE_DEVICE__DEVICE_ID": DEVICE,
+            "BORNE_STORAGE__DATA_DIR": str(tmp_path / "kiosk"),
+            "BORNE_STORAGE__KEEP_DELIVERED": "3600",
+            "BORNE_PRIVACY__PSEUDONYM_KEY_FILE": str(DEMO_SECRET),
+            "BORNE_MQTT__HOST": "127.0.0.1",
+            "BORNE_MQTT__PORT": str(broker.port),
+            "BORNE_CATALOG__SOURCE": str(DEMO_CATALOG),
+        },
+    )
+    requester = Requester(broker.port)
+
+    async def scenario() -> None:
+        runtime, _ = await build_runtime(config)
+        await runtime.start()
+        try:
+            await runtime.outbox.append(scan(1), scan(2))
+            async with asyncio.timeout(30):
+                while (await runtime.outbox.status()).queued:  # noqa: ASYNC110 - watched from outside
+                    await asyncio.sleep(0.05)
+            assert (await runtime.outbox.status()).kept_delivered == 2
+            await asyncio.to_thread(requester.ask, b'{"ranges": [[1, 2]]}', correlation=b"k")
+            await until_async(lambda: len(requester.answers) == 1)
+        finally:
+            await runtime.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        requester.stop()
+    ((correlation, payload),) = requester.answers
+    assert correlation == b"k"
+    assert json.loads(payload) == {"resent": [[1, 2]], "pending": [], "missing": []}

@@ -82,7 +82,11 @@ class AttractScreen(KioskScreen):
         if promotion is not None:
             self.headline = promotion.display_title(language)
             self.was = format_price(product.price_cents, product.currency, language)
-            self.until = self._("Until {date}", date=format_date(promotion.ends, language))
+            self.until = (
+                ""  # a sale price the retailer gave no end date: none is made up
+                if promotion.open_ended
+                else self._("Until {date}", date=format_date(promotion.ends, language))
+            )
         else:
             self.headline, self.was, self.until = self.product_name, "", ""
 
