@@ -40,9 +40,10 @@ from typing import Any
 
 import psycopg
 
+from benchmarks import store_ceiling
 from benchmarks.durable_postgres import DurablePostgres
 from edge.hub.config import load_hub_config
-from edge.hub.service import EVENTS_TOPIC
+from edge.hub.service import EVENTS_TOPIC, HubService
 from tests.mosquitto import Broker, free_port
 
 BUDGET_RATIO = 0.8
@@ -280,6 +281,7 @@ def run(kiosks: int = 200, events: int = 100, rounds: int = 3) -> dict[str, Any]
                     samples[variant.name].append(
                         _one_run(variant, kiosks, events, Path(folder), postgres)
                     )
+        ceilings = _ceilings(kiosks, events, postgres)
     finally:
         postgres.stop()
     medians = {
@@ -298,7 +300,14 @@ def run(kiosks: int = 200, events: int = 100, rounds: int = 3) -> dict[str, Any]
     for figures in medians.values():
         figures["ratio_to_bare"] = figures["events_per_second"] / baseline
     _print_table(medians, kiosks, events, rounds)
+    print(
+        f"without MQTT: parse_event {ceilings['parse_per_second']:.0f} events/s; the store "
+        f"alone in batches of {HubService.BATCH_SIZE}: SQLite "
+        f"{ceilings['sqlite_store_per_second']:.0f}/s, PostgreSQL "
+        f"{ceilings['postgres_store_per_second']:.0f}/s"
+    )
     return {
+        "without_mqtt": ceilings,
         "kiosks": kiosks,
         "events_per_kiosk": events,
         "rounds": rounds,
@@ -306,6 +315,21 @@ def run(kiosks: int = 200, events: int = 100, rounds: int = 3) -> dict[str, Any]
         "runs": samples,
         "budget_ratio_sqlite": BUDGET_RATIO,
     }
+
+
+def _ceilings(kiosks: int, events: int, postgres: DurablePostgres) -> dict[str, float]:
+    """The hub's parsing and its stores alone, on the same events (benchmarks.store_ceiling)."""
+    parse_per_second, parsed = store_ceiling.parse_rate(store_ceiling.kiosk_events(kiosks, events))
+    figures = {"parse_per_second": parse_per_second}
+    with tempfile.TemporaryDirectory(prefix="borne-bench-store-") as name:
+        folder = Path(name)
+        for kind, url in (
+            ("sqlite", f"sqlite:///{folder / 'events.sqlite'}"),
+            ("postgres", postgres.new_database_url()),
+        ):
+            config = _hub_config(folder, free_port(), url, 0)
+            figures[f"{kind}_store_per_second"] = store_ceiling.store_rate(config, parsed)
+    return figures
 
 
 def _yes(holds: bool) -> str:

@@ -63,6 +63,18 @@ def session_drafts(session: int) -> list[EventDraft]:
     ]
 
 
+def kiosk_outbox(source: EventSource, events: int) -> list[tuple[str, bytes]]:
+    """A kiosk's first `events` events (shoppers' visits), as (topic, payload) in order."""
+    drafts = itertools.cycle([draft for session in range(4) for draft in session_drafts(session)])
+    ids = UUIDv7Generator()
+    outbox = []
+    for sequence in range(1, events + 1):
+        draft = next(drafts)
+        payload = source.envelope(draft, event_id=str(ids()), sequence=sequence, time=time.time())
+        outbox.append((source.topic(draft), payload))
+    return outbox
+
+
 @dataclass
 class SimulatedKiosk:
     """One kiosk's connection and the events it still has to publish.
@@ -82,17 +94,7 @@ class SimulatedKiosk:
     outbox: list[tuple[str, bytes]] = field(init=False)  # (topic, payload) by sequence - 1
 
     def __post_init__(self) -> None:
-        drafts = itertools.cycle(
-            [draft for session in range(4) for draft in session_drafts(session)]
-        )
-        ids = UUIDv7Generator()
-        self.outbox = []
-        for sequence in range(1, self.events + 1):
-            draft = next(drafts)
-            payload = self.source.envelope(
-                draft, event_id=str(ids()), sequence=sequence, time=time.time()
-            )
-            self.outbox.append((self.source.topic(draft), payload))
+        self.outbox = kiosk_outbox(self.source, self.events)
 
     def fill_window(self) -> None:
         """Publish until the in-flight window is full or every event is out."""
@@ -104,8 +106,13 @@ class SimulatedKiosk:
             self.in_flight += 1
 
 
+def device_name(number: int) -> str:
+    """The device id of the fleet's `number`-th kiosk."""
+    return f"bench-kiosk-{number:04d}"
+
+
 def _kiosk(port: int, number: int, events: int) -> SimulatedKiosk:
-    device = f"bench-kiosk-{number:04d}"
+    device = device_name(number)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=device, protocol=MQTTProtocolVersion.MQTTv5
     )
