@@ -11,7 +11,9 @@ Measured: the seconds from the kiosk connecting to holding every stream whole at
 hub's versions, and the kiosk process's peak RSS. Baseline in the same run: the same
 bytes (the hub's snapshot pages, encoded as the hub encodes them) sent by a bare paho
 publisher to a bare paho subscriber in a child process, from its connecting to its last
-byte. Budget (shared/BENCHMARKS.md): <= 10 s, kiosk memory reported.
+byte. Beside them, a diagnostic: the same pages handed straight to an empty stream cache,
+without MQTT, in a child process. Budget (shared/BENCHMARKS.md): <= 10 s, kiosk memory
+reported.
 """
 
 from __future__ import annotations
@@ -203,6 +205,14 @@ def bare_transfer(pages: list[bytes], broker: Broker, folder: Path) -> dict[str,
         publisher.loop_stop()
 
 
+def cache_alone(pages: list[bytes], folder: Path) -> dict[str, Any]:
+    """The same pages handed straight to an empty stream cache, in a child process."""
+    folder.mkdir()
+    lines = folder / "pages.jsonl"
+    lines.write_bytes(b"\n".join(pages) + b"\n")  # compact JSON holds no newline
+    return _child("cache", "--folder", str(folder), "--pages", str(lines))
+
+
 def run(products: int = 100_000, rounds: int = 1) -> dict[str, Any]:
     """Build the store, take it `rounds` times (kiosk and baseline interleaved); a table."""
     kiosk_runs: list[dict[str, Any]] = []
@@ -214,6 +224,7 @@ def run(products: int = 100_000, rounds: int = 1) -> dict[str, Any]:
             for number in range(rounds):
                 kiosk_runs.append(fresh_kiosk(hub, broker, folder / f"kiosk-{number}"))
                 bare_runs.append(bare_transfer(hub.pages, broker, folder / f"bare-{number}"))
+        alone = cache_alone(hub.pages, folder / "cache-alone")
     payload = sum(len(page) for page in hub.pages)
     kiosk_s = statistics.median(run["seconds"] for run in kiosk_runs)
     bare_s = statistics.median(run["seconds"] for run in bare_runs)
@@ -230,6 +241,8 @@ def run(products: int = 100_000, rounds: int = 1) -> dict[str, Any]:
         "bare_peak_rss_bytes": max(run["peak_rss_bytes"] for run in bare_runs),
         "kiosk_cache_bytes": kiosk_runs[0]["cache_bytes"],
         "items": kiosk_runs[0]["items"],
+        "cache_alone_seconds": alone["seconds"],
+        "cache_alone_peak_rss_bytes": alone["peak_rss_bytes"],
         "budget_seconds": BUDGET_SECONDS,
         "kiosk_runs": kiosk_runs,
         "bare_runs": bare_runs,
@@ -260,6 +273,11 @@ def _print_table(figures: dict[str, Any]) -> None:
         f"{figures['kiosk_rss_at_start_bytes'] / mib:>10.0f}"
     )
     print(f"{'stream cache on disk (MiB)':<44} {figures['kiosk_cache_bytes'] / mib:>10.0f}")
+    print(
+        f"without MQTT, the pages handed to an empty StreamCache: "
+        f"{figures['cache_alone_seconds']:.2f} s, "
+        f"peak RSS {figures['cache_alone_peak_rss_bytes'] / mib:.0f} MiB"
+    )
     print(f"budget: <= {BUDGET_SECONDS:.0f} s")
 
 

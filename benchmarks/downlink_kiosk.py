@@ -6,10 +6,12 @@ connecting, and an empty `StreamCache` (SQLite, synchronous=FULL) that takes the
 snapshot pages. It stops once it holds, whole, every stream at the position given.
 `bare`: the baseline, a paho MQTT 5 client that subscribes to the device's answer
 topic, asks once, and counts bytes until it has received as many as the kiosk would.
+`cache`: a diagnostic, the same pages handed straight to an empty `StreamCache`.
 
-Run by `benchmarks.downlink` as `python -m benchmarks.downlink_kiosk MODE --port P
---folder DIR (--expect JSON | --bytes N)`; prints one JSON line: the seconds from
-connecting to holding everything, the process's RSS before connecting and at its peak.
+Run by `benchmarks.downlink` as `python -m benchmarks.downlink_kiosk MODE --folder DIR
+(--port P --expect JSON | --port P --bytes N | --pages FILE)`; prints one JSON line:
+the seconds from connecting to holding everything, the process's RSS before connecting
+and at its peak.
 """
 
 from __future__ import annotations
@@ -106,6 +108,21 @@ async def hold_everything(
     }
 
 
+def apply_pages(folder: Path, pages: Path) -> dict[str, Any]:
+    """The cache alone: every snapshot page (one per line of `pages`) handed to an empty
+    `StreamCache` in order, as the downlink's worker hands them, without MQTT."""
+    cache = StreamCache(folder / "streams.sqlite")
+    try:
+        started = time.perf_counter()
+        with pages.open("rb") as lines:
+            for line in lines:  # one page at a time: only the cache's memory counts
+                cache.handle(line.rstrip(b"\n"), STORE_ID, time.time(), answer=True)
+        elapsed = time.perf_counter() - started
+    finally:
+        cache.close()
+    return {"seconds": elapsed}
+
+
 def receive_bytes(port: int, total: int) -> dict[str, Any]:
     """Ask once on the bare request topic, then count answer bytes until `total`."""
     subscribed = threading.Event()
@@ -143,16 +160,19 @@ def receive_bytes(port: int, total: int) -> dict[str, Any]:
 def main() -> None:
     """Take the streams (or the bytes), then print the figures as one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.downlink_kiosk")
-    parser.add_argument("mode", choices=("kiosk", "bare"))
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("mode", choices=("kiosk", "bare", "cache"))
+    parser.add_argument("--port", type=int, help="kiosk, bare: the broker's port")
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--expect", help="kiosk: JSON {stream: [epoch, version]}")
     parser.add_argument("--bytes", type=int, help="bare: how many bytes to receive")
+    parser.add_argument("--pages", type=Path, help="cache: the snapshot pages, one a line")
     args = parser.parse_args()
     at_start = rss_bytes()
     if args.mode == "kiosk":
         expected = {Stream(name): (e, v) for name, (e, v) in json.loads(args.expect).items()}
         figures = asyncio.run(hold_everything(args.port, args.folder, expected))
+    elif args.mode == "cache":
+        figures = apply_pages(args.folder, args.pages)
     else:
         figures = receive_bytes(args.port, args.bytes)
     cache_bytes = sum(path.stat().st_size for path in args.folder.glob("streams.sqlite*"))
