@@ -112,6 +112,11 @@ def open_stream_catalog(config: Config) -> tuple[Catalog, StreamCache]:
     except BaseException:
         cache.close()
         raise
+    if catalog.is_empty():
+        log.warning(
+            "no catalog source configured ([catalog] source): the catalog comes from the"
+            " platform's streams, and nothing has come from it yet"
+        )
     return catalog, cache
 
 
