@@ -182,7 +182,7 @@ def test_a_hub_killed_9_mid_stream_loses_nothing(tmp_path: Path, broker: Broker)
     try:
         time.sleep(1)
         journeys = subprocess.Popen(
-            [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "80", "--seed", "2"],
+            [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "30", "--seed", "2"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
