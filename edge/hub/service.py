@@ -26,7 +26,9 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -138,7 +140,13 @@ class HubService:
         self._resync = resync  # None: this hub does not answer resyncs
         self._gaps = gaps  # None: this hub does not ask devices again
         self.counters = HubCounters()
-        self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        # Deliveries handed over by paho's thread. One wake-up of the loop per burst, not
+        # one per message: at thousands of events a second, a wake-up each (a write to
+        # the loop's self-pipe, a task switch) was most of the hub's time.
+        self._inbox: deque[_Delivery] = deque()
+        self._inbox_lock = threading.Lock()
+        self._inbox_woken = False
+        self._inbox_ready = asyncio.Event()
         self._answers: asyncio.Queue[tuple[bytes, Properties | None]] = asyncio.Queue()
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -238,8 +246,14 @@ class HubService:
         delivery = _Delivery(
             client, message.mid, message.qos, message.topic, bytes(message.payload)
         )
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, delivery)
+        loop = self._loop
+        if loop is None:
+            return
+        with self._inbox_lock:
+            self._inbox.append(delivery)
+            wake, self._inbox_woken = not self._inbox_woken, True
+        if wake:
+            loop.call_soon_threadsafe(self._inbox_ready.set)
 
     async def _keep_connected(self) -> None:
         """Connect, wait for the link to drop, back off with jitter, connect again."""
@@ -282,25 +296,28 @@ class HubService:
 
     async def _ingest_forever(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.BATCH_SIZE and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            await self._inbox_ready.wait()
+            with self._inbox_lock:
+                count = min(len(self._inbox), self.BATCH_SIZE)
+                batch = [self._inbox.popleft() for _ in range(count)]
+                if not self._inbox:  # the next delivery wakes the loop again
+                    self._inbox_ready.clear()
+                    self._inbox_woken = False
+            if not batch:
+                continue
             # A batch under way is finished and acknowledged even if `close()` comes.
             self._handling = asyncio.ensure_future(self._handle(batch))
             await asyncio.shield(self._handling)
 
     async def _handle(self, batch: list[_Delivery]) -> None:
         self.counters.received += len(batch)
-        events: list[IncomingEvent] = []
-        carried_by: list[_Delivery] = []  # the delivery of each event, for its refusal
+        carrying = [delivery for delivery in batch if _is_event_topic(delivery.topic)]
         for delivery in batch:
-            if _is_event_topic(delivery.topic):
-                event = self._event(delivery)
-                if event is not None:
-                    events.append(event)
-                    carried_by.append(delivery)
-            else:
+            if not _is_event_topic(delivery.topic):
                 await self._record_state(delivery)
+        # Parsed in the store's worker thread, beside the commit: the loop stays free
+        # for paho's hand-overs and the acknowledgements.
+        events, carried_by = await asyncio.to_thread(self._events, carrying)
         if events:
             result = await self._with_store(self._store.ingest, events)
             self.counters.stored += result.stored
@@ -312,6 +329,17 @@ class HubService:
             # the broker sends it again on the session's next connection.
             if delivery.client is self._client:
                 delivery.client.ack(delivery.mid, delivery.qos)
+
+    def _events(self, deliveries: list[_Delivery]) -> tuple[list[IncomingEvent], list[_Delivery]]:
+        """The events the deliveries carry, each with its delivery (for its refusal)."""
+        events: list[IncomingEvent] = []
+        carried_by: list[_Delivery] = []
+        for delivery in deliveries:
+            event = self._event(delivery)
+            if event is not None:
+                events.append(event)
+                carried_by.append(delivery)
+        return events, carried_by
 
     def _event(self, delivery: _Delivery) -> IncomingEvent | None:
         try:
