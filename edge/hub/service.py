@@ -51,6 +51,7 @@ from edge.hub.store import (
     EventStore,
     HubStoreError,
     IncomingEvent,
+    IngestResult,
     MalformedInputError,
     parse_event,
 )
@@ -98,6 +99,16 @@ class _Delivery:
     qos: int
     topic: str
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Ingested:
+    """What a batch of deliveries became: the store's result, the delivery of each
+    event given to the store (by index), and the deliveries refused before it."""
+
+    result: IngestResult
+    carried_by: list[_Delivery]
+    malformed: list[tuple[str, MalformedInputError | None]]
 
 
 def shared_events_topic(group: str) -> str:
@@ -315,44 +326,43 @@ class HubService:
         for delivery in batch:
             if not _is_event_topic(delivery.topic):
                 await self._record_state(delivery)
-        # Parsed in the store's worker thread, beside the commit: the loop stays free
-        # for paho's hand-overs and the acknowledgements.
-        events, carried_by = await asyncio.to_thread(self._events, carrying)
-        if events:
-            result = await self._with_store(self._store.ingest, events)
+        if carrying:
+            # Parsed in the store's worker thread, with the commit: the loop stays free
+            # for paho's hand-overs and the acknowledgements.
+            ingested = await self._with_store(self._ingest, carrying)
+            for topic, problem in ingested.malformed:
+                self._refused(topic, problem)
+            result = ingested.result
             self.counters.stored += result.stored
             self.counters.duplicates += result.duplicates
             for refusal in result.refused:
-                self._refused(carried_by[refusal.index].topic, refusal.error)
+                self._refused(ingested.carried_by[refusal.index].topic, refusal.error)
         for delivery in batch:
             # A delivery of an older connection is not ours to acknowledge any more:
             # the broker sends it again on the session's next connection.
             if delivery.client is self._client:
                 delivery.client.ack(delivery.mid, delivery.qos)
 
-    def _events(self, deliveries: list[_Delivery]) -> tuple[list[IncomingEvent], list[_Delivery]]:
-        """The events the deliveries carry, each with its delivery (for its refusal)."""
+    def _ingest(self, deliveries: list[_Delivery]) -> _Ingested:
+        """Parse and store the events the deliveries carry (blocking: a worker thread)."""
         events: list[IncomingEvent] = []
         carried_by: list[_Delivery] = []
+        malformed: list[tuple[str, MalformedInputError | None]] = []
         for delivery in deliveries:
-            event = self._event(delivery)
-            if event is not None:
-                events.append(event)
-                carried_by.append(delivery)
-        return events, carried_by
-
-    def _event(self, delivery: _Delivery) -> IncomingEvent | None:
-        try:
-            event = parse_event(delivery.payload)
-        except MalformedInputError as error:
-            self._refused(delivery.topic, error)
-            return None
-        # A device publishes only under its own id (the broker's ACL checks the topic):
-        # an event naming another device in its source is refused.
-        if delivery.topic.split("/")[3] != event.device_id:
-            self._refused(delivery.topic, None)
-            return None
-        return event
+            try:
+                event = parse_event(delivery.payload)
+            except MalformedInputError as error:
+                malformed.append((delivery.topic, error))
+                continue
+            # A device publishes only under its own id (the broker's ACL checks the
+            # topic): an event naming another device in its source is refused.
+            if delivery.topic.split("/")[3] != event.device_id:
+                malformed.append((delivery.topic, None))
+                continue
+            events.append(event)
+            carried_by.append(delivery)
+        result = self._store.ingest(events) if events else IngestResult(0, 0)
+        return _Ingested(result, carried_by, malformed)
 
     async def _record_state(self, delivery: _Delivery) -> None:
         try:
