@@ -94,7 +94,16 @@ def _replace_rows(writer: sqlite3.Connection, rows: CacheRows, digest: str) -> N
 def load_in_child(db_path: Path, source: Path, pictures: Path | None = None) -> None:
     """`load_into` in a child process, waited for; CatalogError if it refused or failed."""
     folder = str(pictures_of(source, pictures))
-    command = [sys.executable, "-m", "edge.catalog_load", str(db_path), str(source), folder]
+    run_catalog_child(
+        "edge.catalog_load", [str(db_path), str(source), folder], what=f"{source}: catalog load"
+    )
+
+
+def run_catalog_child(module: str, arguments: list[str], *, what: str) -> str:
+    """Run `python -m module arguments...` with this process's `edge`, waited for; its
+    standard output. CatalogError, starting with `what`, if it refused (the child's
+    reason) or failed (its last line)."""
+    command = [sys.executable, "-m", module, *arguments]
     paths = [str(_PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]
     environment = {
         **os.environ,
@@ -112,14 +121,15 @@ def load_in_child(db_path: Path, source: Path, pictures: Path | None = None) -> 
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise CatalogError(f"{source}: not loaded in {LOAD_TIMEOUT_SECONDS:.0f} s") from None
+        raise CatalogError(f"{what}: not done in {LOAD_TIMEOUT_SECONDS:.0f} s") from None
     except OSError as error:
-        raise CatalogError(f"catalog load could not start ({error.strerror})") from None
+        raise CatalogError(f"{what} could not start ({error.strerror})") from None
     if done.returncode == REFUSED:
         raise CatalogError(done.stderr.strip())
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise CatalogError(f"{source}: catalog load failed (status {done.returncode}): {last}")
+        raise CatalogError(f"{what} failed (status {done.returncode}): {last}")
+    return done.stdout
 
 
 def main(arguments: list[str] | None = None) -> int:

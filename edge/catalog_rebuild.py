@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -23,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.catalog_live import StreamFile, StreamItems
-from edge.catalog_load import LOAD_TIMEOUT_SECONDS, REFUSED, load_into, load_key, pictures_of
+from edge.catalog_load import REFUSED, load_into, load_key, pictures_of, run_catalog_child
 from edge.catalog_schema import meta, open_cache
 from edge.catalog_streams import StreamSource, source_document
 from edge.errors import BorneError, CatalogError
 from edge.sync.messages import Stream
 
 CHILD_REBUILD_ITEMS = 2_000  # catalog items above which a child makes the catalog
-_PROJECT = Path(__file__).resolve().parent.parent  # where `edge` is imported from
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,29 +91,10 @@ def make_and_load(cache: StreamItems, place: CatalogPlace, now: datetime) -> Reb
 def make_and_load_in_child(place: CatalogPlace, now: datetime) -> Rebuilt:
     """`make_and_load` in a child process, waited for; CatalogError if it failed."""
     arguments = {**asdict(place), "now": now.isoformat()}
-    command = [sys.executable, "-m", "edge.catalog_rebuild", json.dumps(arguments, default=str)]
-    paths = [str(_PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONIOENCODING": "utf-8"}
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            env=environment,
-            timeout=LOAD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise CatalogError(f"catalog not made in {LOAD_TIMEOUT_SECONDS:.0f} s") from None
-    except OSError as error:
-        raise CatalogError(f"catalog rebuild could not start ({error.strerror})") from None
-    if done.returncode == REFUSED:
-        raise CatalogError(done.stderr.strip())
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise CatalogError(f"catalog rebuild failed (status {done.returncode}): {last}")
-    return _rebuilt(json.loads(done.stdout))
+    output = run_catalog_child(
+        "edge.catalog_rebuild", [json.dumps(arguments, default=str)], what="catalog rebuild"
+    )
+    return _rebuilt(json.loads(output))
 
 
 def _write_atomically(path: Path, text: bytes) -> None:

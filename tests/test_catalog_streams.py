@@ -202,6 +202,22 @@ def test_the_catalog_answers_with_what_the_streams_hold(kiosk: Kiosk) -> None:
     assert [p.gtin for p in catalog.similar(kettle)] == [GRINDER]
 
 
+def test_a_big_catalog_is_rebuilt_in_a_child_process_with_the_same_answers(
+    tmp_path: Path, clock: Clock, kiosk: Kiosk
+) -> None:
+    child = Kiosk(tmp_path / "child", clock)
+    try:
+        fill(child.cache, clock.now)
+        # Any size is "big" here: the rebuild runs in a child process, as at 100,000.
+        follower = CatalogFollower(child.cache, child.place, now=lambda: NOW, child_items=0)
+        assert follower.rebuild()
+        for gtin in (KETTLE, GRINDER):
+            assert child.catalog.lookup(gtin) == kiosk.catalog.lookup(gtin)
+        assert child.catalog.categories() == kiosk.catalog.categories()
+    finally:
+        child.close()
+
+
 def test_a_sale_price_or_an_in_store_offer_running_today_is_a_promotion(kiosk: Kiosk) -> None:
     promoted = {p.gtin: p for p in kiosk.catalog.promotions()}
     assert set(promoted) == {GRINDER, TOASTER}

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
+from edge.hub.postgres_shared import connect_with_schema
 from edge.hub.store.base import SqlEventStore
 from edge.hub.store.errors import HubStoreError
 from edge.hub.store.ledger import Dialect, SqlLedger
@@ -114,16 +115,7 @@ class PostgresEventStore(SqlEventStore):
 
     def _connect(self) -> psycopg.Connection[TupleRow]:
         with _translated("opening the PostgreSQL event store"):
-            db = psycopg.connect(self._dsn, autocommit=True)
-            try:
-                with db.transaction():
-                    db.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-                    for statement in _SCHEMA:
-                        db.execute(statement)
-            except BaseException:
-                db.close()
-                raise
-        return db
+            return connect_with_schema(self._dsn, _SCHEMA, _SCHEMA_LOCK)
 
     def _connection(self) -> psycopg.Connection[TupleRow]:
         if self._closed:

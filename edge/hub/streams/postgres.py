@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from edge.hub.postgres_shared import connect_with_schema
 from edge.hub.streams.errors import StreamDatabaseError
 from edge.hub.streams.tables import InventoryRow
 
@@ -97,16 +98,7 @@ class PostgresStreamDatabase:
     def _connect(self) -> psycopg.Connection[TupleRow]:
         # The DSN may hold a password: errors name the store, never the DSN.
         with _translated("opening the PostgreSQL stream store"):
-            db = psycopg.connect(self._dsn, autocommit=True)
-            try:
-                with db.transaction():
-                    db.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-                    for statement in _SCHEMA:
-                        db.execute(statement)
-            except BaseException:
-                db.close()
-                raise
-        return db
+            return connect_with_schema(self._dsn, _SCHEMA, _SCHEMA_LOCK)
 
     def _connection(self) -> psycopg.Connection[TupleRow]:
         if self._closed:
