@@ -25,8 +25,10 @@ def open_shared(
     synchronous: str = "FULL",
     busy_timeout: float = BUSY_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
+    migrate: Callable[[sqlite3.Connection], None] | None = None,
 ) -> sqlite3.Connection:
-    """A connection in autocommit mode to the file at `path`, WAL on, `schema` applied.
+    """A connection in autocommit mode to the file at `path`, WAL on, `schema` applied,
+    then `migrate` (bringing older tables up to date) in the same transaction.
 
     `synchronous` is SQLite's setting: FULL when a commit must survive a power cut.
     Raises sqlite3.Error when the file cannot be opened, or stays locked past
@@ -40,7 +42,14 @@ def open_shared(
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={_synchronous(synchronous)}")
-            db.executescript(f"BEGIN IMMEDIATE;{schema}COMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE;{schema}")
+            try:
+                if migrate is not None:
+                    migrate(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.OperationalError as error:
             db.close()
             if "locked" not in str(error) or time.monotonic() > deadline:

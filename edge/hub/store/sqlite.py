@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edge.hub.sqlite_shared import open_shared
 from edge.hub.store.base import SqlEventStore
 from edge.hub.store.errors import HubStoreError
 from edge.hub.store.ledger import Dialect, SqlLedger
@@ -80,41 +80,14 @@ _DIALECT = Dialect(lock_rows="", time_in=datetime.isoformat, time_out=datetime.f
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    """A connection to the store at `path`, its tables made, WAL on.
+    """A connection to the store at `path`, its tables made (or brought up to date).
 
-    Several hub processes open the file at once (and one may be restarting after a
-    `kill -9`, its log to recover): switching to WAL and a first read that becomes a
-    write are refused at once with "database is locked", without the busy timeout's
-    wait. So the tables are made under BEGIN IMMEDIATE, and the open is tried again
-    until the timeout.
+    The hub acknowledges an event to the broker once it is committed: a commit must
+    survive a power cut, not only a crash (synchronous FULL).
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT
-    while True:
-        db = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # The hub acknowledges an event to the broker once it is committed: a
-            # commit must survive a power cut, not only a crash.
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}")
-            try:
-                _migrate(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.OperationalError as error:
-            db.close()
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-            continue
-        except BaseException:
-            db.close()
-            raise
-        return db
+    return open_shared(
+        path, _SCHEMA, synchronous="FULL", busy_timeout=BUSY_TIMEOUT, migrate=_migrate
+    )
 
 
 def _migrate(db: sqlite3.Connection) -> None:
