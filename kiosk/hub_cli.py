@@ -29,7 +29,9 @@ def add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     serve = hub_commands.add_parser("serve", help="ingest events until stopped (SIGTERM)")
     serve.add_argument("--config", type=Path, required=True)
     hub_import = hub_commands.add_parser(
-        "import", help="import retailer feeds (products, local inventory, reviews, promotions)"
+        "import",
+        help="import retailer feeds (products, local inventory, reviews, promotions, loyalty"
+        " customers: docs/feeds.md)",
     )
     hub_import.add_argument("--config", type=Path, required=True)
     hub_import.add_argument("files", nargs="+", type=Path, metavar="FILE")
