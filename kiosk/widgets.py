@@ -6,7 +6,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kivy.graphics import Color, Mesh
+from kivy.clock import Clock
+from kivy.factory import Factory
+from kivy.graphics import Color, Ellipse, Mesh
+from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
@@ -130,3 +133,77 @@ def attach_while(owner: Widget, prop: str, widget: Widget) -> None:
 
     owner.fbind(prop, follow)
     follow()
+
+
+# How far a finger must travel sideways before a touch is a swipe rather than a press:
+# about a centimetre on a 43" totem, well beyond a shaky tap.
+SWIPE_DP = 48
+
+
+class SwipeBehavior(ButtonBehavior):  # type: ignore[misc]
+    """A button that can also be swiped: a touch that moves sideways beyond `swipe_dp`
+    fires `on_swipe` with +1 (towards the left: the next one) or -1, and never
+    `on_release`; a touch that stays put is a press as before."""
+
+    swipe_dp = NumericProperty(SWIPE_DP)
+    __events__ = ("on_swipe",)
+
+    def on_touch_move(self, touch: Any) -> bool:
+        if touch.grab_current is self and self._key() not in touch.ud:
+            moved = touch.x - touch.ox
+            if abs(moved) > dp(self.swipe_dp):
+                touch.ud[self._key()] = 1 if moved < 0 else -1
+                self.state = "normal"  # not pressed any more: the finger is sliding
+        return bool(super().on_touch_move(touch))
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if touch.grab_current is self and self._key() in touch.ud:
+            touch.ungrab(self)
+            self.state = "normal"
+            self.dispatch("on_swipe", touch.ud[self._key()])
+            return True
+        return bool(super().on_touch_up(touch))
+
+    def on_swipe(self, step: int) -> None:
+        """Swiped: +1 towards the next item, -1 towards the previous one."""
+
+    def _key(self) -> str:
+        return f"swipe.{id(self)}"
+
+
+# A behaviour is not a widget: kv rules find it only once registered.
+Factory.register("SwipeBehavior", cls=SwipeBehavior)
+
+
+class PositionDots(Widget):  # type: ignore[misc]
+    """Where a loop is: one dot per item, the current one filled and larger."""
+
+    count = NumericProperty(0)
+    current = NumericProperty(0)
+    color = ColorProperty((1, 1, 1, 1))
+    dim_color = ColorProperty((1, 1, 1, 0.3))
+    dot_dp = NumericProperty(14)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Drawn once per frame, after the layout has settled (a resize moves it twice).
+        redraw = Clock.create_trigger(self._draw)
+        for name in ("pos", "size", "count", "current", "color", "dim_color", "dot_dp"):
+            self.fbind(name, redraw)
+        redraw()
+
+    def _draw(self, *_: Any) -> None:
+        self.canvas.clear()
+        count = int(self.count)
+        if count < 2:  # one item has nowhere else to be
+            return
+        dot = dp(self.dot_dp)
+        gap = dot * 1.4
+        left = self.center_x - (count * dot + (count - 1) * gap) / 2
+        with self.canvas:
+            for index in range(count):
+                current = index == int(self.current)
+                size = dot * 1.35 if current else dot
+                cx = left + index * (dot + gap) + dot / 2
+                Color(*(self.color if current else self.dim_color))
+                Ellipse(pos=(cx - size / 2, self.center_y - size / 2), size=(size, size))

@@ -12,6 +12,7 @@ from edge.intents import ShowProduct
 from edge.session import SessionView
 from kiosk.formatting import format_date, format_price
 from kiosk.screens.base import KioskScreen, load_kv
+from kiosk.widgets import PositionDots, SwipeBehavior  # noqa: F401 - kv classes
 
 SLIDE_SECONDS = 6.0
 
@@ -21,6 +22,7 @@ class AttractScreen(KioskScreen):
 
     store_name = StringProperty("")
     slide = NumericProperty(0)
+    slide_count = NumericProperty(0)  # for the position dots
     has_slide = BooleanProperty(False)
     catalog_empty = BooleanProperty(False)  # no product at all: say so instead of a blank loop
     headline = StringProperty("")
@@ -55,9 +57,20 @@ class AttractScreen(KioskScreen):
 
     def next_slide(self, *_: Any) -> None:
         """Move the loop on to the next promotion."""
+        self.move_by(1)
+
+    def move_by(self, step: int) -> None:
+        """Move the loop `step` promotions on (back when negative), round the loop."""
         if self._highlights:
-            self.slide = (self.slide + 1) % len(self._highlights)
+            self.slide = (self.slide + step) % len(self._highlights)
             self._render()
+
+    def swiped(self, step: int) -> None:
+        """A shopper swiped the slide: move, and give them a whole turn to read it."""
+        self.move_by(step)
+        if self.manager is not None and self.manager.current == self.name:
+            self._ticker.cancel()
+            self._ticker()
 
     def promoted_gtin(self) -> str | None:
         """The product of the slide on screen (a touch opens it)."""
@@ -71,6 +84,7 @@ class AttractScreen(KioskScreen):
 
     def _render(self) -> None:
         self.has_slide = bool(self._highlights)
+        self.slide_count = len(self._highlights)
         if not self._highlights:
             return
         product = self._highlights[self.slide]
