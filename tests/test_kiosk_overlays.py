@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from devices.barcode.decoder import BarcodeDecoder, as_frame
 from edge.lockdown import hash_pin
 from kiosk.kiosk_actions import ASSIST_TOAST_SECONDS
+from kiosk.overlays import Modal, ModalStack
 from tests.conftest import ROOT, assert_no_card_number
 from tests.virtual_screen import virtual_screen
 
@@ -232,3 +233,40 @@ def _ocr(image: Path) -> str:
         timeout=60,
     )
     return " ".join(result.stdout.split())
+
+
+def on_top(stack: ModalStack) -> Modal | None:
+    """The modal shown now (asked afresh each time)."""
+    return stack.top
+
+
+def test_what_a_modal_covered_comes_back_when_it_closes() -> None:
+    stack = ModalStack()
+    stack.set_open(Modal.HANDOFF, True)
+    stack.set_open(Modal.IDLE_WARNING, True)
+    assert on_top(stack) is Modal.IDLE_WARNING
+    assert stack.waiting == (Modal.HANDOFF,)
+    stack.set_open(Modal.IDLE_WARNING, False)  # the shopper answered
+    assert on_top(stack) is Modal.HANDOFF
+    stack.set_open(Modal.HANDOFF, False)
+    assert on_top(stack) is None
+
+
+def test_the_idle_warning_stays_over_a_modal_opened_after_it() -> None:
+    stack = ModalStack()
+    stack.set_open(Modal.IDLE_WARNING, True)
+    stack.set_open(Modal.PIN_PAD, True)
+    stack.set_open(Modal.REVIEWS, True)
+    assert on_top(stack) is Modal.IDLE_WARNING
+    stack.set_open(Modal.IDLE_WARNING, False)
+    assert on_top(stack) is Modal.PIN_PAD  # staff over the shopper's reviews
+
+
+def test_the_pin_pad_closes_the_accessibility_panel_and_queues_the_qr_code() -> None:
+    stack = ModalStack()
+    stack.set_open(Modal.HANDOFF, True)
+    stack.set_open(Modal.ACCESSIBILITY, True)
+    assert on_top(stack) is Modal.ACCESSIBILITY  # the shopper's latest on top
+    assert stack.set_open(Modal.PIN_PAD, True) == (Modal.ACCESSIBILITY,)
+    stack.set_open(Modal.PIN_PAD, False)  # cancelled
+    assert on_top(stack) is Modal.HANDOFF
