@@ -15,6 +15,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
+from kivy.metrics import Metrics
 from kivy.properties import ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
@@ -41,7 +42,7 @@ from kiosk.screens.search import SearchScreen  # noqa: E402
 from kiosk.screens.unknown_product import UnknownProductScreen  # noqa: E402
 from kiosk.screens.welcome import WelcomeScreen  # noqa: E402
 from kiosk.simulator_panel import SimulatorPanel, code_on_pack  # noqa: E402
-from kiosk.theme import Theme  # noqa: E402
+from kiosk.theme import Display, Theme, check_rotation  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class KioskApp(App):  # type: ignore[misc]
         simulator_panel: bool = True,
         keyboard_wedge: bool = False,
         locked: bool = True,
+        rotation: int = 0,
+        display_width_mm: float | None = None,
         **kwargs: Any,
     ) -> None:
         # Before super(): kv rules read them while building.
@@ -78,6 +81,8 @@ class KioskApp(App):  # type: ignore[misc]
         self.simulator_panel = simulator_panel
         self.keyboard_wedge = KivyKeyboardWedge(runtime.submit) if keyboard_wedge else None
         self.locked = locked  # fullscreen kiosk: only the staff PIN closes it
+        self.rotation = check_rotation(rotation)  # a display mounted turned
+        self.display_width_mm = display_width_mm  # its physical width, when known
         self.unlocked = False
         self.view = SessionView()
         self.drawn_view = SessionView()  # what is on screen now
@@ -117,7 +122,20 @@ class KioskApp(App):  # type: ignore[misc]
         if self.keyboard_wedge is not None:
             self.keyboard_wedge.attach()
         Window.bind(on_request_close=self._on_request_close)
+        Window.rotation = self.rotation
+        Window.bind(size=self._fit_display)
+        self._fit_display()
         return root
+
+    def _fit_display(self, *_: Any) -> None:
+        """Lay the screens out for the window as it is now (its size follows the display)."""
+        width, height = Window.size  # after rotation: the picture's own width and height
+        turned = self.rotation in (90, 270)
+        width_mm = self.display_width_mm
+        if width_mm is not None and turned:
+            # The display reports the width of its panel, which is now the picture's height.
+            width_mm = width_mm * width / height
+        self.theme.fit(Display(int(width), int(height), width_mm), density=Metrics.density)
 
     def _demo_products(self) -> list[tuple[str, str]]:
         catalog = self.runtime.catalog

@@ -1,15 +1,25 @@
-"""Plays a scripted journey in the running kiosk (see kiosk/journey.py for the format)."""
+"""Plays a scripted journey in the running kiosk (see kiosk/journey.py for the format).
+
+Beyond the steps a file may hold, the player takes two that tests give it directly:
+  Step("resize", "1080x1920")   the window becomes that size (pixels), as another display
+  Step("swipe", "left")          a finger moved across the middle of the screen
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import math
 from pathlib import Path
 
 from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.input.motionevent import MotionEvent
 from kivy.metrics import dp
 from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from devices.nfc.card_formats import loyalty_records
@@ -23,6 +33,7 @@ from kiosk.screens.search import key_id
 log = logging.getLogger(__name__)
 
 STEP_TIMEOUT = 10.0
+SWIPE_MOVES = 8  # a finger's path is seen as a few moves, not one jump
 
 
 async def next_frame() -> None:
@@ -44,6 +55,68 @@ def shown(widget: Widget) -> bool:
             return False
         widget = widget.parent
     return True
+
+
+def window_rect(widget: Widget) -> tuple[float, float, float, float]:
+    """`widget`'s left, bottom, right and top in window pixels."""
+    left, bottom = widget.to_window(widget.x, widget.y)
+    right, top = widget.to_window(widget.right, widget.top)
+    return left, bottom, right, top
+
+
+def takes_touch(widget: Widget) -> bool:
+    """Whether a touch on `widget` stops there: a button, or a leaf that handles touches
+    itself (a modal's backdrop, a text field). Layouts and scroll views pass it on."""
+    if isinstance(widget, ButtonBehavior):
+        return True
+    if isinstance(widget, Label):
+        return False  # a text's touches go to what it is drawn on
+    return not widget.children and type(widget).on_touch_down is not Widget.on_touch_down
+
+
+def touched_at(widget: Widget, x: float, y: float) -> Widget | None:
+    """The widget a touch at window point (x, y) would reach under `widget`, in Kivy's
+    order (the last drawn first); None if it would reach none.
+
+    A widget outside its parent's rectangle (a tile scrolled out of its list) is never
+    reached: the walk only enters widgets that hold the point.
+    """
+    for child in widget.children:
+        if child.disabled or child.opacity == 0:
+            continue
+        left, bottom, right, top = window_rect(child)
+        if not (left <= x < right and bottom <= y < top):
+            continue
+        found = touched_at(child, x, y)
+        if found is not None:
+            return found
+        if takes_touch(child):
+            return child
+    return None
+
+
+def viewport(widget: Widget) -> tuple[float, float, float, float]:
+    """The part of the window where `widget` can be seen: inside every scroll view it is
+    in (left, bottom, right, top in window pixels)."""
+    left, bottom, right, top = -math.inf, -math.inf, math.inf, math.inf
+    parent = widget.parent
+    while parent is not None and parent is not parent.parent:
+        if isinstance(parent, ScrollView):
+            scroll_left, scroll_bottom, scroll_right, scroll_top = window_rect(parent)
+            left, bottom = max(left, scroll_left), max(bottom, scroll_bottom)
+            right, top = min(right, scroll_right), min(top, scroll_top)
+        parent = parent.parent
+    return left, bottom, right, top
+
+
+def reachable(root: Widget, widget: Widget) -> bool:
+    """Whether a touch can reach `widget` now: shown, and on top at its centre (not under
+    a modal or a backdrop, not scrolled out of its list)."""
+    if not shown(widget):
+        return False
+    left, bottom, right, top = window_rect(widget)
+    found = touched_at(root, (left + right) / 2, (bottom + top) / 2)
+    return found is widget
 
 
 def find_button(root: Widget, button_id: str) -> Widget | None:
@@ -102,6 +175,10 @@ class JourneyPlayer:
         elif step.kind == "idle":
             await self.runtime.skip_idle_time()
             await self._settle(since)
+        elif step.kind == "resize":
+            await self._resize(step.value)
+        elif step.kind == "swipe":
+            await self._swipe(step.value)
         elif step.kind == "screenshot":
             await next_frame()
             self.screenshots.mkdir(parents=True, exist_ok=True)
@@ -109,12 +186,16 @@ class JourneyPlayer:
             # Beside each picture, what could be touched on it and how big (for checks).
             touchable = self.touchable()
             (self.screenshots / f"{step.value}.buttons.json").write_text(json.dumps(touchable))
+            # And every text shown, with whether it fits its box (nothing cut off).
+            texts = json.dumps(self.texts())
+            (self.screenshots / f"{step.value}.texts.json").write_text(texts)
 
     def touchable(self) -> list[dict[str, object]]:
-        """Every button a shopper can touch now: id, text, size and position in dp."""
+        """Every button a touch can reach now: id, text, size and position in dp."""
         buttons = []
-        for widget in self.app.root.walk(restrict=True):
-            if isinstance(widget, ButtonBehavior) and shown(widget):
+        root = self.app.root
+        for widget in root.walk(restrict=True):
+            if isinstance(widget, ButtonBehavior) and reachable(root, widget):
                 x, y = widget.to_window(widget.x, widget.y)
                 buttons.append(
                     {
@@ -125,6 +206,70 @@ class JourneyPlayer:
                     }
                 )
         return buttons
+
+    async def _resize(self, size: str) -> None:
+        """The window becomes WIDTHxHEIGHT pixels: the kiosk on another display."""
+        try:
+            width, height = (int(side) for side in size.split("x"))
+        except ValueError:
+            raise JourneyError(f"resize takes WIDTHxHEIGHT in pixels, not {size!r}") from None
+        if not (0 < width <= 8192 and 0 < height <= 8192):
+            raise JourneyError(f"no display is {size} pixels")
+        Window.size = (width, height)
+        # SDL resizes, then Kivy lays out over a frame or two: wait until it has.
+        async with asyncio.timeout(STEP_TIMEOUT):
+            while tuple(Window.size) != (width, height) or tuple(self.app.root.size) != (
+                width,
+                height,
+            ):
+                await next_frame()
+        await next_frame()
+        await next_frame()
+
+    async def _swipe(self, direction: str) -> None:
+        """A finger moved across the middle of the screen, to the left or the right."""
+        if direction not in ("left", "right"):
+            raise JourneyError(f'swipe goes "left" or "right", not {direction!r}')
+        start, end = (0.8, 0.2) if direction == "left" else (0.2, 0.8)
+        touch = _Finger(start, 0.5)
+        Window.dispatch("on_motion", "begin", touch)
+        for move in range(1, SWIPE_MOVES + 1):
+            await next_frame()
+            touch.move_to(start + (end - start) * move / SWIPE_MOVES, 0.5)
+            Window.dispatch("on_motion", "update", touch)
+        Window.dispatch("on_motion", "end", touch)
+        await next_frame()
+
+    def texts(self) -> list[dict[str, object]]:
+        """Every text shown now: the text, whether it is drawn whole (its lines fit its
+        label and the label the window), and its rectangle in window pixels."""
+        found = []
+        window_width, window_height = self.app.root.size
+        for widget in self.app.root.walk(restrict=True):
+            if not isinstance(widget, Label) or not widget.text.strip() or not shown(widget):
+                continue
+            left, bottom, right, top = window_rect(widget)
+            view_left, view_bottom, view_right, view_top = viewport(widget)
+            if right <= view_left or left >= view_right or top <= view_bottom:
+                continue  # scrolled out of its list: not shown, not cut
+            if bottom >= view_top:
+                continue
+            text_width, text_height = widget.texture_size
+            inside = (
+                left >= max(-1, view_left - 1)
+                and bottom >= max(-1, view_bottom - 1)
+                and right <= min(window_width, view_right) + 1
+                and top <= min(window_height, view_top) + 1
+            )
+            fits = text_width <= widget.width + 1 and text_height <= widget.height + 1
+            found.append(
+                {
+                    "text": widget.text,
+                    "whole": fits and inside,
+                    "rect": [round(left), round(bottom), round(right), round(top)],
+                }
+            )
+        return found
 
     def _type(self, text: str) -> None:
         """Keystrokes as a wedge scanner sends them, through the window's key events."""
@@ -155,3 +300,20 @@ class JourneyPlayer:
                 self.app.drawn.clear()
                 await self.app.drawn.wait()
         await next_frame()
+
+
+class _Finger(MotionEvent):  # type: ignore[misc]
+    """A touch at a point given as a share of the window's width and height."""
+
+    def __init__(self, sx: float, sy: float) -> None:
+        super().__init__("journey", "finger", (sx, sy), is_touch=True)
+        self.type_id = "touch"
+
+    def depack(self, args: tuple[float, float]) -> None:
+        self.sx, self.sy = args
+        self.profile = ["pos"]
+        super().depack(args)
+
+    def move_to(self, sx: float, sy: float) -> None:
+        """Move the finger, as the next motion event says."""
+        self.move((sx, sy))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from kivy.properties import StringProperty
+import math
+from typing import Any
+
+from kivy.properties import NumericProperty, StringProperty
 
 from edge.intents import OpenShelf, ShowProduct
 from edge.session import SessionView
@@ -15,6 +18,16 @@ class BrowseScreen(KioskScreen):
 
     title = StringProperty("")
     shelf = StringProperty("")  # the shelf shown ("" for the list of shelves)
+    rows = NumericProperty(1)  # rows of tiles: they share the screen's height
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        grid = self.ids.grid
+        grid.bind(children=self._count_rows, cols=self._count_rows)
+
+    def _count_rows(self, *_: Any) -> None:
+        grid = self.ids.grid
+        self.rows = max(1, math.ceil(len(grid.children) / grid.cols))
 
     def show(self, view: SessionView) -> None:
         language = view.language
@@ -30,6 +43,7 @@ class BrowseScreen(KioskScreen):
                     "title": category.display_name(language),
                     "detail": "",
                     "compact": False,
+                    "size_hint_y": 1,  # as tall as the grid's rows
                 }
                 for category, picture in shelves
             ]
@@ -40,7 +54,7 @@ class BrowseScreen(KioskScreen):
         shelf = names.get(view.category)
         self.title = shelf.display_name(language) if shelf else view.category
         specs = [
-            product_tile(f"product_{index}", product, language)
+            product_tile(f"product_{index}", product, language) | {"size_hint_y": 1}
             for index, product in enumerate(view.results, start=1)
         ]
         fill_tiles(self.ids.grid, specs, self._open)

@@ -34,14 +34,15 @@ class ProductScreen(KioskScreen):
     stock_nearby = StringProperty("")
     stock_online = StringProperty("")
     stock_time = StringProperty("")  # when stale: when the stock shown was last confirmed
-    reviews = StringProperty("")  # the most helpful excerpts (two; one in large text)
+    excerpt_1 = StringProperty("")  # the most helpful review, cut to a few lines
+    excerpt_2 = StringProperty("")  # the next one ("" in large text: room for one)
     all_reviews = StringProperty("")  # every review, when the shopper opened them
     reviews_open = BooleanProperty(False)
     can_go_back = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        attach_while(self, "reviews_open", self.ids.reviews_card)
+        attach_while(self, "reviews_open", self.ids.reviews_layer)
 
     def show(self, view: SessionView) -> None:
         product = view.product
@@ -66,7 +67,8 @@ class ProductScreen(KioskScreen):
         )
         # Large text leaves room for one excerpt; "All reviews" shows them all.
         shown = 1 if view.accessibility.large_text else 2
-        self.reviews = "\n".join(_excerpt(review) for review in product.reviews[:shown])
+        excerpts = [_excerpt(review) for review in product.reviews[:shown]]
+        self.excerpt_1, self.excerpt_2 = [*excerpts, "", ""][:2]
         self.reviews_open = view.reviews_open
         self.all_reviews = (
             "\n\n".join(self._full(review, language) for review in product.reviews)

@@ -27,6 +27,12 @@ class SearchScreen(KioskScreen):
             for key in keys:
                 button = self._key(key)
                 row.add_widget(button)
+        self.app.theme.fbind("portrait", self._shape_results)
+
+    def _shape_results(self, *_: Any) -> None:
+        """Results as one-line tiles in landscape's narrow column, large tiles in portrait."""
+        for tile in self.ids.results.children:
+            tile.compact = not self.app.theme.portrait
 
     def _key(self, key: str) -> Any:
         from kivy.factory import Factory
@@ -50,7 +56,7 @@ class SearchScreen(KioskScreen):
         else:
             self.summary = self._("{count} products found", count=count)
         specs = [
-            product_tile(f"product_{index}", product, language, compact=True)
+            product_tile(f"product_{index}", product, language, compact=not self.app.theme.portrait)
             for index, product in enumerate(view.results, start=1)
         ]
         fill_tiles(self.ids.results, specs, self._open)
