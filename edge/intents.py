@@ -112,6 +112,55 @@ class EndSession:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class EnterStaffPin:
+    """The PIN typed after a staff badge was read."""
+
+    pin: str
+
+    def __repr__(self) -> str:  # a PIN is never in a repr, a log or an event
+        return "EnterStaffPin(pin=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class EndStaff:
+    """ "Terminer": staff mode locks at once, the next shopper sees the attract loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStaffPage:
+    """A staff screen: "home", "customer" (asks the customer to tap their card) or
+    "order" (scan or type a click & collect order's number); see edge.staff.view."""
+
+    page: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupOrder:
+    """The order number typed on the staff keypad (a scanned QR code goes as a reading)."""
+
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandOverOrder:
+    """ "Remis au client": the order in view is handed over."""
+
+
+@dataclass(frozen=True, slots=True)
+class TakeCall:
+    """ "Je m'en occupe": an associate takes an advisor call of the store."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockBadge:
+    """A manager unlocks a badge locked after wrong PINs (by its pseudonym)."""
+
+    badge: str
+
+
 Intent = (
     ShowProduct
     | OpenShelves
@@ -130,4 +179,11 @@ Intent = (
     | RequestAssist
     | KeepAlive
     | EndSession
+    | EnterStaffPin
+    | EndStaff
+    | OpenStaffPage
+    | LookupOrder
+    | HandOverOrder
+    | TakeCall
+    | UnlockBadge
 )

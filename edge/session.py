@@ -22,22 +22,30 @@ from edge.intents import (
     CloseHandOff,
     CloseReviews,
     EndSession,
+    EndStaff,
+    EnterStaffPin,
     Erase,
     HandOff,
+    HandOverOrder,
     Intent,
     KeepAlive,
+    LookupOrder,
     OpenReviews,
     OpenSearch,
     OpenShelf,
     OpenShelves,
+    OpenStaffPage,
     RequestAssist,
     Search,
     SetAccessibility,
     SetLanguage,
     ShowProduct,
+    TakeCall,
     TypeText,
+    UnlockBadge,
 )
 from edge.privacy import CodePolicy
+from edge.staff.view import StaffView
 
 LANGUAGES = ("fr", "en")
 FULFILMENTS = ("collect", "delivery")
@@ -59,6 +67,7 @@ class Screen(StrEnum):
     UNKNOWN_PRODUCT = "unknown_product"
     BROWSE = "browse"  # the shelves, or the products of one shelf
     SEARCH = "search"  # an on-screen keyboard and what it found
+    STAFF = "staff"  # staff mode: `SessionView.staff` says which staff screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,7 @@ class SessionView:
     scanned_gtin: str | None = None
     language: str = "fr"  # French first; a shopper's choice ends with their session
     assist_requested: bool = False  # an advisor is on the way
+    assist_taken_by: str | None = None  # the associate who took this kiosk's call
     idle_warning_until: float | None = None  # "are you still there?" counting down to this
     handoff_url: str | None = None  # a QR code hands this page over to the shopper's phone
     similar: tuple[Product, ...] = ()  # beside the product in view
@@ -95,6 +105,8 @@ class SessionView:
     # Counts the catalog's reloads: a new one redraws what reads the catalog itself (the
     # attract loop's promotions, "no products yet") even when nothing else changed.
     catalog_version: int = 0
+    # Staff mode (edge/staff): None whenever a shopper may be looking at the screen.
+    staff: StaffView | None = None
 
 
 class ShopperSession:
@@ -177,6 +189,16 @@ class ShopperSession:
                 return self.keep_alive()
             case EndSession(reason):
                 return self.end(reason)
+            case (
+                EnterStaffPin()
+                | EndStaff()
+                | OpenStaffPage()
+                | LookupOrder()
+                | HandOverOrder()
+                | TakeCall()
+                | UnlockBadge()
+            ):
+                return []  # TEMPORARY until edge/staff handles them (issue 11, in progress)
             case _:
                 assert_never(intent)
 
