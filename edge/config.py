@@ -225,11 +225,17 @@ class SyncConfig(_Section):
 
 
 class KioskConfig(_Section):
-    """The kiosk's lock."""
+    """The kiosk's lock, and its display."""
 
     # Hash of the staff PIN that closes the fullscreen kiosk (`borne pin-hash`); empty:
     # the kiosk cannot be closed from its screen.
     exit_pin_hash: Annotated[str, AfterValidator(_pin_hash)] = ""
+    # A display mounted turned (a landscape panel hung as a portrait totem): the picture
+    # is turned by this many degrees; the layouts then follow the turned window.
+    rotation: Literal[0, 90, 180, 270] = 0
+    # The display's visible width in millimetres, as mounted at rotation 0. When given,
+    # buttons are sized in millimetres for a finger at arm's length (see kiosk/theme.py).
+    display_width_mm: Annotated[float, Field(gt=50, le=5000, allow_inf_nan=False)] | None = None
 
 
 class Config(ReadBySources):

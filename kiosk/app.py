@@ -42,7 +42,7 @@ from kiosk.screens.search import SearchScreen  # noqa: E402
 from kiosk.screens.unknown_product import UnknownProductScreen  # noqa: E402
 from kiosk.screens.welcome import WelcomeScreen  # noqa: E402
 from kiosk.simulator_panel import SimulatorPanel, code_on_pack  # noqa: E402
-from kiosk.theme import Display, Theme, check_rotation  # noqa: E402
+from kiosk.theme import Theme, check_rotation, turned_display  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +129,8 @@ class KioskApp(App):  # type: ignore[misc]
 
     def _fit_display(self, *_: Any) -> None:
         """Lay the screens out for the window as it is now (its size follows the display)."""
-        width, height = Window.size  # after rotation: the picture's own width and height
-        turned = self.rotation in (90, 270)
-        width_mm = self.display_width_mm
-        if width_mm is not None and turned:
-            # The display reports the width of its panel, which is now the picture's height.
-            width_mm = width_mm * width / height
-        self.theme.fit(Display(int(width), int(height), width_mm), density=Metrics.density)
+        display = turned_display(Window.size, self.rotation, self.display_width_mm)
+        self.theme.fit(display, density=Metrics.density)
 
     def _demo_products(self) -> list[tuple[str, str]]:
         catalog = self.runtime.catalog

@@ -74,6 +74,8 @@ async def _run(
         keyboard_wedge=config.devices.hid == "keyboard",
         sounds=config.data_dir / "sounds",
         locked=not windowed,
+        rotation=config.kiosk.rotation,
+        display_width_mm=config.kiosk.display_width_mm,
     )
     await runtime.start()
     player = None

@@ -53,6 +53,9 @@ DESIGN_SHORT_SIDE_DP = 800
 # A touch target a shopper hits at arm's length on a 43-55" totem without aiming: the
 # 9 mm of handheld guidelines is too small for a finger moved across a wall of glass.
 TOTEM_TARGET_MM = 15.0
+# A display this large (diagonal, mm: 30") is a totem or a wall screen, used standing at
+# arm's length; a smaller one is a tablet held or set at hand, where 48 dp is enough.
+TOTEM_DIAGONAL_MM = 762.0
 SMALLEST_TARGET_DP = 48  # the smallest button the layouts draw (at unit 1)
 # Physical sizing may grow a layout, never past what its pixels can hold.
 MAX_PHYSICAL_GROWTH = 1.3
@@ -96,14 +99,31 @@ class Display:
 
         From the short side, so a portrait totem's width holds what a tablet's height
         did; then, when the display says how large its pixels are, large enough for the
-        smallest button to be `TOTEM_TARGET_MM` wide (within `MAX_PHYSICAL_GROWTH`).
+        smallest button to be `TOTEM_TARGET_MM` wide on a totem-sized display (within
+        `MAX_PHYSICAL_GROWTH`).
         """
         by_pixels = min(self.width, self.height) / (DESIGN_SHORT_SIDE_DP * density)
         if self.width_mm is None:
             return by_pixels
-        mm_per_pixel = self.width_mm / self.width
+        mm_per_pixel = self.width_mm / self.width  # square pixels: the same down
+        diagonal_mm = math.hypot(self.width, self.height) * mm_per_pixel
+        if diagonal_mm < TOTEM_DIAGONAL_MM:
+            return by_pixels
         by_millimetres = TOTEM_TARGET_MM / (SMALLEST_TARGET_DP * density * mm_per_pixel)
         return max(by_pixels, min(by_millimetres, by_pixels * MAX_PHYSICAL_GROWTH))
+
+
+def turned_display(
+    window_size: tuple[float, float], rotation: int, panel_width_mm: float | None
+) -> Display:
+    """The display as the screens see it: `window_size` is the picture's own width and
+    height (Kivy swaps them when the picture is turned); the panel's width in millimetres
+    is the picture's height once turned by a quarter."""
+    width, height = int(window_size[0]), int(window_size[1])
+    width_mm = panel_width_mm
+    if width_mm is not None and rotation in (90, 270):
+        width_mm = width_mm * width / height
+    return Display(width, height, width_mm)
 
 
 def check_rotation(degrees: int) -> int:

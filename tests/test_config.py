@@ -149,6 +149,8 @@ def test_a_list_key_is_comma_separated_in_the_environment() -> None:
         ('[privacy]\nloyalty_prefixes = "925"\n', "privacy.loyalty_prefixes", "expected a list"),
         ('[privacy]\nloyalty_prefixes = ["1234567890123456"]\n', "privacy.loyalty_prefixes", "14"),
         ('[mqtt]\npassword = "s3cret"\n', "mqtt.password", "set mqtt.tls = true"),
+        ("[kiosk]\nrotation = 45\n", "kiosk.rotation", "0, 90, 180 or 270"),
+        ("[kiosk]\ndisplay_width_mm = 0\n", "kiosk.display_width_mm", "greater than 50"),
     ],
 )
 def test_a_value_out_of_range_or_inconsistent_is_refused(
