@@ -27,7 +27,7 @@ from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from devices.status import DeviceState, DeviceStatus
 from edge.catalog import CATALOG_CACHE, Catalog
-from edge.catalog_live import STREAM_CACHE, StreamReads
+from edge.catalog_live import STREAM_CACHE, StreamFile, StreamReads
 from edge.catalog_rebuild import CatalogPlace
 from edge.catalog_sync import CatalogFollower
 from edge.config import Config, check_data_dir
@@ -41,6 +41,11 @@ from edge.pseudonym import Pseudonyms, load_secret
 from edge.replay import ReplayResponder
 from edge.runtime import Device, PlatformStreams, Runtime
 from edge.session import ShopperSession
+from edge.staff.assist import AssistQueue
+from edge.staff.desk import StaffDesk
+from edge.staff.directory import FixedDirectory, StaffDirectory, StreamDirectory
+from edge.staff.lockouts import LOCKOUTS_FILE, BadgeLockouts
+from edge.staff.requests import HubRequests
 from edge.sync.cache import StreamCache
 from edge.sync.downlink import Downlink
 from edge.uplink import Uplink
@@ -215,8 +220,41 @@ async def build_runtime(
             uplink.attach(downlink)
             streams = PlatformStreams(cache, downlink, follower, config.sync.stale_after)
         codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
+        staff_files = ExitStack()  # the runtime closes them with the rest
+        undo.callback(staff_files.close)
+        directory = _staff_directory(config, cache, staff_files)
+        lockouts = BadgeLockouts(
+            config.data_dir / LOCKOUTS_FILE,
+            max_failures=config.staff.max_failures,
+            lockout_seconds=config.staff.lockout_minutes * 60,
+        )
+        staff_files.callback(lockouts.close)
+        desk = StaffDesk(
+            directory,
+            lockouts,
+            pseudonyms.card,
+            catalog,
+            clock=time.time,
+            store_id=config.device.store_id,
+        )
+        hub_requests = HubRequests(
+            config.device.device_id,
+            uplink.request if uplink is not None else None,
+            answer_within=config.staff.answer_within,
+            connected=(lambda: uplink.status().connected) if uplink is not None else lambda: False,
+        )
+        assist = AssistQueue(config.device.store_id)
+        if uplink is not None:
+            uplink.attach(hub_requests)
+            uplink.attach(assist)
         session = ShopperSession(
-            catalog, pseudonyms.card, clock=time.time, codes=codes, store_id=config.device.store_id
+            catalog,
+            pseudonyms.card,
+            clock=time.time,
+            codes=codes,
+            store_id=config.device.store_id,
+            device_id=config.device.device_id,
+            staff=desk,
         )
         presence = (
             PresenceEngine(config.presence.store_app_uuid, pseudonyms.beacon)
@@ -233,7 +271,11 @@ async def build_runtime(
             presence=presence,
             exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
             streams=streams,
+            staff_requests=hub_requests,
+            staff_lock_after=config.staff.lock_after,
+            on_close=staff_files.close,
         )
+        assist.listen(runtime.follow_calls)
         for device in _devices(config, runtime, simulators, camera_fps):
             runtime.attach(device)
         for kind in DEVICE_KINDS:
@@ -245,6 +287,24 @@ async def build_runtime(
                 )
         undo.pop_all()  # the runtime owns them from here
     return runtime, simulators
+
+
+def _staff_directory(config: Config, cache: StreamCache | None, owned: ExitStack) -> StaffDirectory:
+    """The staff directory the platform sent: from the streams' copy the kiosk keeps,
+    also read when the catalog comes from a source file or no broker is configured
+    (staff then log in with what was received before); empty if none was ever kept."""
+    if cache is not None:
+        return StreamDirectory(cache)
+    path = config.data_dir / STREAM_CACHE
+    if not path.is_file():
+        return FixedDirectory()
+    try:
+        items = StreamFile(path)
+    except CatalogError as error:
+        log.warning("the staff directory cannot be read: %s", error)
+        return FixedDirectory()
+    owned.callback(items.close)
+    return StreamDirectory(items)
 
 
 def _devices(

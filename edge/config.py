@@ -41,6 +41,7 @@ __all__ = [
     "PresenceConfig",
     "PrivacyConfig",
     "SessionConfig",
+    "StaffConfig",
     "StorageConfig",
     "check_data_dir",
     "load_config",
@@ -182,6 +183,15 @@ class SessionConfig(_Section):
     idle_countdown: Annotated[float, Field(ge=20, le=3600, allow_inf_nan=False)] = 20.0
 
 
+class StaffConfig(_Section):
+    """Staff mode: badge and PIN, its lock, and how long the hub is waited for."""
+
+    lock_after: Seconds = 90.0  # quiet seconds before staff mode locks by itself
+    answer_within: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 5.0
+    max_failures: Annotated[int, Field(ge=1, le=20)] = 5  # wrong PINs in a row lock a badge
+    lockout_minutes: Annotated[float, Field(gt=0, le=1440, allow_inf_nan=False)] = 15.0
+
+
 class DevicesConfig(_Section):
     """Which backend each device uses: "" for none, "simulated", or the real device's address."""
 
@@ -246,6 +256,7 @@ class Config(ReadBySources):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
+    staff: StaffConfig = Field(default_factory=StaffConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)

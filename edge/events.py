@@ -24,7 +24,7 @@ class Priority(IntEnum):
 
     SAMPLE = 0  # presence samples: the first to go
     NORMAL = 1  # what the screen showed as a consequence of an interaction
-    CRITICAL = 2  # session start/end and every shopper interaction: never shed
+    CRITICAL = 2  # session start/end, every shopper interaction, staff actions: never shed
 
     @classmethod
     def of(cls, event_type: str, declared: Priority) -> Priority:
@@ -63,6 +63,8 @@ _PROTECTED_FAMILIES = frozenset(
         "accessibility",
         "kiosk",
         "outbox",
+        "staff",  # every staff action is accounted for
+        "order",  # an order handed over at the kiosk
     }
 )
 

@@ -37,6 +37,24 @@ def check_pin_hash(value: str, where: str) -> None:
         raise ConfigError(where, "must be a hash made by `borne pin-hash` (pbkdf2-sha256$...)")
 
 
+def pin_matches(pin_hash: str, pin: str) -> bool:
+    """Whether `pin` is the PIN behind `pin_hash` (made by `hash_pin`); slow on purpose.
+
+    Raises ValueError when `pin_hash` is not such a hash.
+    """
+    match = _HASH_FORMAT.match(pin_hash)
+    if match is None:
+        raise ValueError("not a PIN hash made by hash_pin()")
+    iterations, salt, expected = int(match.group(1)), match.group(2), match.group(3)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), iterations)
+    return hmac.compare_digest(digest, bytes.fromhex(expected))
+
+
+def is_pin_hash(value: str) -> bool:
+    """Whether `value` is a hash made by `hash_pin`."""
+    return _HASH_FORMAT.match(value) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """What the lock said to one PIN."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from devices.readings import BeaconSighting, CardRemoved, CardTap, Reading
 from devices.status import DeviceState, DeviceStatus
@@ -28,6 +28,8 @@ from edge.lockdown import Attempt, ExitLock
 from edge.outbox import Outbox, StoredEvent
 from edge.presence import PresenceEngine
 from edge.session import SessionView, ShopperSession
+from edge.staff.requests import StaffRequest
+from edge.staff.view import AssistCall
 from edge.sync.cache import StreamCache
 from edge.uplink import Uplink
 
@@ -58,6 +60,13 @@ class StreamFeed(Protocol):
         """Finish what was received and stop."""
 
 
+class StaffAsker(Protocol):
+    """Asks the hub a staff question (`edge.staff.requests.HubRequests`)."""
+
+    async def ask(self, request: StaffRequest) -> bytes | None:
+        """The answer, or None if the hub did not answer in time."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlatformStreams:
     """What the kiosk shows when it is fed by the platform: the streams' copy, their
@@ -85,6 +94,9 @@ class Runtime:
         presence: PresenceEngine | None = None,
         exit_lock: ExitLock | None = None,
         streams: PlatformStreams | None = None,
+        staff_requests: StaffAsker | None = None,
+        staff_lock_after: float = 90.0,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
         self.catalog = catalog
@@ -95,6 +107,9 @@ class Runtime:
         self.idle_countdown = idle_countdown
         self.presence = presence
         self.exit_lock = exit_lock  # None: a staff PIN cannot close the kiosk
+        self.staff_requests = staff_requests  # None: every staff question goes unanswered
+        self.staff_lock_after = staff_lock_after  # quiet seconds before staff mode locks
+        self._on_close = on_close  # what else the runtime owns (the badge lockouts)
         self._idle_timer: asyncio.TimerHandle | None = None
         self._stale_timer: asyncio.TimerHandle | None = None  # the stock in view ages
         self._shelves: list[tuple[Category, str]] | None = None
@@ -158,6 +173,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop devices and tasks; what is in the outbox stays there."""
+        if self.session.staff_active and not self._closed:  # the logout is an event too
+            drafts, view, _ = await self._in_session(self.session.lock_staff, "shutdown")
+            await self._commit_and_show(drafts, view)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self._stale_timer is not None:
@@ -175,6 +193,8 @@ class Runtime:
         await asyncio.to_thread(self._session_thread.shutdown)  # the handler running ends
         self.outbox.close()
         self.catalog.close()
+        if self._on_close is not None:
+            self._on_close()
         if self.streams is not None:
             self.streams.cache.close()
 
@@ -191,7 +211,14 @@ class Runtime:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if not self.session.active or self._loop is None:
+        if self._loop is None:
+            return
+        desk = self.session.staff
+        if desk is not None and desk.active:  # staff mode locks, with no warning
+            delay = max(0.0, self.staff_lock_after - desk.idle_for())
+            self._idle_timer = self._loop.call_later(delay, self._spawn_idle_step)
+            return
+        if not self.session.active:
             return
         until = self.session.view.idle_warning_until
         if until is None:
@@ -202,9 +229,7 @@ class Runtime:
 
     def _spawn_idle_step(self) -> None:
         self._idle_timer = None
-        task = asyncio.create_task(self._idle_step(forced=False), name="idle-step")
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._spawn(self._idle_step(forced=False), "idle-step")
 
     async def skip_idle_time(self) -> None:
         """Take the next idle step now: show the warning, or, if it shows, wipe the session."""
@@ -213,15 +238,21 @@ class Runtime:
     async def _idle_step(self, *, forced: bool) -> None:
         # Decided on the session's thread, after whatever the shopper did last: a touch
         # that is still being handled when the timer fires wins over the timer.
-        drafts, view = await self._in_session(self._next_idle_step, forced)
+        drafts, view, requests = await self._in_session(self._next_idle_step, forced)
         if drafts or view is not self._shown:
-            await self._commit_and_show(drafts, view)
+            await self._commit_and_show(drafts, view, requests)
         else:  # not quiet long enough after all: wait for the next step
             self._arm_idle_timer()
 
     def _next_idle_step(self, forced: bool) -> list[EventDraft]:
-        """The warning once quiet long enough, the wipe once it has counted down."""
+        """The warning once quiet long enough, the wipe once it has counted down; in
+        staff mode, the lock."""
         session = self.session
+        desk = session.staff
+        if desk is not None and desk.active:
+            if forced or desk.idle_for() >= self.staff_lock_after:
+                return session.lock_staff("idle")
+            return []
         if not session.active:
             return []
         now = time.time()
@@ -240,7 +271,7 @@ class Runtime:
 
     async def _in_session(
         self, handler: Callable[[T], list[EventDraft]], what: T
-    ) -> tuple[list[EventDraft], SessionView]:
+    ) -> tuple[list[EventDraft], SessionView, list[StaffRequest]]:
         """Run a session handler on the session's own thread: its events and its view.
 
         Handlers read the catalog (look-ups, similar products, searches): at a big
@@ -251,11 +282,11 @@ class Runtime:
         shown before its own events are.
         """
 
-        def run() -> tuple[list[EventDraft], SessionView]:
-            return handler(what), self.session.view
+        def run() -> tuple[list[EventDraft], SessionView, list[StaffRequest]]:
+            return handler(what), self.session.view, self.session.take_staff_requests()
 
         if self._closed:
-            return [], self.session.view  # a touch during shutdown: nothing to do
+            return [], self.session.view, []  # a touch during shutdown: nothing to do
         return await asyncio.get_running_loop().run_in_executor(self._session_thread, run)
 
     async def handle(self, reading: Reading) -> list[StoredEvent]:
@@ -281,7 +312,7 @@ class Runtime:
     async def refresh_product(self) -> None:
         """Show the product in view again if the catalog now says otherwise (its stock
         changed); nothing is shown again when nothing changed."""
-        _, view = await self._in_session(lambda _: self.session.refresh_product(), None)
+        _, view, _ = await self._in_session(lambda _: self.session.refresh_product(), None)
         if view != self._shown:
             await self._commit_and_show([], view)
 
@@ -303,13 +334,11 @@ class Runtime:
 
     def _spawn_refresh(self) -> None:
         self._stale_timer = None
-        task = asyncio.create_task(self.refresh_product(), name="stock-aged")
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._spawn(self.refresh_product(), "stock-aged")
 
     async def _catalog_rebuilt(self) -> None:
         self._shelves = None  # their pictures are the new catalog's best products
-        _, view = await self._in_session(lambda _: self.session.catalog_reloaded(), None)
+        _, view, _ = await self._in_session(lambda _: self.session.catalog_reloaded(), None)
         await self._commit_and_show([], view)
 
     def highlights(self) -> tuple[Product, ...]:
@@ -346,7 +375,10 @@ class Runtime:
             return []
 
     async def _commit_and_show(
-        self, drafts: list[EventDraft], view: SessionView
+        self,
+        drafts: list[EventDraft],
+        view: SessionView,
+        requests: list[StaffRequest] | None = None,
     ) -> list[StoredEvent]:
         # The shopper sees the change even if its events could not be stored.
         stored = await self._store(drafts)
@@ -358,7 +390,36 @@ class Runtime:
             listener(view)
         async with self._view_changed:
             self._view_changed.notify_all()
+        # Asked only now: its answer (at once when the hub cannot be asked) is never
+        # shown before the view that waits for it.
+        for request in requests or ():
+            self._spawn(self._ask_hub(request), "staff-request")
         return stored
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _ask_hub(self, request: StaffRequest) -> None:
+        """Ask the hub a staff question and show its answer, or that it stayed silent."""
+        answer = None
+        if self.staff_requests is not None:
+            answer = await self.staff_requests.ask(request)
+        await self._commit_and_show(
+            *await self._in_session(self.session.staff_answered, (request, answer))
+        )
+
+    def follow_calls(self, calls: tuple[AssistCall, ...]) -> None:
+        """Show the store's advisor calls (called on the loop by `AssistQueue`)."""
+        if self._loop is not None and not self._closed:
+            self._spawn(self.calls_changed(calls), "assist-calls")
+
+    async def calls_changed(self, calls: tuple[AssistCall, ...]) -> None:
+        """The store's advisor calls changed (from the hub): show them where they count."""
+        _, view, _ = await self._in_session(self.session.calls_changed, calls)
+        if view != self._shown:
+            await self._commit_and_show([], view)
 
     async def wait_for_change(self, since: int) -> SessionView:
         """Wait until a view newer than change number `since` has been shown."""

@@ -45,7 +45,9 @@ from edge.intents import (
     UnlockBadge,
 )
 from edge.privacy import CodePolicy
-from edge.staff.view import StaffView
+from edge.staff.desk import StaffDesk
+from edge.staff.requests import StaffRequest
+from edge.staff.view import AssistCall, StaffView
 
 LANGUAGES = ("fr", "en")
 FULFILMENTS = ("collect", "delivery")
@@ -121,8 +123,12 @@ class ShopperSession:
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
         codes: CodePolicy | None = None,
         store_id: str = "",
+        device_id: str = "",
+        staff: StaffDesk | None = None,
     ) -> None:
         self._catalog = catalog
+        self._device_id = device_id  # the advisor calls made here are this kiosk's
+        self._staff = staff  # None: no staff mode on this kiosk
         self._store_id = store_id  # named in hand-off links: collect here
         self._pseudonymize = pseudonymize
         self._codes = codes or CodePolicy()
@@ -136,6 +142,103 @@ class ShopperSession:
     def active(self) -> bool:
         """Whether a shopper is being served."""
         return self.view.session_id is not None
+
+    @property
+    def staff(self) -> StaffDesk | None:
+        """The staff desk, when staff mode is on this kiosk."""
+        return self._staff
+
+    @property
+    def staff_active(self) -> bool:
+        """Whether the screen is the staff's (their PIN asked, or logged in)."""
+        return self._staff is not None and self._staff.active
+
+    def _show_staff(self, drafts: list[EventDraft]) -> list[EventDraft]:
+        """The view after the desk acted: its screen, or the attract loop once it locks.
+
+        Never a shopper's view and a staff view at once: staff mode starts after the
+        shopper's session was wiped and leaves nothing behind when it ends.
+        """
+        desk = self._staff
+        if desk is not None and desk.view is not None:
+            language = self.view.language if self.view.staff is not None else "fr"
+            self.view = SessionView(
+                screen=Screen.STAFF,
+                staff=desk.view,
+                language=language,
+                catalog_version=self.view.catalog_version,
+            )
+        elif self.view.staff is not None:
+            self.view = SessionView(catalog_version=self.view.catalog_version)
+        return drafts
+
+    def take_staff_requests(self) -> list[StaffRequest]:
+        """The staff desk's questions for the hub, for the runtime to send."""
+        return self._staff.take_outgoing() if self._staff is not None else []
+
+    def staff_answered(self, answer: tuple[StaffRequest, bytes | None]) -> list[EventDraft]:
+        """The hub's answer to a staff request (None: silent), if still awaited."""
+        if self._staff is None:
+            return []
+        return self._show_staff(self._staff.answered(*answer))
+
+    def lock_staff(self, reason: str) -> list[EventDraft]:
+        """Staff mode ends now (idle, shutdown...): the attract loop is next."""
+        if self._staff is None:
+            return []
+        return self._show_staff(self._staff.lock(reason))
+
+    def calls_changed(self, calls: tuple[AssistCall, ...]) -> list[EventDraft]:
+        """The store's advisor calls changed: the staff screen's queue, and here, the
+        shopper who called is told who is coming."""
+        if self._staff is not None:
+            drafts = self._show_staff(self._staff.calls_changed(calls))
+            if self._staff.active:
+                return drafts
+        if self.active and self.view.assist_requested:
+            taken_by = next(
+                (
+                    call.taken_by
+                    for call in calls
+                    if call.device == self._device_id
+                    and call.taken_by
+                    and call.since >= self._started_at - 1.0
+                ),
+                None,
+            )
+            if taken_by != self.view.assist_taken_by:
+                self.view = replace(self.view, assist_taken_by=taken_by)
+        return []
+
+    def _handle_staff(self, desk: StaffDesk, intent: Intent) -> list[EventDraft]:
+        """What is asked while the screen is the staff's."""
+        match intent:
+            case EnterStaffPin(pin):
+                return self._show_staff(desk.enter_pin(pin))
+            case EndStaff():
+                return self._show_staff(desk.lock("button"))
+            case OpenStaffPage(page):
+                return self._show_staff(desk.open_page(page))
+            case LookupOrder(number):
+                return self._show_staff(desk.lookup_order(number))
+            case HandOverOrder():
+                return self._show_staff(desk.hand_over())
+            case TakeCall(call_id):
+                return self._show_staff(desk.take_call(call_id))
+            case UnlockBadge(badge):
+                return self._show_staff(desk.unlock_badge(badge))
+            case TypeText(text):
+                return self._show_staff(desk.type_order(text))
+            case Erase():
+                return self._show_staff(desk.erase_order())
+            case SetLanguage(language):
+                if language not in LANGUAGES:
+                    raise ValueError(f"unsupported language {language!r}")
+                desk.touched()
+                self.view = replace(self.view, language=language)
+                return []
+            case _:  # the shopper's screens are not the staff's
+                return self._show_staff(desk.touched())
 
     def _touch(self, trigger: str) -> list[EventDraft]:
         self.last_activity = self._clock()
@@ -154,6 +257,8 @@ class ShopperSession:
 
     def handle(self, intent: Intent) -> list[EventDraft]:
         """Apply what a person asked for: the one way in for every intent."""
+        if self._staff is not None and self._staff.active:
+            return self._handle_staff(self._staff, intent)
         match intent:
             case ShowProduct(gtin, via):
                 return self.view_product(gtin, via)
@@ -198,12 +303,22 @@ class ShopperSession:
                 | TakeCall()
                 | UnlockBadge()
             ):
-                return []  # TEMPORARY until edge/staff handles them (issue 11, in progress)
+                return []  # staff mode is not on: nothing to do
             case _:
                 assert_never(intent)
 
     def on_card(self, tap: CardTap) -> list[EventDraft]:
-        """A loyalty card was tapped: greet the shopper if they are known."""
+        """A loyalty card was tapped: greet the shopper if they are known.
+
+        A staff badge wipes the shopper's session and asks for its PIN (or, in staff
+        mode, locks the kiosk); a loyalty card in staff mode is the staff desk's.
+        """
+        desk = self._staff
+        if desk is not None and desk.is_staff_tap(tap):
+            drafts = self.end("staff")
+            return drafts + self._show_staff(desk.badge_tapped(tap))
+        if desk is not None and desk.active:
+            return self._show_staff(desk.card_tapped(tap.card_number))
         drafts = self._touch("card")
         pseudonym = self._pseudonymize(tap.card_number)
         customer = self._catalog.customer(pseudonym)
@@ -230,6 +345,8 @@ class ShopperSession:
         never looked up as a product nor reported as digits.
         """
         card_number = self._codes.loyalty_number(scan)
+        if self._staff is not None and self._staff.active:
+            return self._show_staff(self._staff.scanned(scan.text, card_number))
         if card_number is not None:
             # A card shown is a card tapped: the same greeting, the same pseudonym.
             tap = CardTap(card_number, "", f"barcode:{scan.symbology}", scan.source, scan.at)
