@@ -55,14 +55,14 @@ class Stream(StrEnum):
     STAFF = "staff"  # the staff directory, PIN hashes only
 
 
-# What the platform (the hub) publishes today; the staff directory comes with the staff
-# issue.
+# What the platform (the hub) publishes: every stream, the staff directory included.
 PUBLISHED_STREAMS = (
     Stream.CATALOG,
     Stream.STOCK,
     Stream.REVIEWS,
     Stream.OFFERS,
     Stream.CUSTOMERS,
+    Stream.STAFF,
 )
 
 

@@ -1,5 +1,6 @@
 """Importers of the feeds retailers already publish: products, local inventory, reviews,
-promotions; and of Borne's loyalty feed (customers), for which there is no standard.
+promotions; and of Borne's own feeds where there is no standard: loyalty customers,
+staff (badges, roles, PIN hashes) and orders of every channel.
 
 Pure parsers from a file to typed frozen records; `read_feed` keeps the good rows and
 reports the bad ones, and refuses a bad file whole with a `FeedError`.
@@ -7,6 +8,7 @@ reports the bad ones, and refuses a bad file whole with a `FeedError`.
 
 from edge.hub.feeds.customers import CardPseudonym
 from edge.hub.feeds.errors import FeedError, FeedValueError
+from edge.hub.feeds.orders import OrderLineRecord, OrderRecord
 from edge.hub.feeds.reader import (
     FeedKind,
     FeedRecord,
@@ -18,6 +20,7 @@ from edge.hub.feeds.reader import (
 from edge.hub.feeds.records import (
     Availability,
     Customer,
+    CustomerProfile,
     LocalInventory,
     LoyaltyOffer,
     Money,
@@ -34,12 +37,14 @@ from edge.hub.feeds.records import (
     StoreAvailability,
 )
 from edge.hub.feeds.source import MAX_FEED_BYTES
+from edge.hub.feeds.staff import StaffRecord
 
 __all__ = [
     "MAX_FEED_BYTES",
     "Availability",
     "CardPseudonym",
     "Customer",
+    "CustomerProfile",
     "FeedError",
     "FeedKind",
     "FeedRecord",
@@ -49,6 +54,8 @@ __all__ = [
     "LoyaltyOffer",
     "Money",
     "OfferType",
+    "OrderLineRecord",
+    "OrderRecord",
     "Period",
     "PickupMethod",
     "PickupSla",
@@ -59,6 +66,7 @@ __all__ = [
     "Rejection",
     "Review",
     "ReviewedProduct",
+    "StaffRecord",
     "StoreAvailability",
     "detect_feed",
     "read_feed",

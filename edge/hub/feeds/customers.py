@@ -4,6 +4,10 @@ There is no standard loyalty feed, so Borne defines one: one JSON object per lin
 naming the customer by `pseudonym` (64 hex digits, the HMAC the kiosks make of a card)
 or by `card` (the card number, turned into its pseudonym here with the retailer's key
 and never kept). Keys the importer does not know are ignored, as other feeds' columns.
+
+Optional profile fields (`last_name`, `tier`, `email`, `phone`, `preferences`, `sizes`,
+`wishlist`) are kept only in the hub's store, for the answers to staff requests: they
+never go into the customers stream the kiosks receive.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 from edge.hub.feeds import fields
 from edge.hub.feeds.errors import FeedValueError
-from edge.hub.feeds.records import Customer, LoyaltyOffer
+from edge.hub.feeds.records import Customer, CustomerProfile, LoyaltyOffer
 
 CardPseudonym = Callable[[str], str]  # a card number -> its pseudonym (edge.pseudonym)
 
@@ -22,6 +26,9 @@ MAX_POINTS = 10**9  # more than any scheme gives: a corrupt figure, not a balanc
 MAX_OFFERS = 50  # personal offers per customer; a kiosk screen shows a handful
 MAX_NAME_LENGTH = 100
 MAX_TITLE_LENGTH = 300
+MAX_CONTACT_LENGTH = 254  # an e-mail address's longest
+MAX_PROFILE_ITEMS = 50  # preferences, sizes, wishlist: a screen shows a handful
+PROFILE_FIELDS = ("last_name", "tier", "email", "phone", "preferences", "sizes", "wishlist")
 CARD_DIGITS = (8, 19)  # as the kiosk's NFC reader accepts (devices/nfc/card_formats.py)
 FALLBACK_LANGUAGE = "fr"  # every screen falls back to French: a title needs it
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
@@ -42,16 +49,17 @@ def customer_from_line(line: Any, card_pseudonym: CardPseudonym | None) -> Custo
     if not isinstance(line, dict):
         raise FeedValueError("(line)", "expected a JSON object")
     return Customer(
-        pseudonym=_pseudonym(line, card_pseudonym),
+        pseudonym=customer_pseudonym(line, card_pseudonym),
         first_name=_text("first_name", line.get("first_name"), MAX_NAME_LENGTH),
         points=_points(line),
         personalisation=_flag(line, "personalisation", default=True),
         offers=_offers(line),
+        profile=_profile(line),
     )
 
 
-def _pseudonym(line: Mapping[str, Any], card_pseudonym: CardPseudonym | None) -> str:
-    """The customer's pseudonym: given, or made from the card number."""
+def customer_pseudonym(line: Mapping[str, Any], card_pseudonym: CardPseudonym | None) -> str:
+    """The customer's pseudonym: given, or made from the card number (never kept)."""
     if "card" in line:
         if "pseudonym" in line:
             raise FeedValueError("card", "give either pseudonym or card, not both")
@@ -136,3 +144,67 @@ def _title(offer: Mapping[str, Any], where: str) -> dict[str, str]:
             raise FeedValueError(f"{where}.title", "a key is not a language code (fr, en...)")
         texts[language] = _text(f"{where}.title.{language}", title[language], MAX_TITLE_LENGTH)
     return texts
+
+
+def _profile(line: Mapping[str, Any]) -> CustomerProfile | None:
+    """The profile fields a line gives, None when it gives none."""
+    if not any(name in line for name in PROFILE_FIELDS):
+        return None
+    return CustomerProfile(
+        last_name=_optional_text(line, "last_name", MAX_NAME_LENGTH),
+        tier=_optional_text(line, "tier", MAX_NAME_LENGTH),
+        email=_email(line.get("email")),
+        phone=_phone(line.get("phone")),
+        preferences=_texts(line, "preferences"),
+        sizes=_sizes(line.get("sizes", {})),
+        wishlist=_wishlist(line.get("wishlist", [])),
+    )
+
+
+def _optional_text(line: Mapping[str, Any], name: str, longest: int) -> str:
+    return "" if line.get(name) is None else _text(name, line[name], longest)
+
+
+def _email(value: Any) -> str:
+    if value is None:
+        return ""
+    text = _text("email", value, MAX_CONTACT_LENGTH)
+    local, at, domain = text.partition("@")
+    if not at or not local or "." not in domain or any(char.isspace() for char in text):
+        raise FeedValueError("email", "expected an e-mail address")
+    return text
+
+
+def _phone(value: Any) -> str:
+    if value is None:
+        return ""
+    text = _text("phone", value, 32)
+    digits = [char for char in text if char.isascii() and char.isdigit()]
+    if len(digits) < 4 or any(not (char.isdigit() or char in "+ .-()") for char in text):
+        raise FeedValueError("phone", "expected a phone number: digits, spaces, + . - ( )")
+    return text
+
+
+def _texts(line: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = line.get(name, [])
+    if not isinstance(value, list) or len(value) > MAX_PROFILE_ITEMS:
+        raise FeedValueError(name, f"expected a list of at most {MAX_PROFILE_ITEMS} texts")
+    return tuple(_text(name, item, MAX_NAME_LENGTH) for item in value)
+
+
+def _sizes(value: Any) -> tuple[tuple[str, str], ...]:
+    """{"Chaussures": "39"}: a label and a size, both text."""
+    if not isinstance(value, dict) or len(value) > MAX_PROFILE_ITEMS:
+        raise FeedValueError("sizes", f"expected at most {MAX_PROFILE_ITEMS} sizes by label")
+    return tuple(
+        (_text("sizes", label, MAX_NAME_LENGTH), _text("sizes", size, MAX_NAME_LENGTH))
+        for label, size in value.items()
+    )
+
+
+def _wishlist(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PROFILE_ITEMS:
+        raise FeedValueError("wishlist", f"expected a list of at most {MAX_PROFILE_ITEMS} GTINs")
+    if not all(isinstance(gtin, str) for gtin in value):
+        raise FeedValueError("wishlist", "expected GTINs, as text")
+    return tuple(fields.gtin("wishlist", gtin) for gtin in value)

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from edge.hub.feeds.customers import CardPseudonym, customer_from_line, gives_card
 from edge.hub.feeds.errors import FeedError, FeedValueError
 from edge.hub.feeds.fields import Row
 from edge.hub.feeds.inventory import inventory_from_row
+from edge.hub.feeds.orders import OrderRecord, names_order, order_from_line
 from edge.hub.feeds.products import product_from_row
 from edge.hub.feeds.promotions import promotion_from_row
 from edge.hub.feeds.records import Customer, LocalInventory, Product, Promotion, Review
@@ -32,12 +34,14 @@ from edge.hub.feeds.source import (
     split_json_lines,
     split_tsv,
 )
+from edge.hub.feeds.staff import StaffRecord, names_staff, staff_from_line
 
 REVIEWS_SCHEMA_VERSION = "2.3"
 
-FeedRecord = Product | LocalInventory | Review | Promotion | Customer
+FeedRecord = Product | LocalInventory | Review | Promotion | Customer | StaffRecord | OrderRecord
 ParsedFeed = TsvFeed | XmlFeed | JsonLinesFeed
-# What names a customer on the first line of a JSON Lines file: it is a loyalty feed.
+# What names a customer on the first line of a JSON Lines file: it is a loyalty feed
+# (unless it also names an order or a badge: those feeds are told apart first).
 _CUSTOMER_KEYS = ("pseudonym", "card")
 
 
@@ -49,6 +53,8 @@ class FeedKind(StrEnum):
     REVIEWS = "reviews"
     PROMOTIONS = "promotions"
     CUSTOMERS = "customers"  # Borne's loyalty feed (docs/feeds.md)
+    STAFF = "staff"  # Borne's staff feed: badges, roles, PIN hashes
+    ORDERS = "orders"  # Borne's orders feed, every channel's
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +100,15 @@ def read_feed(
 ) -> FeedResult:
     """Reads a feed file: a bad row is rejected with its line and field, the rest is kept.
 
-    `card_pseudonym` keys a loyalty feed's card numbers (`Pseudonyms.card`); they are
-    never kept. Raises FeedError, naming the file, when the whole file is refused:
-    unreadable, over `max_bytes`, not UTF-8, malformed or unsafe XML, not a known feed,
-    or a loyalty feed that gives card numbers when no `card_pseudonym` is given.
+    `card_pseudonym` keys the card numbers of a loyalty or orders feed and the badges of
+    a staff feed (`Pseudonyms.card`); they are never kept. Raises FeedError, naming the
+    file, when the whole file is refused: unreadable, over `max_bytes`, not UTF-8,
+    malformed or unsafe XML, not a known feed, or a feed that gives card numbers or
+    badges when no `card_pseudonym` is given.
     """
     kind, parsed = _open(path, max_bytes)
     if isinstance(parsed, JsonLinesFeed) and card_pseudonym is None:
-        _refuse_card_numbers(path, parsed)
+        _refuse_card_numbers(path, kind, parsed)
     records: list[FeedRecord] = []
     rejected: list[Rejection] = []
     for line, build in _pending(kind, parsed, card_pseudonym):
@@ -121,9 +128,15 @@ def _open(path: Path, max_bytes: int) -> tuple[FeedKind, ParsedFeed]:
     if looks_like_json_lines(text):
         lines = split_json_lines(text)
         first = lines.first_value()
+        if names_order(first):
+            return FeedKind.ORDERS, lines
+        if names_staff(first):
+            return FeedKind.STAFF, lines
         if not isinstance(first, dict) or not any(key in first for key in _CUSTOMER_KEYS):
             raise FeedError(
-                str(path), "is not a known feed (its first line names no pseudonym nor card)", 1
+                str(path),
+                "is not a known feed (its first line names no order, badge, pseudonym nor card)",
+                1,
             )
         return FeedKind.CUSTOMERS, lines
     tsv = split_tsv(text)
@@ -168,10 +181,17 @@ def _xml_kind(path: Path, root: Element) -> FeedKind:
     return FeedKind.PRODUCTS
 
 
-def _refuse_card_numbers(path: Path, feed: JsonLinesFeed) -> None:
-    """Refuse a loyalty feed giving card numbers whole when there is no key to hide them:
-    importing the rest would silently drop those customers, and keeping a number is
-    never an option."""
+def _refuse_card_numbers(path: Path, kind: FeedKind, feed: JsonLinesFeed) -> None:
+    """Refuse a feed giving card numbers (or badges) whole when there is no key to hide
+    them: importing the rest would silently drop those customers, and keeping a number
+    is never an option."""
+    if kind is FeedKind.STAFF and feed.lines:
+        raise FeedError(
+            str(path),
+            "gives staff badges, and no [privacy] pseudonym_key_file is configured"
+            " to turn them into the kiosks' pseudonyms",
+            feed.lines[0][0],
+        )
     for line, value in feed.lines:
         if gives_card(value):
             raise FeedError(
@@ -194,8 +214,9 @@ def _pending(
 ) -> Iterator[tuple[int, Callable[[], FeedRecord]]]:
     """Each row's line and the call that builds its record (or raises FeedValueError)."""
     if isinstance(parsed, JsonLinesFeed):
+        build_line = _LINE_BUILDERS[kind]
         for line, value in parsed.lines:
-            yield line, partial(_build_customer, value, card_pseudonym)
+            yield line, partial(_build_line, build_line, value, card_pseudonym)
     elif isinstance(parsed, TsvFeed):
         build = _ROW_BUILDERS[kind]
         for line, row in parsed.rows:
@@ -209,11 +230,21 @@ def _pending(
             yield parsed.line_of(item), partial(build, item_row(item))
 
 
-def _build_customer(value: object, card_pseudonym: CardPseudonym | None) -> Customer:
-    """The line's customer; a line that is not JSON is rejected whole."""
+_LineBuilder = Callable[[Any, CardPseudonym | None], FeedRecord]
+_LINE_BUILDERS: dict[FeedKind, _LineBuilder] = {
+    FeedKind.CUSTOMERS: customer_from_line,
+    FeedKind.STAFF: staff_from_line,
+    FeedKind.ORDERS: order_from_line,
+}
+
+
+def _build_line(
+    build: _LineBuilder, value: object, card_pseudonym: CardPseudonym | None
+) -> FeedRecord:
+    """The line's record; a line that is not JSON is rejected whole."""
     if isinstance(value, MalformedLine):
         raise FeedValueError("(line)", value.reason)
-    return customer_from_line(value, card_pseudonym)
+    return build(value, card_pseudonym)
 
 
 def _build_tsv_row(build: Callable[[Row], FeedRecord], row: Row | None) -> FeedRecord:

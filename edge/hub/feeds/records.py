@@ -178,6 +178,19 @@ class LoyaltyOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    """What staff see of a loyalty customer beyond the kiosk's greeting; in the hub only."""
+
+    last_name: str = ""
+    tier: str = ""
+    email: str = ""  # masked in an answer unless a manager asks
+    phone: str = ""
+    preferences: tuple[str, ...] = ()
+    sizes: tuple[tuple[str, str], ...] = ()  # ("Chaussures", "39")
+    wishlist: tuple[str, ...] = ()  # GTIN-14s
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     """One loyalty customer of a customers feed, known only by their card's pseudonym.
 
@@ -190,3 +203,5 @@ class Customer:
     points: int
     personalisation: bool = True  # False: the kiosk greets, but shows no personal offer
     offers: tuple[LoyaltyOffer, ...] = ()
+    # Kept only in the hub for staff answers, never published (None: the feed gave none).
+    profile: CustomerProfile | None = field(default=None, repr=False)

@@ -22,7 +22,7 @@ from psycopg.rows import TupleRow
 
 from edge.hub.postgres_shared import connect_with_schema
 from edge.hub.streams.errors import StreamDatabaseError
-from edge.hub.streams.tables import InventoryRow
+from edge.hub.streams.tables import InventoryRow, OrderRow
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stores (store_id TEXT PRIMARY KEY)",
@@ -62,6 +62,16 @@ _SCHEMA = (
         as_of      TEXT NOT NULL,
         PRIMARY KEY (gtin, store_code)
     )""",
+    # Kept only to answer staff requests, never published (see sql.py).
+    "CREATE TABLE IF NOT EXISTS profiles (pseudonym TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS orders (
+        number    TEXT PRIMARY KEY,
+        customer  TEXT NOT NULL,
+        placed_at TEXT NOT NULL,
+        status    TEXT NOT NULL,
+        value     TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer, placed_at)",
 )
 # CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE of the same table,
 # and two imports must not interleave: both take turns on an advisory lock. Its own
@@ -328,6 +338,63 @@ class PostgresStreamTables:
     def put_inventory(self, rows: Iterable[InventoryRow]) -> None:
         """Set stock rows (a row of the same product and store is replaced)."""
         self._upsert("inventory", ("gtin", "store_code", "row", "as_of"), list(rows))
+
+    def sources_of(self, stream: str, keys: Iterable[str]) -> dict[str, str]:
+        """The hub-wide items of a stream with these keys (those it holds)."""
+        return dict(
+            self._rows(
+                "SELECT key, value FROM sources WHERE stream = %s AND key = ANY(%s)",
+                [stream, list(keys)],
+            )
+        )
+
+    def replace_profiles(self, profiles: Mapping[str, str]) -> None:
+        """Replace the customers' profiles, pseudonym -> value text."""
+        self._db.execute("DELETE FROM profiles")
+        self._copy("profiles", ("pseudonym", "value"), profiles.items())
+
+    def profile(self, pseudonym: str) -> str | None:
+        """A customer's profile text, None when the loyalty feed gave none."""
+        rows = self._rows("SELECT value FROM profiles WHERE pseudonym = %s", [pseudonym])
+        return None if not rows else str(rows[0][0])
+
+    def handed_over(self) -> set[str]:
+        """The numbers of the orders the hub marked handed over."""
+        found = self._rows("SELECT number FROM orders WHERE status = 'handed_over'")
+        return {row[0] for row in found}
+
+    def replace_orders(self, rows: Iterable[OrderRow]) -> None:
+        """Replace every order (a full orders feed); a number given twice: the last wins."""
+        self._db.execute("DELETE FROM orders")
+        latest = {row[0]: row for row in rows}
+        self._copy(
+            "orders", ("number", "customer", "placed_at", "status", "value"), latest.values()
+        )
+
+    def orders_of(self, customer: str) -> list[OrderRow]:
+        """A customer's orders, newest first."""
+        return [
+            (row[0], row[1], row[2], row[3], row[4])
+            for row in self._rows(
+                "SELECT number, customer, placed_at, status, value FROM orders"
+                ' WHERE customer = %s ORDER BY placed_at DESC, number COLLATE "C"',
+                [customer],
+            )
+        ]
+
+    def order(self, number: str) -> OrderRow | None:
+        """One order by its number."""
+        rows = self._rows(
+            "SELECT number, customer, placed_at, status, value FROM orders WHERE number = %s",
+            [number],
+        )
+        return None if not rows else (rows[0][0], rows[0][1], rows[0][2], rows[0][3], rows[0][4])
+
+    def set_order(self, number: str, status: str, value: str) -> None:
+        """Change an order's status and value text."""
+        self._db.execute(
+            "UPDATE orders SET status = %s, value = %s WHERE number = %s", [status, value, number]
+        )
 
     def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Rows into a table, by COPY: a whole catalog in one round trip."""

@@ -11,13 +11,18 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from edge.hub.feeds import Customer, Product, Promotion, Review
+from edge.hub.feeds import Customer, OrderRecord, Product, Promotion, Review, StaffRecord
+from edge.hub.streams.tables import OrderRow
 from edge.hub.streams.values import (
     canonical,
     customer_value,
     offer_value,
+    order_value,
     product_value,
+    profile_value,
     reviews_value,
+    rfc3339,
+    staff_source_value,
 )
 
 
@@ -113,3 +118,41 @@ def customers(feed: Iterable[Customer], gtins: Collection[str]) -> Customers:
         items[customer.pseudonym] = canonical(customer_value(customer))
         unknown += sum(offer.gtin not in gtins for offer in customer.offers)
     return Customers(dict(sorted(items.items())), unknown)
+
+
+def profiles(feed: Iterable[Customer]) -> dict[str, str]:
+    """The profiles a loyalty feed gives (pseudonym -> value text); a later line wins."""
+    return {
+        customer.pseudonym: canonical(profile_value(customer.profile))
+        for customer in feed
+        if customer.profile is not None
+    }
+
+
+def staff(feed: Iterable[StaffRecord]) -> dict[str, str]:
+    """The staff directory of a staff feed (badge pseudonym -> value text); a later line
+    with the same badge wins."""
+    return dict(
+        sorted((member.pseudonym, canonical(staff_source_value(member))) for member in feed)
+    )
+
+
+def orders(feed: Iterable[OrderRecord], handed_over: Collection[str]) -> list[OrderRow]:
+    """The rows of an orders feed; a later line with the same number wins.
+
+    An order the hub handed over stays handed over when the feed, exported before the
+    handover reached the retailer's system, still says it is ready for pickup.
+    """
+    rows: dict[str, OrderRow] = {}
+    for order in feed:
+        value = order_value(order)
+        if order.status == "ready_for_pickup" and order.number in handed_over:
+            value["status"] = "handed_over"
+        rows[order.number] = (
+            order.number,
+            order.customer,
+            rfc3339(order.placed_at),
+            value["status"],
+            canonical(value),
+        )
+    return list(rows.values())

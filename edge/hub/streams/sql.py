@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edge.hub.sqlite_shared import open_shared
 from edge.hub.streams.errors import StreamDatabaseError
-from edge.hub.streams.tables import InventoryRow
+from edge.hub.streams.tables import InventoryRow, OrderRow
 from edge.sqlite_tx import transaction, translated
 
 _SCHEMA = """
@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS inventory (
     as_of      TEXT NOT NULL,
     PRIMARY KEY (gtin, store_code)
 );
+-- Kept only to answer staff requests, never published: the customers' profiles and
+-- their orders of every channel, found by number and by customer.
+CREATE TABLE IF NOT EXISTS profiles (pseudonym TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    number    TEXT PRIMARY KEY,
+    customer  TEXT NOT NULL,
+    placed_at TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    value     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer, placed_at);
 """
 
 
@@ -237,4 +248,58 @@ class SqliteStreamTables:
         self._db.executemany(
             "INSERT OR REPLACE INTO inventory (gtin, store_code, row, as_of) VALUES (?, ?, ?, ?)",
             list(rows),
+        )
+
+    def sources_of(self, stream: str, keys: Iterable[str]) -> dict[str, str]:
+        """The hub-wide items of a stream with these keys (those it holds)."""
+        return dict(
+            self._db.execute(
+                "SELECT key, value FROM sources WHERE stream = ?"
+                " AND key IN (SELECT value FROM json_each(?))",
+                (stream, json.dumps(list(keys))),
+            ).fetchall()
+        )
+
+    def replace_profiles(self, profiles: Mapping[str, str]) -> None:
+        """Replace the customers' profiles, pseudonym -> value text."""
+        self._db.execute("DELETE FROM profiles")
+        self._db.executemany("INSERT INTO profiles VALUES (?, ?)", list(profiles.items()))
+
+    def profile(self, pseudonym: str) -> str | None:
+        """A customer's profile text, None when the loyalty feed gave none."""
+        row = self._db.execute(
+            "SELECT value FROM profiles WHERE pseudonym = ?", (pseudonym,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def handed_over(self) -> set[str]:
+        """The numbers of the orders the hub marked handed over."""
+        rows = self._db.execute("SELECT number FROM orders WHERE status = 'handed_over'")
+        return {row[0] for row in rows}
+
+    def replace_orders(self, rows: Iterable[OrderRow]) -> None:
+        """Replace every order (a full orders feed)."""
+        self._db.execute("DELETE FROM orders")
+        self._db.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?)", list(rows))
+
+    def orders_of(self, customer: str) -> list[OrderRow]:
+        """A customer's orders, newest first."""
+        return self._db.execute(
+            "SELECT number, customer, placed_at, status, value FROM orders"
+            " WHERE customer = ? ORDER BY placed_at DESC, number",
+            (customer,),
+        ).fetchall()
+
+    def order(self, number: str) -> OrderRow | None:
+        """One order by its number."""
+        row = self._db.execute(
+            "SELECT number, customer, placed_at, status, value FROM orders WHERE number = ?",
+            (number,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+
+    def set_order(self, number: str, status: str, value: str) -> None:
+        """Change an order's status and value text."""
+        self._db.execute(
+            "UPDATE orders SET status = ?, value = ? WHERE number = ?", (status, value, number)
         )

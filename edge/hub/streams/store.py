@@ -24,9 +24,11 @@ from edge.hub.feeds import (
     FeedKind,
     FeedResult,
     LocalInventory,
+    OrderRecord,
     Product,
     Promotion,
     Review,
+    StaffRecord,
 )
 from edge.hub.streams import documents, sources
 from edge.hub.streams.errors import (
@@ -42,14 +44,22 @@ from edge.hub.streams.values import (
     canonical,
     inventory_row_value,
     rfc3339,
+    staff_item,
     stock_value,
 )
 from edge.ids import UUIDv7Generator
 from edge.sync.messages import MAX_ITEMS, Stream
 
-_R = TypeVar("_R", Product, LocalInventory, Review, Promotion, Customer)
+_R = TypeVar("_R", Product, LocalInventory, Review, Promotion, Customer, StaffRecord, OrderRecord)
 
-STREAMS = (Stream.CATALOG, Stream.STOCK, Stream.REVIEWS, Stream.OFFERS, Stream.CUSTOMERS)
+STREAMS = (
+    Stream.CATALOG,
+    Stream.STOCK,
+    Stream.REVIEWS,
+    Stream.OFFERS,
+    Stream.CUSTOMERS,
+    Stream.STAFF,
+)
 RETAINED_VERSIONS = 1_000  # change sets kept per stream; a kiosk further behind resyncs whole
 # A store id names a topic level: no MQTT wildcard, no level separator, no control character.
 _STORE_ID = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
@@ -59,6 +69,7 @@ _SHARED = {
     FeedKind.REVIEWS: Stream.REVIEWS,
     FeedKind.PROMOTIONS: Stream.OFFERS,
     FeedKind.CUSTOMERS: Stream.CUSTOMERS,  # every store's kiosks know every customer
+    FeedKind.STAFF: Stream.STAFF,  # each store's kiosks are given that store's staff
 }
 
 
@@ -125,6 +136,11 @@ class StreamStore:
         self._new_epoch = new_epoch
         self._clock = clock
 
+    @property
+    def database(self) -> StreamDatabase:
+        """The database (the staff look-ups read it: edge.hub.streams.lookups)."""
+        return self._database
+
     def close(self) -> None:
         """Close the database."""
         self._database.close()
@@ -181,7 +197,15 @@ class StreamStore:
             known = set(tables.skus().values())
             found_customers = sources.customers(_only(result, Customer), known)
             tables.replace_sources(Stream.CUSTOMERS, found_customers.items)
+            # Profiles stay in the hub for staff answers: no stream is made of them.
+            tables.replace_profiles(sources.profiles(_only(result, Customer)))
             batch.unknown_offers += found_customers.unknown_offers
+        elif result.kind is FeedKind.STAFF:
+            tables.replace_sources(Stream.STAFF, sources.staff(_only(result, StaffRecord)))
+        elif result.kind is FeedKind.ORDERS:
+            # Orders answer staff requests only: they change no stream.
+            tables.replace_orders(sources.orders(_only(result, OrderRecord), tables.handed_over()))
+            return
         else:
             self._take_inventory(tables, batch, _only(result, LocalInventory))
             return
@@ -226,11 +250,13 @@ class StreamStore:
                     version, full = position[1], stream is not Stream.STOCK
                 else:
                     continue  # nothing this stream is made of changed
-                wanted: Mapping[str, str | None] = (
-                    stock.items(store_id, full=full)
-                    if stream is Stream.STOCK
-                    else tables.sources(stream)
-                )
+                wanted: Mapping[str, str | None]
+                if stream is Stream.STOCK:
+                    wanted = stock.items(store_id, full=full)
+                elif stream is Stream.STAFF:
+                    wanted = _staff_of(store_id, tables.sources(stream))
+                else:
+                    wanted = tables.sources(stream)
                 held = (
                     tables.items(store_id, stream)
                     if full
@@ -300,6 +326,16 @@ class StreamStore:
             epoch, version = _position(tables, store_id, stream)
             items = tables.items(store_id, stream)
         return documents.snapshot_documents(store_id, stream, epoch, version, items, page_size)
+
+
+def _staff_of(store_id: str, directory: Mapping[str, str]) -> dict[str, str]:
+    """The staff stream's items for one store, from the hub-wide directory."""
+    items: dict[str, str] = {}
+    for key, text in directory.items():
+        item = staff_item(json.loads(text), store_id)
+        if item is not None:
+            items[key] = canonical(item)
+    return items
 
 
 def _check_store_id(store_id: str) -> None:

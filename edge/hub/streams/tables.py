@@ -13,6 +13,9 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 InventoryRow = tuple[str, str, str, str]  # GTIN, store code, row text, when it changed
+# An order as kept: its number, its customer's pseudonym, when it was placed (RFC 3339
+# UTC, to list a customer's newest first), its status, its value text.
+OrderRow = tuple[str, str, str, str, str]
 
 
 class StreamTables(Protocol):
@@ -91,6 +94,38 @@ class StreamTables(Protocol):
 
     def put_inventory(self, rows: Iterable[InventoryRow]) -> None:
         """Set stock rows (a row of the same product and store is replaced)."""
+        ...
+
+    def sources_of(self, stream: str, keys: Iterable[str]) -> dict[str, str]:
+        """The hub-wide items of a stream with these keys (those it holds)."""
+        ...
+
+    def replace_profiles(self, profiles: Mapping[str, str]) -> None:
+        """Replace the customers' profiles, pseudonym -> value text (a full loyalty feed)."""
+        ...
+
+    def profile(self, pseudonym: str) -> str | None:
+        """A customer's profile text, None when the loyalty feed gave none."""
+        ...
+
+    def handed_over(self) -> set[str]:
+        """The numbers of the orders the hub marked handed over."""
+        ...
+
+    def replace_orders(self, rows: Iterable[OrderRow]) -> None:
+        """Replace every order (a full orders feed)."""
+        ...
+
+    def orders_of(self, customer: str) -> list[OrderRow]:
+        """A customer's orders, newest first."""
+        ...
+
+    def order(self, number: str) -> OrderRow | None:
+        """One order by its number."""
+        ...
+
+    def set_order(self, number: str, status: str, value: str) -> None:
+        """Change an order's status and value text."""
         ...
 
 

@@ -13,12 +13,16 @@ from typing import Any
 
 from edge.hub.feeds import (
     Customer,
+    CustomerProfile,
     LocalInventory,
     Money,
+    OrderLineRecord,
+    OrderRecord,
     Period,
     Product,
     Promotion,
     Review,
+    StaffRecord,
 )
 
 ONLINE_STORE = "online"  # the store code a local inventory feed gives the web shop's stock
@@ -179,3 +183,62 @@ def customer_value(customer: Customer) -> JsonObject:
             ],
         }
     )
+
+
+def staff_source_value(member: StaffRecord) -> JsonObject:
+    """A staff member as the hub keeps them: the staff item and the stores they work in."""
+    return {
+        "name": member.name,
+        "role": member.role,
+        "pin_hash": member.pin_hash,
+        "stores": list(member.stores),
+    }
+
+
+def staff_item(source: Mapping[str, Any], store_id: str) -> JsonObject | None:
+    """The staff stream's item of store `store_id`'s kiosks (None: not one of its staff).
+
+    The kiosks are told the name, role and PIN hash; not where else the member works.
+    """
+    stores = source.get("stores") or []
+    if stores and store_id not in stores:
+        return None
+    return {"name": source["name"], "role": source["role"], "pin_hash": source["pin_hash"]}
+
+
+def profile_value(profile: CustomerProfile) -> JsonObject:
+    """A customer's profile as the hub keeps it for staff answers (never published)."""
+    return {
+        "last_name": profile.last_name,
+        "tier": profile.tier,
+        "email": profile.email,
+        "phone": profile.phone,
+        "preferences": list(profile.preferences),
+        "sizes": dict(profile.sizes),
+        "wishlist": list(profile.wishlist),
+    }
+
+
+def _order_line(line: OrderLineRecord) -> JsonObject:
+    return {
+        "gtin": line.gtin,
+        "title": line.title,
+        "quantity": line.quantity,
+        "amount": line.amount,
+    }
+
+
+def order_value(order: OrderRecord) -> JsonObject:
+    """An order as a staff answer gives it (docs/asyncapi.yaml, `staffOrder`)."""
+    return {
+        "order": order.number,
+        "channel": order.channel,
+        "placed": order.placed,
+        "where": order.where,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "lines": [_order_line(line) for line in order.lines],
+        "returned": [_order_line(line) for line in order.returned],
+        "pickup_store": order.pickup_store,
+    }
