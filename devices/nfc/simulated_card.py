@@ -21,6 +21,7 @@ import ndef
 import nfc
 import nfc.clf
 
+from devices.nfc.card_formats import staff_badge_records
 from devices.nfc.emulation import Type2Card, Type4Card, type2_memory, type4_files
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class SimulatedCardPeer:
         else:
             card = type3_memory(records)
         self._taps.put((card, hold))
+
+    def tap_badge(self, badge_id: str, *, hold: float = 0.3) -> None:
+        """Lay a Borne staff badge (`borne.io:staff` record) on the reader."""
+        self.tap(staff_badge_records(badge_id), hold=hold)
 
     def tap_memory(self, memory: bytes, *, hold: float = 0.3) -> None:
         """Lay a Type 3 tag with this memory image (attribute block first) on the reader."""
