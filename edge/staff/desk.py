@@ -224,7 +224,7 @@ class StaffDesk:
         """A staff screen: "home", "customer" or "order"."""
         wanted = StaffPage(page)
         if wanted is StaffPage.PIN:
-            raise ValueError("the PIN page opens with a badge")
+            raise ValueError(f"the {page!r} page opens with a badge, not a button")
         view = self.view
         if view is None or not view.logged_in:
             return []
