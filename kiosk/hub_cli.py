@@ -31,7 +31,7 @@ def add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     hub_import = hub_commands.add_parser(
         "import",
         help="import retailer feeds (products, local inventory, reviews, promotions, loyalty"
-        " customers: docs/feeds.md)",
+        " customers, staff, orders: docs/feeds.md)",
     )
     hub_import.add_argument("--config", type=Path, required=True)
     hub_import.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -53,15 +53,23 @@ def run_hub_command(args: argparse.Namespace) -> int:
 
 
 async def _hub_serve(config: HubConfig) -> int:
+    from edge.hub.assist_queue import AssistQueues
     from edge.hub.gaps import GapAsker
     from edge.hub.resync import SyncResponder, device_store_lookup
     from edge.hub.service import HubService
+    from edge.hub.staff_requests import StaffResponder
+    from edge.hub.streams.lookups import StaffLookups
 
     store = await asyncio.to_thread(config.store.open)
     streams = await asyncio.to_thread(config.store.open_streams)
     try:
         # Kiosks that missed changes ask for them again: answered from the imported streams.
-        responder = SyncResponder(streams, device_store_lookup(store, config.devices))
+        store_of = device_store_lookup(store, config.devices)
+        responder = SyncResponder(streams, store_of)
+        # Staff kiosks' requests, and each store's advisor call queue.
+        lookups = StaffLookups(streams.database)
+        staff = StaffResponder(lookups, store_of)
+        assist = AssistQueues(store, lookups)
         # Events the broker lost on the way are asked for again from the devices.
         asker = GapAsker(
             store,
@@ -69,7 +77,9 @@ async def _hub_serve(config: HubConfig) -> int:
             ask_after=config.gaps.ask_after,
             ask_every=config.gaps.ask_every,
         )
-        service = HubService(config.mqtt, store, resync=responder, gaps=asker)
+        service = HubService(
+            config.mqtt, store, resync=responder, gaps=asker, staff=staff, assist=assist
+        )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, service.close)
@@ -81,6 +91,8 @@ async def _hub_serve(config: HubConfig) -> int:
     counters = service.counters.as_dict() | {
         "resync": responder.counters.as_dict(),
         "gaps": asker.counters.as_dict(),
+        "staff": staff.counters.as_dict(),
+        "assist_published": assist.published,
     }
     print(json.dumps(counters), flush=True)
     return 0

@@ -136,9 +136,9 @@ def test_loyalty_customers_read_back_by_pseudonym_with_their_points_and_offers(
 
 def test_the_committed_demo_feeds_are_exactly_what_the_export_writes(tmp_path: Path) -> None:
     files = export_demo_store(CATALOG, tmp_path)
-    written = {path.name for path in files.all()}
+    written = {path.name for path in files.everything()}
     assert {path.name for path in COMMITTED_FEEDS.iterdir()} == written
-    for path in files.all():
+    for path in files.everything():
         committed = COMMITTED_FEEDS / path.name
         assert committed.read_bytes() == path.read_bytes(), (
             f"{committed} differs from the export: run"

@@ -114,7 +114,8 @@ def test_the_demo_stores_committed_feeds_give_every_demo_store_its_streams(
         server.new_database()
         name = f"borne_{server.databases}"
         extra = [f'url = "postgresql://{SUPERUSER}@127.0.0.1:{server.port}/{name}"']
-    config = hub_config(tmp_path, *extra)
+    # The demo's staff feed gives badges: the demo's key makes their pseudonyms.
+    config = hub_config(tmp_path, *extra, "[privacy]", f'pseudonym_key_file = "{DEMO_SECRET}"')
     feeds = sorted(DEMO_FEEDS.iterdir())
 
     result = borne("hub", "import", "--config", str(config), *map(str, feeds))

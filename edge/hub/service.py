@@ -18,6 +18,10 @@ Given a `GapAsker`, the hub asks devices again for what the broker lost on the w
 
 Given a `SyncResponder`, the hub also answers the kiosks' resync requests, on the
 shared subscription `$share/{group}/borne/v1/devices/+/req/sync` (edge.hub.resync).
+Given a `StaffResponder`, it answers staff kiosks' customer, order and handover requests
+the same way (edge.hub.staff_requests). Given `AssistQueues`, it publishes a store's
+advisor call queue after it commits one of that store's assist or session-end events
+(edge.hub.assist_queue); no other event costs it anything.
 """
 
 from __future__ import annotations
@@ -43,11 +47,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices.backoff import Backoff
 from edge.errors import BorneError, ConfigError
+from edge.hub.assist_queue import AssistQueues
 from edge.hub.config import HubMqttConfig
 from edge.hub.gaps import GapAsker
 from edge.hub.resync import SyncDelivery, SyncResponder
+from edge.hub.staff_requests import StaffResponder, shared_staff_topics, staff_request_name
 from edge.hub.state_message import parse_state_message
 from edge.hub.store import (
+    ASSIST_EVENT_TYPES,
     EventStore,
     HubStoreError,
     IncomingEvent,
@@ -109,6 +116,7 @@ class _Ingested:
     result: IngestResult
     carried_by: list[_Delivery]
     malformed: list[tuple[str, MalformedInputError | None]]
+    assist_stores: set[str]  # stores with an assist or session-end event in the batch
 
 
 def shared_events_topic(group: str) -> str:
@@ -140,6 +148,8 @@ class HubService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         resync: SyncResponder | None = None,
         gaps: GapAsker | None = None,
+        staff: StaffResponder | None = None,
+        assist: AssistQueues | None = None,
     ) -> None:
         if not config.host:
             raise ConfigError("mqtt.host", "must name the broker the kiosks publish to")
@@ -150,6 +160,8 @@ class HubService:
         self._now = now
         self._resync = resync  # None: this hub does not answer resyncs
         self._gaps = gaps  # None: this hub does not ask devices again
+        self._staff = staff  # None: this hub does not answer staff requests
+        self._assist = assist  # None: this hub publishes no advisor call queue
         self.counters = HubCounters()
         # Deliveries handed over by paho's thread. One wake-up of the loop per burst, not
         # one per message: at thousands of events a second, a wake-up each (a write to
@@ -226,6 +238,11 @@ class HubService:
             topics.append((shared_sync_topic(self._config.share_group), SubscribeOptions(qos=1)))
         if self._gaps is not None:
             topics.append((self._gaps.answer_topic, SubscribeOptions(qos=1)))
+        if self._staff is not None:
+            topics += [
+                (topic, SubscribeOptions(qos=1))
+                for topic in shared_staff_topics(self._config.share_group)
+            ]
         client.subscribe(topics)
 
     def _paho_subscribed(
@@ -246,6 +263,11 @@ class HubService:
             if self._loop is not None:
                 request = SyncDelivery.of(client, message)
                 self._loop.call_soon_threadsafe(self._resync.submit, request)
+            return
+        if self._staff is not None and staff_request_name(message.topic) is not None:
+            if self._loop is not None:
+                request = SyncDelivery.of(client, message)
+                self._loop.call_soon_threadsafe(self._staff.submit, request)
             return
         if self._gaps is not None and message.topic == self._gaps.answer_topic:
             # An answer lost with the ack is asked for again: acknowledged at once.
@@ -337,6 +359,8 @@ class HubService:
             self.counters.duplicates += result.duplicates
             for refusal in result.refused:
                 self._refused(ingested.carried_by[refusal.index].topic, refusal.error)
+            if ingested.assist_stores and self._assist is not None:
+                self._assist.notice(ingested.assist_stores)
         for delivery in batch:
             # A delivery of an older connection is not ours to acknowledge any more:
             # the broker sends it again on the session's next connection.
@@ -348,6 +372,7 @@ class HubService:
         events: list[IncomingEvent] = []
         carried_by: list[_Delivery] = []
         malformed: list[tuple[str, MalformedInputError | None]] = []
+        assist_stores: set[str] = set()
         for delivery in deliveries:
             try:
                 event = parse_event(delivery.payload)
@@ -361,8 +386,10 @@ class HubService:
                 continue
             events.append(event)
             carried_by.append(delivery)
+            if event.type in ASSIST_EVENT_TYPES:
+                assist_stores.add(event.store_id)
         result = self._store.ingest(events) if events else IngestResult(0, 0)
-        return _Ingested(result, carried_by, malformed)
+        return _Ingested(result, carried_by, malformed, assist_stores)
 
     async def _record_state(self, delivery: _Delivery) -> None:
         try:
@@ -414,6 +441,14 @@ class HubService:
         info = client.publish(topic, payload, qos=1, properties=properties)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
+    def _publish_retained(self, topic: str, payload: bytes) -> bool:
+        """Hand a state message (the last one is what counts) to the connected client."""
+        client = self._client
+        if client is None or not client.is_connected():
+            return False
+        info = client.publish(topic, payload, qos=1, retain=True)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
     async def _hear_answers(self, gaps: GapAsker) -> None:
         while True:
             payload, properties = await self._answers.get()
@@ -434,6 +469,11 @@ class HubService:
         tasks = [ingest, connect, closing]
         if self._resync is not None:
             tasks.append(asyncio.create_task(self._resync.run(), name="hub-resync"))
+        if self._staff is not None:
+            tasks.append(asyncio.create_task(self._staff.run(), name="hub-staff"))
+        if self._assist is not None:
+            assist = self._assist.run(self._publish_retained)
+            tasks.append(asyncio.create_task(assist, name="hub-assist"))
         essential = [ingest, connect]  # their failure is the service's
         if self._gaps is not None:
             essential.append(asyncio.create_task(self._gaps.run(self._publish), name="hub-gaps"))

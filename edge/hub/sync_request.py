@@ -70,7 +70,7 @@ def parse_sync_request(
     device_id = topic.split("/")[3]
     if not _LEVEL.fullmatch(device_id):
         raise SyncRequestError("device id: not one topic level")
-    if not response_topic or not _is_own_response_topic(response_topic, device_id):
+    if not response_topic or not is_own_response_topic(response_topic, device_id):
         raise SyncRequestError("response topic: must be borne/v1/devices/{device}/res/...")
     if correlation is None or len(correlation) > MAX_CORRELATION_BYTES:
         raise SyncRequestError(f"correlation data: required, {MAX_CORRELATION_BYTES} bytes at most")
@@ -98,7 +98,8 @@ def parse_sync_request(
     return SyncRequest(device_id, store_id, stream, epoch, version, response_topic, correlation)
 
 
-def _is_own_response_topic(topic: str, device_id: str) -> bool:
+def is_own_response_topic(topic: str, device_id: str) -> bool:
+    """Whether `topic` is one of the device's own response topics (`.../res/...`)."""
     levels = topic.split("/")
     return (
         len(levels) >= 6

@@ -2,8 +2,10 @@
 
 This is how the demo becomes feeds: a product TSV, a local inventory TSV per store (the
 kiosk's own store, the nearby ones, and "online"), a reviews XML 2.3, a promotions TSV
-and Borne's loyalty feed (JSON Lines, by pseudonym as the demo's JSON gives them), which
-`read_feed` reads back into the same products, prices, stock, reviews and customers.
+and Borne's loyalty feed (JSON Lines, by pseudonym as the demo's JSON gives them, with
+the profile fields staff see), which `read_feed` reads back into the same products,
+prices, stock, reviews and customers; and Borne's staff and orders feeds, from the fixed
+demo data of `demo_staff` (the staff feed gives badges: reading it needs the demo's key).
 The files are committed under assets/demo-store/feeds/ (tests keep them the same).
 """
 
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ElementTree, SubElement, indent
 from zoneinfo import ZoneInfo
 
+from edge.hub.feeds import demo_staff
 from edge.hub.feeds.errors import FeedError
 
 HERE_STORE = "paris-01"  # the demo kiosk's own store, "here" in catalog.json
@@ -65,10 +68,24 @@ class DemoFeedFiles:
     reviews: Path
     promotions: Path
     customers: Path
+    staff: Path
+    orders: Path
 
     def all(self) -> tuple[Path, ...]:
-        """Every file, products first (the others refer to its ids)."""
-        return (self.products, *self.inventories, self.reviews, self.promotions, self.customers)
+        """Every file a hub reads without the retailer's key, products first (the others
+        refer to its ids): all but the staff feed, whose badges need the key."""
+        return (
+            self.products,
+            *self.inventories,
+            self.reviews,
+            self.promotions,
+            self.customers,
+            self.orders,
+        )
+
+    def everything(self) -> tuple[Path, ...]:
+        """Every file written, the staff feed last."""
+        return (*self.all(), self.staff)
 
 
 def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
@@ -97,6 +114,8 @@ def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
         reviews=folder / "reviews.xml",
         promotions=folder / "promotions.tsv",
         customers=folder / "customers.jsonl",
+        staff=folder / "staff.jsonl",
+        orders=folder / "orders.jsonl",
     )
     _write_tsv(
         files.products,
@@ -116,6 +135,14 @@ def export_demo_store(catalog: Path, folder: Path) -> DemoFeedFiles:
         (_promotion_row(promotion, products) for promotion in promotions),
     )
     _write_customers(files.customers, customers)
+    _write_lines(files.staff, (_staff_line(member) for member in demo_staff.STAFF))
+    pseudonyms = {customer["first_name"]: customer["pseudonym"] for customer in customers}
+    by_gtin = {product["gtin"]: product for product in products}
+    try:
+        orders = [_order_line(order, pseudonyms, by_gtin) for order in demo_staff.ORDERS]
+    except KeyError as error:
+        raise FeedError(str(catalog), f"lacks what a demo order names ({error!r})") from None
+    _write_lines(files.orders, orders)
     return files
 
 
@@ -202,22 +229,72 @@ def _write_tsv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]])
 def _write_customers(path: Path, customers: Iterable[Mapping[str, Any]]) -> None:
     """The demo's loyalty customers as Borne's loyalty feed: one JSON object a line."""
     lines = (
-        json.dumps(
-            {
-                "pseudonym": customer["pseudonym"],
-                "first_name": customer["first_name"],
-                "points": customer["points"],
-                "personalisation": customer.get("personalisation", True),
-                "offers": [
-                    {"gtin": offer["gtin"], "title": offer["title"]}
-                    for offer in customer.get("offers", [])
-                ],
-            },
-            ensure_ascii=False,
-        )
+        {
+            "pseudonym": customer["pseudonym"],
+            "first_name": customer["first_name"],
+            "points": customer["points"],
+            "personalisation": customer.get("personalisation", True),
+            "offers": [
+                {"gtin": offer["gtin"], "title": offer["title"]}
+                for offer in customer.get("offers", [])
+            ],
+            **demo_staff.PROFILES.get(customer["first_name"], {}),
+        }
         for customer in customers
     )
-    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    _write_lines(path, lines)
+
+
+def _write_lines(path: Path, lines: Iterable[Mapping[str, Any]]) -> None:
+    """A JSON Lines file, UTF-8 as it reads."""
+    texts = (json.dumps(line, ensure_ascii=False) for line in lines)
+    path.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
+
+
+def _staff_line(member: demo_staff.DemoStaff) -> dict[str, Any]:
+    return {
+        "badge": member.badge,
+        "name": member.name,
+        "role": member.role,
+        "stores": list(member.stores),
+        "pin_hash": member.pin_hash,
+    }
+
+
+def _order_line(
+    order: demo_staff.DemoOrder,
+    pseudonyms: Mapping[str, str],
+    products: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """An order of the orders feed: titles and amounts from the demo catalog."""
+
+    def line(gtin: str, quantity: int) -> dict[str, Any]:
+        product = products[gtin]
+        cents = product["price_cents"] * quantity
+        return {
+            "gtin": gtin,
+            "title": product["name"]["fr"],
+            "quantity": quantity,
+            "amount": f"{cents // 100}.{cents % 100:02d}",
+        }
+
+    lines = [line(gtin, quantity) for gtin, quantity in order.lines]
+    total = sum(products[gtin]["price_cents"] * quantity for gtin, quantity in order.lines)
+    document: dict[str, Any] = {
+        "order": order.number,
+        "pseudonym": pseudonyms[order.customer],
+        "channel": order.channel,
+        "placed": order.placed,
+        "where": order.where,
+        "status": order.status,
+        "currency": "EUR",
+        "total": f"{total // 100}.{total % 100:02d}",
+        "lines": lines,
+        "returned": [line(gtin, quantity) for gtin, quantity in order.returned],
+    }
+    if order.pickup_store is not None:
+        document["pickup_store"] = order.pickup_store
+    return document
 
 
 def _write_reviews(path: Path, publisher: str, products: Sequence[Mapping[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from edge.hub.store.errors import (
     UnknownDeviceError,
 )
 from edge.hub.store.incoming import SHED_REPORT_TYPE, IncomingEvent, RawEvent, parse_event
+from edge.hub.store.ledger import ASSIST_EVENT_TYPES
 from edge.hub.store.model import (
     DeviceStatus,
     EventStore,
@@ -20,12 +21,14 @@ from edge.hub.store.model import (
     IngestResult,
     Refusal,
     ReplayAsk,
+    StoredEvent,
 )
 from edge.hub.store.postgres import PostgresEventStore
 from edge.hub.store.ranges import GapState
 from edge.hub.store.sqlite import SqliteEventStore
 
 __all__ = [
+    "ASSIST_EVENT_TYPES",
     "SHED_REPORT_TYPE",
     "DeviceStatus",
     "EventStore",
@@ -43,6 +46,7 @@ __all__ = [
     "Refusal",
     "ReplayAsk",
     "SqliteEventStore",
+    "StoredEvent",
     "UnknownDeviceError",
     "parse_event",
 ]

@@ -13,7 +13,7 @@ from edge.hub.store.errors import MalformedStateError, UnknownDeviceError
 from edge.hub.store.incoming import TOPIC_LEVEL, IncomingEvent, RawEvent
 from edge.hub.store.ingest import validate_batch
 from edge.hub.store.ledger import SqlLedger
-from edge.hub.store.model import DeviceStatus, Gap, IngestResult, ReplayAsk
+from edge.hub.store.model import DeviceStatus, Gap, IngestResult, ReplayAsk, StoredEvent
 from edge.hub.store.ranges import GapState
 
 DEVICE_STATES = frozenset({"online", "offline"})
@@ -121,6 +121,11 @@ class SqlEventStore(ABC):
             raise MalformedStateError("device", "not one MQTT topic level")
         with self._writing("expiring what a device no longer keeps"):
             expire_runs(self._ledger, device_id, ranges)
+
+    def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:
+        """The store's advisor calls, takes and session ends from `since` on, oldest first."""
+        with self._reading("reading a store's advisor calls"):
+            return self._ledger.assist_events(store_id, since)
 
     def open_gaps(self) -> list[Gap]:
         """What to ask the devices for again, by device then sequence."""

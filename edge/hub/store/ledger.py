@@ -7,13 +7,14 @@ Every method runs inside the caller's transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from edge.hub.store.incoming import IncomingEvent
-from edge.hub.store.model import DeviceStatus, Gap, GapCount
+from edge.hub.store.model import DeviceStatus, Gap, GapCount, StoredEvent
 from edge.hub.store.ranges import GapState, Run
 
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
@@ -41,6 +42,22 @@ class DeviceRow:
 
 
 _DEVICE_FIGURES = "device_id, store_id, highest, last_contiguous, events_stored, duplicates_dropped"
+
+
+# The events the stores' advisor call queues are made of (edge.hub.assist_queue). The
+# list is written out in the SQL as constants, the same as in the partial index over
+# them (`events_for_assist`), so that both databases use that index; an event of any
+# other type costs the index nothing at ingest.
+ASSIST_EVENT_TYPES = (
+    "io.borne.assist.requested",
+    "io.borne.assist.taken",
+    "io.borne.session.ended",
+)
+ASSIST_TYPES_SQL = ", ".join(f"'{kind}'" for kind in ASSIST_EVENT_TYPES)
+ASSIST_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_for_assist ON events (time)"
+    f" WHERE type IN ({ASSIST_TYPES_SQL})"
+)
 
 
 class SqlLedger:
@@ -82,6 +99,24 @@ class SqlLedger:
                 row.device_id,
             ],
         )
+
+    def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:
+        """The store's events of ASSIST_EVENT_TYPES from `since` on, oldest first."""
+        prefix = f"/stores/{store_id}/devices/"
+        found = self._execute(
+            # Constant fragments only (S608): every value is a bound parameter.
+            "SELECT device_id, id, type, time, event FROM events"  # noqa: S608
+            f" WHERE type IN ({ASSIST_TYPES_SQL}) AND time >= ?"
+            " AND substr(source, 1, ?) = ?",
+            [self._dialect.time_in(since), len(prefix), prefix],
+        )
+        events = []
+        for device_id, event_id, kind, time, event in found:
+            decoded = json.loads(event) if isinstance(event, str | bytes) else event
+            data = decoded.get("data") if isinstance(decoded, dict) else None
+            moment = self._dialect.time_out(time)
+            events.append(StoredEvent(device_id, str(event_id), kind, moment, data))
+        return sorted(events, key=lambda stored: (stored.time, stored.id))
 
     def insert_event(self, event: IncomingEvent) -> bool:
         """Store the event; False if (source, id) was already stored."""

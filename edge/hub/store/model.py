@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge.hub.store.errors import MalformedEventError
 from edge.hub.store.incoming import IncomingEvent, RawEvent
@@ -81,6 +81,17 @@ class ReplayAsk:
     ranges: tuple[tuple[int, int], ...]  # [first, last], in order, within the ask's bounds
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One stored event as the advisor call queue reads it back."""
+
+    device_id: str
+    id: str
+    type: str
+    time: datetime
+    data: Any  # the event's `data`, decoded
+
+
 class EventStore(Protocol):
     """Where the hub keeps every kiosk event, once, and follows each device's sequence.
 
@@ -121,6 +132,10 @@ class EventStore(Protocol):
 
     def expire(self, device_id: str, ranges: Sequence[tuple[int, int]]) -> None:
         """The device no longer keeps these sequences: what is still open becomes expired."""
+        ...
+
+    def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:
+        """The store's advisor calls, takes and session ends from `since` on, oldest first."""
         ...
 
     def close(self) -> None:
