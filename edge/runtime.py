@@ -293,7 +293,7 @@ class Runtime:
         """Apply a reading to the session; commit its events; then show the new view."""
         if isinstance(reading, CardRemoved):
             log.debug("card removed from %s", reading.source)
-            return []  # a shopper's card ends nothing when lifted; a staff badge will
+            return []  # lifting a card or a badge ends nothing: a badge tapped again does
         if isinstance(reading, BeaconSighting):
             return await self._store(self.presence.observe(reading) if self.presence else [])
         if isinstance(reading, CardTap):

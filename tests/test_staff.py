@@ -22,6 +22,7 @@ from devices.readings import BarcodeScan, CardTap
 from edge.bootstrap import build_runtime
 from edge.config import load_config
 from edge.demo import demo_cards
+from edge.errors import ConfigError
 from edge.intents import (
     EndStaff,
     EnterStaffPin,
@@ -545,3 +546,12 @@ def test_a_staff_page_that_does_not_open_so_is_refused(tmp_path: Path, page: str
                 await runtime.ask(OpenStaffPage(page))
 
     asyncio.run(scenario())
+
+
+def test_staff_settings_are_read_and_checked() -> None:
+    config = load_config(None, {"BORNE_STAFF__LOCK_AFTER": "45", "BORNE_STAFF__MAX_FAILURES": "3"})
+    assert (config.staff.lock_after, config.staff.max_failures) == (45.0, 3)
+    assert (config.staff.answer_within, config.staff.lockout_minutes) == (5.0, 15.0)
+    # A request expires on the broker after 10 s: waiting longer would wait for nothing.
+    with pytest.raises(ConfigError, match=r"ANSWER_WITHIN: must be .* at most 10"):
+        load_config(None, {"BORNE_STAFF__ANSWER_WITHIN": "30"})
