@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,12 @@ from edge.runtime import Device, PlatformStreams, Runtime
 from edge.session import ShopperSession
 from edge.staff.assist import AssistQueue
 from edge.staff.desk import StaffDesk
-from edge.staff.directory import FixedDirectory, StaffDirectory, StreamDirectory
+from edge.staff.directory import (
+    FixedDirectory,
+    StaffDirectory,
+    StreamDirectory,
+    load_directory_file,
+)
 from edge.staff.lockouts import LOCKOUTS_FILE, BadgeLockouts
 from edge.staff.requests import HubRequests
 from edge.sync.cache import StreamCache
@@ -222,7 +228,7 @@ async def build_runtime(
         codes = CodePolicy(tuple(config.privacy.loyalty_prefixes))
         staff_files = ExitStack()  # the runtime closes them with the rest
         undo.callback(staff_files.close)
-        directory = _staff_directory(config, cache, staff_files)
+        directory = _staff_directory(config, cache, staff_files, pseudonyms.card)
         lockouts = BadgeLockouts(
             config.data_dir / LOCKOUTS_FILE,
             max_failures=config.staff.max_failures,
@@ -289,12 +295,22 @@ async def build_runtime(
     return runtime, simulators
 
 
-def _staff_directory(config: Config, cache: StreamCache | None, owned: ExitStack) -> StaffDirectory:
+def _staff_directory(
+    config: Config,
+    cache: StreamCache | None,
+    owned: ExitStack,
+    pseudonymize: Callable[[str], str],
+) -> StaffDirectory:
     """The staff directory the platform sent: from the streams' copy the kiosk keeps,
     also read when the catalog comes from a source file or no broker is configured
-    (staff then log in with what was received before); empty if none was ever kept."""
+    (staff then log in with what was received before); or the configured staff file
+    when the platform does not feed this kiosk; empty if there is none of these."""
     if cache is not None:
         return StreamDirectory(cache)
+    if config.staff.directory_file:
+        return load_directory_file(
+            Path(config.staff.directory_file), pseudonymize, config.device.store_id
+        )
     path = config.data_dir / STREAM_CACHE
     if not path.is_file():
         return FixedDirectory()

@@ -190,6 +190,9 @@ class StaffConfig(_Section):
     answer_within: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 5.0
     max_failures: Annotated[int, Field(ge=1, le=20)] = 5  # wrong PINs in a row lock a badge
     lockout_minutes: Annotated[float, Field(gt=0, le=1440, allow_inf_nan=False)] = 15.0
+    # A staff feed file (JSON Lines, docs/feeds.md) for a kiosk the platform does not
+    # feed; empty: the directory the platform sends (kept for when it is away).
+    directory_file: str = ""
 
 
 class DevicesConfig(_Section):

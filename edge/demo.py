@@ -20,6 +20,7 @@ DEMO_CATALOG = DEMO_STORE / "catalog.json"
 # pseudonym: worthless for anything else, and never used outside the demo.
 DEMO_SECRET = DEMO_STORE / "pseudonym.key"
 DEMO_CARDS = DEMO_STORE / "loyalty-cards.json"
+DEMO_STAFF = DEMO_STORE / "feeds" / "staff.jsonl"  # badges LEA-0042, MARC-0007...
 # The store code the demo feeds give this store ("here" in its inventory).
 DEMO_STORE_ID, DEMO_DEVICE_ID = "paris-01", "kiosk-01"
 DEMO_STORE_NAME = "Borne Démo — Paris République"
@@ -60,6 +61,10 @@ def with_demo_store(
             ),
             "catalog": _demo_catalog(config, platform_port),
             "devices": _fill(config.devices, **devices),
+            # Without the demo's platform, its staff badges come from its staff feed.
+            "staff": config.staff
+            if platform_port is not None
+            else _fill(config.staff, directory_file=str(DEMO_STAFF)),
             "mqtt": config.mqtt
             if platform_port is None
             else config.mqtt.model_copy(update={"host": "127.0.0.1", "port": platform_port}),

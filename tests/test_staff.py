@@ -21,7 +21,7 @@ import pytest
 from devices.readings import BarcodeScan, CardTap
 from edge.bootstrap import build_runtime
 from edge.config import load_config
-from edge.demo import demo_cards
+from edge.demo import demo_cards, with_demo_store
 from edge.errors import ConfigError
 from edge.intents import (
     EndStaff,
@@ -555,3 +555,35 @@ def test_staff_settings_are_read_and_checked() -> None:
     # A request expires on the broker after 10 s: waiting longer would wait for nothing.
     with pytest.raises(ConfigError, match=r"ANSWER_WITHIN: must be .* at most 10"):
         load_config(None, {"BORNE_STAFF__ANSWER_WITHIN": "30"})
+
+
+def test_the_demo_without_its_platform_knows_its_staff_from_its_staff_feed(
+    tmp_path: Path,
+) -> None:
+    config = with_demo_store(load_config(write_config(tmp_path / "k.toml", tmp_path / "data")))
+
+    async def scenario() -> None:
+        runtime, simulators = await build_runtime(config, simulators_allowed=True)
+        await runtime.start()
+        try:
+            await log_in(runtime, MARC, "1357")  # the README's demo badges and PINs
+            await runtime.ask(EndStaff())
+            await runtime.handle(badge("INES-0013"))  # she works at Lyon, not here
+            staff = runtime.session.view.staff
+            assert staff is not None
+            assert staff.notice is StaffNotice.UNKNOWN_BADGE
+        finally:
+            await runtime.close()
+            simulators.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_broken_staff_file_is_refused_naming_its_line(tmp_path: Path) -> None:
+    staff_file = tmp_path / "staff.jsonl"
+    staff_file.write_text('{"badge": "LEA-0042", "name": "Léa D.", "role": "boss"}\n')
+    path = write_config(
+        tmp_path / "k.toml", tmp_path / "data", staff=f'directory_file = "{staff_file}"'
+    )
+    with pytest.raises(ConfigError, match=r"staff.directory_file: .* line 1: .*role"):
+        asyncio.run(build_runtime(load_config(path)))

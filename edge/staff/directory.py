@@ -7,12 +7,14 @@ ever in it.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from edge.errors import BorneError
+from edge.errors import BorneError, ConfigError
 from edge.lockdown import is_pin_hash
 from edge.staff.view import ROLES
 from edge.sync.messages import Stream
@@ -89,3 +91,30 @@ class FixedDirectory:
 
     def lookup(self, badge: str) -> StaffEntry | None:
         return self._entries.get(badge)
+
+
+def load_directory_file(
+    path: Path, pseudonymize: Callable[[str], str], store_id: str
+) -> FixedDirectory:
+    """The staff of this store from a staff feed file (JSON Lines, docs/feeds.md), for
+    a kiosk the platform does not feed: badges keyed as the kiosk keys them, PIN hashes
+    only. A line that cannot be used refuses the file whole (ConfigError)."""
+    from edge.hub.feeds.errors import FeedValueError  # the hub's reader of the same feed
+    from edge.hub.feeds.staff import staff_from_line
+
+    where = "staff.directory_file"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(where, f"{path} cannot be read ({error})") from None
+    entries = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = staff_from_line(json.loads(line), pseudonymize)
+        except (ValueError, FeedValueError) as error:
+            raise ConfigError(where, f"{path} line {number}: {error}") from None
+        if record.works_in(store_id):
+            entries[record.pseudonym] = StaffEntry(record.name, record.role, record.pin_hash)
+    return FixedDirectory(entries)
