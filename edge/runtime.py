@@ -215,7 +215,7 @@ class Runtime:
             return
         desk = self.session.staff
         if desk is not None and desk.active:  # staff mode locks, with no warning
-            delay = max(0.0, self.staff_lock_after - desk.idle_for())
+            delay = max(0.0, desk.quiet_limit(self.staff_lock_after) - desk.idle_for())
             self._idle_timer = self._loop.call_later(delay, self._spawn_idle_step)
             return
         if not self.session.active:
@@ -250,7 +250,7 @@ class Runtime:
         session = self.session
         desk = session.staff
         if desk is not None and desk.active:
-            if forced or desk.idle_for() >= self.staff_lock_after:
+            if forced or desk.idle_for() >= desk.quiet_limit(self.staff_lock_after):
                 return session.lock_staff("idle")
             return []
         if not session.active:

@@ -235,6 +235,10 @@ def test_a_badge_wipes_the_shopper_and_staff_mode_locks_on_a_tap_and_when_left_a
             async with asyncio.timeout(15):  # nobody touches it: it locks by itself
                 view = await runtime.wait_for_view(lambda view: view.staff is None)
             assert view == SessionView()
+            await runtime.handle(badge("NINA-0001"))  # "Badge inconnu", then attract again
+            async with asyncio.timeout(15):
+                view = await runtime.wait_for_view(lambda view: view.staff is None)
+            assert view == SessionView()
             return await outbox_events(runtime)
 
     events = asyncio.run(scenario())
@@ -246,6 +250,25 @@ def test_a_badge_wipes_the_shopper_and_staff_mode_locks_on_a_tap_and_when_left_a
     viewed = [e["data"] for e in events if e["type"] == "io.borne.staff.customer_viewed"]
     assert viewed == [
         {"staff": lea, "customer": PSEUDONYMS.card(CARDS["Camille"]), "outcome": "hub_silent"}
+    ]
+
+
+def test_staff_logged_in_when_the_kiosk_stops_are_logged_out(tmp_path: Path) -> None:
+    config = kiosk_config(tmp_path)
+
+    async def scenario() -> None:
+        async with running(config) as runtime:
+            await log_in(runtime, LEA, "2468")
+
+    async def after_restart() -> list[dict[str, Any]]:
+        async with running(config) as runtime:
+            assert runtime.session.view == SessionView()  # staff mode is not remembered
+            return await outbox_events(runtime)
+
+    asyncio.run(scenario())
+    events = asyncio.run(after_restart())
+    assert [(e["type"][9:], e["data"]["reason"]) for e in events if "reason" in e["data"]] == [
+        ("staff.logged_out", "shutdown")
     ]
 
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 STAFF_PREFIX = "staff:"  # a Borne staff badge's card number (devices.nfc.card_formats)
 SUGGESTIONS = 4
+NOTICE_SECONDS = 5.0  # "Badge inconnu" is read, then the attract loop comes back
 LOGOUT_REASONS = ("button", "badge", "idle", "shutdown")
 _OUTCOMES = {"ok": "shown", "declined": "declined", "unknown": "unknown", "refused": "refused"}
 
@@ -87,6 +88,13 @@ class StaffDesk:
     @property
     def logged_in(self) -> bool:
         return self.view is not None and self.view.logged_in
+
+    def quiet_limit(self, lock_after: float) -> float:
+        """Seconds without a touch before staff mode locks: `lock_after`, or a moment
+        when all the screen says is that a badge is unknown."""
+        if self.view is not None and self.view.notice is StaffNotice.UNKNOWN_BADGE:
+            return min(lock_after, NOTICE_SECONDS)
+        return lock_after
 
     def idle_for(self) -> float:
         """Seconds since the staff member last did anything."""

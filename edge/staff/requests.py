@@ -18,7 +18,6 @@ from typing import Any
 
 from paho.mqtt.properties import Properties
 
-from edge.staff.answers import MAX_ANSWER_BYTES
 from edge.uplink import Request
 
 log = logging.getLogger(__name__)
@@ -105,6 +104,4 @@ class HubRequests:
             return None
         finally:
             self._waiting.pop(correlation, None)
-        if len(answer) > MAX_ANSWER_BYTES:
-            log.warning("a staff answer larger than %d bytes was refused", MAX_ANSWER_BYTES)
-        return answer
+        return answer  # read (and refused when too large: MAX_ANSWER_BYTES) by the desk
