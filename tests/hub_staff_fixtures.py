@@ -182,7 +182,7 @@ class Client:
 
     def _with(self, correlation: bytes) -> tuple[str, bytes, Any] | None:
         for topic, payload, properties, _ in self.received:
-            if getattr(properties, "CorrelationData", None) == correlation:
+            if "/res/" in topic and getattr(properties, "CorrelationData", None) == correlation:
                 return topic, payload, properties
         return None
 

@@ -1,0 +1,230 @@
+"""A real `borne hub serve` on a real mosquitto answers staff kiosks' requests.
+
+What an associate or a manager is told about a customer, an order, a handover; what the
+hub refuses (a badge it does not list for the store); what it drops without a word (a
+malformed request, an answer asked for on another device's topic). Every message the
+hub sends is checked against docs/asyncapi.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.asyncapi import check_message
+from tests.conftest import borne
+from tests.hub_staff_fixtures import (
+    CAMILLE,
+    CARDS,
+    DEMO_FEEDS,
+    INES,
+    LEA,
+    LOUISE,
+    MARC,
+    STAFF_FEEDS,
+    Client,
+    hub_config,
+    start_hub,
+    stop_hub,
+)
+from tests.mosquitto import Broker, free_port
+
+pytestmark = pytest.mark.mqtt
+
+
+def import_demo(config: Path) -> None:
+    files = [str(DEMO_FEEDS / name) for name in STAFF_FEEDS]
+    result = borne("hub", "import", "--config", str(config), *files)
+    assert result.returncode == 0, result.stderr
+
+
+def ask_until_answered(kiosk: Client, document: dict[str, Any]) -> dict[str, Any]:
+    """Ask until the hub, subscribing, answers: a request nobody shares is dropped."""
+    for _ in range(60):
+        correlation = kiosk.ask("order", document)
+        try:
+            return kiosk.answer_to(correlation, timeout=1.0)[1]
+        except AssertionError:
+            continue
+    raise TimeoutError("the hub never answered")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, Client]]:
+    """A broker, a hub fed the demo's staff feeds, and a kiosk listening for answers."""
+    folder = tmp_path_factory.mktemp("staff-hub")
+    (folder / "broker").mkdir()
+    broker = Broker(folder / "broker", free_port(), persistent=False)
+    broker.start()
+    config = hub_config(folder, broker.port, "hub-staff")
+    import_demo(config)
+    process = start_hub(config)
+    kiosk = Client(broker.port, "kiosk-test").start("borne/v1/devices/+/res/#")
+    try:
+        ask_until_answered(kiosk, {"store": "paris-01", "staff": LEA, "order": "W-2026-0042"})
+        yield broker, kiosk
+    finally:
+        kiosk.stop()
+        counters, log = stop_hub(process)
+        broker.kill(signal.SIGTERM)
+    # Nothing personal in the hub's log: no pseudonym, no name, no contact.
+    for private in (CAMILLE, LEA, "Camille", "Martin", "example.fr"):
+        assert private not in log
+    assert counters["staff"]["answered"] >= 1
+
+
+def ask(kiosk: Client, name: str, document: Any, **options: Any) -> dict[str, Any]:
+    """Ask as a kiosk does; the answer, checked against the contract (and, by `answer_to`,
+    carrying the request's correlation data and an expiry of 10 s at most)."""
+    topic, answer = kiosk.answer_to(kiosk.ask(name, document, **options))
+    check_message(topic, json.dumps(answer).encode())
+    return answer
+
+
+def test_an_associate_sees_the_customer_s_file_with_contact_details_masked(
+    hub: tuple[Broker, Client],
+) -> None:
+    _, kiosk = hub
+    answer = ask(kiosk, "customer", {"store": "paris-01", "staff": LEA, "customer": CAMILLE})
+    assert answer["status"] == "ok"
+    camille = answer["customer"]
+    assert (camille["first_name"], camille["last_name"], camille["tier"]) == (
+        "Camille",
+        "Martin",
+        "Or",
+    )
+    assert camille["points"] == 1250
+    assert (camille["email"], camille["phone"]) == ("c•••@example.fr", "•• •• •• •• 78")
+    assert camille["contact_masked"] is True
+    assert camille["sizes"] == {"Chaussures": "39", "Haut": "M"}
+    assert camille["wishlist"] == ["03760123450263", "03760123450317"]
+    orders = camille["orders"]
+    assert [order["placed"] for order in orders] == sorted(
+        (order["placed"] for order in orders), reverse=True
+    )
+    assert {order["channel"] for order in orders} == {"store", "web", "app"}
+    assert any(order["returned"] for order in orders)
+
+
+def test_a_manager_sees_the_contact_details(hub: tuple[Broker, Client]) -> None:
+    _, kiosk = hub
+    answer = ask(kiosk, "customer", {"store": "paris-01", "staff": MARC, "customer": CAMILLE})
+    camille = answer["customer"]
+    assert (camille["email"], camille["phone"]) == ("camille.martin@example.fr", "06 12 34 56 78")
+    assert camille["contact_masked"] is False
+
+
+def test_a_customer_who_declined_personalisation_is_said_so_and_nothing_else(
+    hub: tuple[Broker, Client],
+) -> None:
+    _, kiosk = hub
+    answer = ask(kiosk, "customer", {"store": "paris-01", "staff": MARC, "customer": LOUISE})
+    assert answer == {"status": "declined"}
+
+
+def test_an_unknown_customer_and_an_unknown_order_are_said_unknown(
+    hub: tuple[Broker, Client],
+) -> None:
+    _, kiosk = hub
+    stranger = CARDS("9250000000099")
+    assert ask(kiosk, "customer", {"store": "paris-01", "staff": LEA, "customer": stranger}) == {
+        "status": "unknown"
+    }
+    assert ask(kiosk, "order", {"store": "paris-01", "staff": LEA, "order": "CC-0000-1"}) == {
+        "status": "unknown"
+    }
+
+
+def test_a_badge_the_hub_does_not_list_for_the_store_is_refused(
+    hub: tuple[Broker, Client],
+) -> None:
+    _, kiosk = hub
+    unknown_badge = CARDS("staff:NOBODY-01")
+    for staff in (unknown_badge, INES):  # Inès works at lyon-01
+        request = {"store": "paris-01", "staff": staff, "customer": CAMILLE}
+        assert ask(kiosk, "customer", request) == {"status": "refused"}
+    # A kiosk the hub knows is at lyon-01 cannot ask for paris-01, whoever is logged in.
+    request = {"store": "paris-01", "staff": LEA, "order": "CC-2026-104233"}
+    assert ask(kiosk, "order", request, device="kiosk-lyon") == {"status": "refused"}
+
+
+def test_an_order_is_shown_with_its_items_status_and_first_name(
+    hub: tuple[Broker, Client],
+) -> None:
+    _, kiosk = hub
+    answer = ask(kiosk, "order", {"store": "paris-01", "staff": LEA, "order": "CC-2026-104233"})
+    assert answer["status"] == "ok"
+    assert answer["first_name"] == "Camille"
+    order = answer["order"]
+    assert (order["status"], order["pickup_store"], order["channel"]) == (
+        "ready_for_pickup",
+        "paris-01",
+        "web",
+    )
+    assert [(line["title"], line["quantity"]) for line in order["lines"]] == [
+        ("Plaid laine mérinos", 1)
+    ]
+
+
+def test_a_pickup_is_handed_over_once_and_only_in_its_store(hub: tuple[Broker, Client]) -> None:
+    _, kiosk = hub
+    request = {"store": "paris-01", "staff": LEA, "order": "CC-2026-104251"}
+    done = ask(kiosk, "handover", request)
+    assert (done["status"], done["order"]["status"]) == ("ok", "handed_over")
+    again = ask(kiosk, "handover", request)
+    assert (again["status"], again["order"]["status"]) == ("not_ready", "handed_over")
+    looked_up = ask(kiosk, "order", request)
+    assert looked_up["order"]["status"] == "handed_over"
+    # Waiting at lyon-01: not this store's to hand over.
+    elsewhere = {"store": "paris-01", "staff": MARC, "order": "CC-2026-104198"}
+    refused = ask(kiosk, "handover", elsewhere)
+    assert (refused["status"], refused["order"]["status"]) == ("not_ready", "ready_for_pickup")
+    shipped = ask(kiosk, "handover", {**elsewhere, "order": "W-2026-0077"})
+    assert shipped["status"] == "not_ready"
+
+
+def test_malformed_requests_and_other_devices_topics_get_no_answer_and_are_counted(
+    tmp_path: Path, broker: Broker
+) -> None:
+    config = hub_config(tmp_path, broker.port, "hub-strict")
+    import_demo(config)
+    process = start_hub(config)
+    kiosk = Client(broker.port, "kiosk-strict").start("borne/v1/devices/#")
+    try:
+        ask_until_answered(kiosk, {"store": "paris-01", "staff": LEA, "order": "W-2026-0042"})
+        good = {"store": "paris-01", "staff": LEA, "customer": CAMILLE}
+        dropped = [
+            kiosk.ask("customer", b"{not json"),
+            kiosk.ask("customer", {**good, "customer": "9250000000017"}),  # a card number
+            kiosk.ask("order", {**good, "order": "cc 42; drop"}),
+            kiosk.ask("customer", {**good, "staff": None}),
+            kiosk.ask("customer", b"{" + b" " * 5000 + b"}"),
+            # An answer asked for on another kiosk's topic would let one kiosk read
+            # what was asked at another: dropped.
+            kiosk.ask("customer", good, response_topic="borne/v1/devices/kiosk-b/res/staff"),
+            kiosk.ask("customer", good, response_topic="borne/v1/devices/kiosk-a/res/#"),
+        ]
+        # Requests are answered in order: once this one is, the others were dropped.
+        last = kiosk.ask("customer", good)
+        kiosk.answer_to(last)
+        correlations = [
+            getattr(properties, "CorrelationData", None)
+            for topic, _, properties, _ in kiosk.received
+            if "/res/" in topic
+        ]
+        assert not set(dropped) & set(correlations)
+        assert not [
+            topic for topic, *_ in kiosk.received if topic.startswith("borne/v1/devices/kiosk-b")
+        ]
+    finally:
+        kiosk.stop()
+        counters, log = stop_hub(process)
+    assert counters["staff"]["malformed"] == len(dropped)
+    assert "kiosk-a" in log  # the device is named, never what it sent
+    for private in (CAMILLE, LEA, "9250000000017"):
+        assert private not in log
