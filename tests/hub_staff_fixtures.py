@@ -64,6 +64,11 @@ def kiosk_event(
     }
 
 
+def event_topic(device: str, event: dict[str, Any]) -> str:
+    """Where a kiosk publishes an event: its type without "io.borne." (edge.events)."""
+    return f"borne/v1/devices/{device}/events/{event['type'].removeprefix('io.borne.')}"
+
+
 def hub_config(folder: Path, port: int, client_id: str, store_url: str = "") -> Path:
     """A hub on the test broker with the demo's key; its data in `folder`."""
     path = folder / f"{client_id}.toml"
@@ -146,7 +151,7 @@ class Client:
     def publish_events(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:
             device = event["source"].rsplit("/", 1)[1]
-            topic = f"borne/v1/devices/{device}/events/{event['type']}"
+            topic = event_topic(device, event)
             self.publish(topic, json.dumps(event).encode())
 
     def ask(
