@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -344,8 +345,9 @@ def _file_objects() -> list[object]:
 
 
 def test_the_customers_file_is_shown_on_consent_by_role_and_leaves_nothing_behind(
-    tmp_path: Path, broker: Broker, subscriber: Subscriber
+    tmp_path: Path, broker: Broker, subscriber: Subscriber, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     config = kiosk_config(tmp_path, broker.port)
     hub = TinyHub(broker.port, _hub_answer)
     data_dir = tmp_path / "data"
@@ -405,6 +407,9 @@ def test_the_customers_file_is_shown_on_consent_by_role_and_leaves_nothing_behin
         asyncio.run(scenario())
     finally:
         hub.stop()
+    assert "edge.runtime" in caplog.text  # the kiosk's logs were captured...
+    assert SECRET_NAME not in caplog.text  # ... and hold nothing of the file
+    assert SECRET_TITLE not in caplog.text
     asked = [(kind, body["staff"]) for kind, body in hub.asked]
     lea, marc = badge_pseudonym(LEA), badge_pseudonym(MARC)
     assert asked == [("customer", lea)] * 3 + [("customer", marc)]
