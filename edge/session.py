@@ -161,11 +161,12 @@ class ShopperSession:
         """
         desk = self._staff
         if desk is not None and desk.view is not None:
-            language = self.view.language if self.view.staff is not None else "fr"
+            staying = self.view.staff is not None  # the language and scans of staff mode
             self.view = SessionView(
                 screen=Screen.STAFF,
                 staff=desk.view,
-                language=language,
+                language=self.view.language if staying else "fr",
+                scans=self.view.scans if staying else 0,
                 catalog_version=self.view.catalog_version,
             )
         elif self.view.staff is not None:
@@ -346,7 +347,9 @@ class ShopperSession:
         """
         card_number = self._codes.loyalty_number(scan)
         if self._staff is not None and self._staff.active:
-            return self._show_staff(self._staff.scanned(scan.text, card_number))
+            drafts = self._show_staff(self._staff.scanned(scan.text, card_number))
+            self.view = replace(self.view, scans=self.view.scans + 1)  # beep, flash
+            return drafts
         if card_number is not None:
             # A card shown is a card tapped: the same greeting, the same pseudonym.
             tap = CardTap(card_number, "", f"barcode:{scan.symbology}", scan.source, scan.at)

@@ -476,6 +476,7 @@ def test_a_pickup_found_by_its_qr_code_or_its_number_is_handed_over(
             assert view.staff.pickup is not None
             assert view.staff.pickup.first_name == "Camille"
             assert view.staff.pickup.can_hand_over
+            assert view.scans == 1  # the code read is heard and seen, as for a shopper
             await runtime.ask(OpenStaffPage("order"))
             await runtime.ask(TypeText("cc-2026-10423"))
             await runtime.ask(LookupOrder(""))
