@@ -21,9 +21,11 @@ import pytest
 
 from devices.readings import BarcodeScan, CardTap
 from edge.bootstrap import build_runtime
+from edge.catalog import Catalog
 from edge.config import load_config
-from edge.demo import demo_cards, with_demo_store
+from edge.demo import DEMO_CATALOG, demo_cards, with_demo_store
 from edge.errors import ConfigError
+from edge.events import EventDraft, Priority
 from edge.intents import (
     EndStaff,
     EnterStaffPin,
@@ -35,9 +37,13 @@ from edge.intents import (
     TypeText,
     UnlockBadge,
 )
+from edge.lockdown import hash_pin
 from edge.runtime import Runtime
-from edge.session import Screen, SessionView
+from edge.session import Screen, SessionView, ShopperSession
 from edge.staff.answers import CustomerData
+from edge.staff.desk import StaffDesk
+from edge.staff.directory import FixedDirectory, StaffEntry
+from edge.staff.lockouts import BadgeLockouts
 from edge.staff.requests import HubRequests
 from edge.staff.view import CustomerFile, Order, OrderLine, StaffNotice, StaffPage
 from tests.asyncapi import check_message
@@ -616,3 +622,42 @@ def test_a_broken_staff_file_is_refused_naming_its_line(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"staff.directory_file: .* line 1: .*role"):
         asyncio.run(build_runtime(load_config(path)))
+
+
+def test_a_retailers_own_uid_badge_listed_in_the_directory_is_a_staff_badge(
+    tmp_path: Path,
+) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.load_source(DEMO_CATALOG)
+    uid_badge = PSEUDONYMS.card("uid:04a1b2c3d4e5f6")
+    directory = FixedDirectory(
+        {uid_badge: StaffEntry("Zoé R.", "associate", hash_pin("8642", iterations=1000))}
+    )
+    lockouts = BadgeLockouts(tmp_path / "staff.sqlite")
+    desk = StaffDesk(
+        directory, lockouts, PSEUDONYMS.card, catalog, clock=time.time, store_id="paris-01"
+    )
+    session = ShopperSession(catalog, PSEUDONYMS.card, clock=time.time, staff=desk)
+    try:
+        session.on_card(CardTap("uid:04a1b2c3d4e5f6", "04a1b2c3d4e5f6", "MifareClassic", "t", 0))
+        assert session.view.screen is Screen.STAFF
+        drafts = session.handle(EnterStaffPin("8642"))
+        assert [(d.type, d.priority) for d in drafts] == [
+            ("io.borne.staff.logged_in", Priority.CRITICAL)  # never shed
+        ]
+        session.handle(EndStaff())
+        # Another UID-only card is a loyalty card, as before.
+        session.on_card(CardTap("uid:0badc0de", "0badc0de", "MifareClassic", "t", 0))
+        view = session.view
+        assert view.screen is Screen.WELCOME
+    finally:
+        lockouts.close()
+        catalog.close()
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["io.borne.staff.pin_refused", "io.borne.order.handed_over", "io.borne.assist.taken"],
+)
+def test_staff_events_are_never_shed(event_type: str) -> None:
+    assert EventDraft(event_type, {}).priority is Priority.CRITICAL
