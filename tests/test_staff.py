@@ -423,6 +423,11 @@ def test_the_customers_file_is_shown_on_consent_by_role_and_leaves_nothing_behin
     with subscriber.lock:
         payloads = [p for t, p, _ in subscriber.messages if "/events/" in t]
     events = check_events(payloads)
+    with subscriber.lock:
+        requests = [(t, p) for t, p, _ in subscriber.messages if "/req/" in t]
+    assert len(requests) == 4
+    for topic, payload in requests:  # the kiosk's requests are the contract's too
+        check_message(topic, payload)
     outcomes = [
         (e["data"]["staff"], e["data"]["outcome"])
         for e in events

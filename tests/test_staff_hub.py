@@ -42,7 +42,10 @@ def test_a_staff_member_serves_customers_pickups_and_calls_with_the_real_hub(
     config = with_demo_store(load_config(written), platform_port=platform.port)
     assist = "borne/v1/stores/paris-01/assist"
     other_kiosk = Client(platform.port, "other-kiosk").start(
-        assist, "borne/v1/devices/kiosk-01/events/#"
+        assist,
+        "borne/v1/devices/kiosk-01/events/#",
+        "borne/v1/devices/kiosk-01/req/+",
+        "borne/v1/devices/kiosk-01/res/staff",
     )
 
     async def scenario() -> None:
@@ -119,9 +122,12 @@ def test_a_staff_member_serves_customers_pickups_and_calls_with_the_real_hub(
     finally:
         other_kiosk.stop()
         platform.close()
-    events = [(t, p) for t, p, _, _ in other_kiosk.received if "/events/" in t]
-    for topic, payload in events:
+    for topic, payload, _, _ in other_kiosk.received:  # requests, answers, queues, events
         check_message(topic, payload)
+    events = [(t, p) for t, p, _, _ in other_kiosk.received if "/events/" in t]
+    asked = [t.rsplit("/", 1)[1] for t, *_ in other_kiosk.received if "/req/" in t]
+    asked = [name for name in asked if name != "sync"]  # the streams' resyncs
+    assert asked == ["customer", "customer", "order", "handover", "order", "customer"]
     kinds = [json.loads(payload)["type"][9:] for _, payload in events]
     assert kinds.count("staff.customer_viewed") == 3
     assert kinds.count("order.handed_over") == 1
