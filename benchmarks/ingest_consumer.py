@@ -29,10 +29,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.hub.assist_queue import AssistQueues
 from edge.hub.config import load_hub_config
 from edge.hub.resync import SyncResponder, device_store_lookup
 from edge.hub.service import HubService, shared_events_topic
+from edge.hub.staff_requests import StaffResponder
 from edge.hub.store import EventStore, IncomingEvent, IngestResult, RawEvent
+from edge.hub.streams.lookups import StaffLookups
 
 REPORT_EVERY = 0.1  # seconds between two `count N` lines
 SHARE_GROUP = "borne-hub"  # the hub's default share group
@@ -85,7 +88,15 @@ async def run_hub(config_path: Path) -> list[Stored]:
     )
     try:
         responder = SyncResponder(streams, device_store_lookup(store))
-        service = HubService(config.mqtt, cast(EventStore, timed), resync=responder)
+        # As `borne hub serve`: the fleet's session ends make it publish advisor queues.
+        lookups = StaffLookups(streams.database)
+        service = HubService(
+            config.mqtt,
+            cast(EventStore, timed),
+            resync=responder,
+            staff=StaffResponder(lookups, device_store_lookup(store)),
+            assist=AssistQueues(store, lookups),
+        )
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, service.close)
         reporter.start()

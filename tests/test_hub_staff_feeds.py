@@ -328,3 +328,11 @@ def test_arbitrary_bytes_after_a_staff_line_give_records_or_a_feed_error(
 ) -> None:
     read_or_refuse(json.dumps(staff_line()).encode() + b"\n" + tail, demo_key)
     read_or_refuse(json.dumps(order_line()).encode() + b"\n" + tail, demo_key)
+
+
+def test_the_hub_knows_the_roles_channels_and_statuses_the_kiosk_knows() -> None:
+    from edge.hub.feeds import orders, staff
+    from edge.staff import view
+
+    assert staff.ROLES == view.ROLES
+    assert (orders.CHANNELS, orders.ORDER_STATUSES) == (view.CHANNELS, view.ORDER_STATUSES)

@@ -122,7 +122,14 @@ def compute_queue(
 
 
 class AssistQueues:
-    """Publishes the queue of each store noticed, once per burst, until cancelled."""
+    """Publishes the queue of each store noticed, once per burst, until cancelled.
+
+    A store's queue is published at most once per `EVERY` seconds: a fleet's burst of
+    session ends (one per shopper) must not have the hub read its events back as often
+    as it writes them. A call shows on the store's screens that much later at most.
+    """
+
+    EVERY = 0.5  # seconds between two rounds of publishing
 
     def __init__(
         self,
@@ -130,10 +137,12 @@ class AssistQueues:
         lookups: StaffLookups,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        every: float = EVERY,
     ) -> None:
         self._events = events
         self._lookups = lookups
         self._now = now
+        self._every = every
         self._pending: set[str] = set()
         self._woken = asyncio.Event()
         self.published = 0
@@ -152,6 +161,7 @@ class AssistQueues:
             stores, self._pending = sorted(self._pending), set()
             for store_id in stores:
                 await self._publish_store(store_id, publish)
+            await asyncio.sleep(self._every)  # what comes meanwhile goes in the next round
 
     async def _publish_store(self, store_id: str, publish: Publish) -> None:
         try:
