@@ -7,6 +7,7 @@ on the same event store, publishes the same calls: the queue lives in the events
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -16,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from edge.hub.assist_queue import open_calls
-from edge.hub.store import StoredEvent
+from edge.hub.assist_queue import AssistQueues, open_calls
+from edge.hub.store import SqliteEventStore, StoredEvent
+from edge.hub.streams import SqliteStreamDatabase
+from edge.hub.streams.lookups import StaffLookups
 from tests.asyncapi import check_message
 from tests.conftest import borne
 from tests.hub_staff_fixtures import (
@@ -173,3 +176,46 @@ def test_a_call_is_forgotten_after_30_minutes_and_a_taken_one_after_10() -> None
     ended = stored("io.borne.session.ended", "kiosk-b", now - timedelta(minutes=6))
     assert [call.device for call in open_calls([ended, recent], now)] == ["kiosk-b"]
     assert open_calls([recent, stored("io.borne.session.ended", "kiosk-b", now)], now) == []
+
+
+def test_a_queue_with_calls_is_published_again_as_they_age_out(tmp_path: Path) -> None:
+    events = SqliteEventStore(tmp_path / "events.sqlite")
+    streams = SqliteStreamDatabase(tmp_path / "streams.sqlite")
+    call = kiosk_event("io.borne.assist.requested", "kiosk-a", 1, {"gtin": None})
+    events.ingest([json.dumps(call).encode()])
+    clock = [datetime.now(UTC)]
+    queues = AssistQueues(
+        events, StaffLookups(streams), now=lambda: clock[0], every=0.0, refresh=0.05
+    )
+    published: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        arrived = asyncio.Event()
+
+        def publish(topic: str, payload: bytes) -> bool:
+            assert topic == QUEUE
+            published.append(json.loads(payload))
+            arrived.set()
+            return True
+
+        async def next_queue() -> dict[str, Any]:
+            await arrived.wait()
+            arrived.clear()
+            return published[-1]
+
+        task = asyncio.create_task(queues.run(publish))
+        try:
+            queues.notice(["paris-01"])
+            assert len((await next_queue())["calls"]) == 1
+            clock[0] += timedelta(minutes=31)  # no event comes: the refresh says it
+            while (await next_queue())["calls"]:
+                pass
+        finally:
+            task.cancel()
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+    finally:
+        events.close()
+        streams.close()
+    assert published[-1]["calls"] == []

@@ -130,6 +130,9 @@ class AssistQueues:
     """
 
     EVERY = 0.5  # seconds between two rounds of publishing
+    # A store whose queue holds calls is published again this often even without news:
+    # its calls age out (30 minutes, 10 once taken) with no event to say so.
+    REFRESH = 60.0
 
     def __init__(
         self,
@@ -138,12 +141,15 @@ class AssistQueues:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         every: float = EVERY,
+        refresh: float = REFRESH,
     ) -> None:
         self._events = events
         self._lookups = lookups
         self._now = now
         self._every = every
+        self._refresh = refresh
         self._pending: set[str] = set()
+        self._with_calls: set[str] = set()  # stores whose last queue held calls
         self._woken = asyncio.Event()
         self.published = 0
 
@@ -156,7 +162,10 @@ class AssistQueues:
     async def run(self, publish: Publish) -> None:
         """Publish every store noticed, until cancelled."""
         while True:
-            await self._woken.wait()
+            try:
+                await asyncio.wait_for(self._woken.wait(), self._refresh)
+            except TimeoutError:
+                self._pending |= self._with_calls
             self._woken.clear()
             stores, self._pending = sorted(self._pending), set()
             for store_id in stores:
@@ -172,6 +181,10 @@ class AssistQueues:
             # The next assist event publishes it again; the kiosks keep the last one.
             log.warning("hub: the advisor calls of %r could not be read: %s", store_id, error)
             return
+        if document["calls"]:
+            self._with_calls.add(store_id)
+        else:
+            self._with_calls.discard(store_id)
         payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         if publish(assist_topic(store_id), payload):
             self.published += 1
