@@ -18,6 +18,7 @@ from edge.hub.streams import SqliteStreamDatabase, StreamStore
 from edge.hub.streams.lookups import StaffLookups
 from edge.hub.streams.postgres import PostgresStreamDatabase
 from edge.sync.messages import Stream
+from tests.asyncapi import check_message
 from tests.hub_staff_fixtures import (
     CAMILLE,
     CARDS,
@@ -79,6 +80,13 @@ def test_each_store_s_kiosks_get_that_store_s_staff_with_name_role_and_pin_hash(
     assert (lea["name"], lea["role"]) == ("Léa D.", "associate")
     assert lea["pin_hash"].startswith("pbkdf2-sha256$")
     assert "LEA-0042" not in json.dumps(staff)  # the badge id is never kept
+    # As the kiosks receive them: change sets, and a resync's snapshot pages.
+    changes = hub.changes_since("paris-01", Stream.STAFF, 0) or []
+    assert changes
+    for document in changes:
+        check_message("borne/v1/stores/paris-01/staff/changes", json.dumps(document).encode())
+    for page in hub.snapshot("paris-01", Stream.STAFF):
+        check_message("borne/v1/devices/kiosk-a/res/sync", json.dumps(page).encode())
 
 
 def test_a_customer_is_read_with_profile_and_orders_newest_first(hub: StreamStore) -> None:
