@@ -225,6 +225,7 @@ def test_profile_fields_are_kept_for_staff_and_never_reach_the_customers_stream(
         wishlist=("03760123450263",),
     )
     assert "Martin" not in repr(camille)
+    assert "example.fr" not in repr(camille.profile)
     streams = StreamStore(tmp_path / "streams.sqlite")
     try:
         streams.add_store("paris-01")

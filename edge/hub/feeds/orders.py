@@ -55,7 +55,7 @@ class OrderRecord:
     """One order of one customer; what it holds stays out of the repr."""
 
     number: str
-    customer: str  # the customer's card pseudonym (64 lowercase hex digits)
+    customer: str = field(repr=False)  # the customer's card pseudonym (64 lowercase hex)
     channel: str  # one of edge.staff.view.CHANNELS
     placed: str  # ISO 8601 date or date and time, as the feed gave it
     placed_at: datetime = field(repr=False)  # the same, as an instant (a date: its midnight UTC)

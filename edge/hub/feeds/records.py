@@ -189,6 +189,9 @@ class CustomerProfile:
     sizes: tuple[tuple[str, str], ...] = ()  # ("Chaussures", "39")
     wishlist: tuple[str, ...] = ()  # GTIN-14s
 
+    def __repr__(self) -> str:  # contact details and tastes stay out of logs
+        return "CustomerProfile(...)"
+
 
 @dataclass(frozen=True, slots=True)
 class Customer:
