@@ -211,10 +211,15 @@ def test_the_attract_loop_shows_its_place_and_moves_on_a_swipe(shots: Path) -> N
 
     first, swiped = current_dot("attract"), current_dot("attract_swiped")
     assert 20 < swiped - first < 80  # the next dot along
-    assert "Nomade ANC" in _text(shots, "attract", "promotion")
-    assert "Cocotte en fonte" in _text(shots, "attract_swiped", "promotion")
-    # A touch (not a swipe) opens the promotion now on screen.
-    assert "Cocotte en fonte" in _ocr(shots / "promoted.png")
+    # The loop may have moved on by itself before the first picture (a slow start):
+    # what matters is that the swipe brought the next promotion, and a touch opens it.
+    names = ["Nomade ANC", "Cocotte en fonte", "Plaid laine", "Chaussures de running"]  # in turn
+    first_text = _text(shots, "attract", "promotion")
+    shown = [index for index, name in enumerate(names) if name in first_text]
+    assert shown, first_text
+    following = names[shown[0] + 1]
+    assert following in _text(shots, "attract_swiped", "promotion")
+    assert following in _ocr(shots / "promoted.png")
 
 
 def _text(shots: Path, name: str, button_id: str) -> str:

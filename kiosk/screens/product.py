@@ -39,10 +39,23 @@ class ProductScreen(KioskScreen):
     all_reviews = StringProperty("")  # every review, when the shopper opened them
     reviews_open = BooleanProperty(False)
     can_go_back = BooleanProperty(False)
+    has_similar = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         attach_while(self, "reviews_open", self.ids.reviews_layer)
+        # "Back" and "Done" span the screen's foot in portrait; in landscape they go
+        # under the picture, leaving the texts' column its whole height (a 1280x800
+        # tablet has no row to spare there).
+        self.app.theme.bind(portrait=self._place_navigation)
+        self._place_navigation()
+
+    def _place_navigation(self, *_: Any) -> None:
+        navigation = self.ids.navigation.__self__  # ids are weak proxies: the widgets
+        home = (self.ids.page if self.app.theme.portrait else self.ids.media).__self__
+        if navigation.parent is not home:
+            navigation.parent.remove_widget(navigation)
+            home.add_widget(navigation)  # last: at the foot
 
     def show(self, view: SessionView) -> None:
         product = view.product
@@ -113,6 +126,7 @@ class ProductScreen(KioskScreen):
         return self._("Stock as of {time} on {day}", time=time, day=day)
 
     def _show_similar(self, similar: tuple[Product, ...], language: str) -> None:
+        self.has_similar = bool(similar)
         specs = [
             product_tile(f"similar_{index}", other, language, compact=True)
             for index, other in enumerate(similar, start=1)
