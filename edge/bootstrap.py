@@ -306,6 +306,11 @@ def _staff_directory(
     (staff then log in with what was received before); or the configured staff file
     when the platform does not feed this kiosk; empty if there is none of these."""
     if cache is not None:
+        if config.staff.directory_file:  # the platform's directory wins: say the file is not read
+            log.warning(
+                "[staff] directory_file is ignored: the platform sends this kiosk its staff"
+                " (the staff stream)"
+            )
         return StreamDirectory(cache)
     if config.staff.directory_file:
         return load_directory_file(

@@ -18,23 +18,64 @@ from dataclasses import dataclass
 from edge.errors import ConfigError
 
 ITERATIONS = 200_000
-_HASH_FORMAT = re.compile(r"^pbkdf2-sha256\$(\d{4,7})\$([0-9a-f]{16,64})\$([0-9a-f]{64})$")
+# More rounds than this would freeze the screen for seconds at each PIN typed: a hash
+# asking for them (from the platform's staff directory, say) is not one of ours.
+MAX_ITERATIONS = 1_000_000
+# The salt is whole bytes: an odd number of hex digits is no salt `hash_pin` made.
+_HASH_FORMAT = re.compile(r"^pbkdf2-sha256\$([0-9]{4,7})\$((?:[0-9a-f]{2}){8,32})\$([0-9a-f]{64})$")
 _PIN_FORMAT = re.compile(r"^[0-9]{4,12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PinHash:
+    """A hash made by `hash_pin`, read: what checking a PIN against it needs."""
+
+    iterations: int
+    salt: bytes
+    digest: bytes
+
+    def __repr__(self) -> str:  # a PIN hash is never in a log
+        return f"PinHash(iterations={self.iterations})"
+
+    def matches(self, pin: str) -> bool:
+        """Whether `pin` is the PIN behind this hash; slow on purpose."""
+        digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), self.salt, self.iterations)
+        return hmac.compare_digest(digest, self.digest)
+
+
+def read_pin_hash(value: str) -> PinHash | None:
+    """`value` read as a hash made by `hash_pin`, or None when it is not one (or asks
+    for more than `MAX_ITERATIONS` rounds)."""
+    match = _HASH_FORMAT.match(value)
+    if match is None:
+        return None
+    iterations = int(match.group(1))
+    if not 1000 <= iterations <= MAX_ITERATIONS:
+        return None
+    return PinHash(iterations, bytes.fromhex(match.group(2)), bytes.fromhex(match.group(3)))
 
 
 def hash_pin(pin: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
     """The configuration value for `pin` (4 to 12 digits)."""
     if not _PIN_FORMAT.match(pin):
         raise ValueError("a staff PIN is 4 to 12 digits")
+    if not 1000 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(f"PBKDF2 rounds: 1000 to {MAX_ITERATIONS}")
     salt = os.urandom(16) if salt is None else salt
+    if not 8 <= len(salt) <= 32:
+        raise ValueError("a salt is 8 to 32 bytes")
     digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
     return f"pbkdf2-sha256${iterations}${salt.hex()}${digest.hex()}"
 
 
 def check_pin_hash(value: str, where: str) -> None:
     """Raise ConfigError unless `value` is empty or a hash made by `hash_pin`."""
-    if value and not _HASH_FORMAT.match(value):
-        raise ConfigError(where, "must be a hash made by `borne pin-hash` (pbkdf2-sha256$...)")
+    if value and read_pin_hash(value) is None:
+        raise ConfigError(
+            where,
+            "must be a hash made by `borne pin-hash` (pbkdf2-sha256$...,"
+            f" at most {MAX_ITERATIONS} rounds)",
+        )
 
 
 def pin_matches(pin_hash: str, pin: str) -> bool:
@@ -42,17 +83,15 @@ def pin_matches(pin_hash: str, pin: str) -> bool:
 
     Raises ValueError when `pin_hash` is not such a hash.
     """
-    match = _HASH_FORMAT.match(pin_hash)
-    if match is None:
+    read = read_pin_hash(pin_hash)
+    if read is None:
         raise ValueError("not a PIN hash made by hash_pin()")
-    iterations, salt, expected = int(match.group(1)), match.group(2), match.group(3)
-    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), iterations)
-    return hmac.compare_digest(digest, bytes.fromhex(expected))
+    return read.matches(pin)
 
 
 def is_pin_hash(value: str) -> bool:
-    """Whether `value` is a hash made by `hash_pin`."""
-    return _HASH_FORMAT.match(value) is not None
+    """Whether `value` is a hash made by `hash_pin` that a kiosk may check PINs against."""
+    return read_pin_hash(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +109,10 @@ class ExitLock:
     LOCKOUT_SECONDS = 300.0
 
     def __init__(self, pin_hash: str, *, clock: Callable[[], float] = time.monotonic) -> None:
-        match = _HASH_FORMAT.match(pin_hash)
-        if match is None:
+        read = read_pin_hash(pin_hash)
+        if read is None:
             raise ValueError("not a PIN hash made by hash_pin()")
-        self._iterations = int(match.group(1))
-        self._salt = bytes.fromhex(match.group(2))
-        self._digest = bytes.fromhex(match.group(3))
+        self._hash = read
         self._clock = clock
         self._failures = 0
         self._locked_until = 0.0
@@ -88,8 +125,7 @@ class ExitLock:
         """Check one PIN."""
         if self.locked_out():
             return Attempt(granted=False, locked_out=True)
-        digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), self._salt, self._iterations)
-        if hmac.compare_digest(digest, self._digest):
+        if self._hash.matches(pin):
             self._failures = 0
             return Attempt(granted=True, locked_out=False)
         self._failures += 1

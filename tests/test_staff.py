@@ -11,9 +11,10 @@ import asyncio
 import gc
 import json
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ from edge.staff.answers import CustomerData
 from edge.staff.desk import StaffDesk
 from edge.staff.directory import FixedDirectory, StaffEntry
 from edge.staff.lockouts import BadgeLockouts
-from edge.staff.requests import HubRequests
-from edge.staff.view import CustomerFile, Order, OrderLine, StaffNotice, StaffPage
+from edge.staff.requests import HubRequests, StaffRequest
+from edge.staff.view import AssistCall, CustomerFile, Order, OrderLine, StaffNotice, StaffPage
+from edge.uplink import Request
 from tests.asyncapi import check_message
 from tests.conftest import Subscriber, write_config
 from tests.mosquitto import Broker
@@ -666,3 +668,217 @@ def test_a_retailers_own_uid_badge_listed_in_the_directory_is_a_staff_badge(
 )
 def test_staff_events_are_never_shed(event_type: str) -> None:
     assert EventDraft(event_type, {}).priority is Priority.CRITICAL
+
+
+# --- review fixes: the desk alone, its answers and the store's calls --------------------
+
+HUB_OK = {"status": "ok", "order": _order(PICKUP, "handed_over", pickup="paris-01")}
+READY = {
+    "status": "ok",
+    "order": _order(PICKUP, "ready_for_pickup", pickup="paris-01"),
+    "first_name": "Camille",
+}
+
+
+@contextmanager
+def lone_desk(tmp_path: Path, entries: dict[str, StaffEntry] | None = None) -> Iterator[StaffDesk]:
+    """A staff desk with Léa in its directory, no runtime, no hub: answers are given."""
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.load_source(DEMO_CATALOG)
+    pin_hash = hash_pin("2468", iterations=1000)
+    directory = FixedDirectory(
+        entries or {badge_pseudonym(LEA): StaffEntry("Léa D.", "associate", pin_hash)}
+    )
+    lockouts = BadgeLockouts(tmp_path / "staff.sqlite")
+    desk = StaffDesk(
+        directory, lockouts, PSEUDONYMS.card, catalog, clock=time.time, store_id="paris-01"
+    )
+    try:
+        yield desk
+    finally:
+        lockouts.close()
+        catalog.close()
+
+
+def notice(desk: StaffDesk) -> StaffNotice:
+    """What the staff screen says now."""
+    assert desk.view is not None
+    return desk.view.notice
+
+
+def _answer(desk: StaffDesk, document: dict[str, Any]) -> list[EventDraft]:
+    (request,) = desk.take_outgoing()
+    return desk.answered(request, json.dumps(document).encode())
+
+
+def _at_the_pickup(desk: StaffDesk) -> None:
+    desk.badge_tapped(badge(LEA))
+    desk.enter_pin("2468")
+    desk.open_page("order")
+    desk.lookup_order(PICKUP)
+    _answer(desk, READY)
+    assert desk.view is not None
+    assert desk.view.pickup is not None
+    assert desk.view.pickup.can_hand_over
+
+
+def test_a_handover_the_hub_made_is_told_to_the_platform_even_once_the_kiosk_locked(
+    tmp_path: Path,
+) -> None:
+    with lone_desk(tmp_path) as desk:
+        _at_the_pickup(desk)
+        desk.hand_over()
+        (request,) = desk.take_outgoing()
+        desk.lock("button")  # "Terminer" before the hub answered
+        drafts = desk.answered(request, json.dumps(HUB_OK).encode())
+        assert [(d.type, dict(d.data)) for d in drafts] == [
+            ("io.borne.order.handed_over", {"staff": badge_pseudonym(LEA), "order": PICKUP})
+        ]
+        assert desk.view is None  # nothing shown to whoever comes next
+        # Asked again, the hub says it is not ready: it was handed over already.
+        _at_the_pickup(desk)
+        desk.hand_over()
+        not_ready = {"status": "not_ready", "order": HUB_OK["order"]}
+        assert _answer(desk, not_ready) == []
+        assert notice(desk) is StaffNotice.ALREADY_HANDED_OVER
+        # Looked up afterwards, the order says so too.
+        desk.lookup_order(PICKUP)
+        _answer(desk, {**READY, "order": HUB_OK["order"]})
+        assert notice(desk) is StaffNotice.ALREADY_HANDED_OVER
+
+
+def test_a_handover_request_expires_at_the_broker_when_the_kiosk_stops_waiting() -> None:
+    sent: list[Request] = []
+    requests = HubRequests("kiosk-07", sent.append, answer_within=0.1)
+    body = {"store": "paris-01", "staff": "0" * 64, "order": PICKUP}
+
+    async def ask_all() -> None:
+        await requests.ask(StaffRequest("order", body, 1))
+        await requests.ask(StaffRequest("handover", body, 2))
+
+    asyncio.run(ask_all())
+    assert [(r.topic.rsplit("/", 1)[1], r.expiry) for r in sent] == [
+        ("order", 10),
+        ("handover", 1),  # MQTT counts whole seconds: the least it can say
+    ]
+    patient = HubRequests("kiosk-07", sent.append, answer_within=4.0)
+    assert patient.expiry(StaffRequest("handover", body, 3)) == 4
+
+
+def test_a_badge_the_hub_refuses_is_told_so_not_that_nobody_is_known(tmp_path: Path) -> None:
+    with lone_desk(tmp_path) as desk:
+        desk.badge_tapped(badge(LEA))
+        desk.enter_pin("2468")
+        desk.open_page("customer")
+        desk.card_tapped(CARDS["Camille"])
+        drafts = _answer(desk, {"status": "refused"})
+        assert notice(desk) is StaffNotice.REFUSED
+        assert [d.data["outcome"] for d in drafts] == ["refused"]
+        desk.open_page("order")
+        desk.lookup_order(PICKUP)
+        _answer(desk, {"status": "refused"})
+        assert notice(desk) is StaffNotice.REFUSED
+        desk.lookup_order("CC-2026-999999")
+        _answer(desk, {"status": "unknown"})
+        assert notice(desk) is StaffNotice.UNKNOWN_ORDER
+
+
+def test_a_call_someone_took_cannot_be_taken_again(tmp_path: Path) -> None:
+    calls = (
+        AssistCall("call-1", "kiosk-02", time.time(), None, None, taken_by="Marc L."),
+        AssistCall("call-2", "kiosk-03", time.time(), None, None),
+    )
+    with lone_desk(tmp_path) as desk:
+        desk.calls_changed(calls)
+        desk.badge_tapped(badge(LEA))
+        desk.enter_pin("2468")
+        assert desk.take_call("call-1") == []
+        assert notice(desk) is StaffNotice.NONE
+        assert desk.view is not None
+        assert desk.view.calls[0].taken_by == "Marc L."
+        assert [d.type for d in desk.take_call("call-2")] == ["io.borne.assist.taken"]
+        assert [call.taken_by for call in desk.view.calls] == ["Marc L.", "Léa D."]
+
+
+def test_a_badge_whose_hash_no_pin_can_match_is_unknown_not_a_crash(tmp_path: Path) -> None:
+    good = hash_pin("2468", iterations=1000)
+    algorithm, rounds, salt, digest = good.split("$")
+    odd_salt = "$".join((algorithm, rounds, salt[:-1], digest))  # passed the old check
+    slow = "$".join((algorithm, "9999999", salt, digest))  # seconds of frozen screen
+    for pin_hash in (odd_salt, slow):
+        entries = {badge_pseudonym(LEA): StaffEntry("Léa D.", "associate", pin_hash)}
+        with lone_desk(tmp_path / pin_hash[-8:], entries) as desk:
+            desk.badge_tapped(badge(LEA))
+            assert desk.view is not None
+            assert notice(desk) is StaffNotice.UNKNOWN_BADGE
+            assert desk.enter_pin("2468") == []
+
+
+def test_lockouts_that_recur_last_longer_each_time_until_a_manager_unlocks(
+    tmp_path: Path,
+) -> None:
+    now = [1_800_000_000.0]
+    path = tmp_path / "staff.sqlite"
+    lea = badge_pseudonym(LEA)
+
+    def lock_out(lockouts: BadgeLockouts) -> float:
+        for _ in range(lockouts.max_failures):
+            failure = lockouts.failed(lea)
+        assert failure.locked_until is not None
+        return failure.locked_until - now[0]
+
+    lockouts = BadgeLockouts(path, clock=lambda: now[0])
+    try:
+        assert lock_out(lockouts) == 900
+        now[0] += 901  # waited out: five more tries, for twice as long a lockout
+        assert lockouts.locked_until(lea) is None
+        assert lock_out(lockouts) == 1800
+    finally:
+        lockouts.close()
+    now[0] += 1801
+    lockouts = BadgeLockouts(path, clock=lambda: now[0])  # a restart forgets nothing
+    try:
+        assert lock_out(lockouts) == 3600
+        assert lockouts.clear(lea)  # a manager unlocks it: afresh
+        assert lock_out(lockouts) == 900
+    finally:
+        lockouts.close()
+
+
+def test_a_lockouts_file_of_before_lockouts_grew_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "staff.sqlite"
+    with closing(sqlite3.connect(path)) as old:
+        old.execute(
+            "CREATE TABLE badges (badge TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+            " locked_until REAL)"
+        )
+        old.execute("INSERT INTO badges VALUES ('b', 4, NULL)")
+        old.commit()
+    lockouts = BadgeLockouts(path)
+    try:
+        failure = lockouts.failed("b")
+        assert (failure.failures, failure.lockouts) == (5, 1)
+    finally:
+        lockouts.close()
+
+
+def test_a_staff_file_beside_the_platforms_directory_is_said_to_be_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    staff_file = tmp_path / "staff.jsonl"
+    staff_file.write_text("")
+    path = write_config(
+        tmp_path / "k.toml",
+        tmp_path / "data",
+        1,  # never connected: the kiosk is only built
+        catalog='pictures = ""',  # fed by the platform's streams
+        staff=f'directory_file = "{staff_file}"',
+    )
+
+    async def build() -> None:
+        runtime, _ = await build_runtime(load_config(path))
+        await runtime.close()
+
+    with caplog.at_level(logging.WARNING, logger="edge.bootstrap"):
+        asyncio.run(build())
+    assert "directory_file is ignored" in caplog.text

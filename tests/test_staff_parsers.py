@@ -22,7 +22,15 @@ from devices.nfc.card_formats import (
     parse_ndef,
     staff_badge_records,
 )
-from edge.lockdown import hash_pin
+from edge.errors import ConfigError
+from edge.lockdown import (
+    MAX_ITERATIONS,
+    check_pin_hash,
+    hash_pin,
+    is_pin_hash,
+    pin_matches,
+    read_pin_hash,
+)
 from edge.staff.answers import (
     MAX_ANSWER_BYTES,
     StaffAnswerError,
@@ -30,7 +38,7 @@ from edge.staff.answers import (
     parse_handover_answer,
     parse_order_answer,
 )
-from edge.staff.assist import parse_assist_queue
+from edge.staff.assist import AssistQueue, parse_assist_queue, read_queue
 from edge.staff.directory import StaffError, staff_entry_from_value
 from edge.staff.order_codes import ORDER_NUMBER, order_number
 from edge.staff.view import CHANNELS, ORDER_STATUSES
@@ -289,3 +297,91 @@ def test_codes_that_hold_no_order_number_find_none() -> None:
     assert order_number("ftp://borne-demo.fr/CC-2026-104233") is None
     assert order_number("https://borne-demo.fr/") is None
     assert order_number("javascript:alert(1)") is None
+
+
+def test_json_nested_deeper_than_python_reads_is_refused_typed() -> None:
+    deep = b"[" * 100_000
+    for parse in (parse_customer_answer, parse_order_answer, parse_handover_answer):
+        with pytest.raises(StaffAnswerError, match="deeply"):
+            parse(deep)
+    with pytest.raises(StaffAnswerError, match="deeply"):
+        parse_assist_queue(deep, "paris-01")
+    queue = AssistQueue("paris-01")
+    queue.received("borne/v1/stores/paris-01/assist", deep, None)  # logged, nothing raised
+    assert queue.calls == ()
+
+
+def _queue(at: str, *calls: dict[str, Any]) -> bytes:
+    return json.dumps({"store": "paris-01", "at": at, "calls": list(calls)}).encode()
+
+
+def _call(call_id: str, **fields: Any) -> dict[str, Any]:
+    call = {"call": call_id, "device": "kiosk-02", "since": "2026-12-01T09:58:00Z"}
+    return call | {"gtin": None, "title": None, "taken_by": None} | fields
+
+
+def test_a_call_that_cannot_be_read_is_left_out_and_the_others_shown() -> None:
+    payload = _queue(
+        "2026-12-01T10:00:00.000Z",
+        _call("call-1", gtin="3" * 200),
+        _call("call-2", gtin="03760123450010"),
+        _call("call-3", gtin="not-a-gtin"),
+        _call("call-4", since="yesterday"),
+    )
+    message = read_queue(payload, "paris-01")
+    assert [call.call_id for call in message.calls] == ["call-2"]
+    assert message.skipped == 3
+
+
+def test_a_queue_older_than_the_one_shown_is_ignored() -> None:
+    shown: list[tuple[str, ...]] = []
+    queue = AssistQueue("paris-01")
+    queue.listen(lambda calls: shown.append(tuple(call.call_id for call in calls)))
+    topic = "borne/v1/stores/paris-01/assist"
+    queue.received(topic, _queue("2026-12-01T10:00:02.000Z", _call("call-2")), None)
+    # Another hub process's queue, made before, written to the broker after.
+    queue.received(topic, _queue("2026-12-01T10:00:01.500Z", _call("call-1")), None)
+    queue.received(topic, _queue("2026-12-01T10:00:03.000Z"), None)
+    assert shown == [("call-2",), ()]
+    assert queue.stale == 1
+    with pytest.raises(StaffAnswerError, match="at"):
+        read_queue(_queue("not a time"), "paris-01")
+
+
+def test_a_pin_hash_no_pin_can_be_checked_against_is_refused() -> None:
+    good = hash_pin("2468", iterations=1000)
+    algorithm, _, salt, digest = good.split("$")
+    odd_salt = "$".join((algorithm, "1000", salt[:-1], digest))
+    slow = "$".join((algorithm, "1000001", salt, digest))
+    item = {"name": "Léa D.", "role": "associate"}
+    for refused in (odd_salt, slow):
+        assert not is_pin_hash(refused)
+        with pytest.raises(StaffError, match="pin_hash"):
+            staff_entry_from_value({**item, "pin_hash": refused})
+        with pytest.raises(ValueError, match="hash_pin"):
+            pin_matches(refused, "2468")
+        with pytest.raises(ConfigError, match="pin-hash"):
+            check_pin_hash(refused, "kiosk.exit_pin_hash")
+    assert pin_matches(good, "2468")
+    assert is_pin_hash(hash_pin("2468", iterations=MAX_ITERATIONS))
+
+
+# Near misses of the format too: rounds, salt and digest of a length off by one or more.
+PIN_HASH_LIKE = r"pbkdf2-sha256\$[0-9]{3,8}\$[0-9a-f]{14,66}\$[0-9a-f]{63,65}"
+
+
+@FUZZ
+@given(st.from_regex(PIN_HASH_LIKE, fullmatch=True))
+def test_any_pin_hash_text_is_read_whole_or_refused(text: str) -> None:
+    read = read_pin_hash(text)
+    _, rounds, salt, digest = text.split("$")
+    usable = (
+        1000 <= int(rounds) <= MAX_ITERATIONS
+        and len(salt) % 2 == 0
+        and 16 <= len(salt) <= 64
+        and len(digest) == 64
+    )
+    assert (read is not None) == usable
+    if read is not None:
+        assert (read.iterations, read.salt.hex(), read.digest.hex()) == (int(rounds), salt, digest)
+        assert salt not in repr(read)

@@ -6,13 +6,14 @@ GTINs stay GTINs here; the desk turns them into the kiosk's catalog products.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge.staff.directory import StaffError
+from edge.staff.payloads import read_object
 from edge.staff.view import CHANNELS, ORDER_STATUSES, Order, OrderLine
+from edge.staff.wire import TOPIC_LEVEL
 
 MAX_ANSWER_BYTES = 256 * 1024
 _TEXT_MAX = 200
@@ -59,15 +60,7 @@ class OrderAnswer:
 
 
 def _document(payload: bytes) -> Mapping[str, Any]:
-    if len(payload) > MAX_ANSWER_BYTES:
-        raise StaffAnswerError(f"answer: larger than {MAX_ANSWER_BYTES} bytes")
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise StaffAnswerError("answer: not JSON") from None
-    if not isinstance(document, dict):
-        raise StaffAnswerError("answer: expected an object")
-    return document
+    return read_object(payload, limit=MAX_ANSWER_BYTES, what="answer", error=StaffAnswerError)
 
 
 def _status(document: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
@@ -134,7 +127,7 @@ def order_from_value(value: Any, where: str = "order") -> Order:
     if status not in ORDER_STATUSES:
         raise StaffAnswerError(f"{where}: status: expected one of {', '.join(ORDER_STATUSES)}")
     pickup = value.get("pickup_store")
-    if pickup is not None and (not isinstance(pickup, str) or not pickup):
+    if pickup is not None and (not isinstance(pickup, str) or not TOPIC_LEVEL.fullmatch(pickup)):
         raise StaffAnswerError(f"{where}: pickup_store: expected a store code or null")
     lines = _list(value.get("lines"), where=f"{where}: lines")
     returned = _list(value.get("returned"), where=f"{where}: returned")

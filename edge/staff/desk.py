@@ -19,7 +19,7 @@ from dataclasses import replace
 from devices.readings import CardTap
 from edge.catalog import Catalog, Product
 from edge.events import EventDraft, rfc3339
-from edge.lockdown import pin_matches
+from edge.lockdown import PinHash, read_pin_hash
 from edge.staff.answers import (
     CustomerData,
     StaffAnswerError,
@@ -34,16 +34,17 @@ from edge.staff.requests import StaffRequest
 from edge.staff.view import (
     AssistCall,
     CustomerFile,
+    Order,
     PickupOrder,
     StaffMember,
     StaffNotice,
     StaffPage,
     StaffView,
 )
+from edge.staff.wire import STAFF_PREFIX
 
 log = logging.getLogger(__name__)
 
-STAFF_PREFIX = "staff:"  # a Borne staff badge's card number (devices.nfc.card_formats)
 SUGGESTIONS = 4
 NOTICE_SECONDS = 5.0  # "Badge inconnu" is read, then the attract loop comes back
 LOGOUT_REASONS = ("button", "badge", "idle", "shutdown")
@@ -72,6 +73,7 @@ class StaffDesk:
         self.view: StaffView | None = None  # None: not in staff mode
         self._badge: str | None = None  # the pseudonym of the badge in use
         self._entry: StaffEntry | None = None
+        self._pin_hash: PinHash | None = None  # the entry's, read once per badge tap
         self._calls: tuple[AssistCall, ...] = ()  # the store's, as the hub last sent them
         self._tokens = itertools.count(1)
         self._awaited: StaffRequest | None = None  # the question the screen waits on
@@ -134,10 +136,13 @@ class StaffDesk:
         self._touch()
         badge = self._pseudonymize(tap.card_number)
         entry = self._directory.lookup(badge)
-        if entry is None:
+        pin_hash = read_pin_hash(entry.pin_hash) if entry is not None else None
+        if entry is None or pin_hash is None:  # a hash no PIN can be checked against
+            if entry is not None:
+                log.warning("a staff badge's PIN hash cannot be used: badge refused")
             self.view = StaffView(page=StaffPage.PIN, notice=StaffNotice.UNKNOWN_BADGE)
             return []
-        self._badge, self._entry = badge, entry
+        self._badge, self._entry, self._pin_hash = badge, entry, pin_hash
         member = StaffMember(entry.name, entry.role)
         locked_until = self._lockouts.locked_until(badge)
         notice = StaffNotice.NONE if locked_until is None else StaffNotice.LOCKED_OUT
@@ -148,15 +153,15 @@ class StaffDesk:
 
     def enter_pin(self, pin: str) -> list[EventDraft]:
         """The PIN typed for the badge that was read."""
-        view, badge, entry = self.view, self._badge, self._entry
-        if view is None or view.logged_in or badge is None or entry is None:
+        view, badge, entry, pin_hash = self.view, self._badge, self._entry, self._pin_hash
+        if view is None or view.logged_in or badge is None or entry is None or pin_hash is None:
             return []
         self._touch()
         locked_until = self._lockouts.locked_until(badge)
         if locked_until is not None:  # refused without looking
             self.view = replace(view, notice=StaffNotice.LOCKED_OUT, locked_until=locked_until)
             return []
-        if pin.isascii() and pin.isdigit() and pin_matches(entry.pin_hash, pin):
+        if pin.isascii() and pin.isdigit() and pin_hash.matches(pin):
             self._lockouts.clear(badge)
             self.view = StaffView(
                 page=StaffPage.HOME,
@@ -208,7 +213,7 @@ class StaffDesk:
         if self.view is not None and self.view.logged_in:
             drafts.append(self._draft("staff.logged_out", {"staff": self._badge, "reason": reason}))
         self.view = None
-        self._badge = self._entry = None
+        self._badge = self._entry = self._pin_hash = None
         self._awaited = None  # an answer still on its way is shown to nobody
         self.outgoing.clear()
         return drafts
@@ -279,7 +284,7 @@ class StaffDesk:
             "shown": StaffNotice.NONE,
             "declined": StaffNotice.DECLINED,
             "unknown": StaffNotice.UNKNOWN_CUSTOMER,
-            "refused": StaffNotice.UNKNOWN_CUSTOMER,
+            "refused": StaffNotice.REFUSED,
             "hub_silent": StaffNotice.HUB_SILENT,
         }
         self.view = replace(view, customer=customer, notice=notices[outcome])
@@ -399,36 +404,57 @@ class StaffDesk:
             log.warning("the hub's order answer cannot be read: %s", error)
             self.view = replace(view, notice=StaffNotice.HUB_SILENT)
             return []
-        if parsed.order is None:  # unknown, or refused
-            self.view = replace(view, pickup=None, notice=StaffNotice.UNKNOWN_ORDER)
+        if parsed.order is None:
+            refused = parsed.status == "refused"
+            notice = StaffNotice.REFUSED if refused else StaffNotice.UNKNOWN_ORDER
+            self.view = replace(view, pickup=None, notice=notice)
             return []
         order = parsed.order
-        ready = order.status == "ready_for_pickup" and order.pickup_store == self._store_id
+        ready = self._ready(order)
         first_name = parsed.first_name or (view.pickup.first_name if view.pickup else "")
         pickup = PickupOrder(order, first_name, can_hand_over=ready)
-        drafts: list[EventDraft] = []
-        if request.kind == "order":
-            notice = StaffNotice.NONE if ready else StaffNotice.NOT_READY
-        elif parsed.status == "ok":
+        if request.kind == "handover" and parsed.status == "ok":
             notice = StaffNotice.HANDED_OVER
-            data = {"staff": self._badge, "order": request.body["order"]}
-            drafts.append(self._draft("order.handed_over", data))
+        elif order.status == "handed_over":
+            notice = StaffNotice.ALREADY_HANDED_OVER  # a retry, or someone else was quicker
+        elif request.kind == "order" and ready:
+            notice = StaffNotice.NONE
         else:
             notice = StaffNotice.NOT_READY
         self.view = replace(view, pickup=pickup, notice=notice)
-        return drafts
+        return []
+
+    def _ready(self, order: Order) -> bool:
+        """Whether `order` can be handed over here."""
+        return order.status == "ready_for_pickup" and order.pickup_store == self._store_id
+
+    def _handed_over(self, request: StaffRequest, answer: bytes | None) -> list[EventDraft]:
+        """The event of a handover the hub made, whether or not the screen still waits:
+        the hub's books say it is done, so the platform hears it from the kiosk too."""
+        if request.kind != "handover" or answer is None:
+            return []
+        try:
+            parsed = parse_handover_answer(answer)
+        except StaffAnswerError:
+            return []  # said (and logged) where it is shown, if it is
+        if parsed.status != "ok":
+            return []
+        data = {"staff": request.body["staff"], "order": request.body["order"]}
+        return [self._draft("order.handed_over", data)]
 
     # --- answers ---------------------------------------------------------------------
 
     def answered(self, request: StaffRequest, answer: bytes | None) -> list[EventDraft]:
         """The hub's answer to `request` (None: it did not answer in time). Shown only
-        if the screen still waits for it; else dropped unread."""
+        if the screen still waits for it; else dropped unread, except a handover the
+        hub made: its event is emitted all the same."""
+        drafts = self._handed_over(request, answer)
         if request is not self._awaited or self.view is None:
-            return []
+            return drafts
         self._awaited = None
         if request.kind == "customer":
-            return self._customer_answered(request, answer)
-        return self._order_answered(request, answer)
+            return drafts + self._customer_answered(request, answer)
+        return drafts + self._order_answered(request, answer)
 
     # --- advisor calls ---------------------------------------------------------------
 
@@ -447,6 +473,9 @@ class StaffDesk:
         self._touch()
         call = next((call for call in self._calls if call.call_id == call_id), None)
         if call is None:
+            return []
+        if call.taken_by is not None:  # someone is already on the way: nothing to take
+            self.view = replace(view, calls=self._calls, notice=StaffNotice.NONE)
             return []
         name = view.member.name
         self._calls = tuple(

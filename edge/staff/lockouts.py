@@ -3,6 +3,10 @@
 A lockout must survive a restart (pulling the plug must not give five more guesses), so
 failures and lockouts are in SQLite, by badge pseudonym, with a wall-clock end: a
 monotonic clock starts again at boot.
+
+A lockout that recurs lasts twice as long as the one before (15 min, 30, 60...): a PIN
+of a few digits is not guessed by waiting out fixed lockouts. Only the right PIN or a
+manager's unlock starts the badge afresh.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS badges (
     badge TEXT PRIMARY KEY,          -- the badge's pseudonym, never its id
     failures INTEGER NOT NULL,       -- wrong PINs in a row
-    locked_until REAL                -- Unix time, or NULL
+    locked_until REAL,               -- Unix time, or NULL
+    lockouts INTEGER NOT NULL DEFAULT 0  -- times locked since the right PIN or an unlock
 )
 """
+# Files written before lockouts grew lack the count: each of their badges starts at 0.
+_ADD_LOCKOUTS = "ALTER TABLE badges ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0"
+# Doubling stops here (about 1.7 years for 15 minutes): a manager unlocks long before.
+_MAX_DOUBLINGS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,7 @@ class Failure:
 
     failures: int  # wrong PINs in a row, this one included
     locked_until: float | None  # set when this one locked the badge
+    lockouts: int = 0  # times the badge was locked, this one included
 
 
 class BadgeLockouts:
@@ -55,6 +65,9 @@ class BadgeLockouts:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(badges)")}
+            if "lockouts" not in columns:
+                self._db.execute(_ADD_LOCKOUTS)
 
     def close(self) -> None:
         """Close the file."""
@@ -71,22 +84,33 @@ class BadgeLockouts:
             return None
         return float(row[0])
 
+    def lockout_for(self, lockouts: int) -> float:
+        """How long the badge's `lockouts`-th lockout in a row lasts: twice the last."""
+        return float(self.lockout_seconds * 2 ** min(max(lockouts, 1) - 1, _MAX_DOUBLINGS))
+
     def failed(self, badge: str) -> Failure:
-        """Count a wrong PIN; the badge is locked when it is one too many."""
+        """Count a wrong PIN; the badge is locked when it is one too many, for longer
+        each time it is locked again."""
         now = self._clock()
         with self._lock, translated(StaffError, "badge lockout write"), transaction(self._db):
             row = self._db.execute(
-                "SELECT failures, locked_until FROM badges WHERE badge = ?", (badge,)
+                "SELECT failures, locked_until, lockouts FROM badges WHERE badge = ?", (badge,)
             ).fetchone()
-            failures = 1
-            if row is not None and (row[1] is None or row[1] > now):
-                failures = row[0] + 1
-            until = now + self.lockout_seconds if failures >= self.max_failures else None
+            failures, lockouts = 1, 0
+            if row is not None:
+                lockouts = row[2]
+                if row[1] is None or row[1] > now:  # a lockout that ended counts afresh
+                    failures = row[0] + 1
+            until = None
+            if failures >= self.max_failures:
+                lockouts += 1
+                until = now + self.lockout_for(lockouts)
             self._db.execute(
-                "INSERT OR REPLACE INTO badges (badge, failures, locked_until) VALUES (?, ?, ?)",
-                (badge, failures, until),
+                "INSERT OR REPLACE INTO badges (badge, failures, locked_until, lockouts)"
+                " VALUES (?, ?, ?, ?)",
+                (badge, failures, until, lockouts),
             )
-        return Failure(failures, until)
+        return Failure(failures, until, lockouts)
 
     def clear(self, badge: str) -> bool:
         """Forget the badge's failures and lockout (its PIN was right, or a manager

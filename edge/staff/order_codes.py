@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-ORDER_NUMBER = re.compile(r"[A-Z0-9-]{4,32}")
+from edge.staff.wire import ORDER_NUMBER
+
+__all__ = ["ORDER_NUMBER", "order_number", "typed_order_number"]
 _ORDER_CHAR = re.compile(r"[A-Z0-9-]")
 _TEXT_MAX = 2048
 

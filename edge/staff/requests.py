@@ -1,7 +1,9 @@
 """Staff requests to the hub: MQTT 5 request/response, never through the outbox.
 
 Each request goes on `borne/v1/devices/{device}/req/{kind}` with this device's
-`res/staff` as its response topic, a fresh correlation (uuid4 bytes) and a 10 s expiry.
+`res/staff` as its response topic, a fresh correlation (uuid4 bytes) and a 10 s expiry;
+a handover expires when the kiosk stops waiting: a hub that comes back later must not
+hand over an order the screen said nothing about.
 The answer is awaited `answer_within` seconds; then the request is forgotten, and an
 answer that comes later (an unknown correlation) is dropped, never shown.
 """
@@ -86,6 +88,13 @@ class HubRequests:
 
     # --- asking ----------------------------------------------------------------------
 
+    def expiry(self, request: StaffRequest) -> int:
+        """Seconds the broker keeps `request` for a hub that is away (whole seconds, as
+        MQTT counts them): a handover no longer than the kiosk waits for its answer."""
+        if request.kind == "handover":
+            return max(1, min(EXPIRY, int(self._answer_within)))
+        return EXPIRY
+
     async def ask(self, request: StaffRequest) -> bytes | None:
         """The hub's answer to `request`, or None if it did not answer in time (or
         cannot be asked: no broker, no connection, an oversized request)."""
@@ -97,7 +106,9 @@ class HubRequests:
         self._waiting[correlation] = future
         topic = f"borne/v1/devices/{self._device_id}/req/{request.kind}"
         try:
-            self._send(Request(topic, payload, self.response_topic, correlation, EXPIRY))
+            self._send(
+                Request(topic, payload, self.response_topic, correlation, self.expiry(request))
+            )
             async with asyncio.timeout(self._answer_within):
                 answer = await future
         except TimeoutError:

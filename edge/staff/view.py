@@ -49,6 +49,8 @@ class StaffNotice(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     NOT_READY = "not_ready"  # the order cannot be handed over (not in store, other store)
     HANDED_OVER = "handed_over"  # done: the hub marked it handed over
+    ALREADY_HANDED_OVER = "already_handed_over"  # it was, before (a retry, a colleague)
+    REFUSED = "refused"  # the hub does not let this badge ask that here
     CALL_TAKEN = "call_taken"  # "Je m'en occupe": the calling kiosk is told
 
 
