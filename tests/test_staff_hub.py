@@ -80,8 +80,8 @@ def test_a_staff_member_serves_customers_pickups_and_calls_with_the_real_hub(
             assert view.staff.pickup.can_hand_over
             await runtime.ask(HandOverOrder())
             await settled(runtime, StaffNotice.HANDED_OVER)
-            await runtime.ask(LookupOrder(PICKUP))
-            view = await settled(runtime, StaffNotice.NOT_READY)
+            await runtime.ask(LookupOrder(PICKUP))  # again: it is said to be done already
+            view = await settled(runtime, StaffNotice.ALREADY_HANDED_OVER)
             assert view.staff is not None
             assert view.staff.pickup is not None
             assert view.staff.pickup.order.status == "handed_over"
