@@ -33,7 +33,7 @@ from edge.hub.assist_queue import AssistQueues
 from edge.hub.config import load_hub_config
 from edge.hub.resync import SyncResponder, device_store_lookup
 from edge.hub.service import HubService, shared_events_topic
-from edge.hub.staff_requests import StaffResponder
+from edge.hub.staff_requests import StaffResponder, session_check
 from edge.hub.store import EventStore, IncomingEvent, IngestResult, RawEvent
 from edge.hub.streams.lookups import StaffLookups
 
@@ -94,7 +94,7 @@ async def run_hub(config_path: Path) -> list[Stored]:
             config.mqtt,
             cast(EventStore, timed),
             resync=responder,
-            staff=StaffResponder(lookups, device_store_lookup(store)),
+            staff=StaffResponder(lookups, device_store_lookup(store), session_check(store)),
             assist=AssistQueues(store, lookups),
         )
         loop = asyncio.get_running_loop()

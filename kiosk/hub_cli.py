@@ -57,7 +57,7 @@ async def _hub_serve(config: HubConfig) -> int:
     from edge.hub.gaps import GapAsker
     from edge.hub.resync import SyncResponder, device_store_lookup
     from edge.hub.service import HubService
-    from edge.hub.staff_requests import StaffResponder
+    from edge.hub.staff_requests import StaffResponder, session_check
     from edge.hub.streams.lookups import StaffLookups
 
     store = await asyncio.to_thread(config.store.open)
@@ -68,7 +68,7 @@ async def _hub_serve(config: HubConfig) -> int:
         responder = SyncResponder(streams, store_of)
         # Staff kiosks' requests, and each store's advisor call queue.
         lookups = StaffLookups(streams.database)
-        staff = StaffResponder(lookups, store_of)
+        staff = StaffResponder(lookups, store_of, session_check(store))
         assist = AssistQueues(store, lookups)
         # Events the broker lost on the way are asked for again from the devices.
         asker = GapAsker(

@@ -31,6 +31,7 @@ CARDS = Pseudonyms.from_secret(load_secret(str(DEMO_SECRET))).card
 LEA = CARDS("staff:LEA-0042")  # associate, paris-01
 MARC = CARDS("staff:MARC-0007")  # manager, every store
 INES = CARDS("staff:INES-0013")  # associate, lyon-01
+NOBODY = CARDS("staff:NOBODY-01")  # in no directory
 CAMILLE = CARDS("9250000000017")
 LOUISE = CARDS("9250000000031")  # declined personalisation
 _IDS = UUIDv7Generator()
@@ -79,7 +80,8 @@ def hub_config(folder: Path, port: int, client_id: str, store_url: str = "") -> 
         f'[store]\ndata_dir = "{folder / "hub"}"\n'
         + (f'url = "{store_url}"\n' if store_url else "")
         + f'[privacy]\npseudonym_key_file = "{DEMO_SECRET}"\n'
-        '[devices]\n"kiosk-a" = "paris-01"\n"kiosk-b" = "paris-01"\n"kiosk-lyon" = "lyon-01"\n'
+        '[devices]\n"kiosk-a" = "paris-01"\n"kiosk-b" = "paris-01"\n"kiosk-c" = "paris-01"\n'
+        '"kiosk-lyon" = "lyon-01"\n'
     )
     return path
 
@@ -194,3 +196,23 @@ class Client:
     def wait_for(self, predicate: Any, timeout: float = 15.0) -> None:
         with self.condition:
             assert self.condition.wait_for(lambda: predicate(self.received), timeout=timeout)
+
+
+def wait_until_serving(kiosk: Client) -> None:
+    """Ask (as a badge no directory lists: answered at once) until the hub answers: it
+    has subscribed to everything then, events included."""
+    for _ in range(60):
+        request = {"store": "paris-01", "staff": NOBODY, "order": "W-2026-0042"}
+        try:
+            kiosk.answer_to(kiosk.ask("order", request), timeout=1.0)
+        except AssertionError:
+            continue
+        return
+    raise TimeoutError("the hub never answered")
+
+
+def staff_event(
+    kind: str, device: str, sequence: int, staff: str, *, at: datetime | None = None, **data: Any
+) -> dict[str, Any]:
+    """A kiosk's `io.borne.staff.{kind}` event for a badge."""
+    return kiosk_event(f"io.borne.staff.{kind}", device, sequence, {"staff": staff, **data}, at=at)

@@ -33,6 +33,7 @@ from tests.hub_staff_fixtures import (
     kiosk_event,
     start_hub,
     stop_hub,
+    wait_until_serving,
 )
 from tests.mosquitto import Broker
 
@@ -57,18 +58,6 @@ def latest(client: Client, holds: Callable[[dict[str, Any]], bool]) -> dict[str,
     """Wait for a queue document that `holds`; the first such."""
     client.wait_for(lambda _: any(holds(queue) for queue in queues(client)))
     return next(queue for queue in queues(client) if holds(queue))
-
-
-def wait_until_serving(kiosk: Client) -> None:
-    """A staff request answered: the hub has subscribed to everything, events included."""
-    for _ in range(60):
-        request = {"store": "paris-01", "staff": LEA, "order": "W-2026-0042"}
-        try:
-            kiosk.answer_to(kiosk.ask("order", request), timeout=1.0)
-        except AssertionError:
-            continue
-        return
-    raise TimeoutError("the hub never answered")
 
 
 @pytest.mark.mqtt

@@ -199,3 +199,38 @@ def test_a_store_s_assist_events_are_read_back_from_the_event_store(
     assert found[0].id == written[0]["id"]
     assert found[0].data == {"session_id": "s", "gtin": None}
     assert found[0].time.tzinfo is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_kiosk_s_staff_logins_and_logouts_are_read_back_in_its_order(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        events: Any = SqliteEventStore(tmp_path / "events.sqlite")
+    else:
+        events = PostgresEventStore(request.getfixturevalue("postgres_server").new_database())
+    now = datetime.now(UTC).replace(microsecond=0)
+    written = [
+        # Logged out in the same second as logged in: the kiosk's sequence says which last.
+        kiosk_event("io.borne.staff.logged_out", "kiosk-a", 3, {"staff": LEA, "reason": "badge"}),
+        kiosk_event("io.borne.staff.logged_in", "kiosk-a", 2, {"staff": LEA, "role": "associate"}),
+        kiosk_event("io.borne.staff.pin_refused", "kiosk-a", 1, {"staff": LEA, "failures": 1}),
+        kiosk_event("io.borne.staff.logged_in", "kiosk-b", 1, {"staff": MARC, "role": "manager"}),
+        kiosk_event(
+            "io.borne.staff.locked_out",
+            "kiosk-a",
+            4,
+            {"staff": MARC, "until": "2026-12-01T10:00:00Z"},
+            at=now - timedelta(hours=20),
+        ),
+    ]
+    try:
+        events.ingest([json.dumps(event).encode() for event in written])
+        found = events.staff_sessions("kiosk-a", now - timedelta(hours=1))
+    finally:
+        events.close()
+    assert [(event.type, event.data["staff"]) for event in found] == [
+        ("io.borne.staff.logged_in", LEA),
+        ("io.borne.staff.logged_out", LEA),
+    ]
+    assert found[0].id == written[1]["id"]

@@ -12,8 +12,11 @@ events the hub publishes the store's queue, retained, QoS 1, on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +26,7 @@ from edge.hub.store import EventStore, HubStoreError, StoredEvent
 from edge.hub.streams import StreamStoreError
 from edge.hub.streams.lookups import StaffLookups
 from edge.hub.streams.values import rfc3339
+from edge.staff.wire import assist_topic
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +39,9 @@ TAKEN_SHOWN = timedelta(minutes=10)  # a taken call stays listed (who took it) t
 _READ_MARGIN = timedelta(hours=1)
 
 Publish = Callable[[str, bytes], bool]  # topic, payload -> handed to the broker
-
-
-def assist_topic(store_id: str) -> str:
-    """Where a store's kiosks read the store's advisor call queue."""
-    return f"borne/v1/stores/{store_id}/assist"
+# What a kiosk's event may name as the product it calls about: one bad event must not
+# make every kiosk of the store refuse the queue it is published in for 30 minutes.
+_GTIN = re.compile(r"[0-9]{8,14}")
 
 
 @dataclass(slots=True)
@@ -61,8 +63,9 @@ def open_calls(events: Iterable[StoredEvent], now: datetime) -> list[OpenCall]:
         data = event.data if isinstance(event.data, dict) else {}
         if event.type == REQUESTED:
             gtin = data.get("gtin")
+            valid = isinstance(gtin, str) and _GTIN.fullmatch(gtin) is not None
             calls[event.id] = OpenCall(
-                event.id, event.device_id, event.time, gtin if isinstance(gtin, str) else None
+                event.id, event.device_id, event.time, gtin if valid else None
             )
         elif event.type == ENDED:
             # The shopper who called has gone: their calls go with them.
@@ -142,12 +145,15 @@ class AssistQueues:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         every: float = EVERY,
         refresh: float = REFRESH,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._events = events
         self._lookups = lookups
         self._now = now
         self._every = every
         self._refresh = refresh
+        self._clock = clock
+        self._refreshed_at = clock()
         self._pending: set[str] = set()
         self._with_calls: set[str] = set()  # stores whose last queue held calls
         self._woken = asyncio.Event()
@@ -160,17 +166,24 @@ class AssistQueues:
             self._woken.set()
 
     async def run(self, publish: Publish) -> None:
-        """Publish every store noticed, until cancelled."""
+        """Publish every store noticed, and those with calls when they are due, until
+        cancelled."""
         while True:
-            try:
-                await asyncio.wait_for(self._woken.wait(), self._refresh)
-            except TimeoutError:
-                self._pending |= self._with_calls
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self._until_refresh())
             self._woken.clear()
+            if self._clock() >= self._refreshed_at + self._refresh:
+                # Due whatever else comes: in a fleet some store always has news, and
+                # the calls of the quiet ones must still age out on their screens.
+                self._pending |= self._with_calls
+                self._refreshed_at = self._clock()
             stores, self._pending = sorted(self._pending), set()
             for store_id in stores:
                 await self._publish_store(store_id, publish)
             await asyncio.sleep(self._every)  # what comes meanwhile goes in the next round
+
+    def _until_refresh(self) -> float:
+        return max(0.0, self._refreshed_at + self._refresh - self._clock())
 
     async def _publish_store(self, store_id: str, publish: Publish) -> None:
         try:
@@ -178,8 +191,9 @@ class AssistQueues:
                 compute_queue, self._events, self._lookups, store_id, self._now()
             )
         except (HubStoreError, StreamStoreError) as error:
-            # The next assist event publishes it again; the kiosks keep the last one.
+            # Tried again at the next refresh; the kiosks keep the last one meanwhile.
             log.warning("hub: the advisor calls of %r could not be read: %s", store_id, error)
+            self._with_calls.add(store_id)
             return
         if document["calls"]:
             self._with_calls.add(store_id)
@@ -188,3 +202,7 @@ class AssistQueues:
         payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         if publish(assist_topic(store_id), payload):
             self.published += 1
+        else:
+            # Not handed to the broker (the link is down): published again in the next
+            # round, at the latest when the refresh is due.
+            self._pending.add(store_id)

@@ -10,18 +10,20 @@ block: they are read in worker threads, never on the asyncio loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
+from edge.hub.request_reply import (
+    Delivery,
+    HubRequestError,
+    RequestCounters,
+    RequestResponder,
+    encoded,
+)
 from edge.hub.store import EventStore, UnknownDeviceError
-from edge.hub.streams import StreamStore, StreamStoreError, UnknownStreamError
+from edge.hub.streams import StreamStore, UnknownStreamError
 from edge.hub.sync_request import SyncRequest, SyncRequestError, parse_sync_request
 
 log = logging.getLogger(__name__)
@@ -34,48 +36,14 @@ class SyncRefusedError(SyncRequestError):
     """A well-formed request the device may not make: another store, an unknown device."""
 
 
-@dataclass(frozen=True, slots=True)
-class SyncDelivery:
-    """A request as paho handed it over, with the client that must acknowledge it."""
-
-    client: mqtt.Client
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    response_topic: str | None
-    correlation: bytes | None
-
-    @classmethod
-    def of(cls, client: mqtt.Client, message: mqtt.MQTTMessage) -> SyncDelivery:
-        """The delivery of a message paho received."""
-        properties = message.properties
-        response_topic = getattr(properties, "ResponseTopic", None)
-        correlation = getattr(properties, "CorrelationData", None)
-        return cls(
-            client,
-            message.mid,
-            message.qos,
-            message.topic,
-            bytes(message.payload),
-            response_topic if isinstance(response_topic, str) else None,
-            bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
-        )
+SyncDelivery = Delivery  # the name it had before staff requests shared it
 
 
 @dataclass(slots=True)
-class SyncCounters:
-    """What the responder did since the hub started."""
+class SyncCounters(RequestCounters):
+    """What the resync responder did since the hub started."""
 
-    requests: int = 0  # requests received, redeliveries included
-    answered: int = 0
-    malformed: int = 0  # dropped without an answer
-    refused: int = 0  # well-formed, but not the device's to ask: no answer
     messages: int = 0  # change sets and snapshot pages sent
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters by name, for JSON."""
-        return asdict(self)
 
 
 def answer_documents(
@@ -116,13 +84,16 @@ def device_store_lookup(
     return store_of
 
 
-class SyncResponder:
+class SyncResponder(RequestResponder[SyncRequest, SyncCounters]):
     """Answers the resync requests handed to `submit`, one at a time, until cancelled.
 
     `store_of` names the store of a device (blocking, run in a worker thread): a device
     asks only for its own store's streams, and one the hub neither has in its
     configuration nor has heard an event from is refused, because its store is not known.
     """
+
+    what = "resync"
+    expiry = ANSWER_EXPIRY
 
     def __init__(
         self,
@@ -131,51 +102,31 @@ class SyncResponder:
         *,
         page_items: int = SNAPSHOT_PAGE_ITEMS,
     ) -> None:
+        super().__init__(SyncCounters())
         self._streams = streams
         self._store_of = store_of
         self._page_items = page_items
-        self.counters = SyncCounters()
-        self._queue: asyncio.Queue[SyncDelivery] = asyncio.Queue()
 
-    def submit(self, delivery: SyncDelivery) -> None:
-        """Queue a request (on the asyncio loop: paho's thread goes through the loop)."""
-        self._queue.put_nowait(delivery)
+    def parse(self, delivery: Delivery) -> SyncRequest:
+        return parse_sync_request(
+            delivery.topic, delivery.payload, delivery.response_topic, delivery.correlation
+        )
 
-    async def run(self) -> None:
-        """Answer requests as they come, until cancelled."""
-        while True:
-            delivery = await self._queue.get()
-            await self.handle(delivery)
+    async def answer(self, request: SyncRequest) -> list[bytes]:
+        payloads = await asyncio.to_thread(self._payloads, request)
+        self.counters.messages += len(payloads)
+        return payloads
 
-    async def handle(self, delivery: SyncDelivery) -> None:
-        """Answer one request (or count it and drop it), then acknowledge it."""
-        self.counters.requests += 1
-        try:
-            request = parse_sync_request(
-                delivery.topic, delivery.payload, delivery.response_topic, delivery.correlation
-            )
-            payloads = await asyncio.to_thread(self._payloads, request)
-        except SyncRefusedError as error:
-            self.counters.refused += 1
-            self._log_dropped(delivery.topic, error, "refused")
-        except SyncRequestError as error:
-            self.counters.malformed += 1
-            self._log_dropped(delivery.topic, error, "malformed")
-        except StreamStoreError as error:
-            # The database failed: no answer; the kiosk asks again when its request expires.
-            log.warning("hub: a resync could not be read: %s", error)
-        else:
-            self._send(delivery.client, request, payloads)
-            self.counters.answered += 1
-        # Sending the request again could not change the answer: acknowledged either way.
-        delivery.client.ack(delivery.mid, delivery.qos)
+    def dropped(self, delivery: Delivery, error: HubRequestError) -> None:
+        if not isinstance(error, SyncRefusedError):
+            super().dropped(delivery, error)
+            return
+        self.counters.refused += 1
+        log.warning("hub: refused resync request of device %r: %s", delivery.device, error)
 
     def _payloads(self, request: SyncRequest) -> list[bytes]:
         """The answer's messages, encoded here in the worker thread: a snapshot is big."""
-        return [
-            json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-            for document in self._documents(request)
-        ]
+        return [encoded(document) for document in self._documents(request)]
 
     def _documents(self, request: SyncRequest) -> list[dict[str, Any]]:
         store_id = self._store_of(request.device_id)
@@ -190,18 +141,3 @@ class SyncResponder:
             return answer_documents(self._streams, request, self._page_items)
         except UnknownStreamError:
             raise SyncRefusedError("the hub has no such stream for this store") from None
-
-    def _send(self, client: mqtt.Client, request: SyncRequest, payloads: list[bytes]) -> None:
-        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.CorrelationData = request.correlation
-        properties.MessageExpiryInterval = ANSWER_EXPIRY
-        properties.ContentType = "application/json"
-        for payload in payloads:
-            client.publish(request.response_topic, payload, qos=1, properties=properties)
-        self.counters.messages += len(payloads)
-
-    @staticmethod
-    def _log_dropped(topic: str, error: SyncRequestError, what: str) -> None:
-        levels = topic.split("/")
-        device = levels[3] if len(levels) > 3 else "?"
-        log.warning("hub: %s resync request of device %r: %s", what, device[:64], error)

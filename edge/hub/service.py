@@ -460,7 +460,8 @@ class HubService:
         """Ingest until `close()`; the last batch is committed and acknowledged first.
 
         An error that retrying cannot help (a store error whose `retryable` is false,
-        unusable TLS files) ends the service and is raised.
+        unusable TLS files), or any task of the hub ending on an error, ends the service
+        and is raised.
         """
         self._loop = asyncio.get_running_loop()
         ingest = asyncio.create_task(self._ingest_forever(), name="hub-ingest")
@@ -474,13 +475,11 @@ class HubService:
         if self._assist is not None:
             assist = self._assist.run(self._publish_retained)
             tasks.append(asyncio.create_task(assist, name="hub-assist"))
-        essential = [ingest, connect]  # their failure is the service's
         if self._gaps is not None:
-            essential.append(asyncio.create_task(self._gaps.run(self._publish), name="hub-gaps"))
-            essential.append(
+            tasks.append(asyncio.create_task(self._gaps.run(self._publish), name="hub-gaps"))
+            tasks.append(
                 asyncio.create_task(self._hear_answers(self._gaps), name="hub-gap-answers")
             )
-            tasks += essential[2:]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -494,9 +493,15 @@ class HubService:
             if client is not None:
                 client.disconnect()
                 await asyncio.to_thread(client.loop_stop)
-        for task in essential:
+        # Any task that ended on an error ends the hub with it, said and raised (a non-zero
+        # exit for `borne hub serve`): a hub that went on ingesting without answering
+        # kiosks, or answering without ingesting, would fail without anyone knowing.
+        for task in tasks:
             failure = task.exception() if task.done() and not task.cancelled() else None
             if failure is not None:
+                log.error(
+                    "hub: %s stopped on %s: %s", task.get_name(), type(failure).__name__, failure
+                )
                 raise failure
 
     def close(self) -> None:

@@ -8,31 +8,35 @@ waiting is never sent a late answer to show. Answers are never stored and never 
 a log line names the device and why a request was dropped, nothing of its content.
 
 The hub decides everything from its own data: the asking badge must be in its staff
-directory for the store (else "refused"), its role there says whether contact details
-are shown (a manager's) or masked, and a handover is done only for an order waiting for
-pickup in that very store.
+directory for the store, the asking kiosk must be one the hub knows to be in that store,
+and that kiosk's events must say the badge is logged in there (its last session event
+for the badge a `io.borne.staff.logged_in` of the last 12 hours); otherwise "refused".
+Its role in the directory says whether contact details are shown (a manager's) or
+masked; an order is shown, and handed over, only when it waits for pickup in that store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from edge.errors import BorneError
-from edge.hub.feeds.orders import ORDER_NUMBER
-from edge.hub.resync import SyncDelivery
-from edge.hub.streams import StreamStoreError
-from edge.hub.streams.lookups import CustomerData, StaffLookups
-from edge.hub.sync_request import is_own_response_topic
+from edge.hub.request_reply import (
+    Delivery,
+    HubRequestError,
+    RequestCounters,
+    RequestResponder,
+    encoded,
+    open_request,
+)
+from edge.hub.store import EventStore, StoredEvent
+from edge.hub.streams.lookups import HubCustomer, StaffLookups
+from edge.staff.wire import ORDER_NUMBER, TOPIC_LEVEL
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +44,27 @@ STAFF_REQUESTS = ("customer", "order", "handover")
 REQUEST_TOPICS = tuple(f"borne/v1/devices/+/req/{name}" for name in STAFF_REQUESTS)
 ANSWER_EXPIRY = 10  # seconds: the kiosk gives up after `[staff] answer_within` (5 s)
 MAX_REQUEST_BYTES = 4096
-MAX_CORRELATION_BYTES = 256
+# A staff session older than this is over, whatever the kiosk says (it locks itself
+# after 90 s without a touch): a login event does not open a kiosk for days.
+SESSION_LIMIT = timedelta(hours=12)
+# The login event comes through the kiosk's outbox, the request straight to the broker:
+# a request may arrive first. Its login is looked for again this long before "refused".
+LOGIN_WAIT = 3.0
+LOGIN_CHECK_EVERY = 0.25
+CONCURRENT_REQUESTS = 32  # answered at once: one waiting for its login holds no other
+LOGGED_IN = "io.borne.staff.logged_in"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
-_LEVEL = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
 _MASK = "•••"
+REFUSED: dict[str, Any] = {"status": "refused"}
 
 
-class StaffRequestError(BorneError):
+class StaffRequestError(HubRequestError):
     """A staff request the hub drops without an answer: malformed, or its response topic
     is not the asking device's own."""
 
-    retryable = False  # the same request again is dropped again
-
 
 @dataclass(frozen=True, slots=True)
-class StaffRequest:
+class HubStaffRequest:
     """One staff request: who asks (by badge pseudonym), about what, where to answer."""
 
     name: str  # one of STAFF_REQUESTS
@@ -66,22 +76,10 @@ class StaffRequest:
     correlation: bytes
 
     def __repr__(self) -> str:  # pseudonyms stay out of logs
-        return f"StaffRequest(name={self.name!r}, device_id={self.device_id!r})"
+        return f"HubStaffRequest(name={self.name!r}, device_id={self.device_id!r})"
 
 
-@dataclass(slots=True)
-class StaffCounters:
-    """What the staff responder did since the hub started."""
-
-    requests: int = 0  # received, redeliveries included
-    answered: int = 0  # an answer sent, whatever its status
-    refused: int = 0  # of those answered: "refused" (badge not in the store's directory)
-    malformed: int = 0  # dropped without an answer
-    failed: int = 0  # the database failed: no answer (the kiosk says the hub is silent)
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters by name, for JSON."""
-        return asdict(self)
+StaffCounters = RequestCounters  # refused: answered "refused"
 
 
 def shared_staff_topics(group: str) -> list[str]:
@@ -104,28 +102,22 @@ def staff_request_name(topic: str) -> str | None:
 
 def parse_staff_request(
     topic: str, payload: bytes, response_topic: str | None, correlation: bytes | None
-) -> StaffRequest:
+) -> HubStaffRequest:
     """The request in a message, or `StaffRequestError` saying what is wrong."""
     name = staff_request_name(topic)
     if name is None:
         raise StaffRequestError("not a staff request topic")
-    device_id = topic.split("/")[3]
-    if not _LEVEL.fullmatch(device_id):
-        raise StaffRequestError("device id: not one topic level")
-    if not response_topic or not is_own_response_topic(response_topic, device_id):
-        raise StaffRequestError("response topic: must be borne/v1/devices/{device}/res/...")
-    if not correlation or len(correlation) > MAX_CORRELATION_BYTES:
-        raise StaffRequestError(f"correlation data: 1 to {MAX_CORRELATION_BYTES} bytes")
-    if len(payload) > MAX_REQUEST_BYTES:
-        raise StaffRequestError(f"request of {len(payload)} bytes, over {MAX_REQUEST_BYTES}")
-    try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise StaffRequestError("not JSON") from None
-    if not isinstance(document, dict):
-        raise StaffRequestError("not a JSON object")
+    envelope = open_request(
+        topic,
+        payload,
+        response_topic,
+        correlation,
+        max_bytes=MAX_REQUEST_BYTES,
+        error=StaffRequestError,
+    )
+    document = envelope.document
     store_id = document.get("store")
-    if not isinstance(store_id, str) or not _LEVEL.fullmatch(store_id):
+    if not isinstance(store_id, str) or not TOPIC_LEVEL.fullmatch(store_id):
         raise StaffRequestError("store: expected a store id")
     staff = document.get("staff")
     if not isinstance(staff, str) or not _PSEUDONYM.fullmatch(staff):
@@ -138,7 +130,39 @@ def parse_staff_request(
         subject = document.get("order")
         if not isinstance(subject, str) or not ORDER_NUMBER.fullmatch(subject):
             raise StaffRequestError("order: expected an order number")
-    return StaffRequest(name, device_id, store_id, staff, subject, response_topic, correlation)
+    return HubStaffRequest(
+        name,
+        envelope.device_id,
+        store_id,
+        staff,
+        subject,
+        envelope.response_topic,
+        envelope.correlation,
+    )
+
+
+def is_logged_in(sessions: Iterable[StoredEvent], staff: str, now: datetime) -> bool:
+    """Whether the kiosk's last session event for this badge is a login of the last
+    SESSION_LIMIT (not followed by its logout or a lockout)."""
+    last: StoredEvent | None = None
+    for event in sessions:
+        if isinstance(event.data, dict) and event.data.get("staff") == staff:
+            last = event
+    return last is not None and last.type == LOGGED_IN and last.time >= now - SESSION_LIMIT
+
+
+def session_check(
+    events: EventStore, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[str, str], bool]:
+    """Whether a badge is logged in at a device, as its events say (blocking)."""
+
+    def logged_in(device_id: str, staff: str) -> bool:
+        moment = now()
+        # Read a day wider: kiosks' clocks may drift; the rule is applied on the times.
+        sessions = events.staff_sessions(device_id, moment - SESSION_LIMIT - timedelta(days=1))
+        return is_logged_in(sessions, staff, moment)
+
+    return logged_in
 
 
 def mask_email(email: str) -> str:
@@ -155,7 +179,7 @@ def mask_phone(phone: str) -> str:
     return f"•• •• •• •• {''.join(digits[-2:])}" if digits else ""
 
 
-def customer_answer(data: CustomerData | None, *, manager: bool) -> dict[str, Any]:
+def customer_answer(data: HubCustomer | None, *, manager: bool) -> dict[str, Any]:
     """The answer to a customer request of a badge the directory lists for the store."""
     if data is None:
         return {"status": "unknown"}
@@ -181,85 +205,93 @@ def customer_answer(data: CustomerData | None, *, manager: bool) -> dict[str, An
     }
 
 
+class NotLoggedInError(Exception):
+    """The badge has no open session at the asking kiosk (yet): "refused" unless its
+    login arrives within LOGIN_WAIT."""
+
+
 def answer(
-    lookups: StaffLookups, request: StaffRequest, store_of: Callable[[str], str | None]
+    lookups: StaffLookups,
+    request: HubStaffRequest,
+    store_of: Callable[[str], str | None],
+    logged_in: Callable[[str, str], bool],
 ) -> dict[str, Any]:
-    """The answer to a well-formed request (blocking: reads the hub's database)."""
+    """The answer to a well-formed request (blocking: reads the hub's databases).
+
+    Raises NotLoggedInError when all else allows it but the badge is not logged in at
+    the asking kiosk.
+    """
     member = lookups.staff(request.staff)
-    device_store = store_of(request.device_id)
-    if (
-        member is None
-        or not member.works_in(request.store_id)
-        # A kiosk the hub knows to be in another store cannot ask for this one's.
-        or (device_store is not None and device_store != request.store_id)
-    ):
-        return {"status": "refused"}
+    if member is None or not member.works_in(request.store_id):
+        return REFUSED
+    # A kiosk the hub does not know, or knows to be in another store, asks for no store.
+    if store_of(request.device_id) != request.store_id:
+        return REFUSED
+    # Badge pseudonyms are no secret (every kiosk's directory, every staff event): the
+    # kiosk must have logged that badge in, with its PIN, to ask in its name.
+    if not logged_in(request.device_id, request.staff):
+        raise NotLoggedInError
     if request.name == "customer":
         data = lookups.customer(request.subject)
         return customer_answer(data, manager=member.role == "manager")
     if request.name == "order":
         found = lookups.order(request.subject)
-        if found is None:
+        # Numbers are guessable: only this store's pickups are anyone's business here.
+        if found is None or found[0].get("pickup_store") != request.store_id:
             return {"status": "unknown"}
         order, first_name = found
         return {"status": "ok", "order": order, "first_name": first_name}
     handover = lookups.hand_over(request.subject, request.store_id)
-    if handover.order is None:
-        return {"status": handover.status}
+    if handover.order is None or handover.order.get("pickup_store") != request.store_id:
+        return {"status": "unknown"}  # as for its look-up: another store's is not said
     return {"status": handover.status, "order": handover.order}
 
 
-class StaffResponder:
-    """Answers the staff requests handed to `submit`, one at a time, until cancelled.
+class StaffResponder(RequestResponder[HubStaffRequest, RequestCounters]):
+    """Answers the staff requests handed to `submit`, several at once, until cancelled.
 
-    `store_of` names a device's store (blocking, as for resyncs): a kiosk the hub knows
-    to be in another store is refused.
+    `store_of` names a device's store and `logged_in` says whether a badge is logged in
+    at a device (both blocking): only a badge logged in at a kiosk the hub knows to be
+    in the store is answered. A request whose login is not stored yet is looked at again
+    for `login_wait` seconds, without holding the other requests.
     """
 
-    def __init__(self, lookups: StaffLookups, store_of: Callable[[str], str | None]) -> None:
+    what = "staff"
+    expiry = ANSWER_EXPIRY
+
+    def __init__(
+        self,
+        lookups: StaffLookups,
+        store_of: Callable[[str], str | None],
+        logged_in: Callable[[str, str], bool],
+        *,
+        login_wait: float = LOGIN_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(RequestCounters(), concurrent=CONCURRENT_REQUESTS)
         self._lookups = lookups
         self._store_of = store_of
-        self.counters = StaffCounters()
-        self._queue: asyncio.Queue[SyncDelivery] = asyncio.Queue()
+        self._logged_in = logged_in
+        self._login_wait = login_wait
+        self._clock = clock
 
-    def submit(self, delivery: SyncDelivery) -> None:
-        """Queue a request (on the asyncio loop: paho's thread goes through the loop)."""
-        self._queue.put_nowait(delivery)
+    def parse(self, delivery: Delivery) -> HubStaffRequest:
+        return parse_staff_request(
+            delivery.topic, delivery.payload, delivery.response_topic, delivery.correlation
+        )
 
-    async def run(self) -> None:
-        """Answer requests as they come, until cancelled."""
+    async def answer(self, request: HubStaffRequest) -> list[bytes]:
+        until = self._clock() + self._login_wait
         while True:
-            delivery = await self._queue.get()
-            await self.handle(delivery)
-
-    async def handle(self, delivery: SyncDelivery) -> None:
-        """Answer one request (or count it and drop it), then acknowledge it."""
-        self.counters.requests += 1
-        try:
-            request = parse_staff_request(
-                delivery.topic, delivery.payload, delivery.response_topic, delivery.correlation
-            )
-            document = await asyncio.to_thread(answer, self._lookups, request, self._store_of)
-        except StaffRequestError as error:
-            self.counters.malformed += 1
-            levels = delivery.topic.split("/")
-            device = levels[3] if len(levels) > 3 else "?"
-            log.warning("hub: dropped a staff request of device %r: %s", device[:64], error)
-        except StreamStoreError as error:
-            self.counters.failed += 1
-            log.warning("hub: a staff request could not be answered: %s", type(error).__name__)
-        else:
-            payload = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-            self._send(delivery.client, request, payload.encode())
-            self.counters.answered += 1
+            try:
+                document = await asyncio.to_thread(
+                    answer, self._lookups, request, self._store_of, self._logged_in
+                )
+            except NotLoggedInError:
+                if self._clock() >= until:
+                    document = REFUSED
+                else:
+                    await asyncio.sleep(LOGIN_CHECK_EVERY)
+                    continue
             self.counters.refused += document["status"] == "refused"
-        # Sending the request again could not change the answer: acknowledged either way.
-        delivery.client.ack(delivery.mid, delivery.qos)
-
-    @staticmethod
-    def _send(client: mqtt.Client, request: StaffRequest, payload: bytes) -> None:
-        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.CorrelationData = request.correlation
-        properties.MessageExpiryInterval = ANSWER_EXPIRY
-        properties.ContentType = "application/json"
-        client.publish(request.response_topic, payload, qos=1, properties=properties)
+            return [encoded(document)]

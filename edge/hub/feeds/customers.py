@@ -50,7 +50,7 @@ def customer_from_line(line: Any, card_pseudonym: CardPseudonym | None) -> Custo
         raise FeedValueError("(line)", "expected a JSON object")
     return Customer(
         pseudonym=customer_pseudonym(line, card_pseudonym),
-        first_name=_text("first_name", line.get("first_name"), MAX_NAME_LENGTH),
+        first_name=fields.text("first_name", line.get("first_name"), MAX_NAME_LENGTH),
         points=_points(line),
         personalisation=_flag(line, "personalisation", default=True),
         offers=_offers(line),
@@ -81,19 +81,6 @@ def _card(number: Any) -> str:
     if not (digits.isascii() and digits.isdigit() and low <= len(digits) <= high):
         raise FeedValueError("card", f"expected {low} to {high} digits, as text")
     return digits
-
-
-def _text(name: str, value: Any, longest: int) -> str:
-    """A required, non-blank, printable text of at most `longest` characters."""
-    if value is None:
-        raise FeedValueError(name, "required and missing")
-    if not isinstance(value, str) or not value.strip():
-        raise FeedValueError(name, "expected text")
-    if len(value) > longest:
-        raise FeedValueError(name, f"longer than {longest} characters")
-    if not value.isprintable():
-        raise FeedValueError(name, "contains control characters")
-    return value.strip()
 
 
 def _points(line: Mapping[str, Any]) -> int:
@@ -142,7 +129,9 @@ def _title(offer: Mapping[str, Any], where: str) -> dict[str, str]:
     for language in sorted(title):
         if not _LANGUAGE.fullmatch(language):
             raise FeedValueError(f"{where}.title", "a key is not a language code (fr, en...)")
-        texts[language] = _text(f"{where}.title.{language}", title[language], MAX_TITLE_LENGTH)
+        texts[language] = fields.text(
+            f"{where}.title.{language}", title[language], MAX_TITLE_LENGTH
+        )
     return texts
 
 
@@ -162,13 +151,13 @@ def _profile(line: Mapping[str, Any]) -> CustomerProfile | None:
 
 
 def _optional_text(line: Mapping[str, Any], name: str, longest: int) -> str:
-    return "" if line.get(name) is None else _text(name, line[name], longest)
+    return "" if line.get(name) is None else fields.text(name, line[name], longest)
 
 
 def _email(value: Any) -> str:
     if value is None:
         return ""
-    text = _text("email", value, MAX_CONTACT_LENGTH)
+    text = fields.text("email", value, MAX_CONTACT_LENGTH)
     local, at, domain = text.partition("@")
     if not at or not local or "." not in domain or any(char.isspace() for char in text):
         raise FeedValueError("email", "expected an e-mail address")
@@ -178,7 +167,7 @@ def _email(value: Any) -> str:
 def _phone(value: Any) -> str:
     if value is None:
         return ""
-    text = _text("phone", value, 32)
+    text = fields.text("phone", value, 32)
     digits = [char for char in text if char.isascii() and char.isdigit()]
     if len(digits) < 4 or any(not (char.isdigit() or char in "+ .-()") for char in text):
         raise FeedValueError("phone", "expected a phone number: digits, spaces, + . - ( )")
@@ -189,7 +178,7 @@ def _texts(line: Mapping[str, Any], name: str) -> tuple[str, ...]:
     value = line.get(name, [])
     if not isinstance(value, list) or len(value) > MAX_PROFILE_ITEMS:
         raise FeedValueError(name, f"expected a list of at most {MAX_PROFILE_ITEMS} texts")
-    return tuple(_text(name, item, MAX_NAME_LENGTH) for item in value)
+    return tuple(fields.text(name, item, MAX_NAME_LENGTH) for item in value)
 
 
 def _sizes(value: Any) -> tuple[tuple[str, str], ...]:
@@ -197,7 +186,7 @@ def _sizes(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or len(value) > MAX_PROFILE_ITEMS:
         raise FeedValueError("sizes", f"expected at most {MAX_PROFILE_ITEMS} sizes by label")
     return tuple(
-        (_text("sizes", label, MAX_NAME_LENGTH), _text("sizes", size, MAX_NAME_LENGTH))
+        (fields.text("sizes", label, MAX_NAME_LENGTH), fields.text("sizes", size, MAX_NAME_LENGTH))
         for label, size in value.items()
     )
 

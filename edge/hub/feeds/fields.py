@@ -64,6 +64,19 @@ def identifier(name: str, text: str) -> str:
     return text
 
 
+def text(name: str, value: object, longest: int) -> str:
+    """A required, non-blank, printable JSON text of at most `longest` characters, trimmed."""
+    if value is None:
+        raise FeedValueError(name, "required and missing")
+    if not isinstance(value, str) or not value.strip():
+        raise FeedValueError(name, "expected text")
+    if len(value) > longest:
+        raise FeedValueError(name, f"longer than {longest} characters")
+    if not value.isprintable():
+        raise FeedValueError(name, "contains control characters")
+    return value.strip()
+
+
 def money(name: str, text: str) -> Money:
     """ "15.00 EUR" -> Money(1500, "EUR"): a number, a space, an ISO 4217 code."""
     match = _MONEY.fullmatch(text)

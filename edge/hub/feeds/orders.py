@@ -17,6 +17,7 @@ from typing import Any
 from edge.hub.feeds import fields
 from edge.hub.feeds.customers import CardPseudonym, customer_pseudonym
 from edge.hub.feeds.errors import FeedValueError
+from edge.staff.wire import ORDER_NUMBER, TOPIC_LEVEL
 
 # As the kiosk's edge.staff.view names them (a test keeps the two the same); not
 # imported from there: that module brings the kiosk's catalog, which the hub never needs.
@@ -33,11 +34,8 @@ ORDER_STATUSES = (
 MAX_LINES = 200
 MAX_TEXT = 200
 MAX_QUANTITY = 9_999
-# What a kiosk reads from an order's QR code or keypad (edge.staff): the same alphabet.
-ORDER_NUMBER = re.compile(r"[A-Z0-9-]{4,32}")
 _AMOUNT = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,2}))?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_STORE = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,7 @@ def order_from_line(line: Any, card_pseudonym: CardPseudonym | None) -> OrderRec
         channel=_choice(line, "channel", CHANNELS),
         placed=placed,
         placed_at=placed_at,
-        where=_text("where", line.get("where")),
+        where=fields.text("where", line.get("where"), MAX_TEXT),
         status=_choice(line, "status", ORDER_STATUSES),
         currency=_currency(line.get("currency")),
         total=amount("total", line.get("total")),
@@ -125,16 +123,6 @@ def _choice(line: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str
     return str(value)
 
 
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise FeedValueError(name, "expected text")
-    if len(value) > MAX_TEXT:
-        raise FeedValueError(name, f"longer than {MAX_TEXT} characters")
-    if not value.isprintable():
-        raise FeedValueError(name, "contains control characters")
-    return value.strip()
-
-
 def _currency(value: Any) -> str:
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise FeedValueError("currency", "expected an ISO 4217 code, as EUR")
@@ -164,7 +152,7 @@ def _line(item: Any, where: str) -> OrderLineRecord:
         raise FeedValueError(f"{where}.quantity", f"expected a whole number, 1 to {MAX_QUANTITY}")
     return OrderLineRecord(
         gtin=None if gtin is None else fields.gtin(f"{where}.gtin", gtin),
-        title=_text(f"{where}.title", item.get("title")),
+        title=fields.text(f"{where}.title", item.get("title"), MAX_TEXT),
         quantity=quantity,
         amount=amount(f"{where}.amount", item.get("amount")),
     )
@@ -173,6 +161,6 @@ def _line(item: Any, where: str) -> OrderLineRecord:
 def _pickup_store(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _STORE.fullmatch(value):
+    if not isinstance(value, str) or not TOPIC_LEVEL.fullmatch(value):
         raise FeedValueError("pickup_store", "a store code is 1-64 characters, no '/', '+', '#'")
     return value

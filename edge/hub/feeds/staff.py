@@ -14,17 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.hub.feeds import fields
 from edge.hub.feeds.customers import CardPseudonym
 from edge.hub.feeds.errors import FeedValueError
+from edge.lockdown import is_pin_hash  # what `borne pin-hash` makes, as the kiosk checks it
+from edge.staff.wire import TOPIC_LEVEL
 
 ROLES = ("associate", "manager")  # as edge.staff.view names them (a test keeps them equal)
 MAX_NAME_LENGTH = 60  # a display name ("Léa D."), shown on a shared screen
 MAX_STORES = 500
 _BADGE = re.compile(r"[A-Za-z0-9_-]{4,32}")  # as the badge's NDEF record allows
 _UID = re.compile(r"(?:[0-9a-fA-F]{2}){4,10}")  # 4, 7 or 10 bytes in practice
-_STORE = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
-# edge.lockdown's format: what `borne pin-hash` makes.
-_PIN_HASH = re.compile(r"pbkdf2-sha256\$[0-9]{4,7}\$[0-9a-f]{16,64}\$[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def staff_from_line(line: Any, card_pseudonym: CardPseudonym | None) -> StaffRec
         raise FeedValueError("(line)", "expected a JSON object")
     return StaffRecord(
         pseudonym=_badge_pseudonym(line, card_pseudonym),
-        name=_name(line.get("name")),
+        name=fields.text("name", line.get("name"), MAX_NAME_LENGTH),
         role=_role(line.get("role")),
         stores=_stores(line.get("stores", [])),
         pin_hash=_pin_hash(line.get("pin_hash")),
@@ -85,18 +85,6 @@ def _badge_pseudonym(line: Mapping[str, Any], card_pseudonym: CardPseudonym | No
     return card_pseudonym(number)
 
 
-def _name(value: Any) -> str:
-    if value is None:
-        raise FeedValueError("name", "required and missing")
-    if not isinstance(value, str) or not value.strip():
-        raise FeedValueError("name", "expected text")
-    if len(value) > MAX_NAME_LENGTH:
-        raise FeedValueError("name", f"longer than {MAX_NAME_LENGTH} characters")
-    if not value.isprintable():
-        raise FeedValueError("name", "contains control characters")
-    return value.strip()
-
-
 def _role(value: Any) -> str:
     if value not in ROLES:
         raise FeedValueError("role", f"expected one of: {', '.join(ROLES)}")
@@ -107,7 +95,7 @@ def _stores(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_STORES:
         raise FeedValueError("stores", f"expected a list of at most {MAX_STORES} store codes")
     for store in value:
-        if not isinstance(store, str) or not _STORE.fullmatch(store):
+        if not isinstance(store, str) or not TOPIC_LEVEL.fullmatch(store):
             raise FeedValueError("stores", "a store code is 1-64 characters, no '/', '+', '#'")
     return tuple(sorted(set(value)))
 
@@ -115,6 +103,6 @@ def _stores(value: Any) -> tuple[str, ...]:
 def _pin_hash(value: Any) -> str:
     if value is None:
         raise FeedValueError("pin_hash", "required and missing")
-    if not isinstance(value, str) or not _PIN_HASH.fullmatch(value):
+    if not isinstance(value, str) or not is_pin_hash(value):
         raise FeedValueError("pin_hash", "expected a hash made by `borne pin-hash`")
     return value

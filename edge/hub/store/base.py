@@ -127,6 +127,11 @@ class SqlEventStore(ABC):
         with self._reading("reading a store's advisor calls"):
             return self._ledger.assist_events(store_id, since)
 
+    def staff_sessions(self, device_id: str, since: datetime) -> list[StoredEvent]:
+        """The device's staff logins, logouts and lockouts from `since` on, in order."""
+        with self._reading("reading a kiosk's staff sessions"):
+            return self._ledger.staff_sessions(device_id, since)
+
     def open_gaps(self) -> list[Gap]:
         """What to ask the devices for again, by device then sequence."""
         with self._reading("reading the open gaps"):

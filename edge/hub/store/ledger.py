@@ -59,6 +59,19 @@ ASSIST_INDEX = (
     f" WHERE type IN ({ASSIST_TYPES_SQL})"
 )
 
+# The events that open and close a staff member's session on a kiosk: the hub answers a
+# staff request only for a badge logged in at the asking kiosk (edge.hub.staff_requests).
+STAFF_SESSION_TYPES = (
+    "io.borne.staff.logged_in",
+    "io.borne.staff.logged_out",
+    "io.borne.staff.locked_out",
+)
+STAFF_SESSION_TYPES_SQL = ", ".join(f"'{kind}'" for kind in STAFF_SESSION_TYPES)
+STAFF_SESSION_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_for_staff_sessions ON events (device_id, time)"
+    f" WHERE type IN ({STAFF_SESSION_TYPES_SQL})"
+)
+
 
 class SqlLedger:
     """A device's rows, read and written inside one transaction."""
@@ -117,6 +130,24 @@ class SqlLedger:
             moment = self._dialect.time_out(time)
             events.append(StoredEvent(device_id, str(event_id), kind, moment, data))
         return sorted(events, key=lambda stored: (stored.time, stored.id))
+
+    def staff_sessions(self, device_id: str, since: datetime) -> list[StoredEvent]:
+        """The device's events of STAFF_SESSION_TYPES from `since` on, in its order."""
+        found = self._execute(
+            # Constant fragments only (S608): every value is a bound parameter.
+            "SELECT id, type, time, sequence, event FROM events"  # noqa: S608
+            f" WHERE device_id = ? AND type IN ({STAFF_SESSION_TYPES_SQL}) AND time >= ?",
+            [device_id, self._dialect.time_in(since)],
+        )
+        ordered = []
+        for event_id, kind, time, sequence, event in found:
+            decoded = json.loads(event) if isinstance(event, str | bytes) else event
+            data = decoded.get("data") if isinstance(decoded, dict) else None
+            moment = self._dialect.time_out(time)
+            stored = StoredEvent(device_id, str(event_id), kind, moment, data)
+            ordered.append((moment, int(sequence), stored))
+        # The kiosk's clock orders its events; its sequence those of the same instant.
+        return [stored for _, _, stored in sorted(ordered, key=lambda row: row[:2])]
 
     def insert_event(self, event: IncomingEvent) -> bool:
         """Store the event; False if (source, id) was already stored."""

@@ -83,7 +83,7 @@ class ReplayAsk:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """One stored event as the advisor call queue reads it back."""
+    """One stored event as the advisor call queue (or a staff session check) reads it."""
 
     device_id: str
     id: str
@@ -136,6 +136,10 @@ class EventStore(Protocol):
 
     def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:
         """The store's advisor calls, takes and session ends from `since` on, oldest first."""
+        ...
+
+    def staff_sessions(self, device_id: str, since: datetime) -> list[StoredEvent]:
+        """The device's staff logins, logouts and lockouts from `since` on, in order."""
         ...
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from psycopg.rows import TupleRow
 from edge.hub.postgres_shared import connect_with_schema
 from edge.hub.store.base import SqlEventStore
 from edge.hub.store.errors import HubStoreError
-from edge.hub.store.ledger import ASSIST_INDEX, Dialect, SqlLedger
+from edge.hub.store.ledger import ASSIST_INDEX, STAFF_SESSION_INDEX, Dialect, SqlLedger
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -35,6 +35,7 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS events_by_device ON events (device_id, sequence)",
     ASSIST_INDEX,
+    STAFF_SESSION_INDEX,
     """CREATE TABLE IF NOT EXISTS devices (
         device_id          TEXT   PRIMARY KEY,
         store_id           TEXT,

@@ -18,7 +18,7 @@ from typing import Any
 from edge.hub.sqlite_shared import open_shared
 from edge.hub.store.base import SqlEventStore
 from edge.hub.store.errors import HubStoreError
-from edge.hub.store.ledger import ASSIST_INDEX, Dialect, SqlLedger
+from edge.hub.store.ledger import ASSIST_INDEX, STAFF_SESSION_INDEX, Dialect, SqlLedger
 from edge.sqlite_tx import transaction, translated
 
 BUSY_TIMEOUT = 30.0  # seconds a process waits for another one's batch to commit
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device_id, sequence);
 {assist_index};
+{staff_index};
 CREATE TABLE IF NOT EXISTS devices (
     device_id          TEXT    PRIMARY KEY,
     store_id           TEXT,
@@ -67,7 +68,7 @@ CREATE TABLE IF NOT EXISTS shed_reported (
     last_sequence  INTEGER NOT NULL,
     PRIMARY KEY (device_id, first_sequence)
 );
-""".replace("{assist_index}", ASSIST_INDEX)
+""".replace("{assist_index}", ASSIST_INDEX).replace("{staff_index}", STAFF_SESSION_INDEX)
 
 # A store made before gaps could expire: its gaps table is rebuilt with the new check.
 _ALLOW_EXPIRED = (

@@ -21,7 +21,7 @@ HANDED_OVER = "handed_over"
 
 
 @dataclass(frozen=True, slots=True)
-class StaffEntry:
+class HubStaffMember:
     """A staff member of the hub's directory (no PIN hash: an answer never needs it)."""
 
     name: str = field(repr=False)
@@ -34,7 +34,7 @@ class StaffEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerData:
+class HubCustomer:
     """A customer as the hub holds them: the loyalty item, the profile, the orders."""
 
     customer: JsonObject = field(repr=False)  # the customers stream's value
@@ -56,14 +56,14 @@ class StaffLookups:
     def __init__(self, database: StreamDatabase) -> None:
         self._database = database
 
-    def staff(self, pseudonym: str) -> StaffEntry | None:
+    def staff(self, pseudonym: str) -> HubStaffMember | None:
         """The directory's entry of a badge pseudonym, None when it lists no such badge."""
         with self._database.reading("reading the staff directory") as tables:
             found = tables.sources_of(Stream.STAFF, [pseudonym]).get(pseudonym)
         if found is None:
             return None
         value = json.loads(found)
-        return StaffEntry(value["name"], value["role"], tuple(value.get("stores") or ()))
+        return HubStaffMember(value["name"], value["role"], tuple(value.get("stores") or ()))
 
     def staff_names(self, pseudonyms: Iterable[str]) -> dict[str, str]:
         """The display names of these badge pseudonyms (those the directory lists)."""
@@ -77,7 +77,7 @@ class StaffLookups:
             found = tables.sources_of(Stream.CATALOG, set(gtins))
         return {key: json.loads(text)["title"] for key, text in found.items()}
 
-    def customer(self, pseudonym: str) -> CustomerData | None:
+    def customer(self, pseudonym: str) -> HubCustomer | None:
         """A customer's loyalty item, profile and orders; None when the hub has no such
         customer in its loyalty feed."""
         with self._database.reading("reading a customer") as tables:
@@ -86,7 +86,7 @@ class StaffLookups:
                 return None
             profile = tables.profile(pseudonym)
             orders = tables.orders_of(pseudonym)
-        return CustomerData(
+        return HubCustomer(
             customer=json.loads(found),
             profile=None if profile is None else json.loads(profile),
             orders=tuple(json.loads(row[4]) for row in orders),

@@ -10,7 +10,6 @@ items) the first time the hub hears of the store.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -48,6 +47,7 @@ from edge.hub.streams.values import (
     stock_value,
 )
 from edge.ids import UUIDv7Generator
+from edge.staff.wire import TOPIC_LEVEL
 from edge.sync.messages import MAX_ITEMS, Stream
 
 _R = TypeVar("_R", Product, LocalInventory, Review, Promotion, Customer, StaffRecord, OrderRecord)
@@ -62,7 +62,6 @@ STREAMS = (
 )
 RETAINED_VERSIONS = 1_000  # change sets kept per stream; a kiosk further behind resyncs whole
 # A store id names a topic level: no MQTT wildcard, no level separator, no control character.
-_STORE_ID = re.compile(r"[^\x00-\x1f\x7f/+#]{1,64}")
 # The hub-wide source of each stream made the same for every store (stock is per store).
 _SHARED = {
     FeedKind.PRODUCTS: Stream.CATALOG,
@@ -222,7 +221,7 @@ class StreamStore:
             if gtin is None:
                 batch.unknown_ids.append(row.id)
                 continue
-            if row.store_code != ONLINE_STORE and not _STORE_ID.fullmatch(row.store_code):
+            if row.store_code != ONLINE_STORE and not TOPIC_LEVEL.fullmatch(row.store_code):
                 batch.refused_store_codes.append(row.store_code)
                 continue
             latest[(gtin, row.store_code)] = canonical(inventory_row_value(row))
@@ -341,7 +340,7 @@ def _staff_of(store_id: str, directory: Mapping[str, str]) -> dict[str, str]:
 def _check_store_id(store_id: str) -> None:
     if store_id == ONLINE_STORE:
         raise InvalidStoreIdError(f"{ONLINE_STORE!r} is the web shop's stock, not a store")
-    if not _STORE_ID.fullmatch(store_id):
+    if not TOPIC_LEVEL.fullmatch(store_id):
         raise InvalidStoreIdError("1-64 characters, none of '/', '+', '#' or control")
 
 
