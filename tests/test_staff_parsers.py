@@ -385,3 +385,14 @@ def test_any_pin_hash_text_is_read_whole_or_refused(text: str) -> None:
     if read is not None:
         assert (read.iterations, read.salt.hex(), read.digest.hex()) == (int(rounds), salt, digest)
         assert salt not in repr(read)
+
+
+@FUZZ
+@given(st.lists(numbers, min_size=1, max_size=4, unique=True), st.data())
+def test_one_spoiled_call_never_hides_the_others(calls: list[str], data: st.DataObject) -> None:
+    good = [_call(call_id) for call_id in calls]
+    spoiled = _spoiled({"call": _call("SPOILED")}, data)["call"]
+    message = read_queue(_queue("2026-12-01T10:00:00Z", *good, spoiled), "paris-01")
+    read = [call.call_id for call in message.calls]
+    assert all(call_id in read for call_id in calls)
+    assert message.skipped + len(message.calls) == len(calls) + 1
