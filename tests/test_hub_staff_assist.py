@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from edge.hub.assist_queue import AssistQueues, open_calls
+from edge.hub.assist_queue import AssistQueues, open_calls, queue_document
 from edge.hub.store import SqliteEventStore, StoredEvent
 from edge.hub.streams import SqliteStreamDatabase
 from edge.hub.streams.lookups import StaffLookups
@@ -208,3 +208,96 @@ def test_a_queue_with_calls_is_published_again_as_they_age_out(tmp_path: Path) -
         events.close()
         streams.close()
     assert published[-1]["calls"] == []
+
+
+def test_a_call_naming_a_malformed_gtin_is_listed_without_a_product() -> None:
+    now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    minute = now - timedelta(minutes=1)
+    calls = open_calls(
+        [
+            stored("io.borne.assist.requested", "kiosk-a", minute, gtin="7" * 200),
+            stored("io.borne.assist.requested", "kiosk-b", minute, gtin="376012345001x"),
+            stored("io.borne.assist.requested", "kiosk-c", minute, gtin=NOMADE),
+        ],
+        now,
+    )
+    assert [(call.device, call.gtin) for call in calls] == [
+        ("kiosk-a", None),
+        ("kiosk-b", None),
+        ("kiosk-c", NOMADE),
+    ]
+    for call in calls:
+        call.call = str(uuid.uuid4())  # as a kiosk's event ids are
+    document = queue_document("paris-01", calls, now, {}, {})
+    check_message(QUEUE, json.dumps(document).encode())
+
+
+def run_queues(
+    queues: AssistQueues,
+    publish: Callable[[str, bytes], bool],
+    until: Callable[[], bool],
+    *,
+    busy_store: str | None = None,
+) -> None:
+    """Run the queues until `until()`; `busy_store` noticed every 10 ms meanwhile."""
+
+    async def scenario() -> None:
+        task = asyncio.create_task(queues.run(publish))
+        try:
+            while not until():
+                if busy_store is not None:
+                    queues.notice([busy_store])
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_a_quiet_store_s_calls_age_out_while_other_stores_are_busy(tmp_path: Path) -> None:
+    events = SqliteEventStore(tmp_path / "events.sqlite")
+    streams = SqliteStreamDatabase(tmp_path / "streams.sqlite")
+    call = kiosk_event("io.borne.assist.requested", "kiosk-a", 1, {"gtin": None})
+    events.ingest([json.dumps(call).encode()])
+    clock = [datetime.now(UTC)]
+    queues = AssistQueues(
+        events, StaffLookups(streams), now=lambda: clock[0], every=0.0, refresh=0.05
+    )
+    paris: list[dict[str, Any]] = []
+
+    def publish(topic: str, payload: bytes) -> bool:
+        if topic == QUEUE:
+            paris.append(json.loads(payload))
+            if paris[0]["calls"]:  # shown once: then no event comes, time passes
+                clock[0] = datetime.now(UTC) + timedelta(minutes=31)
+        return True
+
+    queues.notice(["paris-01"])
+    try:
+        # Lyon's kiosks are busy all along: Paris's call must still age out.
+        run_queues(
+            queues, publish, lambda: bool(paris) and not paris[-1]["calls"], busy_store="lyon-01"
+        )
+    finally:
+        events.close()
+        streams.close()
+    assert len(paris[0]["calls"]) == 1
+
+
+def test_a_queue_the_broker_did_not_take_is_published_again(tmp_path: Path) -> None:
+    events = SqliteEventStore(tmp_path / "events.sqlite")
+    streams = SqliteStreamDatabase(tmp_path / "streams.sqlite")
+    queues = AssistQueues(events, StaffLookups(streams), every=0.0, refresh=0.05)
+    attempts: list[bool] = []
+
+    def publish(topic: str, payload: bytes) -> bool:
+        attempts.append(len(attempts) > 0)  # the link is down at the first attempt only
+        return attempts[-1]
+
+    queues.notice(["paris-01"])  # the last call went: an empty queue to say so
+    try:
+        run_queues(queues, publish, lambda: any(attempts))
+    finally:
+        events.close()
+        streams.close()
+    assert attempts[:2] == [False, True]

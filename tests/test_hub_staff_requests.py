@@ -9,14 +9,24 @@ docs/asyncapi.yaml.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.hub.config import HubMqttConfig
+from edge.hub.resync import SyncResponder, device_store_lookup
+from edge.hub.service import HubService
+from edge.hub.staff_requests import StaffResponder, session_check
+from edge.hub.store import SqliteEventStore
+from edge.hub.streams import StreamStore
+from edge.hub.streams.lookups import StaffLookups
 from tests.asyncapi import check_message
 from tests.conftest import borne
 from tests.hub_staff_fixtures import (
@@ -29,7 +39,9 @@ from tests.hub_staff_fixtures import (
     MARC,
     STAFF_FEEDS,
     Client,
+    demo_staff_feeds,
     hub_config,
+    kiosk_event,
     staff_event,
     start_hub,
     stop_hub,
@@ -269,3 +281,67 @@ def test_malformed_requests_and_other_devices_topics_get_no_answer_and_are_count
     assert "kiosk-a" in log  # the device is named, never what it sent
     for private in (CAMILLE, LEA, "9250000000017"):
         assert private not in log
+
+
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(300):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def test_a_database_failure_costs_one_request_and_the_hub_goes_on(
+    tmp_path: Path, broker: Broker
+) -> None:
+    events = SqliteEventStore(tmp_path / "events.sqlite")
+    streams = StreamStore(tmp_path / "streams.sqlite")
+    streams.add_store("paris-01")
+    streams.import_feeds(demo_staff_feeds())
+    # Where the hub looks up a device's store fails, as a database that went away does.
+    broken = SqliteEventStore(tmp_path / "broken.sqlite")
+    broken.close()
+    store_of = device_store_lookup(broken)
+    staff = StaffResponder(StaffLookups(streams.database), store_of, session_check(events))
+    resync = SyncResponder(streams, store_of)
+    config = HubMqttConfig(
+        host="127.0.0.1", port=broker.port, client_id="hub-failing", reconnect_min=0.1
+    )
+    service = HubService(config, events, resync=resync, staff=staff)
+    loop = asyncio.new_event_loop()
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            loop.run_until_complete(service.run())
+        except BaseException as error:  # the test says what ended the hub
+            failures.append(error)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    kiosk = Client(broker.port, "kiosk-failing").start("borne/v1/devices/+/res/#")
+    try:
+        request = {"store": "paris-01", "staff": LEA, "customer": CAMILLE}
+        sync = {"store": "paris-01", "stream": "catalog", "epoch": "", "version": 0}
+
+        def asked_both() -> bool:  # asked again until the hub has subscribed
+            if not staff.counters.failed:
+                kiosk.ask("customer", request)
+            if not resync.counters.failed:
+                kiosk.ask("sync", sync)
+            return bool(staff.counters.failed and resync.counters.failed)
+
+        eventually(asked_both, "a staff and a resync request failed")
+        # Neither responder ended, nor did the hub: it answers and stores on.
+        kiosk.publish_events([kiosk_event("io.borne.session.started", "kiosk-a", 1, {})])
+        eventually(lambda: service.counters.stored == 1, "the event was stored")
+        assert not [t for t, *_ in kiosk.received if "/res/" in t]  # no answer: the kiosk says so
+        assert thread.is_alive()
+    finally:
+        kiosk.stop()
+        loop.call_soon_threadsafe(service.close)
+        thread.join(30)
+        loop.close()
+        events.close()
+        streams.close()
+    assert failures == []
