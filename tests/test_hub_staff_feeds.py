@@ -130,6 +130,8 @@ def test_a_bad_staff_line_is_reported_by_line_and_field_and_the_rest_is_read(
         staff_line(badge="BOB-0001", stores="paris-01"),
         "{not json",
         staff_line(badge="ANA-0002", uid="04a1b2c3"),
+        # A salt of an odd number of hex digits is no salt: every kiosk would fail on it.
+        staff_line(badge="ODD-0003", pin_hash="pbkdf2-sha256$200000$" + "a" * 17 + "$" + "b" * 64),
     )
     with jsonl(*lines) as path:
         result = read_feed(path, card_pseudonym=demo_key)
@@ -141,6 +143,7 @@ def test_a_bad_staff_line_is_reported_by_line_and_field_and_the_rest_is_read(
         (5, "stores"),
         (6, "(line)"),
         (7, "badge"),
+        (8, "pin_hash"),
     ]
     assert all("2468" not in str(bad) for bad in result.rejected)
 
