@@ -24,7 +24,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from edge.bootstrap import Simulators
 from edge.intents import Intent
 from edge.runtime import Runtime
-from edge.session import Accessibility, SessionView
+from edge.session import Accessibility, Screen, SessionView
 from kiosk.widgets import ProductTile, StarRating  # noqa: F401 - kv classes used by common.kv
 
 Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
@@ -39,9 +39,14 @@ from kiosk.screens.base import KioskScreen  # noqa: E402
 from kiosk.screens.browse import BrowseScreen  # noqa: E402
 from kiosk.screens.product import ProductScreen  # noqa: E402
 from kiosk.screens.search import SearchScreen  # noqa: E402
+from kiosk.screens.staff_customer import StaffCustomerScreen  # noqa: E402
+from kiosk.screens.staff_home import StaffHomeScreen  # noqa: E402
+from kiosk.screens.staff_order import StaffOrderScreen  # noqa: E402
+from kiosk.screens.staff_pin import StaffPinScreen  # noqa: E402
 from kiosk.screens.unknown_product import UnknownProductScreen  # noqa: E402
 from kiosk.screens.welcome import WelcomeScreen  # noqa: E402
 from kiosk.simulator_panel import SimulatorPanel, code_on_pack  # noqa: E402
+from kiosk.staff_words import first_name, role_name  # noqa: E402
 from kiosk.theme import Theme, check_rotation, turned_display  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,8 @@ class KioskApp(App):  # type: ignore[misc]
         cards: list[tuple[str, str]],
         sounds: Path,
         store_name: str = "",
+        store_names: dict[str, str] | None = None,
+        badges: list[tuple[str, str, str]] | None = None,
         simulator_panel: bool = True,
         keyboard_wedge: bool = False,
         locked: bool = True,
@@ -78,6 +85,9 @@ class KioskApp(App):  # type: ignore[misc]
         self.cards = cards
         self.sounds = sounds
         self.store_name = store_name
+        # Store codes an order names ("paris-01") as an associate knows them.
+        self.store_names = dict(store_names or {})
+        self.badges = badges or []  # the demo's (name, role, badge id), for the panel
         self.simulator_panel = simulator_panel
         self.keyboard_wedge = KivyKeyboardWedge(runtime.submit) if keyboard_wedge else None
         self.locked = locked  # fullscreen kiosk: only the staff PIN closes it
@@ -107,6 +117,10 @@ class KioskApp(App):  # type: ignore[misc]
             UnknownProductScreen(),
             BrowseScreen(),
             SearchScreen(),
+            StaffPinScreen(),
+            StaffHomeScreen(),
+            StaffCustomerScreen(),
+            StaffOrderScreen(),
         )
         for screen in screens:
             self.manager.add_widget(screen)
@@ -116,7 +130,9 @@ class KioskApp(App):  # type: ignore[misc]
         root.add_widget(kiosk_area)
         if self.simulator_panel and (self.simulators.camera or self.simulators.card):
             self.panel = SimulatorPanel()
-            self.panel.populate(self.simulators, self._demo_products(), self._demo_cards())
+            self.panel.populate(
+                self.simulators, self._demo_products(), self._demo_cards(), self._demo_badges()
+            )
             root.add_widget(self.panel)
         self.runtime.subscribe(self._on_view)
         if self.keyboard_wedge is not None:
@@ -144,6 +160,13 @@ class KioskApp(App):  # type: ignore[misc]
     def _demo_cards(self) -> list[tuple[str, str]]:
         return [(self.tr._("{name}'s card", name=name), number) for name, number in self.cards]
 
+    def _demo_badges(self) -> list[tuple[str, str]]:
+        _ = self.tr._
+        return [
+            (_("{name}'s badge ({role})", name=first_name(name), role=role_name(role, _)), badge)
+            for name, role, badge in self.badges
+        ]
+
     def _on_view(self, view: SessionView) -> None:
         self.view = view
         self._latest_change = self.runtime.changes
@@ -159,14 +182,20 @@ class KioskApp(App):  # type: ignore[misc]
         self.accessibility = view.accessibility
         self.theme.apply(view.accessibility)
         self.actions.assist_confirmed = view.assist_requested
+        # "Léa arrive": a colleague is named to a shopper by their first name only.
+        self.actions.assist_taken_by = first_name(view.assist_taken_by or "")
+        self.actions.staff_mode = view.staff is not None
         self.actions.warn_until(view.idle_warning_until)
         self.actions.handoff_url = view.handoff_url or ""
+        screen: KioskScreen = self.manager.get_screen(_screen_name(view))
         if view.session_id is None:
-            # The shopper is gone: nothing of them stays in any screen, shown or not.
+            # The shopper is gone: nothing of them stays in any screen, shown or not;
+            # and once staff mode ends, nothing of it either. The staff screen shown
+            # is refilled below: what it showed before is not wiped under the finger.
             self.actions.accessibility_open = False
             for other in self.manager.screens:
-                other.clear()
-        screen: KioskScreen = self.manager.get_screen(view.screen.value)
+                if other is not screen or view.staff is None:
+                    other.clear()
         screen.show(view)
         self.manager.current = screen.name
         self.drawn_view = view
@@ -225,7 +254,18 @@ class KioskApp(App):  # type: ignore[misc]
         """Alt+F4 and the like: refused while locked (True means "handled, stay open")."""
         return self.locked and not self.unlocked
 
+    def pending(self) -> set[asyncio.Task[Any]]:
+        """What touches asked for and is not done yet (journeys wait for it)."""
+        return set(self._tasks)
+
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _screen_name(view: SessionView) -> str:
+    """The screen that shows `view`: staff mode has one screen per staff page."""
+    if view.screen is Screen.STAFF and view.staff is not None:
+        return f"staff_{view.staff.page.value}"
+    return view.screen.value

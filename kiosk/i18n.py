@@ -71,8 +71,17 @@ class Translator(Observable):  # type: ignore[misc]
         if language == self.language:
             return
         self.language = language
-        for callback, args, _ in list(self._observers):
-            callback(*args, None, None)  # what kv bound: its rule, then instance and value
+        gone = []
+        for observer in list(self._observers):
+            callback, args, _ = observer
+            try:
+                callback(*args, None, None)  # what kv bound: its rule, then instance and value
+            except ReferenceError:
+                # The widget that rule was for is gone (a row of a list that shrank):
+                # kv only holds it weakly. Compared by identity: its proxy cannot be.
+                gone.append(observer)
+        if gone:
+            self._observers = [kept for kept in self._observers if all(kept is not g for g in gone)]
 
     # kv binds to the attribute `_` of the translator when a rule calls `app.tr._(...)`.
     def fbind(self, name: str, func: Any, *args: Any, **kwargs: Any) -> Any:

@@ -2,6 +2,7 @@
 
 A journey file is a JSON list of steps:
   {"tap_card": "9250000000017"}   a loyalty card on the simulated NFC reader
+  {"tap_badge": "LEA-0042"}       a Borne staff badge (that badge id) on the same reader
   {"scan": "3760123450010"}       a barcode drawn into camera frames, read by the real decoder
   {"press": "home"}               a touch on the button with that id
   {"keys": "3760123450010"}       typed by a keyboard-wedge scanner, then Enter
@@ -22,7 +23,18 @@ from typing import Any
 from devices.barcode.symbology import Symbology
 from edge.errors import BorneError
 
-STEP_KINDS = ("tap_card", "scan", "press", "keys", "type", "wait", "idle", "screenshot")
+STEP_KINDS = (
+    "tap_card",
+    "tap_badge",
+    "scan",
+    "press",
+    "keys",
+    "type",
+    "wait",
+    "idle",
+    "screenshot",
+)
+TEXT_STEPS = ("tap_card", "tap_badge", "scan", "press", "keys", "type", "screenshot")
 
 
 class JourneyError(BorneError):
@@ -54,9 +66,7 @@ def load_journey(path: Path) -> list[Step]:
             raise JourneyError(f"{path}: step {index}: unknown step {kind!r}")
         if kind == "wait" and (not isinstance(value, int | float) or not 0 <= value <= 600):
             raise JourneyError(f"{path}: step {index}: wait takes 0 to 600 seconds")
-        if kind in ("tap_card", "scan", "press", "keys", "type", "screenshot") and not (
-            isinstance(value, str) and value
-        ):
+        if kind in TEXT_STEPS and not (isinstance(value, str) and value):
             raise JourneyError(f"{path}: step {index}: {kind} takes a non-empty string")
         if kind == "screenshot" and (Path(value).name != value or value.startswith(".")):
             raise JourneyError(f"{path}: step {index}: a screenshot name is a plain file name")

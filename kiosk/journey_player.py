@@ -22,9 +22,10 @@ from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
-from devices.nfc.card_formats import loyalty_records
+from devices.nfc.card_formats import loyalty_records, staff_badge_records
 from edge.bootstrap import Simulators
 from edge.runtime import Runtime
+from edge.staff.view import StaffNotice
 from kiosk.app import KioskApp
 from kiosk.journey import JourneyError, Step, symbology_for
 from kiosk.keyboard_wedge import ENTER_KEYS
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STEP_TIMEOUT = 10.0
 SWIPE_MOVES = 8  # a finger's path is seen as a few moves, not one jump
+LAYOUT_FRAMES = 30  # at most, before a screenshot: a layout that never settles is shown as is
 
 
 async def next_frame() -> None:
@@ -156,6 +158,11 @@ class JourneyPlayer:
                 raise JourneyError("tap_card needs the simulated NFC reader")
             self.simulators.card.tap(loyalty_records(step.value))
             await self._settle(since)
+        elif step.kind == "tap_badge":
+            if self.simulators.card is None:
+                raise JourneyError("tap_badge needs the simulated NFC reader")
+            self.simulators.card.tap(staff_badge_records(step.value))
+            await self._settle(since)
         elif step.kind == "scan":
             if self.simulators.camera is None:
                 raise JourneyError("scan needs the simulated camera")
@@ -180,7 +187,7 @@ class JourneyPlayer:
         elif step.kind == "swipe":
             await self._swipe(step.value)
         elif step.kind == "screenshot":
-            await next_frame()
+            await self._laid_out()
             self.screenshots.mkdir(parents=True, exist_ok=True)
             self.app.root.export_to_png(str(self.screenshots / f"{step.value}.png"))
             # Beside each picture, what could be touched on it and how big (for checks).
@@ -189,6 +196,18 @@ class JourneyPlayer:
             # And every text shown, with whether it fits its box (nothing cut off).
             texts = json.dumps(self.texts())
             (self.screenshots / f"{step.value}.texts.json").write_text(texts)
+
+    async def _laid_out(self) -> None:
+        """Wait until the window is laid out: nested layouts that size themselves from
+        their children's sizes settle over a few frames, a screen shown for the first
+        time at a new window size most of all."""
+        previous = None
+        for _ in range(LAYOUT_FRAMES):
+            await next_frame()
+            shape = [(*widget.pos, *widget.size) for widget in self.app.root.walk(restrict=True)]
+            if shape == previous:
+                return
+            previous = shape
 
     def touchable(self) -> list[dict[str, object]]:
         """Every button a touch can reach now: id, text, size and position in dp."""
@@ -284,18 +303,30 @@ class JourneyPlayer:
         button = find_button(self.app.root, button_id)
         if button is None:
             raise JourneyError(f"no button {button_id!r} on the current screen")
+        before = self.app.pending()
         button.dispatch("on_press")
         button.dispatch("on_release")
-        try:
-            async with asyncio.timeout(1.0):
-                await self._settle(since)
-        except TimeoutError:
-            await next_frame()  # a button that changes no session view (language, say)
+        started = self.app.pending() - before
+        if not started:
+            # A key that only changes its own widget (a PIN digit, a panel opening):
+            # nothing to wait for but the frame that shows it.
+            await next_frame()
+            return
+        # What the touch asked for is done, then drawn if it changed the view.
+        async with asyncio.timeout(STEP_TIMEOUT):
+            await asyncio.wait(started)
+        if self.runtime.changes > since:
+            await self._settle(since)
+        else:
+            await next_frame()  # a touch that changes no session view
 
     async def _settle(self, since: int) -> None:
-        """Wait for the runtime's next view, then for it to be drawn."""
+        """Wait for the runtime's next view, then for it to be drawn; a staff screen that
+        waits on the hub's answer is settled once the answer (or its silence) is shown."""
         async with asyncio.timeout(STEP_TIMEOUT):
-            await self.runtime.wait_for_change(since)
+            view = await self.runtime.wait_for_change(since)
+            while view.staff is not None and view.staff.notice is StaffNotice.WAITING:
+                view = await self.runtime.wait_for_change(self.runtime.changes)
             while self.app.drawn_change < self.runtime.changes:
                 self.app.drawn.clear()
                 await self.app.drawn.wait()

@@ -43,6 +43,8 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
     """Laid over the screens; touches go through where it has no button and no modal."""
 
     assist_confirmed = BooleanProperty(False)
+    assist_taken_by = StringProperty("")  # the colleague coming, once one took the call
+    staff_mode = BooleanProperty(False)  # the staff screens have their own banner: no bar
     handoff_url = StringProperty("")
     idle_warning = BooleanProperty(False)
     seconds_left = NumericProperty(0)
@@ -68,6 +70,7 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
         self.fbind("scan_flash", self._follow_toasts, "scan_flash")
         self.fbind("assist_toast", self._follow_toasts, "assist_toast")
         self.fbind("assist_confirmed", self._follow_assist)
+        self.fbind("assist_taken_by", self._follow_assist)
         # kv ids are weak proxies: hold the widgets themselves while they are out of the tree.
         self._layer: Widget = ids.modal_layer.__self__
         self._modals: dict[Modal, Widget] = {
@@ -156,6 +159,7 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
             )
 
     def _follow_assist(self, *_: Any) -> None:
+        # The call, then who took it: each news is a toast, then the bar says it.
         self.assist_toast = self.assist_confirmed
         self._end_assist_toast.cancel()
         if self.assist_confirmed:

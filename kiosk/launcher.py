@@ -62,6 +62,7 @@ async def _run(
     from edge.bootstrap import build_runtime
     from edge.demo import demo_cards
     from kiosk.app import KioskApp
+    from kiosk.simulator_panel import demo_badges
 
     runtime, simulators = await build_runtime(config, simulators_allowed=demo)
     # A scripted journey drives the simulators itself: its screenshots show the kiosk alone.
@@ -70,6 +71,11 @@ async def _run(
         simulators,
         cards=demo_cards() if demo else [],
         store_name=config.device.store_name,
+        store_names={
+            **config.catalog.store_names,
+            config.device.store_id: config.device.store_name,
+        },
+        badges=demo_badges() if demo else [],
         simulator_panel=demo and steps is None,
         keyboard_wedge=config.devices.hid == "keyboard",
         sounds=config.data_dir / "sounds",

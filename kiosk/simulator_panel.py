@@ -1,5 +1,5 @@
 """The demo's simulator panel: show a demo product to the camera (or the handheld
-wedge scanner), tap a demo card.
+wedge scanner), tap a demo card or a demo staff badge.
 
 It drives the simulated devices at their hardware boundary (frames to the real
 decoder, an NFC peer to the real reader), never the session directly.
@@ -7,6 +7,8 @@ decoder, an NFC peer to the real reader), never the session directly.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from kivy.lang import Builder
@@ -15,12 +17,29 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
 from devices.barcode.gs1 import display_gtin
-from devices.nfc.card_formats import loyalty_records
+from devices.nfc.card_formats import loyalty_records, staff_badge_records
 from edge.bootstrap import Simulators
 from edge.catalog import Product
+from edge.demo import DEMO_STORE
 from kiosk.journey import symbology_for
 
 DEMO_LOT = "(17)271231(10)LOT42"  # best before 31/12/2027, lot LOT42
+DEMO_STAFF = DEMO_STORE / "feeds" / "staff.jsonl"
+
+
+def demo_badges(feed: Path = DEMO_STAFF) -> list[tuple[str, str, str]]:
+    """(name, role, badge id) of the demo store's staff badges, from the demo's staff
+    feed (a retailer's UID-only badges have no id to lay on the simulated reader)."""
+    if not feed.exists():
+        return []
+    badges = []
+    for line in feed.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if isinstance(entry, dict) and isinstance(entry.get("badge"), str):
+            badges.append((str(entry.get("name", "")), str(entry.get("role", "")), entry["badge"]))
+    return badges
 
 
 def code_on_pack(product: Product) -> str:
@@ -43,9 +62,14 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
     use_wedge = BooleanProperty(False)  # scan with the handheld wedge instead of the camera
 
     def populate(
-        self, simulators: Simulators, products: list[tuple[str, str]], cards: list[tuple[str, str]]
+        self,
+        simulators: Simulators,
+        products: list[tuple[str, str]],
+        cards: list[tuple[str, str]],
+        badges: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Add buttons for (label, code on the pack) products and (label, card number) cards."""
+        """Add buttons for (label, code on the pack) products, (label, card number) cards
+        and (label, badge id) staff badges."""
         self.simulators = simulators
         for label, barcode in products:
             if not barcode.isdigit():
@@ -57,6 +81,10 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
             button = Button(text=label, size_hint_y=None, height="48dp", font_size="15sp")
             button.bind(on_release=lambda _, card=number: self.tap_card(card))
             self.ids.cards.add_widget(button)
+        for label, badge in badges:
+            button = Button(text=label, size_hint_y=None, height="48dp", font_size="15sp")
+            button.bind(on_release=lambda _, badge=badge: self.tap_badge(badge))
+            self.ids.badges.add_widget(button)
 
     def show_product(self, barcode: str) -> None:
         """Hold a product's barcode in front of the simulated camera (or the wedge scanner)."""
@@ -72,3 +100,8 @@ class SimulatorPanel(BoxLayout):  # type: ignore[misc]
         """Lay a loyalty card on the simulated NFC reader."""
         if self.simulators is not None and self.simulators.card is not None:
             self.simulators.card.tap(loyalty_records(number))
+
+    def tap_badge(self, badge: str) -> None:
+        """Lay a staff badge on the simulated NFC reader."""
+        if self.simulators is not None and self.simulators.card is not None:
+            self.simulators.card.tap(staff_badge_records(badge))

@@ -1,4 +1,8 @@
-"""The staff PIN pad: the only way out of the fullscreen kiosk."""
+"""The staff PIN pad: the way out of the fullscreen kiosk, and the staff login's pad.
+
+The pad only collects digits: what OK and Cancel do is its owner's (`on_submit`,
+`on_cancel`), so the exit lock and the staff login share one pad.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ class StaffPinPad(BoxLayout):  # type: ignore[misc]
 
     pin = StringProperty("")
     message = StringProperty("")
+    title = StringProperty("")  # "" says "Staff code"
+    __events__ = ("on_submit", "on_cancel")
 
     def press(self, digit: str) -> None:
         """A digit key."""
@@ -32,3 +38,14 @@ class StaffPinPad(BoxLayout):  # type: ignore[misc]
         """Empty the pad, with a word for the staff member."""
         self.pin = ""
         self.message = message
+
+    def submit(self) -> None:
+        """The OK key: the PIN goes to the owner and leaves the pad."""
+        pin, self.pin = self.pin, ""
+        self.dispatch("on_submit", pin)
+
+    def on_submit(self, pin: str) -> None:
+        """OK was pressed with `pin` typed."""
+
+    def on_cancel(self) -> None:
+        """Cancel was pressed."""

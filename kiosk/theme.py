@@ -32,6 +32,8 @@ STANDARD: dict[str, Rgba] = {
     "good": (0.36, 0.82, 0.52, 1),
     "warn": (1.0, 0.74, 0.30, 1),
     "outline": (0, 0, 0, 0),
+    # Staff mode's banner: a colour no shopper screen uses (white on it 8.8:1).
+    "staff": (0.38, 0.20, 0.56, 1),
 }
 # Black, white and yellow only, with outlined panels: 15:1 and more everywhere.
 HIGH_CONTRAST: dict[str, Rgba] = {
@@ -44,6 +46,7 @@ HIGH_CONTRAST: dict[str, Rgba] = {
     "good": (1, 0.86, 0, 1),
     "warn": (1, 0.86, 0, 1),
     "outline": (1, 1, 1, 1),
+    "staff": (0, 0, 0, 1),
 }
 LARGE_TEXT_SCALE = 1.3
 BAR_DP = 96  # the band the language, accessibility and advisor buttons sit in
@@ -149,6 +152,7 @@ class Theme(EventDispatcher):  # type: ignore[misc]
     good = ColorProperty(STANDARD["good"])
     warn = ColorProperty(STANDARD["warn"])
     outline = ColorProperty(STANDARD["outline"])
+    staff = ColorProperty(STANDARD["staff"])
     unit = NumericProperty(1.0)  # every size is multiplied by it (the display's size)
     scale = NumericProperty(1.0)  # every font size is multiplied by it (unit x large text)
     large_text = BooleanProperty(False)
