@@ -202,8 +202,11 @@ class RequestResponder(ABC, Generic[R, C]):
                 self._under_way.add(task)
                 task.add_done_callback(self._under_way.discard)
         finally:
-            for task in list(self._under_way):
+            # Unacknowledged, a request cut short is sent again on the hub's next session.
+            under_way = list(self._under_way)
+            for task in under_way:
                 task.cancel()
+            await asyncio.gather(*under_way, return_exceptions=True)
 
     async def _handle_in_slot(self, delivery: Delivery) -> None:
         try:

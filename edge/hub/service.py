@@ -50,7 +50,8 @@ from edge.errors import BorneError, ConfigError
 from edge.hub.assist_queue import AssistQueues
 from edge.hub.config import HubMqttConfig
 from edge.hub.gaps import GapAsker
-from edge.hub.resync import SyncDelivery, SyncResponder
+from edge.hub.request_reply import Delivery
+from edge.hub.resync import SyncResponder
 from edge.hub.staff_requests import StaffResponder, shared_staff_topics, staff_request_name
 from edge.hub.state_message import parse_state_message
 from edge.hub.store import (
@@ -261,12 +262,12 @@ class HubService:
     def _paho_message(self, client: mqtt.Client, _: Any, message: mqtt.MQTTMessage) -> None:
         if self._resync is not None and is_sync_request_topic(message.topic):
             if self._loop is not None:
-                request = SyncDelivery.of(client, message)
+                request = Delivery.of(client, message)
                 self._loop.call_soon_threadsafe(self._resync.submit, request)
             return
         if self._staff is not None and staff_request_name(message.topic) is not None:
             if self._loop is not None:
-                request = SyncDelivery.of(client, message)
+                request = Delivery.of(client, message)
                 self._loop.call_soon_threadsafe(self._staff.submit, request)
             return
         if self._gaps is not None and message.topic == self._gaps.answer_topic:

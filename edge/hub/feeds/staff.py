@@ -18,7 +18,7 @@ from edge.hub.feeds import fields
 from edge.hub.feeds.customers import CardPseudonym
 from edge.hub.feeds.errors import FeedValueError
 from edge.lockdown import is_pin_hash  # what `borne pin-hash` makes, as the kiosk checks it
-from edge.staff.wire import TOPIC_LEVEL
+from edge.staff.wire import STAFF_PREFIX, TOPIC_LEVEL
 
 ROLES = ("associate", "manager")  # as edge.staff.view names them (a test keeps them equal)
 MAX_NAME_LENGTH = 60  # a display name ("Léa D."), shown on a shared screen
@@ -68,7 +68,7 @@ def badge_card_number(line: Mapping[str, Any]) -> str:
         badge = line["badge"]
         if not isinstance(badge, str) or not _BADGE.fullmatch(badge):
             raise FeedValueError("badge", "expected 4 to 32 letters, digits, '_' or '-'")
-        return f"staff:{badge}"
+        return f"{STAFF_PREFIX}{badge}"
     uid = line.get("uid")
     if uid is None:
         raise FeedValueError("badge", "required and missing (or give uid)")
