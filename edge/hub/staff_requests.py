@@ -55,7 +55,6 @@ CONCURRENT_REQUESTS = 32  # answered at once: one waiting for its login holds no
 LOGGED_IN = "io.borne.staff.logged_in"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 _MASK = "•••"
-REFUSED: dict[str, Any] = {"status": "refused"}
 
 
 class StaffRequestError(HubRequestError):
@@ -223,10 +222,10 @@ def answer(
     """
     member = lookups.staff(request.staff)
     if member is None or not member.works_in(request.store_id):
-        return REFUSED
+        return {"status": "refused"}
     # A kiosk the hub does not know, or knows to be in another store, asks for no store.
     if store_of(request.device_id) != request.store_id:
-        return REFUSED
+        return {"status": "refused"}
     # Badge pseudonyms are no secret (every kiosk's directory, every staff event): the
     # kiosk must have logged that badge in, with its PIN, to ask in its name.
     if not logged_in(request.device_id, request.staff):
@@ -289,7 +288,7 @@ class StaffResponder(RequestResponder[HubStaffRequest, RequestCounters]):
                 )
             except NotLoggedInError:
                 if self._clock() >= until:
-                    document = REFUSED
+                    document = {"status": "refused"}
                 else:
                     await asyncio.sleep(LOGIN_CHECK_EVERY)
                     continue
