@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import subprocess
 import time
@@ -55,6 +56,25 @@ def start_hub(config: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def wait_subscribed(process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Until the hub says its subscriptions are in place (its log on standard error): a
+    kiosk publishing before then would have nobody to deliver to."""
+    assert process.stderr is not None
+    # Raw reads of the pipe: a text reader's buffer would hide lines from select().
+    descriptor = process.stderr.fileno()
+    deadline = time.monotonic() + timeout
+    said = b""
+    while b"subscribed to the kiosks' events" not in said:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+            raise TimeoutError("the hub never said it had subscribed")
+        chunk = os.read(descriptor, 65536)
+        if not chunk:
+            raise TimeoutError(f"the hub stopped: {said.decode(errors='replace')[-2000:]}")
+        said += chunk
+    assert_no_card_number(said.decode(errors="replace"))
 
 
 def stop_hub(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -142,7 +162,7 @@ def test_every_simulated_event_is_stored_once_and_the_device_is_online(
     hub = start_hub(config)
     kiosk = write_config(tmp_path / "kiosk.toml", tmp_path / "kiosk-data", broker.port)
     try:
-        time.sleep(1)  # the hub's session exists before the kiosk publishes
+        wait_subscribed(hub)
         journeys = subprocess.Popen(
             [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "30", "--wait-delivered"],
             stdout=subprocess.PIPE,
@@ -180,7 +200,8 @@ def test_a_hub_killed_9_mid_stream_loses_nothing(tmp_path: Path, broker: Broker)
     hub_a, hub_b = start_hub(first), start_hub(second)
     kiosk = write_config(tmp_path / "kiosk.toml", tmp_path / "kiosk-data", broker.port)
     try:
-        time.sleep(1)
+        wait_subscribed(hub_a)
+        wait_subscribed(hub_b)
         journeys = subprocess.Popen(
             [*BORNE, "simulate", "--config", str(kiosk), "--journeys", "30", "--seed", "2"],
             stdout=subprocess.PIPE,
@@ -223,7 +244,7 @@ def test_events_are_ingested_into_postgresql(
     config = hub_config(tmp_path / "hub.toml", broker.port, url)
     hub = start_hub(config)
     try:
-        time.sleep(1)
+        wait_subscribed(hub)
         last = simulate(tmp_path, broker.port, 4)
         assert_all_stored_once(config, last)
     finally:
@@ -277,7 +298,7 @@ def test_a_malformed_event_is_counted_not_stored_and_the_rest_goes_on(
     hub = start_hub(config)
     topic = "borne/v1/devices/kiosk-09/events/product.scanned"
     try:
-        time.sleep(1)
+        wait_subscribed(hub)
         publish(
             broker.port,
             [
