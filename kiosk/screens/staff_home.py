@@ -84,6 +84,8 @@ class StaffHomeScreen(StaffScreen):
         more = len(self._calls) - len(shown)
         if not self._calls:
             self.no_calls = _("No shopper is asking for help right now.")
+        elif more == 1:
+            self.no_calls = _("And one more waiting.")
         elif more:
             self.no_calls = _("And {count} more waiting.", count=more)
         else:
