@@ -68,6 +68,27 @@ SHOPPER = [
     {"other_kiosk_takes_call": "MARC-0007"},
     {"screenshot": "coming"},
 ]
+# At the full sizes, once home shows the call of the store's other kiosk, Léa takes it.
+TAKE_CALL = [{"press": "take_call_1"}, {"screenshot": "call_taken"}]
+MAX_FAILURES = 2  # the kiosk's [staff] max_failures here: fewer presses to lock a badge
+# Last, Léa's badge locks after wrong PINs and Marc, a manager, unlocks it.
+UNLOCK = [
+    {"tap_badge": "LEA-0042"},
+    *(
+        step
+        for _ in range(MAX_FAILURES)
+        for step in ({"press": "pin_1"},) * 4 + ({"press": "pin_ok"},)
+    ),
+    {"screenshot": "locked"},
+    {"press": "staff_end"},
+    {"tap_badge": "MARC-0007"},
+    *({"press": f"pin_{digit}"} for digit in "1357"),
+    {"press": "pin_ok"},
+    {"screenshot": "unlock"},
+    {"press": "unlock_1"},
+    {"screenshot": "unlocked"},
+    {"press": "staff_end"},
+]
 # What each screen is for, as OCR must read it (French, then the manager's English).
 MAIN_TEXTS = {
     "coming": ["Marc arrive"],
@@ -85,6 +106,8 @@ MAIN_TEXTS = {
     "en-customer": ["Mehdi Benali", "mehdi.benali@example.fr"],
     "en-order": ["Order CC-2026-104251", "For Mehdi", "Handed over to the customer"],
     "en-handed_over": ["recorded as handed over"],
+    "locked": ["ce badge est bloqué"],
+    "unlock": ["Badges bloqués", "Le badge de Léa D. est bloqué", "Débloquer"],
 }
 # What OCR reads at each size (it is the slow part; at 4K, what is drawn is the 1080p
 # layout twice as large); the texts drawn are checked on every screenshot.
@@ -119,10 +142,13 @@ def plan() -> list[dict[str, Any]]:
             journey = french
         else:
             journey = [step for step in french if step not in handover]
+        if size in FULL:
+            at = journey.index({"screenshot": "home"}) + 1
+            journey = [*journey[:at], *TAKE_CALL, *journey[at:]]
         steps += _renamed(journey, size)
     english = json.loads((JOURNEYS / "staff-en.json").read_text())
     steps += [{"resize": ENGLISH}, {"other_kiosk_calls": "3760123450010"}]
-    return steps + _renamed(english, f"{ENGLISH}-en")
+    return steps + _renamed(english, f"{ENGLISH}-en") + _renamed(UNLOCK, ENGLISH)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +159,10 @@ def staff_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     platform.start()
     try:
         config = base / "kiosk.toml"
-        config.write_text(f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n')
+        config.write_text(
+            f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n'
+            f"[staff]\nmax_failures = {MAX_FAILURES}\n"
+        )
         steps = base / "plan.json"
         steps.write_text(json.dumps(plan()))
         shots = base / "shots"
@@ -189,6 +218,22 @@ def test_a_manager_works_in_english_and_sees_contact_details(
     french = " ".join(t["text"] for t in listing(shots, FULL[0], "customer", "texts"))
     assert "camille.martin@example.fr" not in french  # an associate's: masked
     assert "c•••@example.fr" in french
+
+
+@pytest.mark.ui
+def test_a_locked_badge_is_unlocked_by_a_manager(staff_run: tuple[Path, str]) -> None:
+    shots, _ = staff_run
+    for name in ("locked", "unlock"):
+        texts = " ".join(t["text"] for t in listing(shots, ENGLISH, name, "texts"))
+        for words in MAIN_TEXTS[name]:
+            assert words in texts, f"{name}: {words!r} not in {texts!r}"
+    ids = {button["id"] for button in listing(shots, ENGLISH, "locked", "buttons")}
+    assert "pin_ok" not in ids  # a locked badge's PIN is not asked
+    after = {button["id"] for button in listing(shots, ENGLISH, "unlocked", "buttons")}
+    assert "unlock_1" not in after
+    # An associate sees no locked badges: only the manager's home lists them.
+    home = " ".join(t["text"] for t in listing(shots, FULL[0], "home", "texts"))
+    assert "Badges bloqués" not in home
 
 
 @pytest.mark.ui

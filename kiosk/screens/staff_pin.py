@@ -23,12 +23,13 @@ class StaffPinScreen(StaffScreen):
 
     greeting = StringProperty("")
     notice = StringProperty("")
-    known = BooleanProperty(False)  # the badge is in the directory: its PIN is asked
+    asks_pin = BooleanProperty(False)  # a badge of the directory, not locked: the pad shows
 
     def show_staff(self, view: SessionView, staff: StaffView) -> None:
         _ = self._
-        self.known = staff.member is not None
-        if not self.known:
+        locked = staff.notice is StaffNotice.LOCKED_OUT
+        self.asks_pin = staff.member is not None and not locked
+        if staff.member is None:
             self.greeting = _("Unknown badge")
         elif self.first_name:
             self.greeting = _("Hello {name}, type your code", name=self.first_name)
