@@ -127,7 +127,7 @@ def _renamed(steps: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     ]
 
 
-def journey(name: str) -> list[dict[str, Any]]:
+def journey_steps(name: str) -> list[dict[str, Any]]:
     """A staff journey's steps, without its first wait: played alone, it gives the demo's
     platform time to send the staff directory; here `platform_ready` waits for it."""
     steps: list[dict[str, Any]] = json.loads((JOURNEYS / name).read_text())
@@ -136,7 +136,7 @@ def journey(name: str) -> list[dict[str, Any]]:
 
 def plan() -> list[dict[str, Any]]:
     """The steps played, in one kiosk: what the store does, the journeys, the resizes."""
-    french = journey("staff.json")
+    french = journey_steps("staff.json")
     handover = ({"press": "staff_handover"}, {"screenshot": "handed_over"})
     steps: list[dict[str, Any]] = [{"platform_ready": "LEA-0042"}]
     for size in SIZES:
@@ -153,7 +153,7 @@ def plan() -> list[dict[str, Any]]:
             at = journey.index({"screenshot": "home"}) + 1
             journey = [*journey[:at], *TAKE_CALL, *journey[at:]]
         steps += _renamed(journey, size)
-    english = journey("staff-en.json")
+    english = journey_steps("staff-en.json")
     steps += [{"resize": ENGLISH}, {"other_kiosk_calls": "3760123450010"}]
     return steps + _renamed(english, f"{ENGLISH}-en") + _renamed(UNLOCK, ENGLISH)
 
