@@ -27,7 +27,7 @@ from devices.nfc.card_formats import (
 from devices.nfc.emulation import Type2Card, Type4Card
 from devices.nfc.inspect import read_tag
 from devices.nfc.reader import NfcReader
-from devices.nfc.simulated_card import SimulatedCardPeer
+from devices.nfc.simulated_card import SimulatedCardPeer, type3_memory
 from devices.readings import CardRemoved, CardTap
 from tests.conftest import TESTDATA
 
@@ -228,3 +228,28 @@ def test_real_tag_images_read_through_the_real_reader(kind: str, make: Any) -> N
     )
     assert octets.hex() == vector["expected_ndef_octets_hex"]
     assert tag["borne_card"] is False  # real NDEF, but no loyalty card
+
+
+class _SlippingMemory(bytes):
+    """A Type 3 card's memory that slips as the card is laid down: the first read of its
+    NDEF data finds nothing, as when the antenna loses the card for a moment."""
+
+    slipped = False
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice) and (key.start or 0) >= 16 and not type(self).slipped:
+            type(self).slipped = True
+            return b""
+        return super().__getitem__(key)
+
+
+def test_a_card_that_slips_mid_read_is_read_again_not_taken_for_a_uid_card(
+    reader_and_card: tuple[SimulatedCardPeer, list[CardTap], threading.Event],
+) -> None:
+    card, taps, arrived = reader_and_card
+
+    card.tap_memory(_SlippingMemory(type3_memory(loyalty_records("9250000000024"))), hold=1.0)
+
+    assert arrived.wait(5)
+    assert _SlippingMemory.slipped
+    assert taps[0].card_number == "9250000000024"

@@ -80,6 +80,7 @@ class NfcReader(DeviceWorker[Any]):
 
     kind = "nfc"
     POLL_INTERVAL = 0.05
+    NDEF_RETRIES = 2  # more reads of a tag that showed no NDEF: a blank one costs ms
 
     def __init__(
         self,
@@ -145,7 +146,15 @@ class NfcReader(DeviceWorker[Any]):
     def _read(self, tag: Any) -> CardTap:
         uid = bytes(tag.identifier or b"")
         try:
-            octets = bytes(tag.ndef.octets) if tag.ndef is not None else b""
+            ndef = tag.ndef
+            # nfcpy says "no NDEF" (None) both for a tag without any and for a read that
+            # failed half-way (a card slid on or off, a busy reader): a loyalty card then
+            # passed for an unknown UID-only card. Asking again reads it again.
+            for _ in range(self.NDEF_RETRIES):
+                if ndef is not None:
+                    break
+                ndef = tag.ndef
+            octets = bytes(ndef.octets) if ndef is not None else b""
         except nfc.tag.TagCommandError as error:
             raise InputError("NDEF message", f"tag could not be read ({error})") from None
         number = card_number_from_records(parse_ndef(octets), uid)
