@@ -121,6 +121,15 @@ def reachable(root: Widget, widget: Widget) -> bool:
     return found is widget
 
 
+def breaks_a_word(label: Label) -> bool:
+    """Whether `label` had to cut a word over two lines to fit its width ("Accessibili"
+    then "té"): Kivy wraps between words, and breaks a word only when it cannot."""
+    if label.markup:
+        return False  # its text holds tags the lines do not
+    lines = ["".join(word.text for word in line.words) for line in label._label._cached_lines]
+    return any(not any(word in line for line in lines) for word in label.text.split())
+
+
 def find_button(root: Widget, button_id: str) -> Widget | None:
     """The button with that `button_id` that a shopper can touch now, if any."""
     for widget in root.walk(restrict=True):
@@ -284,7 +293,7 @@ class JourneyPlayer:
             found.append(
                 {
                     "text": widget.text,
-                    "whole": fits and inside,
+                    "whole": fits and inside and not breaks_a_word(widget),
                     "rect": [round(left), round(bottom), round(right), round(top)],
                 }
             )

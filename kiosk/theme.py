@@ -159,6 +159,9 @@ class Theme(EventDispatcher):  # type: ignore[misc]
     portrait = BooleanProperty(False)  # taller than wide: the screens stack their parts
     low_controls = BooleanProperty(False)
     top_reserve = NumericProperty(dp(BAR_DP))  # room each screen leaves for the bar
+    # Whether a screen has height to spare for what is secondary (similar products):
+    # large text on a landscape screen has none.
+    spare_height = BooleanProperty(True)
     bottom_reserve = NumericProperty(dp(24))
 
     def apply(self, settings: Accessibility) -> None:
@@ -178,6 +181,7 @@ class Theme(EventDispatcher):  # type: ignore[misc]
 
     def _resize(self) -> None:
         self.scale = self.unit * (LARGE_TEXT_SCALE if self.large_text else 1.0)
+        self.spare_height = self.portrait or not self.large_text
         # With controls low, the bar moves to the bottom and screens make room there.
         bar, edge = dp(BAR_DP) * self.unit, dp(24) * self.unit
         self.top_reserve = edge if self.low_controls else bar

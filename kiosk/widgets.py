@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
 from kivy.factory import Factory
 from kivy.graphics import Color, Ellipse, Mesh
 from kivy.metrics import dp
@@ -93,6 +94,16 @@ def product_tile(
         "detail": format_price(product.current_price_cents, product.currency, language),
         "compact": compact,
     }
+
+
+def widest_word(text: str, font_size: float, bold: bool = True) -> float:
+    """The width in pixels of the longest word of `text` drawn at `font_size`: a button
+    narrower than that breaks the word in two ("Accessibili-té") instead of wrapping."""
+    widest = 0.0
+    for word in text.split():
+        label = CoreLabel(text=word, font_size=font_size, bold=bold)
+        widest = max(widest, float(label.get_extents(word)[0]))
+    return widest
 
 
 def fill_tiles(

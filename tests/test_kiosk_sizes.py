@@ -157,7 +157,7 @@ def test_every_screen_says_what_it_is_for_at_every_size(sized_run: Path, size: s
 def test_every_button_is_whole_on_screen_large_and_apart(sized_run: Path, size: str) -> None:
     width, height = (int(side) for side in size.split("x"))
     smallest = 48 * unit(size)  # 48 dp of the design, grown with the display
-    for name in ("attract", *MAIN_TEXTS):
+    for name in ("attract", *MAIN_TEXTS, "large_text"):
         buttons = listing(sized_run, size, name, "buttons")
         assert buttons, f"{size} {name}: nothing to touch"
         rects = []
@@ -178,7 +178,8 @@ def test_every_button_is_whole_on_screen_large_and_apart(sized_run: Path, size: 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_no_text_is_cut_at_any_size(sized_run: Path, size: str) -> None:
-    for name in ("attract", *MAIN_TEXTS):
+    # Large text too: the product screen is the fullest, and the bar's words the longest.
+    for name in ("attract", *MAIN_TEXTS, "large_text"):
         texts = listing(sized_run, size, name, "texts")
         cut = [text["text"] for text in texts if not text["whole"]]
         assert not cut, f"{size} {name}: cut {cut}"
