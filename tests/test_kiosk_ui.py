@@ -258,7 +258,7 @@ def test_a_scanned_product_shows_price_rating_stock_reviews_and_similar(
     text = screen_text(image)
     assert "Casque sans fil Nomade ANC" in text
     assert "99,99 €" in text  # the promotion's price
-    assert "214 avis" in text
+    assert re.search(r"214 ?avis", text)  # OCR may lose the space after the stars' row
     assert "7 en magasin" in text
     assert "Lyon Part-Dieu : 3" in text
     assert "Lille Grand Place : épuisé" in text
@@ -370,7 +370,8 @@ def test_english_at_a_touch_with_prices_in_english(journey_run: Path) -> None:
     assert "€34.90" in text
     assert "views" in text  # "342 reviews", beside the stars that OCR reads as noise
     assert "15 in store" in text
-    assert "200 available, delivered in 2" in text
+    assert "200 available, delivered" in text  # "in 2 days" wraps under it
+    assert "in 2 days" in text
     assert "You may also like" in text
 
 
@@ -389,14 +390,17 @@ def test_a_shopper_without_a_barcode_browses_the_shelves(journey_run: Path) -> N
     assert "Nos rayons" in shelves
     assert "Cuisine" in shelves
     assert "Jeux et jouets" in shelves
-    shelf = buttons(journey_run, "shelf")
-    assert {f"product_{n}" for n in range(1, 12)} <= shelf.keys()
+    # The tiles a touch can reach: the first rows; the rest scroll into view.
+    shelf = {key for key in buttons(journey_run, "shelf") if key.startswith("product_")}
+    assert {f"product_{n}" for n in range(1, 7)} <= shelf
+    assert "product_11" not in shelf
     assert "Doudou lapin Plume" in screen_text(journey_run / "shelf.png")  # best rated first
     picked = screen_text(journey_run / "from_shelf.png")
     assert "Doudou lapin Plume" in picked
     assert "Retour" in picked
     assert "back" in buttons(journey_run, "from_shelf")
-    assert "product_11" in buttons(journey_run, "back_to_shelf")
+    back = {key for key in buttons(journey_run, "back_to_shelf") if key.startswith("product_")}
+    assert back == shelf  # the same shelf again
 
 
 def test_a_shopper_searches_with_the_on_screen_keyboard(journey_run: Path) -> None:
@@ -422,7 +426,10 @@ def test_accessibility_high_contrast_large_text_and_controls_within_reach(
     before, after = buttons(journey_run, "product_en"), buttons(journey_run, "accessible")
     assert before["assist"]["pos_dp"][1] > 600  # the bar at the top...
     assert after["assist"]["pos_dp"][1] < 100  # ...moves within reach
-    assert after["similar_1"]["size_dp"][1] > before["similar_1"]["size_dp"][1]  # larger text
+    # Larger text: the price is drawn taller.
+    assert text_height(journey_run, "accessible", "€34.90") > text_height(
+        journey_run, "product_en", "€34.90"
+    )
     # The next shopper gets the standard screen again.
     reset = journey_run / "attract_after_accessible.png"
     assert share(reset, NAVY) > 0.3
@@ -434,6 +441,13 @@ def test_accessibility_high_contrast_large_text_and_controls_within_reach(
     assert near(colour_inside(reset, reset_buttons["assist"]), ACCENT)
     attract = buttons(journey_run, "attract")
     assert near(colour_inside(journey_run / "attract.png", attract["language"]), PANEL)
+
+
+def text_height(run: Path, name: str, text: str) -> int:
+    """How tall a text is drawn on a screenshot, in pixels (from its texts.json)."""
+    texts = json.loads((run / f"{name}.texts.json").read_text())
+    _, bottom, _, top = next(found["rect"] for found in texts if found["text"] == text)
+    return int(top - bottom)
 
 
 def test_every_touch_target_is_at_least_48_dp(journey_run: Path) -> None:
