@@ -35,8 +35,12 @@ lint: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(BIN)/mypy
 
+# Two workers, one test file each at a time: the UI files' kiosks and OCR keep one core
+# busy while the other file mostly waits on brokers, databases and subprocesses.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
 unit: $(STAMPS)/venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMPS)/venv
 	$(BIN)/python -m benchmarks $(ARGS)

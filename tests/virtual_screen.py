@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,8 +12,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-# Where an X server puts its lock and its socket: read, never created, by us.
-X_LOCK = "/tmp/.X{}-lock"
+# Where an X server puts its socket: read, never created, by us.
 X_SOCKET = "/tmp/.X11-unix/X{}"
 
 
@@ -23,14 +23,14 @@ def virtual_screen(size: str = "1280x800x24", framebuffer: Path | None = None) -
     With `framebuffer` (a folder), Xvfb keeps its screen there as an XWD file, so a test
     can see the whole screen as a person would (`screen_pixels`), whatever drew it.
     """
-    for number in range(90, 140):
-        if not Path(X_LOCK.format(number)).exists():
-            break
-    name = f":{number}"
+    # Xvfb picks a free display number itself and writes it to a pipe (-displayfd):
+    # tests running side by side (pytest -n 2) never race for the same number.
+    read_end, write_end = os.pipe()
     process = subprocess.Popen(
         [
             "Xvfb",
-            name,
+            "-displayfd",
+            str(write_end),
             "-screen",
             "0",
             size,
@@ -40,7 +40,16 @@ def virtual_screen(size: str = "1280x800x24", framebuffer: Path | None = None) -
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
+    os.close(write_end)
+    with os.fdopen(read_end) as announced:
+        number = announced.readline().strip()  # "" if Xvfb died first
+    if not number.isdigit():
+        process.kill()
+        process.wait(timeout=10)
+        raise RuntimeError("Xvfb did not start")
+    name = f":{number}"
     try:
         deadline = time.monotonic() + 10
         while not Path(X_SOCKET.format(number)).exists():
