@@ -153,27 +153,35 @@ def test_every_screen_says_what_it_is_for_at_every_size(sized_run: Path, size: s
             assert words in text, f"{size} {name}: {words!r} not in {text!r}"
 
 
+def assert_buttons_whole_large_and_apart(
+    buttons: list[dict[str, Any]], size: str, name: str
+) -> None:
+    """Every button of a screenshot fully on screen, at least 48 dp of the design (grown
+    with the display), and none on top of another."""
+    width, height = (int(side) for side in size.split("x"))
+    smallest = 48 * unit(size)
+    assert buttons, f"{size} {name}: nothing to touch"
+    rects = []
+    for button in buttons:
+        (x, y), (w, h) = button["pos_dp"], button["size_dp"]
+        where = f"{size} {name}: {button['id'] or button['text']!r}"
+        assert x >= 0, f"{where} off screen"
+        assert y >= 0, f"{where} off screen"
+        assert x + w <= width, f"{where} off screen"
+        assert y + h <= height, f"{where} off screen"
+        assert min(w, h) >= smallest - 1, f"{where} is {w}x{h}, under {smallest:.0f}"
+        rects.append((where, x, y, x + w, y + h))
+    for index, (first, *a) in enumerate(rects):
+        for second, *b in rects[index + 1 :]:
+            overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+            assert min(overlap) <= 0, f"{first} overlaps {second}"
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_every_button_is_whole_on_screen_large_and_apart(sized_run: Path, size: str) -> None:
-    width, height = (int(side) for side in size.split("x"))
-    smallest = 48 * unit(size)  # 48 dp of the design, grown with the display
     for name in ("attract", *MAIN_TEXTS, "large_text"):
         buttons = listing(sized_run, size, name, "buttons")
-        assert buttons, f"{size} {name}: nothing to touch"
-        rects = []
-        for button in buttons:
-            (x, y), (w, h) = button["pos_dp"], button["size_dp"]
-            where = f"{size} {name}: {button['id'] or button['text']!r}"
-            assert x >= 0, f"{where} off screen"
-            assert y >= 0, f"{where} off screen"
-            assert x + w <= width, f"{where} off screen"
-            assert y + h <= height, f"{where} off screen"
-            assert min(w, h) >= smallest - 1, f"{where} is {w}x{h}, under {smallest:.0f}"
-            rects.append((where, x, y, x + w, y + h))
-        for index, (first, *a) in enumerate(rects):
-            for second, *b in rects[index + 1 :]:
-                overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-                assert min(overlap) <= 0, f"{first} overlaps {second}"
+        assert_buttons_whole_large_and_apart(buttons, size, name)
 
 
 @pytest.mark.parametrize("size", SIZES)

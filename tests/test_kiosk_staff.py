@@ -31,7 +31,15 @@ from edge.staff.view import AssistCall, Order, OrderLine
 from kiosk.journey import JourneyError, load_journey
 from kiosk.staff_words import amount, call_text, first_name, order_date, order_details
 from tests.conftest import ROOT, assert_no_card_number
-from tests.test_kiosk_sizes import BLANK_LIMIT, SIZES, largest_blank_share, listing, read, unit
+from tests.test_kiosk_sizes import (
+    BLANK_LIMIT,
+    SIZES,
+    assert_buttons_whole_large_and_apart,
+    largest_blank_share,
+    listing,
+    read,
+    unit,
+)
 from tests.virtual_screen import virtual_screen
 
 JOURNEYS = ROOT / "assets" / "journeys"
@@ -258,25 +266,8 @@ def test_a_declined_customer_is_told_so_and_nothing_of_them_shows(
 @pytest.mark.parametrize("size", SIZES)
 def test_staff_buttons_are_whole_large_and_apart(staff_run: tuple[Path, str], size: str) -> None:
     shots, _ = staff_run
-    width, height = (int(side) for side in size.split("x"))
-    smallest = 48 * unit(size)
     for name in shots_at(shots, size):
-        buttons = listing(shots, size, name, "buttons")
-        assert buttons, f"{size} {name}: nothing to touch"
-        rects = []
-        for button in buttons:
-            (x, y), (w, h) = button["pos_dp"], button["size_dp"]
-            where = f"{size} {name}: {button['id'] or button['text']!r}"
-            assert x >= 0, f"{where} off screen"
-            assert y >= 0, f"{where} off screen"
-            assert x + w <= width, f"{where} off screen"
-            assert y + h <= height, f"{where} off screen"
-            assert min(w, h) >= smallest - 1, f"{where} is {w}x{h}, under {smallest:.0f}"
-            rects.append((where, x, y, x + w, y + h))
-        for index, (first, *a) in enumerate(rects):
-            for second, *b in rects[index + 1 :]:
-                overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-                assert min(overlap) <= 0, f"{first} overlaps {second}"
+        assert_buttons_whole_large_and_apart(listing(shots, size, name, "buttons"), size, name)
 
 
 @pytest.mark.ui
