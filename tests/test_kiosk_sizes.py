@@ -46,6 +46,9 @@ MAIN_TEXTS = {
 # Screens that show content (not a modal over one, not the attract loop): no blank
 # rectangle over a quarter of the screen.
 CONTENT = ("welcome", "product", "shelves", "shelf", "search", "unknown")
+# Every other screen of the tour: a modal over a screen, a toast, the idle warning, the
+# attract loop again after a shopper left; checked for their buttons and texts.
+OVERLAYS = ("qr", "advisor", "accessibility", "idle", "attract_after")
 BLANK_LIMIT = 0.25
 # The store's background and panel colours (kiosk/theme.py), as BGR.
 EMPTY_COLOURS = ((46, 28, 15), (66, 43, 28))
@@ -179,7 +182,7 @@ def assert_buttons_whole_large_and_apart(
 
 @pytest.mark.parametrize("size", SIZES)
 def test_every_button_is_whole_on_screen_large_and_apart(sized_run: Path, size: str) -> None:
-    for name in ("attract", *MAIN_TEXTS, "large_text"):
+    for name in ("attract", *MAIN_TEXTS, "large_text", *OVERLAYS):
         buttons = listing(sized_run, size, name, "buttons")
         assert_buttons_whole_large_and_apart(buttons, size, name)
 
@@ -187,7 +190,7 @@ def test_every_button_is_whole_on_screen_large_and_apart(sized_run: Path, size: 
 @pytest.mark.parametrize("size", SIZES)
 def test_no_text_is_cut_at_any_size(sized_run: Path, size: str) -> None:
     # Large text too: the product screen is the fullest, and the bar's words the longest.
-    for name in ("attract", *MAIN_TEXTS, "large_text"):
+    for name in ("attract", *MAIN_TEXTS, "large_text", *OVERLAYS):
         texts = listing(sized_run, size, name, "texts")
         cut = [text["text"] for text in texts if not text["whole"]]
         assert not cut, f"{size} {name}: cut {cut}"
@@ -202,8 +205,16 @@ def test_content_screens_use_their_space(sized_run: Path, size: str) -> None:
         assert share <= BLANK_LIMIT, f"{size} {name}: a blank {share:.0%} of the screen"
 
 
-def test_buttons_under_the_reviews_cannot_be_touched(sized_run: Path) -> None:
+def test_buttons_under_a_modal_cannot_be_touched(sized_run: Path) -> None:
+    # Each modal: its own control is reachable, what it covers is not.
+    modals = {
+        "reviews": "close_reviews",
+        "qr": "close",
+        "accessibility": "close_accessibility",
+        "idle": "continue",
+    }
     for size in SIZES:
-        ids = {button["id"] for button in listing(sized_run, size, "reviews", "buttons")}
-        assert "close_reviews" in ids
-        assert not ids & {"collect", "deliver", "similar_1", "home"}, f"{size}: {ids}"
+        for name, control in modals.items():
+            ids = {button["id"] for button in listing(sized_run, size, name, "buttons")}
+            assert control in ids, f"{size} {name}: {ids}"
+            assert not ids & {"collect", "deliver", "similar_1", "home"}, f"{size} {name}: {ids}"
