@@ -25,6 +25,7 @@ from edge.lockdown import hash_pin
 from kiosk.kiosk_actions import ASSIST_TOAST_SECONDS
 from kiosk.overlays import Modal, ModalStack
 from tests.conftest import ROOT, assert_no_card_number
+from tests.test_kiosk_ui import _ocr as ocr
 from tests.virtual_screen import virtual_screen
 
 pytestmark = pytest.mark.ui
@@ -230,14 +231,7 @@ def _text(shots: Path, name: str, button_id: str) -> str:
 
 
 def _ocr(image: Path) -> str:
-    result = subprocess.run(
-        ["tesseract", str(image), "stdout", "-l", "fra"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return " ".join(result.stdout.split())
+    return ocr(image, "fra")
 
 
 def on_top(stack: ModalStack) -> Modal | None:

@@ -110,9 +110,10 @@ JOURNEY: list[dict[str, Any]] = [
 ]
 
 
-def _ocr(image: Path) -> str:
+def _ocr(image: Path, languages: str = "fra+eng") -> str:
+    """The words tesseract reads on an image, on one line."""
     result = subprocess.run(
-        ["tesseract", str(image), "stdout", "-l", "fra+eng"],
+        ["tesseract", str(image), "stdout", "-l", languages],
         capture_output=True,
         text=True,
         check=True,
