@@ -12,8 +12,11 @@ STAMPS := .make
 # libraries are what Kivy's SDL2 window loads at run time. tesseract reads the
 # screenshots back in UI tests, so they check what a shopper would actually see.
 # postgresql: the hub's production store; its tests start a real server (as a non-root user).
+# cage, systemd: the kiosk's service runs in cage; the tests verify the units (systemd-analyze).
+# openssl: the TLS tests' throw-away certificates.
 APT_PACKAGES := python3-venv python3-dev gcc libzbar0 libusb-1.0-0 mosquitto mosquitto-clients xvfb xauth \
-	libgl1 libgl1-mesa-dri libegl1 libgles2 libmtdev1 tesseract-ocr tesseract-ocr-fra postgresql
+	libgl1 libgl1-mesa-dri libegl1 libgles2 libmtdev1 tesseract-ocr tesseract-ocr-fra postgresql \
+	cage systemd openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck unit bench clean

@@ -33,6 +33,7 @@ from edge.lockdown import check_pin_hash
 
 __all__ = [
     "CatalogConfig",
+    "CommandsConfig",
     "Config",
     "DeviceConfig",
     "DevicesConfig",
@@ -213,6 +214,9 @@ class PresenceConfig(_Section):
         "b0a1e5e0-57a0-4b2e-9d1f-2c0b0e000001"
     )
     passive_scan: bool = True
+    # The store app's signal at 1 m as this kiosk's adapter hears it (dBm), measured by
+    # `borne doctor` with a phone held at 1 m; unset: the power the beacon advertises.
+    power_at_1m: Annotated[int, Field(ge=-120, le=0)] | None = None
 
 
 class CatalogConfig(_Section):
@@ -243,12 +247,23 @@ class KioskConfig(_Section):
     # Hash of the staff PIN that closes the fullscreen kiosk (`borne pin-hash`); empty:
     # the kiosk cannot be closed from its screen.
     exit_pin_hash: Annotated[str, AfterValidator(_pin_hash)] = ""
+    # Hash of the installer's PIN that opens the installer screen from the staff corner
+    # (enrolment and the self-test); from enrolment. Empty: no installer screen once enrolled.
+    installer_pin_hash: Annotated[str, AfterValidator(_pin_hash)] = ""
     # A display mounted turned (a landscape panel hung as a portrait totem): the picture
     # is turned by this many degrees; the layouts then follow the turned window.
     rotation: Literal[0, 90, 180, 270] = 0
     # The display's visible width in millimetres, as mounted at rotation 0. When given,
     # buttons are sized in millimetres for a finger at arm's length (see kiosk/theme.py).
     display_width_mm: Annotated[float, Field(gt=50, le=5000, allow_inf_nan=False)] | None = None
+
+
+class CommandsConfig(_Section):
+    """Commands the platform sends the kiosk, signed by the hub (Ed25519)."""
+
+    # The hub's command-verification public key (PEM), from enrolment; empty: every
+    # command is refused.
+    verify_key_file: str = ""
 
 
 class Config(ReadBySources):
@@ -265,6 +280,7 @@ class Config(ReadBySources):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     presence: PresenceConfig = Field(default_factory=PresenceConfig)
     kiosk: KioskConfig = Field(default_factory=KioskConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     @property
     def data_dir(self) -> Path:
