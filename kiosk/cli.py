@@ -19,10 +19,13 @@ from edge.demo_platform import DemoPlatform
 from edge.errors import BorneError, ConfigError
 from edge.lockdown import hash_pin
 from edge.logs import setup_logging
+from kiosk import doctor_cli, enrol_cli, service_cli
 from kiosk.catalog_cli import add_catalog_commands, run_catalog_command
 from kiosk.hub_cli import add_hub_commands, run_hub_command
 
 DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
+# Commands kept in modules of their own: each reads its own configuration.
+COMMAND_MODULES = (enrol_cli, doctor_cli, service_cli)
 DEMO_STAFF_PIN = "2580"  # the demo's only: a real kiosk's PIN hash comes from provisioning
 
 
@@ -94,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_catalog_commands(commands)
     add_hub_commands(commands)
+    for module in COMMAND_MODULES:
+        module.add_commands(commands)
     return parser
 
 
@@ -179,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_ble_scan(args.seconds, args.replay, active=args.active))
         if args.command == "hub":
             return run_hub_command(args)
+        for module in COMMAND_MODULES:
+            if args.command in module.COMMANDS:
+                return module.run(args)
         config = load_config(args.config)
         if args.command == "edge":
             return asyncio.run(_edge(config))

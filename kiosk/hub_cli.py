@@ -14,10 +14,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiosk import hub_command_cli, hub_enrol_cli
 from kiosk.hub_import_cli import hub_import
 
 if TYPE_CHECKING:
     from edge.hub.config import HubConfig
+
+# Commands kept in modules of their own (enrolment, signed commands).
+HUB_COMMAND_MODULES = (hub_enrol_cli, hub_command_cli)
 
 
 def add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,10 +42,15 @@ def add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     hub_status = hub_commands.add_parser("status", help="each device's sequence, events, gaps")
     hub_status.add_argument("--config", type=Path, required=True)
     hub_status.add_argument("--json", action="store_true")
+    for module in HUB_COMMAND_MODULES:
+        module.add_commands(hub_commands)
 
 
 def run_hub_command(args: argparse.Namespace) -> int:
     """Run `borne hub ...`; returns the exit status."""
+    for module in HUB_COMMAND_MODULES:
+        if args.hub_command in module.COMMANDS:
+            return module.run(args)
     from edge.hub.config import load_hub_config
 
     config = load_hub_config(args.config)
