@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_hub_command(args)
         for module in COMMAND_MODULES:
             if args.command in module.COMMANDS:
-                return module.run(args)
+                return int(module.run(args))
         config = load_config(args.config)
         if args.command == "edge":
             return asyncio.run(_edge(config))

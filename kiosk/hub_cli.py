@@ -50,7 +50,7 @@ def run_hub_command(args: argparse.Namespace) -> int:
     """Run `borne hub ...`; returns the exit status."""
     for module in HUB_COMMAND_MODULES:
         if args.hub_command in module.COMMANDS:
-            return module.run(args)
+            return int(module.run(args))
     from edge.hub.config import load_hub_config
 
     config = load_hub_config(args.config)
