@@ -113,6 +113,9 @@ class DeviceConfig(_Section):
     store_id: TopicLevel = ""
     device_id: TopicLevel = ""
     store_name: str = ""  # shown on screen; empty: the kiosk shows none
+    # The hub that enrolled this kiosk (https://host:port, from enrolment): `borne doctor`
+    # checks the clock against it. Empty: a kiosk provisioned by hand.
+    hub_url: str = ""
 
 
 class MqttConfig(_Section):
