@@ -207,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _edge(config: Config) -> int:
     from edge.bootstrap import build_runtime
+    from edge.sd_notify import ServiceNotifier
 
+    service = ServiceNotifier.from_environment()  # systemd's, when run as a service
     runtime, simulators = await build_runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -215,10 +217,14 @@ async def _edge(config: Config) -> int:
         loop.add_signal_handler(signum, stop.set)
     await runtime.start()
     try:
-        await stop.wait()
+        async with service.watchdog_fed():
+            service.ready("runtime started")
+            await stop.wait()
+            service.stopping()
     finally:
         await runtime.close()
         simulators.close()
+        service.close()
     return 0
 
 

@@ -10,10 +10,16 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.config import Config
 from kiosk.journey import Step, load_journey
+
+if TYPE_CHECKING:  # Kivy is imported once its settings are made (prepare_kivy)
+    from edge.sd_notify import ServiceNotifier
+    from kiosk.app import KioskApp
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +48,46 @@ def run_kiosk(
     demo: bool = False,
     journey: Path | None = None,
     screenshots: Path | None = None,
+    config_path: Path | None = None,
 ) -> int:
     """Run the kiosk window until closed (or until the journey has been played).
 
     `demo` allows simulated devices and shows the simulator panel beside the screens;
-    a store's kiosk runs only the devices and catalog its configuration names.
+    a store's kiosk runs only the devices and catalog its configuration names. A store's
+    kiosk whose configuration (`config_path`) names no store or device yet shows the
+    enrolment screen, then starts again enrolled.
     """
     from edge.bootstrap import check_ready
 
+    if not demo and config_path is not None and not enrolled(config):
+        prepare_kivy(windowed, config.data_dir)
+        if not asyncio.run(_enrol_on_screen(config_path, config, windowed)):
+            return 0
+        # Afresh, as `borne kiosk` was started: Kivy's window cannot be built twice in
+        # one process, and the new configuration is read the same way as at boot.
+        log.info("enrolled: starting again as the store's kiosk")
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     steps = load_journey(journey) if journey is not None else None
     check_ready(config, simulators_allowed=demo)  # refused before Kivy creates anything
     prepare_kivy(windowed, config.data_dir)
     return asyncio.run(_run(config, steps, screenshots or Path("screenshots"), windowed, demo))
+
+
+def enrolled(config: Config) -> bool:
+    """Whether the configuration says who this kiosk is (enrolment writes both)."""
+    return bool(config.device.store_id and config.device.device_id)
+
+
+async def _enrol_on_screen(config_path: Path, config: Config, windowed: bool) -> bool:
+    """The enrolment screen until enrolled (True) or closed (False)."""
+    from kiosk.enrolment_app import EnrolmentApp
+
+    app = EnrolmentApp(config_path, config, locked=not windowed)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, app.stop)
+    await app.async_run(async_lib="asyncio")
+    return app.enrolled
 
 
 async def _run(
@@ -61,6 +95,7 @@ async def _run(
 ) -> int:
     from edge.bootstrap import build_runtime
     from edge.demo import demo_cards
+    from edge.sd_notify import ServiceNotifier
     from kiosk.app import KioskApp
     from kiosk.simulator_panel import demo_badges
 
@@ -95,11 +130,20 @@ async def _run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, app.stop)
+    # Under systemd (cage is the unit's main process, hence NotifyAccess=all): ready once
+    # the window is up, and the watchdog fed from this loop, which Kivy's frames share:
+    # a hung screen stops the pings and the kiosk is restarted.
+    service = ServiceNotifier.from_environment()
+    ready = asyncio.create_task(_ready_when_shown(app, service), name="service-ready")
     try:
-        await app.async_run(async_lib="asyncio")
+        async with service.watchdog_fed():
+            await app.async_run(async_lib="asyncio")
+            service.stopping()
     finally:
+        ready.cancel()
         await runtime.close()
         simulators.close()
+        service.close()
     if player is not None:
         if not player.done():
             player.cancel()
@@ -110,3 +154,9 @@ async def _run(
             log.error("journey failed: %s", error)
             return 1
     return 0
+
+
+async def _ready_when_shown(app: KioskApp, service: ServiceNotifier) -> None:
+    """Tell the service manager the kiosk is up once its window shows the first screen."""
+    await app.started.wait()
+    service.ready("attract screen")

@@ -65,6 +65,7 @@ from edge.hub.store import (
 )
 from edge.hub.sync_request import is_sync_request_topic, shared_sync_topic
 from edge.log_once import RepeatedCondition
+from edge.sd_notify import ServiceNotifier
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class HubService:
         gaps: GapAsker | None = None,
         staff: StaffResponder | None = None,
         assist: AssistQueues | None = None,
+        service: ServiceNotifier | None = None,
     ) -> None:
         if not config.host:
             raise ConfigError("mqtt.host", "must name the broker the kiosks publish to")
@@ -163,6 +165,8 @@ class HubService:
         self._gaps = gaps  # None: this hub does not ask devices again
         self._staff = staff  # None: this hub does not answer staff requests
         self._assist = assist  # None: this hub publishes no advisor call queue
+        # systemd's notifications and watchdog (a no-op when not run as a service).
+        self._service = service or ServiceNotifier.from_environment()
         self.counters = HubCounters()
         # Deliveries handed over by paho's thread. One wake-up of the loop per burst, not
         # one per message: at thousands of events a second, a wake-up each (a write to
@@ -252,8 +256,10 @@ class HubService:
         refused = [str(reason) for reason in reasons if reason.is_failure]
         if refused:
             log.error("hub: the broker refused a subscription: %s", ", ".join(refused))
+            self._service.status("the broker refused a subscription")
         else:
             log.info("hub: subscribed to the kiosks' events and states")
+            self._service.status("broker connected, subscribed")
 
     def _paho_disconnected(self, client: mqtt.Client, *_: Any) -> None:
         if self._loop is not None and client is self._client:
@@ -309,6 +315,7 @@ class HubService:
                 return  # `run` disconnects once the last batch is acknowledged
             await asyncio.to_thread(client.loop_stop)
             log.warning("hub: the link to the broker dropped; reconnecting")
+            self._service.status("the link to the broker dropped; reconnecting")
             if self._monotonic() - connected_at >= self.STABLE_AFTER:
                 self._backoff.reset()
             await self._pause(self._backoff.next_delay())
@@ -481,9 +488,15 @@ class HubService:
             tasks.append(
                 asyncio.create_task(self._hear_answers(self._gaps), name="hub-gap-answers")
             )
+        # Fed from this loop: a hung hub stops the pings and systemd restarts it. Ready
+        # as soon as it runs: a broker that is away is waited for, not a failed start.
+        watchdog = asyncio.create_task(self._service.feed_watchdog(), name="hub-watchdog")
+        self._service.ready("started, connecting to the broker")
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._service.stopping()
+            watchdog.cancel()
             self._closing.set()
             for task in tasks:
                 task.cancel()
@@ -494,6 +507,8 @@ class HubService:
             if client is not None:
                 client.disconnect()
                 await asyncio.to_thread(client.loop_stop)
+            await asyncio.gather(watchdog, return_exceptions=True)
+            self._service.close()
         # Any task that ended on an error ends the hub with it, said and raised (a non-zero
         # exit for `borne hub serve`): a hub that went on ingesting without answering
         # kiosks, or answering without ingesting, would fail without anyone knowing.
