@@ -42,7 +42,7 @@ class Manager:
 
     def until(self, line: str, timeout: float = 30.0) -> list[set[str]]:
         """Every notification up to the first holding `line`."""
-        seen = []
+        seen: list[set[str]] = []
         deadline = time.monotonic() + timeout
         while not seen or line not in seen[-1]:
             seen.append(self.next(max(0.1, deadline - time.monotonic())))
