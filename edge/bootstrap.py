@@ -275,7 +275,7 @@ async def build_runtime(
             idle_timeout=config.session.idle_timeout,
             idle_countdown=config.session.idle_countdown,
             presence=presence,
-            exit_lock=ExitLock(config.kiosk.exit_pin_hash) if config.kiosk.exit_pin_hash else None,
+            exit_lock=_corner_lock(config),
             streams=streams,
             staff_requests=hub_requests,
             staff_lock_after=config.staff.lock_after,
@@ -326,6 +326,15 @@ def _staff_directory(
         return FixedDirectory()
     owned.callback(items.close)
     return StreamDirectory(items)
+
+
+def _corner_lock(config: Config) -> ExitLock | None:
+    """The staff corner's lock: the staff's PIN closes the kiosk, the installer's opens
+    the installer's panel; None when neither is set (the corner does nothing)."""
+    kiosk = config.kiosk
+    if not kiosk.exit_pin_hash and not kiosk.installer_pin_hash:
+        return None
+    return ExitLock(kiosk.exit_pin_hash, installer_hash=kiosk.installer_pin_hash)
 
 
 def _devices(

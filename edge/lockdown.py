@@ -100,19 +100,29 @@ class Attempt:
 
     granted: bool
     locked_out: bool  # refused without looking: too many wrong PINs lately
+    installer: bool = False  # granted to the installer's PIN: the installer's panel opens
 
 
 class ExitLock:
-    """Checks staff PINs against a configured hash, with a lockout against guessing."""
+    """Checks the PINs typed in the staff corner, with a lockout against guessing.
+
+    Two PINs open it: the staff's, which closes the kiosk, and the installer's, which
+    opens the installer's panel. Either may be unset (""); wrong guesses of either count
+    towards one lockout.
+    """
 
     MAX_FAILURES = 5
     LOCKOUT_SECONDS = 300.0
 
-    def __init__(self, pin_hash: str, *, clock: Callable[[], float] = time.monotonic) -> None:
-        read = read_pin_hash(pin_hash)
-        if read is None:
-            raise ValueError("not a PIN hash made by hash_pin()")
-        self._hash = read
+    def __init__(
+        self,
+        pin_hash: str,
+        *,
+        installer_hash: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._hash = _read_or_none(pin_hash)
+        self._installer_hash = _read_or_none(installer_hash)
         self._clock = clock
         self._failures = 0
         self._locked_until = 0.0
@@ -125,12 +135,24 @@ class ExitLock:
         """Check one PIN."""
         if self.locked_out():
             return Attempt(granted=False, locked_out=True)
-        if self._hash.matches(pin):
+        if self._hash is not None and self._hash.matches(pin):
             self._failures = 0
             return Attempt(granted=True, locked_out=False)
+        if self._installer_hash is not None and self._installer_hash.matches(pin):
+            self._failures = 0
+            return Attempt(granted=True, locked_out=False, installer=True)
         self._failures += 1
         if self._failures >= self.MAX_FAILURES:
             self._failures = 0
             self._locked_until = self._clock() + self.LOCKOUT_SECONDS
             return Attempt(granted=False, locked_out=True)
         return Attempt(granted=False, locked_out=False)
+
+
+def _read_or_none(pin_hash: str) -> PinHash | None:
+    if not pin_hash:
+        return None
+    read = read_pin_hash(pin_hash)
+    if read is None:
+        raise ValueError("not a PIN hash made by hash_pin()")
+    return read

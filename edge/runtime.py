@@ -124,6 +124,9 @@ class Runtime:
         self._session_thread = ThreadPoolExecutor(1, thread_name_prefix="session")
         self._closed = False
         self._shown = session.view  # the view listeners were last given
+        # Takes a reading away from the session when it answers True: the installer's
+        # panel reads its enrolment code with the shoppers' camera.
+        self.divert: Callable[[Reading], bool] | None = None
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -201,6 +204,8 @@ class Runtime:
     async def _consume(self) -> None:
         while True:
             reading = await self._readings.get()
+            if self.divert is not None and self.divert(reading):
+                continue  # the installer's, not a shopper's (an enrolment code)
             try:
                 await self.handle(reading)
             except Exception:
@@ -360,7 +365,11 @@ class Runtime:
             return None
         # PBKDF2 is slow on purpose: keep it off the loop.
         attempt = await asyncio.to_thread(self.exit_lock.attempt, pin)
-        data = {"granted": attempt.granted, "locked_out": attempt.locked_out}
+        data = {
+            "granted": attempt.granted,
+            "locked_out": attempt.locked_out,
+            "installer": attempt.installer,
+        }
         await self._store([EventDraft("io.borne.kiosk.exit_attempted", data)])
         return attempt
 
