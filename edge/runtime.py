@@ -134,6 +134,11 @@ class Runtime:
         """Own a device: started with the runtime, stopped with it."""
         self._devices.append(device)
 
+    @property
+    def devices(self) -> tuple[Device, ...]:
+        """The devices the runtime owns (the self-test looks there for the camera's frames)."""
+        return tuple(self._devices)
+
     def subscribe(self, listener: ViewListener) -> None:
         """Call `listener` on the loop with each new view."""
         self._listeners.append(listener)
