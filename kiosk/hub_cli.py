@@ -19,6 +19,7 @@ from kiosk.hub_import_cli import hub_import
 
 if TYPE_CHECKING:
     from edge.hub.config import HubConfig
+    from edge.hub.enrolment.server import EnrolmentServer
 
 # Commands kept in modules of their own (enrolment, signed commands).
 HUB_COMMAND_MODULES = (hub_enrol_cli, hub_command_cli)
@@ -69,11 +70,14 @@ async def _hub_serve(config: HubConfig) -> int:
     from edge.hub.staff_requests import StaffResponder, session_check
     from edge.hub.streams.lookups import StaffLookups
 
+    # Enrolment first: a hub that cannot enrol as configured says so before it starts.
+    enrolment = await asyncio.to_thread(_start_enrolment, config)
     store = await asyncio.to_thread(config.store.open)
     streams = await asyncio.to_thread(config.store.open_streams)
     try:
         # Kiosks that missed changes ask for them again: answered from the imported streams.
-        store_of = device_store_lookup(store, config.devices)
+        enrolled = enrolment.enroller.registry.store_of if enrolment is not None else None
+        store_of = device_store_lookup(store, config.devices, enrolled)
         responder = SyncResponder(streams, store_of)
         # Staff kiosks' requests, and each store's advisor call queue.
         lookups = StaffLookups(streams.database)
@@ -94,6 +98,8 @@ async def _hub_serve(config: HubConfig) -> int:
             loop.add_signal_handler(signum, service.close)
         await service.run()
     finally:
+        if enrolment is not None:
+            await asyncio.to_thread(enrolment.close)
         streams.close()
         store.close()
     # What this process did, for the operator (and the tests) once it stops.
@@ -105,6 +111,22 @@ async def _hub_serve(config: HubConfig) -> int:
     }
     print(json.dumps(counters), flush=True)
     return 0
+
+
+def _start_enrolment(config: HubConfig) -> EnrolmentServer | None:
+    """The HTTPS enrolment endpoint, answering (None: `[enrol] public_url` is empty)."""
+    if not config.enrol.enabled:
+        return None
+    from edge.hub.enrolment.server import EnrolmentServer, server_tls_context
+    from edge.hub.enrolment.setup import ca_folder, open_enroller
+
+    enroller = open_enroller(config)
+    context = server_tls_context(
+        enroller, config.enrol.public_host, ca_folder(config), config.enrol.certificate_days
+    )
+    server = EnrolmentServer(enroller, config.enrol.listen_host, config.enrol.listen_port, context)
+    server.start()
+    return server
 
 
 def _hub_status(config: HubConfig, *, as_json: bool) -> int:

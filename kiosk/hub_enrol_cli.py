@@ -1,16 +1,186 @@
-"""`borne hub ...`: (being written for issue 12)."""
+"""`borne hub enrol-code | broker-config | revoke | enrolled`: the hub enrols kiosks.
+
+- `enrol-code --store S [--device D] [--png FILE]`: a one-time code for a kiosk of store
+  S, printed as a line, as a QR code in the terminal, and as a PNG if asked.
+- `broker-config`: mosquitto's configuration, certificates, ACL and CRL in
+  `[enrol] broker_dir` (edge.hub.enrolment.broker_files).
+- `revoke --device D`: D's certificates go into the CRL; the broker must be restarted.
+- `enrolled [--json]`: the enrolled kiosks, their store and certificate.
+
+The enrolment modules (cryptography, OpenCV) are imported inside the commands.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-COMMANDS: tuple[str, ...] = ()  # the `borne hub` commands this module adds
+if TYPE_CHECKING:
+    from edge.hub.config import HubConfig
+
+COMMANDS: tuple[str, ...] = ("enrol-code", "broker-config", "revoke", "enrolled")
+_TOPIC_LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as edge.config's ids
 
 
 def add_commands(hub_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's commands to the `borne hub` parser."""
+    code = hub_commands.add_parser(
+        "enrol-code", help="a one-time code (and QR code) that enrols one kiosk of a store"
+    )
+    code.add_argument("--config", type=Path, required=True)
+    code.add_argument("--store", required=True, help="the store code the kiosk belongs to")
+    code.add_argument("--device", default="", help="the kiosk's id (default: the hub names it)")
+    code.add_argument("--png", type=Path, help="also write the QR code to this PNG file")
+    broker = hub_commands.add_parser(
+        "broker-config",
+        help="write mosquitto's TLS configuration, ACL and CRL into [enrol] broker_dir",
+    )
+    broker.add_argument("--config", type=Path, required=True)
+    revoke = hub_commands.add_parser(
+        "revoke", help="revoke a kiosk's certificates (a stolen or retired kiosk)"
+    )
+    revoke.add_argument("--config", type=Path, required=True)
+    revoke.add_argument("--device", required=True)
+    enrolled = hub_commands.add_parser("enrolled", help="the enrolled kiosks")
+    enrolled.add_argument("--config", type=Path, required=True)
+    enrolled.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one of this module's commands; returns the exit status."""
-    raise NotImplementedError(args.hub_command)
+    from edge.hub.config import load_hub_config
+
+    config = load_hub_config(args.config)
+    if args.hub_command == "enrol-code":
+        return _enrol_code(config, args.store, args.device, args.png)
+    if args.hub_command == "broker-config":
+        return _broker_config(config)
+    if args.hub_command == "revoke":
+        return _revoke(config, args.device)
+    return _enrolled(config, as_json=args.json)
+
+
+def _enrol_code(config: HubConfig, store_id: str, device_id: str, png: Path | None) -> int:
+    from edge.hub.enrolment.setup import open_enroller
+    from edge.hub.enrolment.terminal_qr import terminal_qr, write_qr_png
+
+    for what, value in (("store", store_id), ("device", device_id)):
+        if (value or what == "store") and not _TOPIC_LEVEL.fullmatch(value):
+            print(
+                f"borne: --{what} must be 1-64 letters, digits, '.', '_' or '-'"
+                " (it is one MQTT topic level)",
+                file=sys.stderr,
+            )
+            return 2
+    enroller = open_enroller(config)  # ConfigError (exit 2) when enrolment is off
+    code = enroller.new_code(store_id, device_id)
+    text = code.text()
+    if png is not None:
+        write_qr_png(text, png)
+    minutes = config.enrol.code_minutes
+    print(text)
+    print()
+    print(terminal_qr(text, colours=sys.stdout.isatty()))
+    print()
+    who = f"kiosk {device_id}" if device_id else "one kiosk"
+    print(f"Enrols {who} of store {store_id} at {code.hub_url}, once.")
+    local = code.expires_at.astimezone()
+    print(f"Expires at {local:%H:%M:%S %Z} ({code.expires_at:%Y-%m-%dT%H:%M:%SZ}),")
+    print(f"in {minutes} minute{'s' if minutes != 1 else ''}.")
+    print(f"Hub CA SHA-256: {code.ca_sha256}")
+    if png is not None:
+        print(f"QR code written to {png}")
+    return 0
+
+
+def _broker_config(config: HubConfig) -> int:
+    from edge.errors import ConfigError
+    from edge.hub.enrolment.ca import HubCA
+    from edge.hub.enrolment.registry import Registry
+    from edge.hub.enrolment.setup import ca_folder, open_broker_files, registry_path
+
+    enrol = config.enrol
+    if not enrol.broker_host:
+        raise ConfigError("enrol.broker_host", "must name the broker kiosks connect to")
+    ca = HubCA.open(ca_folder(config))
+    broker = open_broker_files(config, ca)
+    if broker is None:
+        raise ConfigError("enrol.broker_dir", "must name the folder to write mosquitto's files")
+    written = broker.write_all(
+        Registry(registry_path(config)),
+        broker_host=enrol.broker_host,
+        broker_port=enrol.broker_port,
+        listen=enrol.broker_bind,
+        hub_client_id=config.mqtt.effective_client_id,
+        certificate_days=enrol.certificate_days,
+    )
+    folder = broker.folder.resolve()
+    for path in written:
+        print(f"wrote {path}")
+    print()
+    print(f"Run mosquitto with: mosquitto -c {broker.config_path.resolve()}")
+    print("(its user must be able to read broker.key; it reads the CRL only when it starts).")
+    print("The hub connects with its own certificate; in this file's [mqtt]:")
+    print(f'  host = "{enrol.broker_host}"\n  port = {enrol.broker_port}\n  tls = true')
+    print(f'  ca_file = "{folder / "ca.pem"}"')
+    print(f'  cert_file = "{folder / "hub.pem"}"\n  key_file = "{folder / "hub.key"}"')
+    print(f'  client_id = "{config.mqtt.effective_client_id}"')
+    return 0
+
+
+def _revoke(config: HubConfig, device_id: str) -> int:
+    from edge.hub.enrolment.ca import HubCA
+    from edge.hub.enrolment.enroller import revoke_device
+    from edge.hub.enrolment.registry import Registry
+    from edge.hub.enrolment.setup import ca_folder, open_broker_files, registry_path
+
+    registry = Registry(registry_path(config))
+    known = registry.store_of(device_id) is not None
+    broker = open_broker_files(config, HubCA.open(ca_folder(config)))
+    serials = revoke_device(registry, broker, device_id, datetime.now(UTC))
+    if not serials and not known:
+        print(f"borne: no kiosk {device_id!r} is enrolled on this hub", file=sys.stderr)
+        return 1
+    listed = ", ".join(f"{serial:x}" for serial in serials) or "none live"
+    print(f"Revoked the certificates of {device_id} (serials: {listed}).")
+    if broker is not None:
+        print(f"The CRL and the ACL in {broker.folder} are written again.")
+        print("Restart mosquitto now: it reads the CRL only when it starts.")
+    else:
+        print("No [enrol] broker_dir: give the broker the new CRL yourself, then restart it.")
+    return 0
+
+
+def _enrolled(config: HubConfig, *, as_json: bool) -> int:
+    from edge.hub.enrolment.registry import Registry
+    from edge.hub.enrolment.setup import registry_path
+
+    devices = Registry(registry_path(config)).devices()
+    if as_json:
+        for device in devices:
+            certificate = device.certificate
+            print(
+                json.dumps(
+                    {
+                        "device_id": device.device_id,
+                        "store_id": device.store_id,
+                        "enrolled_at": device.enrolled_at.isoformat(),
+                        "serial": f"{certificate.serial:x}" if certificate else None,
+                        "not_after": certificate.not_after.isoformat() if certificate else None,
+                    }
+                )
+            )
+        return 0
+    print(f"{'device':<24} {'store':<16} {'enrolled':<20} {'certificate until':<20}")
+    for device in devices:
+        until = f"{device.certificate.not_after:%Y-%m-%d %H:%M}" if device.certificate else "-"
+        print(
+            f"{device.device_id:<24} {device.store_id:<16}"
+            f" {device.enrolled_at:%Y-%m-%d %H:%M}     {until}"
+        )
+    return 0

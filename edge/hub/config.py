@@ -14,14 +14,16 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from edge.config import MqttConfig, TopicLevel, _Section
+from edge.config import MqttConfig, Port, TopicLevel, _pin_hash, _Section
 from edge.config_sources import (
     HUB_ENV_PREFIX,
     EnvironmentSource,
     FileSource,
+    KeyProblem,
     ReadBySources,
     describe,
     read_toml,
@@ -30,7 +32,14 @@ from edge.errors import ConfigError
 from edge.hub.store import EventStore, PostgresEventStore, SqliteEventStore
 from edge.hub.streams import StreamStore
 
-__all__ = ["HUB_ENV_PREFIX", "HubConfig", "HubMqttConfig", "HubStoreConfig", "load_hub_config"]
+__all__ = [
+    "HUB_ENV_PREFIX",
+    "HubConfig",
+    "HubEnrolConfig",
+    "HubMqttConfig",
+    "HubStoreConfig",
+    "load_hub_config",
+]
 
 SQLITE_SCHEME = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -51,6 +60,28 @@ def _store_url(value: str) -> str:
         return value
     if value and not value.startswith(POSTGRES_SCHEMES):
         raise ValueError("must be sqlite:///path, postgresql://..., or empty for the default")
+    return value
+
+
+def _public_url(value: str) -> str:
+    """`https://host[:port]`, the address printed in enrolment codes (or empty: off)."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:
+        raise ValueError("must be https://host[:port]") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("must be https://host[:port] (kiosks enrol over TLS only)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError("must be https://host[:port] only, no path")
+    return value.rstrip("/")
+
+
+def _argv(value: tuple[str, ...]) -> tuple[str, ...]:
+    if value and not value[0]:
+        raise ValueError("must start with the program to run")
     return value
 
 
@@ -131,6 +162,61 @@ class HubPrivacyConfig(_Section):
     pseudonym_key_file: str = ""  # empty: a loyalty feed must give pseudonyms
 
 
+class HubEnrolConfig(_Section):
+    """The hub as the kiosks' enrolment authority (`borne hub enrol-code`, `borne enrol`).
+
+    `public_url` is the `https://host:port` kiosks reach, printed in every enrolment code;
+    empty, enrolment is off (no code is made, no HTTPS endpoint runs). `borne hub serve`
+    answers enrolments on `listen_host:listen_port` (behind a port forward, this need
+    not be the public port). The CA, its keys and the enrolment records live under
+    `[store] data_dir` (`ca/`, `enrolment.sqlite`).
+    """
+
+    public_url: Annotated[str, AfterValidator(_public_url)] = ""
+    listen_host: str = "127.0.0.1"  # "0.0.0.0" (or "::") to serve the shop's network
+    listen_port: Port = 8443
+    # The broker's TLS listener, as kiosks reach it (handed to them at enrolment); the
+    # broker certificate names broker_host. broker_listen is the address mosquitto binds
+    # ("" = broker_host).
+    broker_host: str = ""
+    broker_port: Port = 8883
+    broker_listen: str = ""
+    # Where `borne hub broker-config` writes mosquitto.conf and its files; the ACL and
+    # the CRL there are rewritten at each enrolment and revocation. Empty: not managed.
+    broker_dir: str = ""
+    # Run after the ACL or CRL changed, e.g. ["systemctl", "reload", "mosquitto"] (a
+    # reload re-reads the ACL; the CRL is read only when mosquitto starts).
+    broker_reload: Annotated[tuple[str, ...], Field(strict=False), AfterValidator(_argv)] = ()
+    code_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 10  # an enrolment code's life
+    certificate_days: Annotated[int, Field(ge=1, le=3650)] = 397  # a device certificate's
+    # The installer PIN handed to every kiosk at enrolment (a `borne pin-hash` hash).
+    installer_pin_hash: Annotated[str, AfterValidator(_pin_hash)] = ""
+    # The names kiosks show for their store (store code -> name); a store not named
+    # here is shown without a name.
+    store_names: dict[TopicLevel, str] = Field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the hub enrols kiosks at all."""
+        return bool(self.public_url)
+
+    @property
+    def public_host(self) -> str:
+        """The host of `public_url` (its TLS certificate names it)."""
+        return urlsplit(self.public_url).hostname or ""
+
+    @property
+    def broker_bind(self) -> str:
+        """The address mosquitto's TLS listener binds."""
+        return self.broker_listen or self.broker_host
+
+    @model_validator(mode="after")
+    def _keys_agree(self) -> HubEnrolConfig:
+        if self.public_url and not self.broker_host:
+            raise KeyProblem("broker_host", "must name the broker kiosks connect to")
+        return self
+
+
 class HubConfig(ReadBySources):
     """The hub's whole configuration. `HubConfig()` is the defaults.
 
@@ -144,6 +230,7 @@ class HubConfig(ReadBySources):
     gaps: HubGapsConfig = Field(default_factory=HubGapsConfig)
     privacy: HubPrivacyConfig = Field(default_factory=HubPrivacyConfig)
     devices: dict[TopicLevel, TopicLevel] = Field(default_factory=dict)
+    enrol: HubEnrolConfig = Field(default_factory=HubEnrolConfig)
 
 
 def load_hub_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> HubConfig:

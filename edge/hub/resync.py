@@ -67,15 +67,20 @@ def answer_documents(
 
 
 def device_store_lookup(
-    events: EventStore, known: Mapping[str, str] | None = None
+    events: EventStore,
+    known: Mapping[str, str] | None = None,
+    enrolled: Callable[[str], str | None] | None = None,
 ) -> Callable[[str], str | None]:
-    """The store of a device: as `known` names it (the hub's `[devices]`), else as its
-    events name it (None: the hub has not heard from it yet)."""
+    """The store of a device: as `known` names it (the hub's `[devices]`), else as the
+    hub enrolled it (`enrolled`, e.g. `Registry.store_of`: blocking), else as its events
+    name it (None: the hub has not heard from it yet)."""
     named = dict(known or {})
 
     def store_of(device_id: str) -> str | None:
         if device_id in named:
             return named[device_id]
+        if enrolled is not None and (store_id := enrolled(device_id)) is not None:
+            return store_id
         try:
             return events.device_status(device_id).store_id
         except UnknownDeviceError:

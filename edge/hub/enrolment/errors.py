@@ -1,0 +1,39 @@
+"""Why the hub refuses an enrolment: one typed error per wire code."""
+
+from __future__ import annotations
+
+from edge.errors import BorneError
+
+__all__ = ["EnrolmentRefused", "HubCAError"]
+
+# The wire code of each refusal, and the HTTP status it is answered with.
+HTTP_STATUS = {
+    "unknown_code": 403,
+    "expired_code": 403,
+    "used_code": 409,
+    "device_mismatch": 403,
+    "bad_request": 400,
+    "bad_csr": 400,
+    "not_enrolling": 503,
+}
+
+
+class EnrolmentRefused(BorneError):
+    """The hub refuses this enrolment request; `code` is the wire code, `message` an
+    English sentence for the installer (never echoing the request's content)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in HTTP_STATUS:
+            raise ValueError(f"unknown refusal code {code!r}")
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status this refusal is answered with."""
+        return HTTP_STATUS[self.code]
+
+
+class HubCAError(BorneError):
+    """The hub's CA folder cannot be used (unreadable, corrupt, keys that do not match)."""

@@ -1,0 +1,189 @@
+"""The hub's enrolment endpoint: HTTPS, two routes, run inside `borne hub serve`.
+
+- `GET /v1/ca` -> 200, the CA certificate (PEM). The kiosk trusts it only if it hashes
+  to the code's `ca` fingerprint, so this route needs no trust of its own.
+- `POST /v1/enrol` -> 200 and the enrolment (edge.hub.enrolment.enroller), or
+  `{"error": CODE, "message": "..."}` with the code's HTTP status.
+
+The server's certificate is signed by the hub CA for the host of `[enrol] public_url`
+(a fresh key at each start), TLS 1.2 at least. Each connection is served in its own
+thread with a deadline, and the body is bounded (64 KiB): a slow or huge request ties
+up one thread for a few seconds at most. The TLS handshake happens in that thread too,
+never in the thread that accepts connections.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from edge.config_write import write_private_file
+from edge.errors import BorneError
+from edge.hub.enrolment.enroller import Enroller
+from edge.hub.enrolment.errors import EnrolmentRefused
+from edge.hub.enrolment.request import MAX_BODY, parse_enrol_request
+
+__all__ = ["EnrolmentServer", "server_tls_context"]
+
+log = logging.getLogger(__name__)
+
+CONNECTION_TIMEOUT = 10.0  # seconds a client has for its handshake, request and body
+
+
+def server_tls_context(enroller: Enroller, host: str, folder: Path, days: int) -> ssl.SSLContext:
+    """A TLS server context with a certificate from the hub CA naming `host`.
+
+    The key and certificate are written to `folder` (`https.key` 0600, `https.pem`)
+    because OpenSSL loads them from files.
+    """
+    issued = enroller.ca.issue(host, days=days, hosts=[host])
+    write_private_file(folder / "https.key", issued.key_pem)
+    write_private_file(folder / "https.pem", issued.certificate_pem, mode=0o644)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(folder / "https.pem", folder / "https.key")
+    return context
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    enroller: Enroller
+    context: ssl.SSLContext
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        connection.settimeout(CONNECTION_TIMEOUT)
+        wrapped = self.context.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that drops the connection, fails the handshake or times out: no
+        # traceback on the hub's console, one line in the log.
+        log.info("enrolment: a connection from %s failed", client_address[0])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _TLSServer
+    server_version = "borne-hub"
+    sys_version = ""
+    timeout = CONNECTION_TIMEOUT
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/ca":
+            self._send_error(HTTPStatus.NOT_FOUND, "bad_request", "no such resource")
+            return
+        self._send(HTTPStatus.OK, self.server.enroller.ca.certificate_pem, "application/x-pem-file")
+
+    def do_POST(self) -> None:
+        if self.path != "/v1/enrol":
+            self._send_error(HTTPStatus.NOT_FOUND, "bad_request", "no such resource")
+            return
+        try:
+            body = self._body()
+            request = parse_enrol_request(body)
+            enroller = self.server.enroller
+            answer = enroller.enrol(request)
+        except EnrolmentRefused as refusal:
+            log.info("enrolment: refused (%s) from %s", refusal.code, self.client_address[0])
+            self._send_error(refusal.http_status, refusal.code, refusal.message)
+            return
+        except BorneError as error:
+            log.error("enrolment: the hub cannot enrol now: %s", error)
+            self._send_error(
+                HTTPStatus.SERVICE_UNAVAILABLE, "not_enrolling", "the hub cannot enrol right now"
+            )
+            return
+        log.info(
+            "enrolment: %s %s in store %s (serial %x)",
+            "re-sent the certificate of" if answer.retried else "enrolled",
+            answer.device_id,
+            answer.store_id,
+            answer.certificate.serial,
+        )
+        document = enroller.answer_document(answer)
+        self._send(HTTPStatus.OK, json.dumps(document).encode(), "application/json")
+
+    def _body(self) -> bytes:
+        length_header = self.headers.get("Content-Length")
+        if length_header is None or not length_header.isdigit() or len(length_header) > 12:
+            raise EnrolmentRefused("bad_request", "the request needs a Content-Length")
+        length = int(length_header)
+        if length > MAX_BODY:
+            # Not read: the connection is closed after the answer.
+            raise EnrolmentRefused("bad_request", f"the request is over {MAX_BODY} bytes")
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise EnrolmentRefused("bad_request", "the request ended before its Content-Length")
+        return body
+
+    def _send_error(self, status: int, code: str, message: str) -> None:
+        document = {"error": code, "message": message}
+        self._send(status, json.dumps(document).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("enrolment: %s " + format, self.client_address[0], *args)
+
+
+class EnrolmentServer:
+    """The HTTPS endpoint on `host:port` (port 0: a free one), served from a thread."""
+
+    def __init__(self, enroller: Enroller, host: str, port: int, context: ssl.SSLContext) -> None:
+        server_class = type(
+            "_Server",
+            (_TLSServer,),
+            {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
+        )
+        try:
+            self._server: _TLSServer = server_class((host, port), _Handler)
+        except OSError as error:
+            raise EnrolmentServerError(
+                f"the enrolment endpoint cannot listen on {host}:{port} ({error.strerror})"
+            ) from None
+        self.enroller = enroller
+        self._server.enroller = enroller
+        self._server.context = context
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="enrolment-https", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        port: int = self._server.server_address[1]
+        return port
+
+    def start(self) -> None:
+        """Start answering, in a thread of its own."""
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        log.info("enrolment: answering on %s port %d", host, port)
+
+    def close(self) -> None:
+        """Stop answering and release the port."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+
+class EnrolmentServerError(BorneError):
+    """The enrolment endpoint cannot start (its port is taken, its address is wrong)."""
