@@ -125,8 +125,15 @@ class PresenceEngine:
         store_app_uuid: str,
         pseudonymize: Callable[[str], str],
         settings: PresenceSettings | None = None,
+        *,
+        power_at_1m: int | None = None,
     ) -> None:
         self.store_app_uuid = store_app_uuid.lower()
+        # The store app's power at 1 m as this kiosk hears it ([presence] power_at_1m,
+        # measured by `borne doctor --calibrate`): phones advertise a figure of their own
+        # that the adapter, its antenna and the kiosk's case do not hear the same way.
+        # None: each beacon's advertised power. Public: a calibration applies at once.
+        self.power_at_1m = power_at_1m
         self._pseudonymize = pseudonymize
         self.settings = settings or PresenceSettings()
         s = self.settings
@@ -168,7 +175,7 @@ class PresenceEngine:
         self._tracks.move_to_end(beacon_id)
         alpha = self.settings.smoothing
         track.rssi += alpha * (sighting.rssi - track.rssi)
-        track.tx_power = sighting.tx_power
+        track.tx_power = self._power_at_1m(sighting)
         track.last_seen = sighting.at
         zone = self._zone(track)
         if zone != track.zone:
@@ -201,7 +208,7 @@ class PresenceEngine:
             return []
         track = _Track(
             rssi=float(sighting.rssi),
-            tx_power=sighting.tx_power,
+            tx_power=self._power_at_1m(sighting),
             zone=Zone.FAR,
             entered_at=sighting.at,
             last_seen=sighting.at,
@@ -214,6 +221,13 @@ class PresenceEngine:
             self._others += 1
             return []
         return self._limited("entered", sighting.beacon_id, track)
+
+    def _power_at_1m(self, sighting: BeaconSighting) -> int:
+        """The calibrated power for the store app's beacons, else the advertised one."""
+        shopper = sighting.uuid.lower() == self.store_app_uuid
+        if shopper and self.power_at_1m is not None:
+            return self.power_at_1m
+        return sighting.tx_power
 
     def _make_room(self) -> bool:
         """Forget the other beacon heard least recently; False if every track is a shopper."""

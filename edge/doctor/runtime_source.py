@@ -1,0 +1,98 @@
+"""The devices of a running kiosk, borrowed for the installer screen's self-test.
+
+While the test runs, every reading goes to the self-test (`Runtime.divert`), not to
+the shopper session: test taps, scans and the phone held at 1 m are the installer's.
+Whatever diverted readings before (the panel's enrolment-code scan) has them back
+afterwards. The screen tells the source of each touch (`touched()`) and gives its
+window's size and rotation.
+"""
+
+from __future__ import annotations
+
+from devices.readings import Reading
+from devices.status import DeviceStatus
+from edge.config import Config
+from edge.doctor.frames import FrameMeter
+from edge.doctor.report import Report
+from edge.doctor.source import DisplayObservation, ReadingLog, Sending
+from edge.errors import OutboxError
+from edge.runtime import Runtime
+
+SIMULATED = "simulated"
+
+
+class RuntimeSource:
+    """A running `Runtime`'s devices, status and outbox, as the checks see them."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: Config,
+        *,
+        window: tuple[int, int] = (0, 0),
+        rotation: int = 0,
+    ) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.readings = ReadingLog()
+        self.simulated = frozenset(
+            kind for kind in ("camera", "nfc", "ble") if getattr(config.devices, kind) == SIMULATED
+        )
+        self.window = window  # the kiosk's window in pixels, as it draws it
+        self.rotation = rotation  # degrees ([kiosk] rotation)
+        self.touches = 0
+        self._previous = runtime.divert
+
+    def configured(self, kind: str) -> str:
+        """The configured address of a device kind ("" when none is configured)."""
+        address: str = getattr(self.config.devices, kind, "")
+        return address
+
+    async def start(self) -> None:
+        """Take the runtime's readings away from the session until `stop()`."""
+        self._previous = self.runtime.divert
+        self.runtime.divert = self._take
+
+    def _take(self, reading: Reading) -> bool:
+        self.readings.add(reading)
+        return True  # every reading is the self-test's while it runs
+
+    async def stop(self) -> None:
+        """Give the readings back to whoever had them."""
+        self.runtime.divert = self._previous
+
+    def touched(self) -> None:
+        """The screen saw a touch (call it on the loop)."""
+        self.touches += 1
+        self.readings.notify()
+
+    async def status(self, kind: str, deadline: float) -> DeviceStatus | None:
+        """The device's status as the runtime last heard it (its devices run already)."""
+        return self.runtime.device_status.get(kind)
+
+    def frames(self) -> FrameMeter | None:
+        """The camera's frame counter, when the runtime's camera is metered."""
+        for device in self.runtime.devices:
+            source = getattr(device, "source", None)
+            if getattr(device, "kind", "") == "camera" and isinstance(source, FrameMeter):
+                return source
+        return None
+
+    async def display(self, deadline: float) -> DisplayObservation:
+        """The window as the screen gave it, once touched or at `deadline`."""
+        await self.readings.wait_for(lambda: self.touches > 0, deadline)
+        return DisplayObservation(window=self.window, rotation=self.rotation, touches=self.touches)
+
+    def calibrated(self, power_at_1m: int) -> None:
+        """Presence uses the measured power at once, not only after a restart."""
+        if self.runtime.presence is not None:
+            self.runtime.presence.power_at_1m = power_at_1m
+
+    async def send(self, report: Report) -> Sending:
+        """Commit the report's event to the kiosk's outbox; it leaves with the others."""
+        try:
+            (stored,) = await self.runtime.outbox.append(report.event())
+        except OutboxError as error:
+            return Sending(False, None, f"not sent: the outbox refused it ({error})")
+        note = f"queued in the outbox as event {stored.sequence}: it leaves with the kiosk's events"
+        return Sending(True, stored.sequence, note)
