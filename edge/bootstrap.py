@@ -32,6 +32,7 @@ from edge.catalog_live import STREAM_CACHE, StreamFile, StreamReads
 from edge.catalog_rebuild import CatalogPlace
 from edge.catalog_sync import CatalogFollower
 from edge.config import Config, check_data_dir
+from edge.doctor.frames import FrameMeter
 from edge.errors import CatalogError, ConfigError
 from edge.events import EventSource
 from edge.lockdown import ExitLock
@@ -263,7 +264,11 @@ async def build_runtime(
             staff=desk,
         )
         presence = (
-            PresenceEngine(config.presence.store_app_uuid, pseudonyms.beacon)
+            PresenceEngine(
+                config.presence.store_app_uuid,
+                pseudonyms.beacon,
+                power_at_1m=config.presence.power_at_1m,
+            )
             if config.devices.ble
             else None
         )
@@ -345,7 +350,10 @@ def _devices(
     report = runtime.report_status
     frames = _camera(config, simulators, camera_fps)
     if frames is not None:
-        devices.append(CameraScanner(frames, runtime.submit, on_status=report))
+        # Metered (a counter per frame): the installer screen's self-test reads its rate
+        # and sharpness (edge.doctor).
+        metered = FrameMeter(frames)
+        devices.append(CameraScanner(metered, runtime.submit, on_status=report))
     nfc_path = config.devices.nfc
     if nfc_path == SIMULATED:
         simulators.card = SimulatedCardPeer()
