@@ -31,6 +31,7 @@ from edge.catalog import CATALOG_CACHE, Catalog
 from edge.catalog_live import STREAM_CACHE, StreamFile, StreamReads
 from edge.catalog_rebuild import CatalogPlace
 from edge.catalog_sync import CatalogFollower
+from edge.commands.handlers import command_receiver
 from edge.config import Config, check_data_dir
 from edge.doctor.frames import FrameMeter
 from edge.errors import CatalogError, ConfigError
@@ -219,6 +220,7 @@ async def build_runtime(
         if uplink is not None:  # the platform may ask again for events its broker lost
             uplink.attach(ReplayResponder(config.device.device_id, outbox, uplink))
         streams = None
+        downlink: Downlink | None = None
         if cache is not None and uplink is not None:
             follower = CatalogFollower(cache, catalog_place(config))
             downlink = Downlink(
@@ -254,6 +256,8 @@ async def build_runtime(
         if uplink is not None:
             uplink.attach(hub_requests)
             uplink.attach(assist)
+            # The platform's signed commands (edge.commands): verified, then run.
+            uplink.attach(command_receiver(config, downlink=downlink, record=outbox.append))
         session = ShopperSession(
             catalog,
             pseudonyms.card,

@@ -156,6 +156,16 @@ class Downlink:
             self._ask(stream)
         self._changed()
 
+    def resync(self) -> int:
+        """Ask every stream again now, as on a connection (the platform's `resync`
+        command): requests outstanding are dropped for fresh ones. Returns how many
+        streams were asked (none while disconnected: the next connection asks them)."""
+        asked = self.counters.resyncs_asked
+        self._requests.end_all()
+        for stream in self._streams:
+            self._ask(stream)
+        return self.counters.resyncs_asked - asked
+
     def received(self, topic: str, payload: bytes, properties: Properties | None) -> None:
         """Queue a message for the worker, noting which request it answers."""
         self.counters.received += 1
