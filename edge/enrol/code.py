@@ -132,12 +132,19 @@ def _hub_url(value: str) -> str:
         raise EnrolCodeError("field 'hub' must be https://host[:port] only")
     if parts.path not in ("", "/"):
         raise EnrolCodeError("field 'hub' must be https://host[:port] only")
-    if not _HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if port else parts.netloc):
+    if port == 0:  # urlsplit takes 0 for a port; nothing listens there
+        raise EnrolCodeError("field 'hub' has a port out of 1-65535")
+    host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
+    if not _HOST.fullmatch(host):
         raise EnrolCodeError("field 'hub' has no valid host name")
-    return f"https://{parts.netloc}"
+    # The port as a number ("https://hub:08443" is the hub at 8443): one hub, one address.
+    return f"https://{host}" + (f":{port}" if port is not None else "")
 
 
 def _expiry(value: str) -> datetime:
     if not value.isascii() or not value.isdigit() or len(value) > 12:
         raise EnrolCodeError("field 'exp' must be a time in Unix seconds")
-    return datetime.fromtimestamp(int(value), UTC)
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError):  # past the year 9999
+        raise EnrolCodeError("field 'exp' is not a time this kiosk can hold") from None
