@@ -191,6 +191,8 @@ async def check_broker(ctx: CheckContext) -> CheckResult:
         return result("broker", Outcome.WARN, m.BROKER_NONE, m.BROKER_NONE_FIX)
     address = f"{mqtt_config.host}:{mqtt_config.port}"
     device = ctx.config.device.device_id
+    if not device:
+        return result("broker", Outcome.FAIL, m.BROKER_NO_ID, m.BROKER_NONE_FIX)
     probe = await asyncio.to_thread(probe_broker, mqtt_config, device)
     details = {
         "tls_version": probe.tls_version,

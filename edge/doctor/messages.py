@@ -76,6 +76,7 @@ TOUCH_FIX = "touch the screen during the test; if touches are not seen, check th
 
 BROKER_NONE = "no broker configured ([mqtt] host): events wait in the outbox"
 BROKER_NONE_FIX = "enrol the kiosk (borne enrol), or set [mqtt] host"
+BROKER_NO_ID = "this kiosk has no [device] device_id: the broker cannot know it"
 BROKER_UNREACHABLE = "broker {address} unreachable: {cause}"
 BROKER_REFUSED_FIX = (
     "nothing listens on {address}: check [mqtt] host and port, and that the broker runs"
