@@ -31,7 +31,7 @@ from edge.catalog import CATALOG_CACHE, Catalog
 from edge.catalog_live import STREAM_CACHE, StreamFile, StreamReads
 from edge.catalog_rebuild import CatalogPlace
 from edge.catalog_sync import CatalogFollower
-from edge.commands.handlers import command_receiver
+from edge.commands.handlers import command_receiver, doctor_command
 from edge.config import Config, check_data_dir
 from edge.doctor.frames import FrameMeter
 from edge.errors import CatalogError, ConfigError
@@ -257,7 +257,8 @@ async def build_runtime(
             uplink.attach(hub_requests)
             uplink.attach(assist)
             # The platform's signed commands (edge.commands): verified, then run.
-            uplink.attach(command_receiver(config, downlink=downlink, record=outbox.append))
+            commands = command_receiver(config, downlink=downlink, record=outbox.append)
+            uplink.attach(commands)
         session = ShopperSession(
             catalog,
             pseudonyms.card,
@@ -291,6 +292,8 @@ async def build_runtime(
             on_close=staff_files.close,
         )
         assist.listen(runtime.follow_calls)
+        if uplink is not None:
+            commands.add("doctor", doctor_command(runtime, config))
         for device in _devices(config, runtime, simulators, camera_fps):
             runtime.attach(device)
         for kind in DEVICE_KINDS:

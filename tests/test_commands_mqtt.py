@@ -169,3 +169,35 @@ def test_the_device_must_be_one_topic_level(hub: tuple[Path, HubCA]) -> None:
     sent = borne("hub", "command", "--config", str(hub_config), "--device", "kiosk/+", "resync")
     assert sent.returncode == 2
     assert "one topic level" in sent.stderr
+
+
+def test_a_signed_doctor_runs_the_self_test_and_sends_its_report(
+    tmp_path: Path, broker: Broker, subscriber: Subscriber, hub: tuple[Path, HubCA]
+) -> None:
+    hub_config, ca = hub
+    verify_key = tmp_path / "command.pub"
+    verify_key.write_bytes(ca.command_public_pem())
+    kiosk = Kiosk(tmp_path, broker, verify_key)
+    kiosk.start()
+    try:
+        subscriber.wait_for(lambda s: _requests(s) == STREAMS)  # connected
+        sent = borne(
+            "hub", "command", "--config", str(hub_config), "--device", DEVICE, "doctor",
+            "--args", '{"only": ["disk", "outbox"], "wait": 0}',
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        subscriber.wait_for(lambda s: len(_command_events(s)) == 1)
+        (executed,) = _command_events(subscriber)
+        assert executed["data"]["outcome"] == "done", executed["data"]
+        result = executed["data"]["result"]
+        subscriber.wait_for(
+            lambda s: any(e["type"] == "io.borne.device.checked" for e in s.events())
+        )
+        (report,) = [e for e in subscriber.events() if e["type"] == "io.borne.device.checked"]
+        assert int(report["sequence"]) == result["report_sequence"]
+        checks = {item["check"]: item["outcome"] for item in report["data"]["results"]}
+        assert set(checks) == {"disk", "outbox"}
+        assert result["failed"] == ("fail" in checks.values())
+        kiosk.stop()
+    finally:
+        kiosk.kill()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.commands.nonces import NONCES_FILE, NonceLedger
 from edge.commands.receiver import CommandFailed, CommandReceiver, Handler, Record
@@ -13,7 +13,14 @@ from edge.commands.wire import Command
 from edge.config import Config
 from edge.sync.downlink import Downlink
 
+if TYPE_CHECKING:
+    from edge.runtime import Runtime
+
 log = logging.getLogger(__name__)
+# Unattended, nobody holds up a barcode or taps a card: the device checks wait this long
+# (seconds) by default, since the shoppers' readings go to the self-test meanwhile.
+DOCTOR_WAIT = 5.0
+DOCTOR_MAX_WAIT = 60.0
 
 
 def resync_command(downlink: Downlink) -> Handler:
@@ -26,6 +33,33 @@ def resync_command(downlink: Downlink) -> Handler:
         return {"streams_asked": asked}
 
     return resync
+
+
+def doctor_command(runtime: Runtime, config: Config) -> Handler:
+    """`doctor`: the installer's self-test, run unattended on the kiosk's own devices;
+    its report leaves as the event `io.borne.device.checked`. Args (optional): `only`,
+    a list of check names; `wait`, the seconds the device checks wait (at most 60)."""
+
+    async def doctor(command: Command) -> Mapping[str, Any]:
+        from edge.doctor import CHECKS, run_doctor
+        from edge.doctor.runtime_source import RuntimeSource
+
+        only = command.args.get("only", list(CHECKS))
+        if not isinstance(only, list) or not all(isinstance(name, str) for name in only):
+            raise CommandFailed("args.only must be a list of check names")
+        wait = command.args.get("wait", DOCTOR_WAIT)
+        if type(wait) not in (int, float) or not 0 <= wait <= DOCTOR_MAX_WAIT:
+            raise CommandFailed(f"args.wait must be 0 to {DOCTOR_MAX_WAIT:g} seconds")
+        source = RuntimeSource(runtime, config)
+        report = await run_doctor(config, source=source, checks=only, wait=float(wait))
+        sending = await source.send(report)
+        return {
+            "outcome": str(report.outcome),
+            "failed": report.failed,
+            "report_sequence": sending.sequence,
+        }
+
+    return doctor
 
 
 def command_receiver(

@@ -72,6 +72,11 @@ class CommandReceiver:
         self._worker: asyncio.Task[None] | None = None
         self.counters = CommandCounters()
 
+    def add(self, name: str, handler: Handler) -> None:
+        """Run `handler` for the command `name` (for handlers that need the runtime,
+        which is built after the receiver is attached to the uplink)."""
+        self._handlers[name] = handler
+
     # --- edge.uplink.Inbound, on the uplink's event loop ------------------------------
 
     @property
