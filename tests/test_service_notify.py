@@ -181,3 +181,35 @@ def test_the_hub_is_ready_says_when_subscribed_and_feeds_the_watchdog(
     finally:
         store.close()
     assert "STOPPING=1" in manager.until("STOPPING=1")[-1]
+
+
+@pytest.mark.ui
+def test_the_kiosk_is_ready_once_its_window_shows_and_feeds_the_watchdog(
+    tmp_path: Path, manager: Manager, display: str
+) -> None:
+    config = write_config(tmp_path / "kiosk.toml", tmp_path / "data")
+    env = os.environ | {
+        "NOTIFY_SOCKET": manager.name,
+        "WATCHDOG_USEC": "400000",
+        "DISPLAY": display,
+        "KIVY_HOME": str(tmp_path / "kivy"),
+    }
+    kiosk = subprocess.Popen(
+        [*BORNE, "kiosk", "--windowed", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = manager.until("READY=1", timeout=120)
+        assert "STATUS=attract screen" in ready[-1]
+        manager.until("WATCHDOG=1")
+        kiosk.send_signal(signal.SIGTERM)
+        manager.until("STOPPING=1")
+        _, log = kiosk.communicate(timeout=60)
+        assert kiosk.returncode == 0, log[-3000:]
+    finally:
+        if kiosk.poll() is None:
+            kiosk.kill()
+            kiosk.wait()
