@@ -119,9 +119,16 @@ def kiosk_config(tmp_path: Path, pki: Path, port: int, hub_url: str) -> Path:
 
 
 def held_phone(config: Config) -> list[RecordedAdvert]:
-    """The store app's beacon on a phone held still 1 m from the kiosk."""
-    payload = {0x004C: ibeacon_payload(config.presence.store_app_uuid, 1, 7, -59)}
-    return [RecordedAdvert("4A:00:00:00:00:07", rssi, payload, after=0.05) for rssi in HELD_AT_1M]
+    """The store app on the installer's phone held still 1 m from the kiosk, and on a
+    shopper's phone further away."""
+    uuid = config.presence.store_app_uuid
+    held = {0x004C: ibeacon_payload(uuid, 1, 7, -59)}
+    shopper = {0x004C: ibeacon_payload(uuid, 1, 9, -59)}
+    adverts = []
+    for rssi in HELD_AT_1M:
+        adverts.append(RecordedAdvert("4A:00:00:00:00:07", rssi, held, after=0.05))
+        adverts.append(RecordedAdvert("4A:00:00:00:00:09", rssi - 25, shopper, after=0.05))
+    return adverts
 
 
 async def installer_at_work(source: DeviceSource, config: Config, path: Path) -> Report:

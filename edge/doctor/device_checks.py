@@ -173,8 +173,18 @@ async def check_ble(ctx: CheckContext) -> CheckResult:
     app = ctx.config.presence.store_app_uuid.lower()
 
     def store_app() -> list[int]:
-        sightings = ctx.source.readings.of(BeaconSighting)
-        return [s.rssi for s in sightings if s.uuid.lower() == app]
+        """The RSSIs of the installer's phone: among the store app's beacons heard (a
+        shopper's phone may be in range too), the closest of those heard often enough."""
+        phones: dict[str, list[int]] = {}
+        for sighting in ctx.source.readings.of(BeaconSighting):
+            if sighting.uuid.lower() == app:
+                phones.setdefault(sighting.beacon_id, []).append(sighting.rssi)
+        if not phones:
+            return []
+        steady = [rssis for rssis in phones.values() if len(rssis) >= MIN_SAMPLES]
+        if not steady:
+            return max(phones.values(), key=len)
+        return max(steady, key=statistics.median)
 
     await ctx.source.readings.wait_for(
         lambda: len(store_app()) >= CALIBRATION_SAMPLES, ctx.deadline
