@@ -85,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_doctor(config, args))
 
 
-def _asks(config: Config, checks: tuple[str, ...]) -> list[str]:
-    """What the installer is asked to do for the selected, configured devices."""
+def _asks(config: Config, checks: tuple[str, ...], *, touches: bool) -> list[str]:
+    """What the installer is asked to do for the selected, configured devices (touches
+    only when they are watched: in a terminal, where an installer is)."""
     wanted = []
     for check, ask in ASKS.items():
-        configured = check == "display" or bool(getattr(config.devices, check))
+        configured = touches if check == "display" else bool(getattr(config.devices, check))
         if check in checks and configured:
             wanted.append(ask)
     return wanted
@@ -100,7 +101,7 @@ async def _doctor(config: Config, args: argparse.Namespace) -> int:
 
     terminal = sys.stdout.isatty() and not args.json
     source = DeviceSource(config, watch_touches=terminal and "display" in args.only)
-    asks = _asks(config, args.only)
+    asks = _asks(config, args.only, touches=terminal)
     if terminal:
         report, sending_note = await _in_terminal(config, args, source, asks)
     else:
