@@ -42,10 +42,19 @@ class Broker:
     listener_options: str = ""  # lines for the listener: TLS files, ACLs...
     options: str = ""  # broker-wide lines: limits it announces in CONNACK (max_packet_size...)
     process: subprocess.Popen[bytes] | None = None
+    # A configuration written by someone else (the hub's broker-config), run as it is;
+    # its listener must be `port` on loopback.
+    given_config: Path | None = None
 
     def start(self) -> None:
         """Start (or restart) mosquitto with this broker's config."""
         config = self.directory / "mosquitto.conf"
+        if self.given_config is not None:
+            # Read again at each start, as mosquitto would; only the user is ours.
+            config = self.directory / "given-mosquitto.conf"
+            config.write_text(f"user {getpass.getuser()}\n{self.given_config.read_text()}")
+            self._run(config)
+            return
         config.write_text(
             "per_listener_settings true\n"
             f"listener {self.port} 127.0.0.1\n"
@@ -63,6 +72,9 @@ class Broker:
                 f"persistence_location {self.directory}/\n"
                 "autosave_interval 1\nautosave_on_changes true\n"
             )
+        self._run(config)
+
+    def _run(self, config: Path) -> None:
         with (self.directory / "mosquitto.log").open("ab") as log:
             self.process = subprocess.Popen(
                 ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT

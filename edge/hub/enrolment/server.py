@@ -35,6 +35,7 @@ __all__ = ["EnrolmentServer", "server_tls_context"]
 log = logging.getLogger(__name__)
 
 CONNECTION_TIMEOUT = 10.0  # seconds a client has for its handshake, request and body
+DRAIN_LIMIT = 1024 * 1024  # an oversized body up to this is read (and dropped) to answer
 
 
 def server_tls_context(enroller: Enroller, host: str, folder: Path, days: int) -> ssl.SSLContext:
@@ -118,7 +119,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise EnrolmentRefused("bad_request", "the request needs a Content-Length")
         length = int(length_header)
         if length > MAX_BODY:
-            # Not read: the connection is closed after the answer.
+            if length <= DRAIN_LIMIT:
+                # Read and dropped, so a client still sending hears why it is refused;
+                # beyond that, the connection is closed on it after the answer.
+                remaining = length
+                while remaining > 0 and (chunk := self.rfile.read(min(MAX_BODY, remaining))):
+                    remaining -= len(chunk)
             raise EnrolmentRefused("bad_request", f"the request is over {MAX_BODY} bytes")
         body = self.rfile.read(length)
         if len(body) != length:
