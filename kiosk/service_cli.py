@@ -147,10 +147,8 @@ def _hub_folders(config_path: Path) -> tuple[Path, ...]:
     config = load_hub_config(config_path)
     folders = [Path(config.store.data_dir).resolve()]
     # The broker's ACL and CRL, rewritten at each enrolment (when the hub manages them).
-    enrol = getattr(config, "enrol", None)
-    broker_dir = str(getattr(enrol, "broker_dir", "") or "")
-    if broker_dir:
-        folders.append(Path(broker_dir).resolve())
+    if config.enrol.broker_dir:
+        folders.append(Path(config.enrol.broker_dir).resolve())
     return tuple(folders)
 
 

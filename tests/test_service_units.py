@@ -33,7 +33,10 @@ def _verify(unit: Path) -> subprocess.CompletedProcess[str]:
 
 def _hub_config(tmp_path: Path) -> Path:
     path = tmp_path / "hub.toml"
-    path.write_text(f'[mqtt]\nhost = "127.0.0.1"\n[store]\ndata_dir = "{tmp_path / "hub"}"\n')
+    path.write_text(
+        f'[mqtt]\nhost = "127.0.0.1"\n[store]\ndata_dir = "{tmp_path / "hub"}"\n'
+        f'[enrol]\nbroker_dir = "{tmp_path / "broker"}"\n'
+    )
     return path
 
 
@@ -61,7 +64,7 @@ def test_the_kiosk_unit_runs_borne_in_cage_on_tty1_and_systemd_accepts_it(
     assert str(unit) not in verified.stderr + verified.stdout, verified.stderr
 
 
-def test_the_hub_unit_writes_only_its_data_folder_and_systemd_accepts_it(
+def test_the_hub_unit_writes_only_its_own_folders_and_systemd_accepts_it(
     tmp_path: Path,
 ) -> None:
     units = tmp_path / "units"
@@ -71,7 +74,8 @@ def test_the_hub_unit_writes_only_its_data_folder_and_systemd_accepts_it(
     assert result.returncode == 0, result.stderr
     unit = units / "borne-hub.service"
     lines = unit.read_text().splitlines()
-    assert f"ReadWritePaths={tmp_path / 'hub'}" in lines
+    # Its data, and the broker's ACL and CRL it rewrites at each enrolment.
+    assert f"ReadWritePaths={tmp_path / 'hub'} {tmp_path / 'broker'}" in lines
     assert (tmp_path / "hub").is_dir()  # systemd refuses a ReadWritePaths that is missing
     for line in ("Type=notify", "ProtectSystem=strict", "NoNewPrivileges=yes"):
         assert line in lines
