@@ -22,6 +22,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from edge.bootstrap import Simulators
+from edge.config import Config
 from edge.intents import Intent
 from edge.runtime import Runtime
 from edge.session import Accessibility, Screen, SessionView
@@ -31,6 +32,7 @@ Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
 
 from kiosk.feedback import ScanChime  # noqa: E402
 from kiosk.i18n import Translator  # noqa: E402
+from kiosk.installer_controller import InstallerController, InstallerSetup  # noqa: E402
 from kiosk.keyboard_wedge import KivyKeyboardWedge  # noqa: E402
 from kiosk.kiosk_actions import KioskActions  # noqa: E402 - needs common.kv loaded
 from kiosk.screen_cover import cover_the_screen  # noqa: E402
@@ -74,6 +76,7 @@ class KioskApp(App):  # type: ignore[misc]
         locked: bool = True,
         rotation: int = 0,
         display_width_mm: float | None = None,
+        installer: InstallerSetup | None = None,
         **kwargs: Any,
     ) -> None:
         # Before super(): kv rules read them while building.
@@ -94,6 +97,8 @@ class KioskApp(App):  # type: ignore[misc]
         self.rotation = check_rotation(rotation)  # a display mounted turned
         self.display_width_mm = display_width_mm  # its physical width, when known
         self.unlocked = False
+        # The demo's has no configuration file: its panel tests, it does not enrol.
+        self._installer_setup = installer or InstallerSetup(Config(), None)
         self.view = SessionView()
         self.drawn_view = SessionView()  # what is on screen now
         self.drawn_change = 0  # the runtime's change number now on screen
@@ -125,6 +130,7 @@ class KioskApp(App):  # type: ignore[misc]
         for screen in screens:
             self.manager.add_widget(screen)
         self.actions = KioskActions()
+        self.installer = InstallerController(self, self._installer_setup)
         kiosk_area.add_widget(self.manager)
         kiosk_area.add_widget(self.actions)
         root.add_widget(kiosk_area)
@@ -241,6 +247,9 @@ class KioskApp(App):  # type: ignore[misc]
         attempt = await self.runtime.try_exit(pin)
         if attempt is None:
             pad.message = self.tr._("No staff code is set on this kiosk.")
+        elif attempt.granted and attempt.installer:
+            self.close_staff_pin()
+            self.installer.open()
         elif attempt.granted:
             log.info("kiosk closed by staff")
             self.unlocked = True

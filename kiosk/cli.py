@@ -27,6 +27,7 @@ DEMO_DATA_DIR = Path.home() / ".local" / "state" / "borne" / "demo"
 # Commands kept in modules of their own: each reads its own configuration.
 COMMAND_MODULES = (enrol_cli, doctor_cli, service_cli)
 DEMO_STAFF_PIN = "2580"  # the demo's only: a real kiosk's PIN hash comes from provisioning
+DEMO_INSTALLER_PIN = "4321"  # the demo's only: a real kiosk's comes from enrolment
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,6 +121,9 @@ def _demo_config(path: Path | None, platform_port: int | None = None) -> Config:
         {
             "BORNE_STORAGE__DATA_DIR": str(DEMO_DATA_DIR),
             "BORNE_KIOSK__EXIT_PIN_HASH": hash_pin(DEMO_STAFF_PIN, salt=b"borne-demo-kiosk"),
+            "BORNE_KIOSK__INSTALLER_PIN_HASH": hash_pin(
+                DEMO_INSTALLER_PIN, salt=b"borne-demo-installer"
+            ),
         },
     )
     return with_demo_store(config, shoppers_walk_by=True, platform_port=platform_port)
@@ -173,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "kiosk":
             from kiosk.launcher import run_kiosk  # Kivy: only for the commands with a screen
 
-            return run_kiosk(load_config(args.config), windowed=args.windowed, demo=False)
+            # Not enrolled yet: the kiosk shows its enrolment screen (kiosk/enrolment_app.py).
+            config = load_config(args.config)
+            return run_kiosk(config, windowed=args.windowed, config_path=args.config)
         if args.command == "scan":
             return _scan(args.files)
         if args.command == "nfc":

@@ -16,6 +16,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget
 
 from kiosk.accessibility_panel import AccessibilityPanel  # noqa: F401 - registers the kv class
+from kiosk.installer_panel import InstallerPanel  # noqa: F401 - registers the kv class
 from kiosk.overlays import Backdrop, Modal, ModalStack
 from kiosk.qr_code import QRCode  # noqa: F401 - registers the kv class
 from kiosk.staff_exit import StaffPinPad  # noqa: F401 - registers the kv class
@@ -30,6 +31,7 @@ ASSIST_TOAST_SECONDS = 5.0
 # Each modal and the property that says it is open (set by the app from the session view,
 # or by a touch for the panel and the PIN pad).
 MODAL_PROPERTIES = (
+    ("installer_open", Modal.INSTALLER),
     ("idle_warning", Modal.IDLE_WARNING),
     ("pin_open", Modal.PIN_PAD),
     ("handoff_url", Modal.HANDOFF),
@@ -51,6 +53,7 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
     scan_flash = BooleanProperty(False)
     accessibility_open = BooleanProperty(False)
     pin_open = BooleanProperty(False)
+    installer_open = BooleanProperty(False)
     reviews_open = BooleanProperty(False)  # drawn by the product screen, counted here
     modal = StringProperty("")  # the Modal on top now; "" when the screen itself is
     assist_toast = BooleanProperty(False)  # "an advisor is on the way", for a few seconds
@@ -78,6 +81,7 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
             Modal.HANDOFF: ids.handoff_box.__self__,
             Modal.ACCESSIBILITY: ids.accessibility_panel.__self__,
             Modal.PIN_PAD: ids.pin_pad.__self__,
+            Modal.INSTALLER: ids.installer_panel.__self__,
         }
         for widget in self._modals.values():
             self._layer.remove_widget(widget)
@@ -129,7 +133,7 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
 
     def _follow_modal(self, prop: str, modal: Modal, *_: Any) -> None:
         for closed in self._stack.set_open(modal, bool(getattr(self, prop))):
-            # Only the accessibility panel is ever closed by another modal (the PIN pad).
+            # The accessibility panel and the PIN pad: closed by the modals that cover them.
             setattr(self, PROPERTY_OF[closed], False)
         self._restack()
 

@@ -61,16 +61,27 @@ def run_kiosk(
 
     if not demo and config_path is not None and not enrolled(config):
         prepare_kivy(windowed, config.data_dir)
-        if not asyncio.run(_enrol_on_screen(config_path, config, windowed)):
-            return 0
-        # Afresh, as `borne kiosk` was started: Kivy's window cannot be built twice in
-        # one process, and the new configuration is read the same way as at boot.
-        log.info("enrolled: starting again as the store's kiosk")
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+        if asyncio.run(_enrol_on_screen(config_path, config, windowed)):
+            _start_again()
+        return 0
     steps = load_journey(journey) if journey is not None else None
     check_ready(config, simulators_allowed=demo)  # refused before Kivy creates anything
     prepare_kivy(windowed, config.data_dir)
-    return asyncio.run(_run(config, steps, screenshots or Path("screenshots"), windowed, demo))
+    shots = screenshots or Path("screenshots")
+    status = asyncio.run(_run(config, config_path, steps, shots, windowed, demo))
+    if status == START_AGAIN:
+        _start_again()
+    return status
+
+
+START_AGAIN = -1  # _run's status when the installer enrolled the kiosk again
+
+
+def _start_again() -> None:
+    """Run `borne kiosk` afresh, as it was started: Kivy's window cannot be built twice
+    in one process, and the new configuration is read the same way as at boot."""
+    log.info("enrolled: starting again as the store's kiosk")
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - ourselves
 
 
 def enrolled(config: Config) -> bool:
@@ -80,23 +91,38 @@ def enrolled(config: Config) -> bool:
 
 async def _enrol_on_screen(config_path: Path, config: Config, windowed: bool) -> bool:
     """The enrolment screen until enrolled (True) or closed (False)."""
+    from edge.sd_notify import ServiceNotifier
     from kiosk.enrolment_app import EnrolmentApp
 
     app = EnrolmentApp(config_path, config, locked=not windowed)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, app.stop)
-    await app.async_run(async_lib="asyncio")
+    # Under systemd the enrolment screen is the kiosk's service as much as the kiosk is.
+    service = ServiceNotifier.from_environment()
+    service.ready("enrolment screen: waiting for the installer's code")
+    try:
+        async with service.watchdog_fed():
+            await app.async_run(async_lib="asyncio")
+            service.stopping()
+    finally:
+        service.close()
     return app.enrolled
 
 
 async def _run(
-    config: Config, steps: list[Step] | None, screenshots: Path, windowed: bool, demo: bool
+    config: Config,
+    config_path: Path | None,
+    steps: list[Step] | None,
+    screenshots: Path,
+    windowed: bool,
+    demo: bool,
 ) -> int:
     from edge.bootstrap import build_runtime
     from edge.demo import demo_cards
     from edge.sd_notify import ServiceNotifier
     from kiosk.app import KioskApp
+    from kiosk.installer_controller import InstallerSetup
     from kiosk.simulator_panel import demo_badges
 
     runtime, simulators = await build_runtime(config, simulators_allowed=demo)
@@ -117,6 +143,7 @@ async def _run(
         locked=not windowed,
         rotation=config.kiosk.rotation,
         display_width_mm=config.kiosk.display_width_mm,
+        installer=InstallerSetup(config, config_path if not demo else None),
     )
     await runtime.start()
     player = None
@@ -153,7 +180,7 @@ async def _run(
         if error is not None:
             log.error("journey failed: %s", error)
             return 1
-    return 0
+    return START_AGAIN if app.installer.restart_requested else 0
 
 
 async def _ready_when_shown(app: KioskApp, service: ServiceNotifier) -> None:

@@ -3,7 +3,8 @@ backdrop that takes the touches under it; the others wait their turn.
 
 Which modal is on top is decided here, apart from Kivy, so the rule reads in one place:
 
-- the idle warning goes over anything: the shopper must see it before the session ends,
+- the installer's panel goes over anything: the kiosk is in the installer's hands;
+- the idle warning goes over the rest: the shopper must see it before the session ends,
   and what it covered comes back when they answer;
 - the staff PIN pad goes over the shopper's modals and closes the accessibility panel (a
   shopper's setting is no business of the staff); the session's own modals (the hand-off
@@ -27,6 +28,7 @@ from kivy.uix.widget import Widget
 class Modal(StrEnum):
     """Every modal of the kiosk."""
 
+    INSTALLER = "installer"
     IDLE_WARNING = "idle_warning"
     PIN_PAD = "pin_pad"
     HANDOFF = "handoff"
@@ -35,9 +37,12 @@ class Modal(StrEnum):
 
 
 # Above the shopper's modals, highest first (see the module docstring).
-PRECEDENCE = (Modal.IDLE_WARNING, Modal.PIN_PAD)
+PRECEDENCE = (Modal.INSTALLER, Modal.IDLE_WARNING, Modal.PIN_PAD)
 # Opening the key's modal closes these.
-CLOSES: dict[Modal, tuple[Modal, ...]] = {Modal.PIN_PAD: (Modal.ACCESSIBILITY,)}
+CLOSES: dict[Modal, tuple[Modal, ...]] = {
+    Modal.PIN_PAD: (Modal.ACCESSIBILITY,),
+    Modal.INSTALLER: (Modal.ACCESSIBILITY, Modal.PIN_PAD),
+}
 
 
 class ModalStack:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
@@ -19,6 +20,17 @@ def messages_in_sources() -> set[str]:
         if path.suffix in (".py", ".kv"):
             for literal in _MESSAGE.findall(path.read_text(encoding="utf-8")):
                 found.add(eval(literal))
+    return found | screen_messages()
+
+
+def screen_messages() -> set[str]:
+    """The templates modules hand the screen as constants (`SCREEN_MESSAGES`): the
+    installer's panel shows what enrolment and the self-test say."""
+    found: set[str] = set()
+    for path in [*(ROOT / "kiosk").rglob("*.py"), *(ROOT / "edge").rglob("*.py")]:
+        if "\nSCREEN_MESSAGES = " in path.read_text(encoding="utf-8"):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found.update(importlib.import_module(module).SCREEN_MESSAGES)
     return found
 
 

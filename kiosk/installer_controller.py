@@ -1,0 +1,143 @@
+"""The installer's panel over a running kiosk: opened from the staff corner with the
+installer's PIN, it runs the self-test on the kiosk's own devices and enrols again.
+
+While the panel is open, the camera's enrolment codes are the panel's (the runtime's
+`divert`); everything else still reaches the session, so the self-test sees the card
+taps and barcodes the installer shows. Closing the panel gives the camera back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kivy.clock import Clock
+
+from devices.readings import BarcodeScan, Reading
+from edge.config import Config
+from kiosk.installer import ENROLLING, WAITING, EnrolmentFlow, EnrolmentOutcome
+
+if TYPE_CHECKING:
+    from kiosk.app import KioskApp
+
+log = logging.getLogger(__name__)
+
+IDENTITY = "Store {store} · kiosk {device}"
+CHOOSE = "Run the self-test, or enrol this kiosk again."
+ENROLLED_RESTART = "The kiosk starts again with its new certificate…"
+NO_CONFIG_FILE = "This kiosk was started without a configuration file: enrol it with borne enrol."
+SCREEN_MESSAGES = (IDENTITY, CHOOSE, ENROLLED_RESTART, NO_CONFIG_FILE)
+RESTART_AFTER_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class InstallerSetup:
+    """What the panel needs beyond the runtime: the configuration and where it is read."""
+
+    config: Config
+    config_path: Path | None  # None: the demo's own settings, nowhere to enrol into
+
+
+class InstallerController:
+    """Drives the installer's panel of one kiosk app."""
+
+    def __init__(self, app: KioskApp, setup: InstallerSetup) -> None:
+        self.app = app
+        self.setup = setup
+        self.flow = (
+            EnrolmentFlow(setup.config_path, device_id=setup.config.device.device_id)
+            if setup.config_path is not None
+            else None
+        )
+        self.restart_requested = False  # the launcher starts the kiosk again when set
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def panel(self) -> Any:
+        return self.app.actions.ids.installer_panel
+
+    def open(self) -> None:
+        """The installer's PIN was accepted: show the panel."""
+        device = self.setup.config.device
+        _ = self.app.tr._
+        panel = self.panel
+        panel.identity = _(IDENTITY, store=device.store_id, device=device.device_id)
+        panel.headline = _(CHOOSE)
+        panel.headline_tone = "text"
+        panel.detail = ""
+        panel.enrolling = False
+        panel.show_checks([])
+        self.app.actions.installer_open = True
+        self.app.runtime.divert = self._divert
+
+    def close(self) -> None:
+        """The panel's back button."""
+        self.app.runtime.divert = None
+        self.panel.enrolling = False
+        self.app.actions.installer_open = False
+
+    def close_kiosk(self) -> None:
+        """The installer may close the kiosk, as staff may."""
+        log.info("kiosk closed by the installer")
+        self.close()
+        self.app.unlocked = True
+        self.app.stop()
+
+    def wait_for_code(self) -> None:
+        """The enrol button: the next enrolment code the camera reads is used."""
+        _ = self.app.tr._
+        if self.flow is None:
+            self.panel.headline = _(NO_CONFIG_FILE)
+            self.panel.headline_tone = "warn"
+            return
+        self.panel.enrolling = True
+        self.panel.headline = _(WAITING)
+        self.panel.headline_tone = "text"
+        self.panel.detail = ""
+
+    def self_test(self) -> None:
+        """The self-test button: the checks run on the kiosk's own devices."""
+        from kiosk.installer_self_test import run_self_test
+
+        self._spawn(run_self_test(self))
+
+    # --- the camera ----------------------------------------------------------------------
+
+    def _divert(self, reading: Reading) -> bool:
+        """The runtime's divert hook: an enrolment code read while the panel is open."""
+        if not isinstance(reading, BarcodeScan) or self.flow is None:
+            return False
+        if not self.flow.wants(reading.text):
+            return False
+        if self.panel.enrolling:
+            self._spawn(self._enrol(reading.text))
+        return True  # never a shopper's scan, even when no enrolment was asked for
+
+    async def _enrol(self, text: str) -> None:
+        assert self.flow is not None
+        _ = self.app.tr._
+        self.panel.headline = _(ENROLLING)
+        outcome = await self.flow.code_read(text)
+        if outcome is not None:
+            self._show(outcome)
+
+    def _show(self, outcome: EnrolmentOutcome) -> None:
+        _ = self.app.tr._
+        panel = self.panel
+        panel.headline = _(outcome.headline, **outcome.params)
+        panel.headline_tone = "good" if outcome.ok else "warn"
+        panel.detail = outcome.detail
+        if outcome.ok:
+            panel.enrolling = False
+            panel.can_close = False  # the kiosk goes on with its new identity only
+            panel.identity = _(ENROLLED_RESTART)
+            self.restart_requested = True
+            Clock.schedule_once(lambda _: self.app.stop(), RESTART_AFTER_SECONDS)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
