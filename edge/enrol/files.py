@@ -191,7 +191,8 @@ def _dry_run(enrolment: Enrolment, contents: dict[Path, tuple[bytes, int]], conf
         except OSError as error:
             raise ConfigError("config", f"{config} cannot be read ({error.strerror})") from None
         for path, (data, mode) in contents.items():
-            _write(Path(scratch) / path.name, data, mode)
+            # Secrets stay out of the scratch folder: only whether a file is there counts.
+            _write(Path(scratch) / path.name, data if mode == PUBLIC else b"", mode)
         update_config(copy, _changes(enrolment, EnrolmentFiles(Path(scratch))))
 
 
