@@ -68,7 +68,7 @@ class Kiosk:
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+            self.process.communicate()  # closes its pipe too
 
 
 @pytest.fixture

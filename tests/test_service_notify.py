@@ -152,7 +152,7 @@ def test_borne_edge_is_ready_then_feeds_the_watchdog_then_says_it_stops(
     finally:
         if edge.poll() is None:
             edge.kill()
-            edge.wait()
+            edge.communicate()  # closes its pipe too
 
 
 @pytest.mark.mqtt
@@ -212,4 +212,4 @@ def test_the_kiosk_is_ready_once_its_window_shows_and_feeds_the_watchdog(
     finally:
         if kiosk.poll() is None:
             kiosk.kill()
-            kiosk.wait()
+            kiosk.communicate()  # closes its pipe too
