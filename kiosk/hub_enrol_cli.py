@@ -4,7 +4,8 @@
   S, printed as a line, as a QR code in the terminal, and as a PNG if asked.
 - `broker-config`: mosquitto's configuration, certificates, ACL and CRL in
   `[enrol] broker_dir` (edge.hub.enrolment.broker_files).
-- `revoke --device D`: D's certificates go into the CRL; the broker must be restarted.
+- `revoke --device D`: D's certificates go into the CRL; the broker must be restarted
+  (a reload refuses new connections, but one already open stays open).
 - `enrolled [--json]`: the enrolled kiosks, their store and certificate.
 
 The enrolment modules (cryptography, OpenCV) are imported inside the commands.
@@ -124,7 +125,7 @@ def _broker_config(config: HubConfig) -> int:
         print(f"wrote {path}")
     print()
     print(f"Run mosquitto with: mosquitto -c {broker.config_path.resolve()}")
-    print("(its user must be able to read broker.key; it reads the CRL only when it starts).")
+    print("(its user must be able to read broker.key).")
     print("The hub connects with its own certificate; in this file's [mqtt]:")
     print(f'  host = "{enrol.broker_host}"\n  port = {enrol.broker_port}\n  tls = true')
     print(f'  ca_file = "{folder / "ca.pem"}"')
@@ -150,7 +151,10 @@ def _revoke(config: HubConfig, device_id: str) -> int:
     print(f"Revoked the certificates of {device_id} (serials: {listed}).")
     if broker is not None:
         print(f"The CRL and the ACL in {broker.folder} are written again.")
-        print("Restart mosquitto now: it reads the CRL only when it starts.")
+        print(
+            "Restart mosquitto now: a kiosk connected with a revoked certificate"
+            " stays connected until the broker restarts."
+        )
     else:
         print("No [enrol] broker_dir: give the broker the new CRL yourself, then restart it.")
     return 0

@@ -185,7 +185,7 @@ class HubEnrolConfig(_Section):
     # the CRL there are rewritten at each enrolment and revocation. Empty: not managed.
     broker_dir: str = ""
     # Run after the ACL or CRL changed, e.g. ["systemctl", "reload", "mosquitto"] (a
-    # reload re-reads the ACL; the CRL is read only when mosquitto starts).
+    # reload re-reads the ACL and the CRL; only a restart cuts a revoked kiosk's open link).
     broker_reload: Annotated[tuple[str, ...], Field(strict=False), AfterValidator(_argv)] = ()
     code_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 10  # an enrolment code's life
     certificate_days: Annotated[int, Field(ge=1, le=3650)] = 397  # a device certificate's

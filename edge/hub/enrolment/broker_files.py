@@ -11,8 +11,9 @@
 The ACL lets a device (its username is its certificate's CN) publish only under
 `borne/v1/devices/<its id>/` and on the hubs' replay answer topics, read only its own
 device topics and its own store's `borne/v1/stores/<store>/`; the hub reads and writes
-`borne/#`. Mosquitto re-reads the ACL on SIGHUP (`broker_reload`), but reads the CRL
-only when it starts: after a revocation the broker must be restarted.
+`borne/#`. Mosquitto 2 re-reads the ACL and the CRL on SIGHUP (`broker_reload`), so a
+revoked certificate cannot connect again; a connection it already has stays open until
+the broker restarts: after a revocation the broker must be restarted.
 """
 
 from __future__ import annotations
