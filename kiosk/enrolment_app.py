@@ -39,9 +39,23 @@ log = logging.getLogger(__name__)
 
 NOT_ENROLLED = "This kiosk is not enrolled yet."
 NO_CAMERA = "No camera is configured: enrol on a terminal with borne enrol."
-CAMERA_TROUBLE = "The camera does not answer ({state}): check its cable."
+CAMERA_MISSING = "The camera cannot be found: check its cable."
+CAMERA_FAILING = "The camera sends no picture: check its cable."
 RESTARTING = "The kiosk starts as the store's kiosk…"
-SCREEN_MESSAGES = (NOT_ENROLLED, NO_CAMERA, CAMERA_TROUBLE, RESTARTING)
+# The installer's steps, shown under the headline until a code is read.
+STEPS = (
+    "On the hub: borne hub enrol-code --config hub.toml --store STORE",
+    "Hold the QR code flat, 20 to 30 cm from the camera.",
+    "The kiosk enrols itself, then starts as the store's kiosk.",
+)
+SCREEN_MESSAGES = (
+    NOT_ENROLLED,
+    NO_CAMERA,
+    CAMERA_MISSING,
+    CAMERA_FAILING,
+    RESTARTING,
+    *STEPS,
+)
 RESTART_AFTER_SECONDS = 4.0  # long enough to read "Enrolled" at arm's length
 
 
@@ -75,6 +89,12 @@ class EnrolmentApp(App):  # type: ignore[misc]
         )
         self.panel.identity = self.tr._(NOT_ENROLLED)
         self.panel.headline = self.tr._(WAITING)
+        self.panel.show_checks(
+            [
+                {"outcome": "step", "mark": str(number), "title": self.tr._(step)}
+                for number, step in enumerate(STEPS, start=1)
+            ]
+        )
         root.add_widget(self.panel)
         Window.rotation = self.rotation
         Window.bind(size=self._fit_display, on_request_close=self._on_request_close)
@@ -118,12 +138,13 @@ class EnrolmentApp(App):  # type: ignore[misc]
     # --- on the loop --------------------------------------------------------------------
 
     def _show_camera(self, status: DeviceStatus) -> None:
-        trouble = status.state in (DeviceState.MISSING, DeviceState.FAILING)
-        if trouble:
-            self.panel.detail = self.tr._(CAMERA_TROUBLE, state=str(status.state))
+        trouble = {DeviceState.MISSING: CAMERA_MISSING, DeviceState.FAILING: CAMERA_FAILING}
+        message = trouble.get(status.state)
+        if message is not None:
+            self.panel.detail = self.tr._(message)
         elif self._camera_trouble:
             self.panel.detail = ""  # it answers again: its trouble is no longer news
-        self._camera_trouble = trouble
+        self._camera_trouble = message is not None
 
     def _read(self, text: str) -> None:
         if self.enrolled:

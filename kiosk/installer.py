@@ -112,6 +112,7 @@ class EnrolmentFlow:
         return EnrolmentOutcome(ENROLLED, params, enrolled=enrolment)
 
     def _failed(self, text: str, explanation: Explanation) -> EnrolmentOutcome:
+        log.warning("enrolment failed: %s (%s)", explanation.text(), explanation.detail or "-")
         if explanation.refused:  # the same code cannot work: not sent again while in view
             self._last_refused = (text, self._clock())
         return EnrolmentOutcome(explanation.template, explanation.params, explanation.detail)

@@ -1,9 +1,9 @@
 """The installer's panel over a running kiosk: opened from the staff corner with the
 installer's PIN, it runs the self-test on the kiosk's own devices and enrols again.
 
-While the panel is open, the camera's enrolment codes are the panel's (the runtime's
-`divert`); everything else still reaches the session, so the self-test sees the card
-taps and barcodes the installer shows. Closing the panel gives the camera back.
+An enrolment code the camera reads is never a shopper's scan (the runtime's `divert`):
+the panel uses it when it waits for one, and drops it otherwise (its token never goes
+into an event). Everything else reaches the session, or the self-test while it runs.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class InstallerController:
         )
         self.restart_requested = False  # the launcher starts the kiosk again when set
         self._tasks: set[asyncio.Task[Any]] = set()
+        app.runtime.divert = self._divert
 
     @property
     def panel(self) -> Any:
@@ -71,11 +72,9 @@ class InstallerController:
         panel.enrolling = False
         panel.show_checks([])
         self.app.actions.installer_open = True
-        self.app.runtime.divert = self._divert
 
     def close(self) -> None:
         """The panel's back button."""
-        self.app.runtime.divert = None
         self.panel.enrolling = False
         self.app.actions.installer_open = False
 
@@ -107,12 +106,10 @@ class InstallerController:
     # --- the camera ----------------------------------------------------------------------
 
     def _divert(self, reading: Reading) -> bool:
-        """The runtime's divert hook: an enrolment code read while the panel is open."""
-        if not isinstance(reading, BarcodeScan) or self.flow is None:
+        """The runtime's divert hook: True takes an enrolment code away from the session."""
+        if not isinstance(reading, BarcodeScan) or not EnrolmentFlow.wants(reading.text):
             return False
-        if not self.flow.wants(reading.text):
-            return False
-        if self.panel.enrolling:
+        if self.flow is not None and self.app.actions.installer_open and self.panel.enrolling:
             self._spawn(self._enrol(reading.text))
         return True  # never a shopper's scan, even when no enrolment was asked for
 

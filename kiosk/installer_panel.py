@@ -23,6 +23,7 @@ MARKS = {
     "fail": ("×", (0.95, 0.35, 0.32, 1)),
     "skip": ("–", (0.60, 0.64, 0.70, 1)),
     "running": ("…", (0.72, 0.78, 0.86, 1)),
+    "step": ("", (0.72, 0.78, 0.86, 1)),  # a numbered step of what to do (its row's mark)
 }
 
 
@@ -54,11 +55,17 @@ class InstallerPanel(BoxLayout):  # type: ignore[misc]
     __events__ = ("on_self_test", "on_enrol", "on_close_kiosk", "on_back")
 
     def show_checks(self, rows: list[dict[str, str]]) -> None:
-        """Replace the checks' rows: each a dict of CheckRow's properties."""
+        """Replace the checks' rows: each a dict of CheckRow's properties (a "mark"
+        replaces the outcome's own, as a step's number)."""
         box = self.ids.checks
         box.clear_widgets()
         for row in rows:
-            box.add_widget(CheckRow(**row))
+            fields = dict(row)
+            mark = fields.pop("mark", None)
+            check = CheckRow(**fields)
+            if mark is not None:  # after the outcome, which sets a mark of its own
+                check.mark = mark
+            box.add_widget(check)
 
     def on_self_test(self) -> None:
         """The self-test button."""

@@ -8,6 +8,7 @@ Beyond the steps a file may hold, the player takes two that tests give it direct
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from kiosk.screens.search import key_id
 
 log = logging.getLogger(__name__)
 
+DIVERTED_WAIT = 1.5  # seconds a reading the installer took may still become a view
 STEP_TIMEOUT = 10.0
 SWIPE_MOVES = 8  # a finger's path is seen as a few moves, not one jump
 LAYOUT_FRAMES = 30  # at most, before a screenshot: a layout that never settles is shown as is
@@ -332,6 +334,13 @@ class JourneyPlayer:
     async def _settle(self, since: int) -> None:
         """Wait for the runtime's next view, then for it to be drawn; a staff screen that
         waits on the hub's answer is settled once the answer (or its silence) is shown."""
+        if self.runtime.divert is not None:
+            # The installer's panel or its self-test may take the reading: no view follows.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DIVERTED_WAIT):
+                    await self.runtime.wait_for_change(since)
+            await next_frame()
+            return
         async with asyncio.timeout(STEP_TIMEOUT):
             view = await self.runtime.wait_for_change(since)
             while view.staff is not None and view.staff.notice is StaffNotice.WAITING:
