@@ -174,6 +174,11 @@ def _warn_if_cards_could_pass_for_products(config: Config) -> None:
         )
 
 
+def is_enrolled(config: Config) -> bool:
+    """Whether the configuration says who this kiosk is (enrolment writes both ids)."""
+    return bool(config.device.store_id and config.device.device_id)
+
+
 def check_ready(config: Config, *, simulators_allowed: bool) -> Pseudonyms:
     """What must hold before anything starts or is created: the secret, real devices, storage.
 

@@ -57,9 +57,9 @@ def run_kiosk(
     kiosk whose configuration (`config_path`) names no store or device yet shows the
     enrolment screen, then starts again enrolled.
     """
-    from edge.bootstrap import check_ready
+    from edge.bootstrap import check_ready, is_enrolled
 
-    if not demo and config_path is not None and not enrolled(config):
+    if not demo and config_path is not None and not is_enrolled(config):
         prepare_kivy(windowed, config.data_dir)
         if asyncio.run(_enrol_on_screen(config_path, config, windowed)):
             _start_again()
@@ -82,11 +82,6 @@ def _start_again() -> None:
     in one process, and the new configuration is read the same way as at boot."""
     log.info("enrolled: starting again as the store's kiosk")
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - ourselves
-
-
-def enrolled(config: Config) -> bool:
-    """Whether the configuration says who this kiosk is (enrolment writes both)."""
-    return bool(config.device.store_id and config.device.device_id)
 
 
 async def _enrol_on_screen(config_path: Path, config: Config, windowed: bool) -> bool:

@@ -133,11 +133,16 @@ def plan_service(service: str, config_path: Path, *, user: str) -> ServicePlan:
 
 
 def _kiosk_folders(config_path: Path) -> tuple[Path, ...]:
-    from edge.bootstrap import check_ready
-    from edge.config import load_config
+    from edge.bootstrap import check_ready, is_enrolled, refuse_simulators
+    from edge.config import check_data_dir, load_config
 
     config = load_config(config_path)
-    check_ready(config, simulators_allowed=False)  # the secret, real devices, storage
+    if is_enrolled(config):
+        check_ready(config, simulators_allowed=False)  # the secret, real devices, storage
+    else:
+        # It boots into its enrolment screen, which writes the rest of the configuration.
+        refuse_simulators(config)
+        check_data_dir(config)
     return (config.data_dir.resolve(),)
 
 

@@ -64,6 +64,23 @@ def test_the_kiosk_unit_runs_borne_in_cage_on_tty1_and_systemd_accepts_it(
     assert str(unit) not in verified.stderr + verified.stdout, verified.stderr
 
 
+def test_a_kiosk_not_enrolled_yet_is_installed_to_boot_into_its_enrolment_screen(
+    tmp_path: Path,
+) -> None:
+    # What an installer's image ships: devices and storage, no identity nor secret yet.
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'[devices]\ncamera = "0"\n[storage]\ndata_dir = "{tmp_path / "data"}"\n')
+    units = tmp_path / "units"
+    result = _install("kiosk", "--config", str(config), "--user", "root", "--unit-dir", str(units))
+    assert result.returncode == 0, result.stderr
+    assert (units / "borne-kiosk.service").is_file()
+    # ...but a simulated device is refused there as anywhere in a store.
+    config.write_text('[devices]\ncamera = "simulated"\n')
+    refused = _install("kiosk", "--config", str(config), "--user", "root", "--unit-dir", str(units))
+    assert refused.returncode == 2
+    assert "devices.camera" in refused.stderr
+
+
 def test_the_hub_unit_writes_only_its_own_folders_and_systemd_accepts_it(
     tmp_path: Path,
 ) -> None:
