@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     check_ready(config, simulators_allowed=True)
     prepare_kivy(True, config.data_dir)
     steps = sized_steps(load_journey(Path(journey)), sizes)
-    return asyncio.run(_run(config, steps, Path(shots), True, True))
+    return asyncio.run(_run(config, None, steps, Path(shots), True, True))
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
     launcher.prepare_kivy(True, config.data_dir)
     with_store_steps(Path(hub_config), int(port))
     steps = [Step(*next(iter(item.items()))) for item in json.loads(Path(plan).read_text())]
-    return asyncio.run(launcher._run(config, steps, Path(shots), True, True))
+    return asyncio.run(launcher._run(config, None, steps, Path(shots), True, True))
 
 
 if __name__ == "__main__":

@@ -9,16 +9,20 @@ window's size and rotation.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from devices.readings import Reading
 from devices.status import DeviceStatus
 from edge.config import Config
 from edge.doctor.frames import FrameMeter
 from edge.doctor.report import Report
-from edge.doctor.source import DisplayObservation, ReadingLog, Sending
+from edge.doctor.source import SETTLED, DisplayObservation, ReadingLog, Sending
 from edge.errors import OutboxError
 from edge.runtime import Runtime
 
 SIMULATED = "simulated"
+STATUS_POLL_SECONDS = 0.1
 
 
 class RuntimeSource:
@@ -67,7 +71,14 @@ class RuntimeSource:
         self.readings.notify()
 
     async def status(self, kind: str, deadline: float) -> DeviceStatus | None:
-        """The device's status as the runtime last heard it (its devices run already)."""
+        """The device's status once it opened or failed to, or as it is at `deadline`: a
+        kiosk that has just started (or restarted a device) may still be opening it."""
+        while time.monotonic() < deadline:
+            status = self.runtime.device_status.get(kind)
+            if status is not None and status.state in SETTLED:
+                return status
+            # The runtime records statuses from the devices' threads, without an event.
+            await asyncio.sleep(STATUS_POLL_SECONDS)
         return self.runtime.device_status.get(kind)
 
     def frames(self) -> FrameMeter | None:
