@@ -5,6 +5,10 @@ here instead of refusing to start: the installer holds up the code `borne hub
 enrol-code` printed, the kiosk enrols itself with it (the same as `borne enrol`), and
 then starts again as the store's kiosk (the launcher runs it afresh, with the
 configuration the enrolment wrote).
+
+An image that ships `[kiosk] installer_pin_hash` asks for the installer's PIN before
+it looks for a code (five wrong PINs lock the pad, as in the staff corner); without
+one, the code itself is the secret: single use, ten minutes, for one hub's CA.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from devices.barcode.scanner import CameraScanner
 from devices.readings import BarcodeScan
 from devices.status import DeviceState, DeviceStatus
 from edge.config import Config
+from edge.lockdown import ExitLock
 
 Builder.load_file(str(Path(__file__).parent / "screens" / "common.kv"))
 
@@ -33,6 +38,7 @@ from kiosk.i18n import Translator  # noqa: E402
 from kiosk.installer import ENROLLING, WAITING, EnrolmentFlow, EnrolmentOutcome  # noqa: E402
 from kiosk.installer_panel import InstallerPanel  # noqa: E402
 from kiosk.screen_cover import cover_the_screen  # noqa: E402
+from kiosk.staff_exit import StaffPinPad  # noqa: E402
 from kiosk.theme import Theme, check_rotation, turned_display  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,9 @@ NO_CAMERA = "No camera is configured: enrol on a terminal with borne enrol."
 CAMERA_MISSING = "The camera cannot be found: check its cable."
 CAMERA_FAILING = "The camera sends no picture: check its cable."
 RESTARTING = "The kiosk starts as the store's kiosk…"
+INSTALLER_CODE = "Installer's code"
+WRONG_CODE = "Wrong code."
+LOCKED_OUT = "Too many wrong codes: try again in a few minutes."
 # The installer's steps, shown under the headline until a code is read.
 STEPS = (
     "On the hub: borne hub enrol-code --config hub.toml --store STORE",
@@ -54,6 +63,9 @@ SCREEN_MESSAGES = (
     CAMERA_MISSING,
     CAMERA_FAILING,
     RESTARTING,
+    INSTALLER_CODE,
+    WRONG_CODE,
+    LOCKED_OUT,
     *STEPS,
 )
 RESTART_AFTER_SECONDS = 4.0  # long enough to read "Enrolled" at arm's length
@@ -76,6 +88,8 @@ class EnrolmentApp(App):  # type: ignore[misc]
         self.enrolled = False  # the launcher starts the kiosk when the app stops enrolled
         self.camera: CameraScanner | None = None
         self._camera_trouble = False
+        pin_hash = config.kiosk.installer_pin_hash
+        self.lock = ExitLock("", installer_hash=pin_hash) if pin_hash else None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def build(self) -> FloatLayout:
@@ -96,6 +110,17 @@ class EnrolmentApp(App):  # type: ignore[misc]
             ]
         )
         root.add_widget(self.panel)
+        if self.lock is not None:
+            self.panel.opacity = 0  # nothing of the enrolment before the installer's PIN
+            self.pin_pad = StaffPinPad(
+                size_hint=(None, None),
+                pos_hint={"center_x": 0.5, "center_y": 0.5},
+                title=self.tr._(INSTALLER_CODE),
+            )
+            self.pin_pad.width = min(Window.width * 0.86, 420 * Metrics.dp * self.theme.unit)
+            self.pin_pad.bind(minimum_height=self.pin_pad.setter("height"))
+            self.pin_pad.bind(on_submit=self._pin_typed, on_cancel=lambda *_: self.pin_pad.reset())
+            root.add_widget(self.pin_pad)
         Window.rotation = self.rotation
         Window.bind(size=self._fit_display, on_request_close=self._on_request_close)
         self._fit_display()
@@ -111,8 +136,26 @@ class EnrolmentApp(App):  # type: ignore[misc]
     def on_start(self) -> None:
         if self.locked:
             cover_the_screen()
-        if self.camera is not None:
+        if self.camera is not None and self.lock is None:
             self.camera.start()
+
+    def _pin_typed(self, _: object, pin: str) -> None:
+        task = asyncio.ensure_future(self._check_pin(pin))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check_pin(self, pin: str) -> None:
+        assert self.lock is not None
+        attempt = await asyncio.to_thread(self.lock.attempt, pin)  # PBKDF2: slow on purpose
+        if attempt.granted:
+            self.root.remove_widget(self.pin_pad)
+            self.panel.opacity = 1
+            if self.camera is not None:
+                self.camera.start()
+        elif attempt.locked_out:
+            self.pin_pad.reset(self.tr._(LOCKED_OUT))
+        else:
+            self.pin_pad.reset(self.tr._(WRONG_CODE))
 
     def on_stop(self) -> None:
         if self.camera is not None:

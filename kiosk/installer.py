@@ -10,7 +10,10 @@ hub's own words, for the installer's support call). The enrolment itself is the 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +35,8 @@ log = logging.getLogger(__name__)
 # assets/locales/fr.po).
 WAITING = "Show the enrolment code to the camera."
 ENROLLING = "Enrolling with the hub…"
-SCREEN_MESSAGES = (WAITING, ENROLLING)
+OTHER_HUB = "This code is from another hub: an enrolled kiosk stays with its own hub."
+SCREEN_MESSAGES = (WAITING, ENROLLING, OTHER_HUB)
 # A code still in view is read again as soon as the camera loses it for a moment: the
 # same refused text is not sent to the hub again for this long.
 SAME_CODE_QUIET_SECONDS = 10.0
@@ -69,6 +73,7 @@ class EnrolmentFlow:
         config_path: Path,
         *,
         device_id: str = "",
+        hub_ca_sha256: str = "",
         enrol_with: Enrol = enrol,
         install_with: Install = install_enrolment,
         clock: Callable[[], float] = time.monotonic,
@@ -76,6 +81,9 @@ class EnrolmentFlow:
         self.config_path = config_path
         self.folder = config_path.absolute().parent
         self.device_id = device_id  # the kiosk's id when it has one: a re-enrolment keeps it
+        # An enrolled kiosk's hub (its CA's SHA-256): a code from another hub is refused,
+        # so a passer-by with the installer's PIN cannot take the kiosk to their own hub.
+        self.hub_ca_sha256 = hub_ca_sha256
         self._enrol = enrol_with
         self._install = install_with
         self._clock = clock
@@ -95,6 +103,8 @@ class EnrolmentFlow:
             code = parse_enrol_code(text)
         except EnrolCodeError as error:
             return self._failed(text, explain(error, None))
+        if self.hub_ca_sha256 and not hmac.compare_digest(code.ca_sha256, self.hub_ca_sha256):
+            return self._failed(text, Explanation(OTHER_HUB, detail=code.hub_url, refused=True))
         self.busy = True
         try:
             return await asyncio.to_thread(self._enrol_and_install, code)
@@ -122,3 +132,15 @@ class EnrolmentFlow:
             return False
         refused_text, at = self._last_refused
         return refused_text == text and self._clock() - at < SAME_CODE_QUIET_SECONDS
+
+
+def ca_sha256(ca_file: str) -> str:
+    """The SHA-256 of the DER bytes of the PEM certificate in `ca_file` ("" when it is not
+    set or cannot be read: the kiosk was provisioned by hand, no hub to stay with)."""
+    if not ca_file:
+        return ""
+    try:
+        pem = Path(ca_file).read_text(encoding="ascii")
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ""

@@ -18,7 +18,7 @@ from kivy.clock import Clock
 
 from devices.readings import BarcodeScan, Reading
 from edge.config import Config
-from kiosk.installer import ENROLLING, WAITING, EnrolmentFlow, EnrolmentOutcome
+from kiosk.installer import ENROLLING, WAITING, EnrolmentFlow, EnrolmentOutcome, ca_sha256
 
 if TYPE_CHECKING:
     from kiosk.app import KioskApp
@@ -48,7 +48,11 @@ class InstallerController:
         self.app = app
         self.setup = setup
         self.flow = (
-            EnrolmentFlow(setup.config_path, device_id=setup.config.device.device_id)
+            EnrolmentFlow(
+                setup.config_path,
+                device_id=setup.config.device.device_id,
+                hub_ca_sha256=ca_sha256(setup.config.mqtt.ca_file),
+            )
             if setup.config_path is not None
             else None
         )

@@ -223,10 +223,10 @@ def film_holding_up(text: str, video: Path, scratch: Path) -> None:
     writer.release()
 
 
-@pytest.mark.parametrize("size", ["1080x1920", "1920x1080"])
-def test_the_enrolment_screen_says_what_to_do(tmp_path: Path, size: str) -> None:
+def enrolment_screen(tmp_path: Path, size: str, config_text: str) -> str:
+    """The words on the enrolment screen of a kiosk configured with `config_text`."""
     kiosk_config = tmp_path / "kiosk.toml"
-    kiosk_config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n')
+    kiosk_config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n' + config_text)
     shot = tmp_path / "enrolment.png"
     with virtual_screen(f"{size}x24") as display:
         result = subprocess.run(
@@ -240,6 +240,18 @@ def test_the_enrolment_screen_says_what_to_do(tmp_path: Path, size: str) -> None
             check=False,
         )
     assert result.returncode == 0, result.stderr[-3000:]
-    words = ocr(shot, "fra")
+    return ocr(shot, "fra")
+
+
+@pytest.mark.parametrize("size", ["1080x1920", "1920x1080"])
+def test_the_enrolment_screen_says_what_to_do(tmp_path: Path, size: str) -> None:
+    words = enrolment_screen(tmp_path, size, "")
     assert "pas encore enrôlée" in words
     assert "borne enrol" in words  # no camera configured: the terminal's way
+
+
+def test_an_image_with_an_installer_pin_asks_for_it_before_enrolling(tmp_path: Path) -> None:
+    pin_hash = hash_pin(INSTALLER_PIN, iterations=10_000)
+    words = enrolment_screen(tmp_path, "1080x1920", f'[kiosk]\ninstaller_pin_hash = "{pin_hash}"\n')
+    assert "Code installateur" in words
+    assert "Présentez" not in words  # nothing of the enrolment before the PIN
