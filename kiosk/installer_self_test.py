@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from kivy.core.window import Window
 
+from edge.doctor.messages import SELF_TEST_BUSY
 from edge.doctor.report import CHECKS, CheckResult, Report
 from edge.doctor.runner import run_doctor
-from edge.doctor.runtime_source import RuntimeSource
+from edge.doctor.runtime_source import RuntimeSource, SelfTestBusy
 
 if TYPE_CHECKING:
     from kiosk.installer_controller import InstallerController
@@ -81,6 +82,10 @@ async def run_self_test(controller: InstallerController) -> Report | None:
         report = await run_doctor(controller.setup.config, source=source, progress=progress)
         sending = await source.send(report)
         log.info("self-test report: %s", sending.note)
+    except SelfTestBusy:  # the platform's `doctor` command is testing the devices
+        panel.show_checks([])
+        panel.headline, panel.headline_tone = _(SELF_TEST_BUSY), "warn"
+        return None
     finally:
         Window.unbind(on_touch_down=touched)
         panel.testing = False

@@ -26,13 +26,17 @@ from devices.barcode.symbology import Symbology
 from devices.nfc.card_formats import loyalty_records
 from devices.readings import BeaconSighting
 from edge.bootstrap import build_runtime
+from edge.commands.handlers import doctor_command
+from edge.commands.receiver import CommandFailed
+from edge.commands.wire import Command
 from edge.config import Config, load_config
 from edge.doctor import Outcome, Output, run_doctor
 from edge.doctor.clock_check import ClockCheckError, parse_http_date
 from edge.doctor.device_source import DeviceSource
 from edge.doctor.display import parse_connector
 from edge.doctor.frames import sharpness
-from edge.doctor.runtime_source import RuntimeSource
+from edge.doctor.messages import SCREEN_MESSAGES
+from edge.doctor.runtime_source import RuntimeSource, SelfTestBusy
 from edge.events import EventDraft, EventSource
 from edge.outbox import OutboxStore
 from edge.presence import PresenceEngine
@@ -243,6 +247,46 @@ def test_the_installer_screen_tests_the_kiosks_devices_without_a_shopper_session
     assert types[0] == "io.borne.device.checked"
     assert "io.borne.product.scanned" not in types
     assert types.count("io.borne.card.tapped") == 1  # the shopper's, after the test
+
+
+def test_a_second_self_test_is_refused_and_the_first_gives_the_readings_back(
+    tmp_path: Path,
+) -> None:
+    """The hub's `doctor` command while the installer's panel tests: refused as busy. Two
+    overlapping tests used to leave the readings with the finished one, every tap lost."""
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data", devices='nfc = "simulated"'),
+        environ={},
+    )
+
+    async def scenario() -> tuple[str, bool]:
+        runtime, simulators = await build_runtime(config, simulators_allowed=True)
+        await runtime.start()
+        try:
+            assert simulators.card is not None
+            panel = RuntimeSource(runtime, config)
+            await panel.start()
+            second = RuntimeSource(runtime, config)
+            with pytest.raises(SelfTestBusy):
+                await second.start()
+            command = Command("doctor", "kiosk-07", 0, 0, "n1", {"only": ["disk"], "wait": 0})
+            with pytest.raises(CommandFailed) as refused:
+                await doctor_command(runtime, config)(command)
+            await panel.stop()
+            await second.stop()  # never started: gives back nothing
+            simulators.card.tap(loyalty_records(CARD))
+            async with asyncio.timeout(10):
+                await runtime.wait_for_view(lambda view: runtime.session.active)
+            return refused.value.problem, runtime.session.active
+        finally:
+            await runtime.close()
+            simulators.close()
+
+    problem, shopper_served = asyncio.run(scenario())
+
+    assert problem == "busy: a self-test is already running on this kiosk"
+    assert shopper_served
+    assert "A self-test is already running." in SCREEN_MESSAGES
 
 
 # --- the outbox, shared with a running kiosk -------------------------------------------------

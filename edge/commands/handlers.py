@@ -38,11 +38,12 @@ def resync_command(downlink: Downlink) -> Handler:
 def doctor_command(runtime: Runtime, config: Config) -> Handler:
     """`doctor`: the installer's self-test, run unattended on the kiosk's own devices;
     its report leaves as the event `io.borne.device.checked`. Args (optional): `only`,
-    a list of check names; `wait`, the seconds the device checks wait (at most 60)."""
+    a list of check names; `wait`, the seconds the device checks wait (at most 60).
+    Refused as busy while another self-test runs (the installer's panel)."""
 
     async def doctor(command: Command) -> Mapping[str, Any]:
         from edge.doctor import CHECKS, run_doctor
-        from edge.doctor.runtime_source import RuntimeSource
+        from edge.doctor.runtime_source import RuntimeSource, SelfTestBusy
 
         only = command.args.get("only", list(CHECKS))
         if not isinstance(only, list) or not all(isinstance(name, str) for name in only):
@@ -51,7 +52,11 @@ def doctor_command(runtime: Runtime, config: Config) -> Handler:
         if type(wait) not in (int, float) or not 0 <= wait <= DOCTOR_MAX_WAIT:
             raise CommandFailed(f"args.wait must be 0 to {DOCTOR_MAX_WAIT:g} seconds")
         source = RuntimeSource(runtime, config)
-        report = await run_doctor(config, source=source, checks=only, wait=float(wait))
+        try:
+            report = await run_doctor(config, source=source, checks=only, wait=float(wait))
+        except SelfTestBusy:
+            # The installer is testing at the kiosk: theirs runs on, this one is not run.
+            raise CommandFailed("busy: a self-test is already running on this kiosk") from None
         sending = await source.send(report)
         return {
             "outcome": str(report.outcome),

@@ -14,6 +14,7 @@ SIMULATED_FIX = (
 )
 STILL_STARTING = "{check} still starting after {wait} s"
 STILL_STARTING_FIX = "run the test again; if it stays so, restart the kiosk"
+SELF_TEST_BUSY = "A self-test is already running."
 
 CAMERA_SKIPPED = "no camera configured ([devices] camera)"
 CAMERA_MISSING = "camera {device} cannot be opened: {problem}"

@@ -5,12 +5,21 @@ the shopper session: test taps, scans and the phone held at 1 m are the installe
 Whatever diverted readings before (the panel's enrolment-code scan) has them back
 afterwards. The screen tells the source of each touch (`touched()`) and gives its
 window's size and rotation.
+
+One self-test at a time per runtime: a second one (the hub's `doctor` command while
+the installer's panel tests, or the reverse) is refused with `SelfTestBusy`. Two that
+overlapped would each give back what the other had taken, and the last to end could
+leave the readings diverted to a finished test: every tap and scan swallowed until
+the kiosk restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
+from collections.abc import Callable
+from typing import ClassVar
 
 from devices.readings import Reading
 from devices.status import DeviceStatus
@@ -18,15 +27,28 @@ from edge.config import Config
 from edge.doctor.frames import FrameMeter
 from edge.doctor.report import Report
 from edge.doctor.source import SETTLED, DisplayObservation, ReadingLog, Sending
-from edge.errors import OutboxError
+from edge.errors import BorneError, OutboxError
 from edge.runtime import Runtime
 
 SIMULATED = "simulated"
 STATUS_POLL_SECONDS = 0.1
 
 
+class SelfTestBusy(BorneError):
+    """Another self-test has this kiosk's devices: one runs at a time."""
+
+    def __init__(self) -> None:
+        super().__init__("a self-test is already running on this kiosk")
+
+
 class RuntimeSource:
     """A running `Runtime`'s devices, status and outbox, as the checks see them."""
+
+    # The source testing each runtime now. Kept here, not on the runtime: the lock is the
+    # self-test's business; weak keys, so a closed runtime leaves nothing behind.
+    _testing: ClassVar[weakref.WeakKeyDictionary[Runtime, RuntimeSource]] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(
         self,
@@ -45,7 +67,7 @@ class RuntimeSource:
         self.window = window  # the kiosk's window in pixels, as it draws it
         self.rotation = rotation  # degrees ([kiosk] rotation)
         self.touches = 0
-        self._previous = runtime.divert
+        self._previous: Callable[[Reading], bool] | None = None
 
     def configured(self, kind: str) -> str:
         """The configured address of a device kind ("" when none is configured)."""
@@ -53,7 +75,15 @@ class RuntimeSource:
         return address
 
     async def start(self) -> None:
-        """Take the runtime's readings away from the session until `stop()`."""
+        """Take the runtime's readings away from the session until `stop()`.
+
+        Raises SelfTestBusy when another self-test runs on this runtime.
+        """
+        holder = self._testing.get(self.runtime)
+        if holder is not None and holder is not self:
+            raise SelfTestBusy
+        # No await from the check to the divert: nothing else on the loop runs between.
+        self._testing[self.runtime] = self
         self._previous = self.runtime.divert
         self.runtime.divert = self._take
 
@@ -62,8 +92,11 @@ class RuntimeSource:
         return True  # every reading is the self-test's while it runs
 
     async def stop(self) -> None:
-        """Give the readings back to whoever had them."""
+        """Give the readings back to whoever had them (nothing, if this never started)."""
+        if self._testing.get(self.runtime) is not self:
+            return
         self.runtime.divert = self._previous
+        del self._testing[self.runtime]
 
     def touched(self) -> None:
         """The screen saw a touch (call it on the loop)."""
