@@ -8,6 +8,11 @@ The watchdog is fed by a task on the asyncio loop that owns the runtime, every h
 `$WATCHDOG_USEC`: a loop that hangs (a blocking call, a deadlock in a callback) stops
 feeding it, and systemd kills and restarts the process. A thread would keep feeding a
 hung loop, which is why the pings are never sent from one.
+
+A process that starts again under an armed watchdog (the kiosk re-executes itself after
+an enrolment) loads its configuration and catalog before its loop can feed it:
+`starting()` pings at once and stretches the watchdog (and the start timeout) for the
+start, and the loop's first ping sets the watchdog back to the unit's value.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 
 log = logging.getLogger(__name__)
+
+START_GRACE = 180.0  # seconds a starting process may take before its loop feeds the watchdog
 
 
 class ServiceNotifier:
@@ -97,15 +104,34 @@ class ServiceNotifier:
         """The loop is alive."""
         return self.notify("WATCHDOG=1")
 
+    def starting(self, grace: float = START_GRACE) -> bool:
+        """This process is starting and its loop does not feed the watchdog yet: ping it
+        now and give the start `grace` seconds; whether it was sent (nothing is sent
+        without a watchdog).
+
+        After an enrolment the kiosk re-executes itself while systemd's watchdog is
+        armed (WatchdogSec=30) and loads its configuration and catalog before its loop
+        runs: without this, a slow start is killed as a hang. The watchdog's timeout is
+        stretched (`WATCHDOG_USEC`), as is the start timeout (`EXTEND_TIMEOUT_USEC`, for
+        a first start); `feed_watchdog` sets the watchdog back to the unit's value.
+        """
+        if self.watchdog_interval is None:
+            return False
+        usec = round(grace * 1_000_000)
+        return self.notify("WATCHDOG=1", f"WATCHDOG_USEC={usec}", f"EXTEND_TIMEOUT_USEC={usec}")
+
     async def feed_watchdog(self) -> None:
         """Ping the watchdog from this loop every `watchdog_interval` until cancelled;
         returns at once when there is no watchdog."""
         interval = self.watchdog_interval
         if interval is None:
             return
+        # The first ping also ends a start's grace (`starting`), in this process or the
+        # one it replaced: the unit's own timeout again, as the environment gives it.
+        self.notify("WATCHDOG=1", f"WATCHDOG_USEC={self._watchdog_usec}")
         while True:
-            self.watchdog()
             await asyncio.sleep(interval)
+            self.watchdog()
 
     @contextlib.asynccontextmanager
     async def watchdog_fed(self) -> AsyncIterator[None]:

@@ -59,6 +59,7 @@ def run_kiosk(
     """
     from edge.bootstrap import check_ready, is_enrolled
 
+    _starting()
     if not demo and config_path is not None and not is_enrolled(config):
         prepare_kivy(windowed, config.data_dir)
         if asyncio.run(_enrol_on_screen(config_path, config, windowed)):
@@ -72,6 +73,17 @@ def run_kiosk(
     if status == START_AGAIN:
         _start_again()
     return status
+
+
+def _starting() -> None:
+    """Tell systemd the kiosk is starting: started again after an enrolment, this
+    process runs under the armed watchdog of the one it replaced, and nothing feeds it
+    until the loop runs (edge.sd_notify `starting`)."""
+    from edge.sd_notify import ServiceNotifier
+
+    service = ServiceNotifier.from_environment()
+    service.starting()
+    service.close()
 
 
 START_AGAIN = -1  # _run's status when the installer enrolled the kiosk again
@@ -120,6 +132,7 @@ async def _run(
     from kiosk.installer_controller import InstallerSetup
     from kiosk.simulator_panel import demo_badges
 
+    _starting()  # the catalog is loaded next, before the loop feeds the watchdog
     runtime, simulators = await build_runtime(config, simulators_allowed=demo)
     # A scripted journey drives the simulators itself: its screenshots show the kiosk alone.
     app = KioskApp(

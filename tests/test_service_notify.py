@@ -105,6 +105,36 @@ def test_the_watchdog_is_half_the_managers_timeout_and_an_odd_value_feeds_none()
     assert odd.watchdog_interval is None
 
 
+def test_a_process_starting_under_an_armed_watchdog_gets_time_then_the_units_timeout(
+    manager: Manager,
+) -> None:
+    """The kiosk re-executes itself after an enrolment while the watchdog (30 s) runs: it
+    pings at once and asks for 3 minutes to load; its loop's first ping asks for 30 s
+    again."""
+    notifier = ServiceNotifier.from_environment(
+        {"NOTIFY_SOCKET": manager.name, "WATCHDOG_USEC": "30000000"}
+    )
+
+    async def start_then_feed() -> set[str]:
+        async with notifier.watchdog_fed():
+            return await asyncio.to_thread(manager.next)
+
+    assert notifier.starting()
+    grace = manager.next()
+    fed = asyncio.run(start_then_feed())
+    notifier.close()
+
+    assert grace == {"WATCHDOG=1", "WATCHDOG_USEC=180000000", "EXTEND_TIMEOUT_USEC=180000000"}
+    assert fed == {"WATCHDOG=1", "WATCHDOG_USEC=30000000"}
+
+
+def test_a_start_without_a_watchdog_asks_for_no_time(manager: Manager) -> None:
+    notifier = ServiceNotifier.from_environment({"NOTIFY_SOCKET": manager.name})
+    assert not notifier.starting()
+    assert manager.nothing_waiting()
+    notifier.close()
+
+
 def test_a_hung_loop_stops_feeding_the_watchdog(manager: Manager) -> None:
     """The pings come from the loop itself: while it is blocked, none is sent, so systemd
     sees the hang and restarts the process; once it runs again, they resume."""
@@ -204,6 +234,9 @@ def test_the_kiosk_is_ready_once_its_window_shows_and_feeds_the_watchdog(
     try:
         ready = manager.until("READY=1", timeout=120)
         assert "STATUS=attract screen" in ready[-1]
+        # Before anything is loaded, the kiosk asks for time to start (a re-executed
+        # kiosk runs under the watchdog already).
+        assert "WATCHDOG_USEC=180000000" in ready[0]
         manager.until("WATCHDOG=1")
         kiosk.send_signal(signal.SIGTERM)
         manager.until("STOPPING=1")
