@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
+from kivy.core.window import Window
 
 from devices.readings import BarcodeScan, Reading
 from edge.config import Config
@@ -59,6 +60,9 @@ class InstallerController:
         self.restart_requested = False  # the launcher starts the kiosk again when set
         self._tasks: set[asyncio.Task[Any]] = set()
         app.runtime.divert = self._divert
+        # An installer who walks away leaves no open panel (and its close button) to a
+        # shopper: it closes after staff mode's quiet time, a running self-test aside.
+        self._quiet = Clock.create_trigger(self._quiet_for_long, setup.config.staff.lock_after)
 
     @property
     def panel(self) -> Any:
@@ -76,9 +80,29 @@ class InstallerController:
         panel.enrolling = False
         panel.show_checks([])
         self.app.actions.installer_open = True
+        Window.bind(on_touch_down=self._touched)
+        self._quiet()
+
+    def _touched(self, *_: Any) -> None:
+        self.stay_open()
+
+    def stay_open(self) -> None:
+        """Count the quiet time afresh (a touch; the self-test's results just shown)."""
+        self._quiet.cancel()
+        self._quiet()
+
+    def _quiet_for_long(self, *_: Any) -> None:
+        enrolling = self.flow is not None and self.flow.busy
+        if self.panel.testing or enrolling:
+            self._quiet()  # not while the devices or the hub are busy for the installer
+            return
+        log.info("installer's panel closed after %.0f quiet seconds", self._quiet.timeout)
+        self.close()
 
     def close(self) -> None:
-        """The panel's back button."""
+        """The panel's back button, or the quiet time over."""
+        Window.unbind(on_touch_down=self._touched)
+        self._quiet.cancel()
         self.panel.enrolling = False
         self.app.actions.installer_open = False
 

@@ -42,11 +42,17 @@ STAFF_PIN = "4242"
 INSTALLER_PIN = "8642"
 CARD = "9250000000017"  # a demo loyalty card
 PANEL_BUTTONS = {"self_test", "enrol", "close_kiosk", "close_installer"}
+QUIET_SECONDS = 8  # [staff] lock_after: the panel closes by itself after it
 JOURNEY: list[dict[str, Any]] = [
     {"press": "staff"},
     *({"press": f"pin_{digit}"} for digit in "1111"),
     {"press": "pin_ok"},
     {"screenshot": "wrong_pin"},
+    *({"press": f"pin_{digit}"} for digit in INSTALLER_PIN),
+    {"press": "pin_ok"},
+    {"wait": QUIET_SECONDS + 1},
+    {"screenshot": "left_alone"},
+    {"press": "staff"},
     *({"press": f"pin_{digit}"} for digit in INSTALLER_PIN),
     {"press": "pin_ok"},
     {"wait": 0.5},
@@ -76,6 +82,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n'
         f'[kiosk]\nexit_pin_hash = "{hash_pin(STAFF_PIN, iterations=10_000)}"\n'
         f'installer_pin_hash = "{hash_pin(INSTALLER_PIN, iterations=10_000)}"\n'
+        f"[staff]\nlock_after = {QUIET_SECONDS}\n"
     )
     (base / "journey.json").write_text(json.dumps(JOURNEY))
     with virtual_screen(f"{WIDTH}x{HEIGHT}x24") as display:
@@ -130,6 +137,11 @@ def test_only_the_installers_pin_opens_the_panel_over_the_kiosk(played: Path) ->
     words = ocr(played / "shots" / "panel.png", "fra")
     assert "Installation" in words
     assert "Magasin" in words  # who this kiosk is
+
+
+def test_a_panel_left_alone_closes_by_itself(played: Path) -> None:
+    assert not PANEL_BUTTONS & buttons(played, "left_alone")
+    assert "language" in buttons(played, "left_alone")
 
 
 def test_the_self_test_marks_every_check_and_its_taps_are_no_shoppers(played: Path) -> None:
