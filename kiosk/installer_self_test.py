@@ -89,6 +89,7 @@ async def run_self_test(controller: InstallerController) -> Report | None:
     finally:
         Window.unbind(on_touch_down=touched)
         panel.testing = False
+        controller.stay_open()  # the installer gets the whole quiet time to read them
     outcomes = {str(result.outcome) for result in report.results}
     if "fail" in outcomes:
         panel.headline, panel.headline_tone = _(SOME_FAILED), "warn"
