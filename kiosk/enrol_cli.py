@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from edge.config_sources import read_toml
 from edge.enrol.answer import EnrolFailed, Enrolment, EnrolRefused, HubNotTrusted
 from edge.enrol.client import enrol, install_enrolment
 from edge.enrol.code import EnrolCode, EnrolCodeError, parse_enrol_code
@@ -29,6 +30,8 @@ REFUSALS = {
     "unknown_code": "this code is not one the hub issued{said}. Ask for a new code: {new_code}",
     "device_mismatch": "this code is for another device{said}. Enrol without --device,"
     " or ask for a code for this kiosk: {new_code}",
+    "device_taken": "{device} is already enrolled{said}. To enrol this kiosk again as"
+    " {device}, ask for a code made for it: {new_code}",
     "not_enrolling": "the hub does not enrol kiosks at the moment{said}. Its [enrol]"
     " public_url must be set",
     "bad_request": "the hub could not read the request{said}",
@@ -53,7 +56,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     command.add_argument(
         "--folder", type=Path, help="where the key and certificates go (default: the config's)"
     )
-    command.add_argument("--device", default="", help="the device id to ask for (default: hub's)")
+    command.add_argument(
+        "--device",
+        default="",
+        help="the device id to ask for (default: the one --config-out already names, else"
+        " the code's, else the hub's choice)",
+    )
     command.add_argument("--timeout", type=float, default=10.0, help="seconds per hub answer")
 
 
@@ -67,10 +75,16 @@ def run(args: argparse.Namespace) -> int:
     config_path: Path = args.config_out.absolute()
     folder: Path = (args.folder or config_path.parent).absolute()
     try:
-        enrolment = enrol(code, folder, device_id=args.device, timeout=args.timeout)
+        # A code made for one device names it: the hub's operator chose (and the hub
+        # refuses another id). Otherwise an enrolled kiosk keeps its id, as on its screen.
+        device_id = args.device or ("" if code.device_id else enrolled_device(config_path))
+    except ConfigError as error:
+        return _fail(2, f"cannot enrol into {config_path}: {error}")
+    try:
+        enrolment = enrol(code, folder, device_id=device_id, timeout=args.timeout)
         install_enrolment(enrolment, folder, config_path)
     except EnrolRefused as refused:
-        return _fail(2, f"enrolment refused: {_refusal(refused, code)}")
+        return _fail(2, f"enrolment refused: {_refusal(refused, code, device_id)}")
     except HubNotTrusted as failed:
         return _fail(2, f"enrolment refused: {failed.problem}")
     except EnrolFailed as failed:
@@ -81,14 +95,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refusal(refused: EnrolRefused, code: EnrolCode) -> str:
+def enrolled_device(config_path: Path) -> str:
+    """The `[device] device_id` the configuration at `config_path` already has ("" when
+    the file or the key is missing); ConfigError when the file cannot be read.
+
+    Read as TOML, not validated: a configuration half written by hand still names its
+    kiosk, and the enrolment completes it.
+    """
+    if not config_path.exists():
+        return ""
+    device = read_toml(config_path).get("device", {})
+    found = device.get("device_id", "") if isinstance(device, dict) else ""
+    return found if isinstance(found, str) else ""
+
+
+def _refusal(refused: EnrolRefused, code: EnrolCode, device_id: str) -> str:
     new_code = f"borne hub enrol-code --config HUB.toml --store {code.store_id}"
-    if code.device_id:
-        new_code += f" --device {code.device_id}"
+    named = code.device_id or (device_id if refused.reason == "device_taken" else "")
+    if named:
+        new_code += f" --device {named}"
     expired = code.expires_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
     said = f" (the hub says: {refused.message})" if refused.message else ""
     template = REFUSALS.get(refused.reason, "the hub refused ({reason}){said}")
-    return template.format(said=said, new_code=new_code, expired=expired, reason=refused.reason)
+    return template.format(
+        said=said, new_code=new_code, expired=expired, reason=refused.reason, device=device_id
+    )
 
 
 def _summary(enrolment: Enrolment, folder: Path, config_path: Path) -> None:

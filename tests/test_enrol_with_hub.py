@@ -119,6 +119,28 @@ def test_the_hub_enrols_a_kiosk_once_per_code(tmp_path: Path) -> None:
     assert not (second.parent / "device.key").exists()
 
 
+def test_enrolling_an_enrolled_kiosk_again_asks_for_its_own_id(tmp_path: Path) -> None:
+    """A kiosk enrolled again asks the hub for the id its configuration has, as its
+    screen does: never a second name in the store while the first stays enrolled."""
+    with hub_serving(tmp_path / "hub", broker_port=8883) as hub:
+        config = kiosk_config(tmp_path / "kiosk")
+        first = borne("enrol", "--code", hub.code().text(), "--config-out", str(config))
+        named = load_config(config, environ={}).device.device_id
+        taken = borne("enrol", "--code", hub.code().text(), "--config-out", str(config))
+        hub.enroller.revoke(named)  # the hub's operator retired the old certificate
+        again = borne("enrol", "--code", hub.code().text(), "--config-out", str(config))
+
+    assert first.returncode == 0, first.stderr
+    assert taken.returncode == 2, taken.stderr
+    assert f"borne: enrolment refused: {named} is already enrolled" in taken.stderr
+    assert f"borne hub enrol-code --config HUB.toml --store {STORE} --device {named}" in (
+        taken.stderr
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"Enrolled {named} in store {STORE}" in again.stdout
+    assert load_config(config, environ={}).device.device_id == named
+
+
 def test_a_retried_enrolment_gets_the_same_certificate_from_the_hub(tmp_path: Path) -> None:
     with hub_serving(tmp_path / "hub", broker_port=8883) as hub:
         code = hub.code("kiosk-07")
