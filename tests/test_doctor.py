@@ -10,6 +10,7 @@ import json
 import sqlite3
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from edge.doctor.messages import SCREEN_MESSAGES
 from tests.asyncapi import check_message
 from tests.conftest import borne, write_config
 from tests.mosquitto import Broker, free_port
-from tests.test_tls import make_pki
+from tests.test_tls import make_pki, openssl
 
 pytestmark = pytest.mark.mqtt
 
@@ -35,11 +36,31 @@ PRODUCT = "3760123450010"  # a demo product's EAN-13
 HELD_AT_1M = [-60, -62, -61, -63, -61, -59, -61, -64, -61, -60]  # median -61
 
 
+KIOSK_CERTIFICATE_DAYS = 397  # as the hub issues them
+
+
 @pytest.fixture
 def pki(tmp_path: Path) -> Path:
+    """make_pki's, with the kiosk's certificate issued for as long as the hub issues it."""
     folder = tmp_path / "pki"
     folder.mkdir()
     make_pki(folder, DEVICE)
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(folder / "kiosk.csr"),
+        "-CA",
+        str(folder / "ca.pem"),
+        "-CAkey",
+        str(folder / "ca.key"),
+        "-days",
+        str(KIOSK_CERTIFICATE_DAYS),
+        "-extfile",
+        str(folder / "kiosk.ext"),
+        "-out",
+        str(folder / "kiosk.pem"),
+    )
     return folder
 
 
@@ -223,6 +244,40 @@ def test_a_ready_kiosk_passes_or_warns_and_calibrates_presence(
     check_message(topic, payload)
     assert CARD not in payload.decode()
     assert PRODUCT not in payload.decode()
+
+
+def test_a_kiosk_certificate_near_its_end_is_a_warning_and_an_expired_one_a_failure(
+    tmp_path: Path, pki: Path
+) -> None:
+    broker = tls_broker(tmp_path, pki, ISOLATING_ACL)
+    try:
+        path = kiosk_config(tmp_path, pki, broker.port, hub_url="")
+        config = load_config(path, environ={})
+
+        def broker_check(days_from_now: float) -> CheckResult:
+            def clock() -> float:
+                return time.time() + days_from_now * 86400
+
+            report = asyncio.run(
+                run_doctor(config, source=DeviceSource(config), checks=("broker",), clock=clock)
+            )
+            return report.results[0]
+
+        now, late, expired = broker_check(0), broker_check(387.5), broker_check(398)
+    finally:
+        broker.kill()
+
+    assert now.outcome is Outcome.PASS, now.summary_text
+    assert late.outcome is Outcome.WARN, late.summary_text
+    assert "another device's refused" in late.summary_text
+    assert "certificate expires in 9 days" in late.summary_text
+    assert expired.outcome is Outcome.FAIL
+    assert expired.summary_text.startswith("this kiosk's certificate expired on ")
+    for result in (late, expired):
+        assert_translatable(result)
+        assert result.remedy_text.startswith(
+            f"re-enrol the kiosk: borne hub enrol-code --device {DEVICE}"
+        )
 
 
 def test_a_broker_that_lets_a_kiosk_publish_as_another_is_a_warning(

@@ -1,5 +1,6 @@
 """The broker check: the TLS handshake, a message on the kiosk's own topic accepted,
-one under another device's id refused.
+one under another device's id refused, and the kiosk's certificate ([mqtt] cert_file)
+not expired: a warning from 30 days before, so it is re-enrolled in time.
 
 The probe runs in a worker thread with a paho client of its own, under a client id
 of its own: a running kiosk keeps its connection (a broker drops the older of two
@@ -10,6 +11,7 @@ the hub's mosquitto configuration does, see the same device either way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import ssl
@@ -17,9 +19,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from cryptography import x509
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -35,6 +40,7 @@ STEP_TIMEOUT = 5.0  # seconds for each exchange with the broker
 # Not a device id anyone is given (the hub names devices "{store}-kNN"): if the ACL
 # wrongly lets the probe through, no real kiosk's topic is written.
 OTHER_DEVICE = "borne-doctor-isolation-probe"
+EXPIRY_WARNING_DAYS = 30  # a kiosk's certificate expiring sooner is re-enrolled now
 
 
 def probe_topic(device_id: str) -> str:
@@ -184,7 +190,56 @@ def probe_broker(config: MqttConfig, device_id: str, timeout: float = STEP_TIMEO
         session.client.loop_stop()
 
 
+def certificate_expiry(cert_file: str) -> datetime | None:
+    """When the kiosk's certificate expires; None without one or when it cannot be read
+    (the handshake then says what is wrong with it)."""
+    if not cert_file:
+        return None
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return certificate.not_valid_after_utc
+
+
 async def check_broker(ctx: CheckContext) -> CheckResult:
+    """The broker accepts this kiosk and isolates it from the others, and the kiosk's
+    certificate is not about to expire."""
+    found = await _check_link(ctx)
+    not_after = certificate_expiry(ctx.config.mqtt.cert_file)
+    if not_after is None:
+        return found
+    details = {**found.details, "certificate_not_after": not_after.isoformat()}
+    left = not_after - datetime.fromtimestamp(ctx.clock(), UTC)
+    day = f"{not_after:%Y-%m-%d}"
+    device = ctx.config.device.device_id or "ID"
+    if left.total_seconds() <= 0:
+        # The broker refuses it whatever else it says: the one thing to do is re-enrol.
+        return result(
+            "broker",
+            Outcome.FAIL,
+            m.CERTIFICATE_EXPIRED,
+            m.CERTIFICATE_FIX,
+            details,
+            not_after=day,
+            device=device,
+        )
+    if found.outcome is Outcome.PASS and left.days < EXPIRY_WARNING_DAYS:
+        return result(
+            "broker",
+            Outcome.WARN,
+            m.CERTIFICATE_EXPIRING,
+            m.CERTIFICATE_FIX,
+            details,
+            **found.params,
+            days=left.days,
+            not_after=day,
+            device=device,
+        )
+    return dataclasses.replace(found, details=details)
+
+
+async def _check_link(ctx: CheckContext) -> CheckResult:
     """The broker accepts this kiosk and isolates it from the others."""
     mqtt_config = ctx.config.mqtt
     if not mqtt_config.host:

@@ -105,6 +105,15 @@ BROKER_NOT_ISOLATED_FIX = (
 BROKER_PLAIN = "connected to {address} without TLS; own topic accepted"
 BROKER_PLAIN_FIX = "the link is not encrypted: enrol the kiosk with a TLS broker ([mqtt] tls)"
 BROKER_OK = "TLS to {address} ({tls_version}), own topic accepted, another device's refused"
+CERTIFICATE_EXPIRED = "this kiosk's certificate expired on {not_after}"
+CERTIFICATE_EXPIRING = (
+    "TLS to {address} ({tls_version}), own topic accepted, another device's refused; this"
+    " kiosk's certificate expires in {days} days, on {not_after}"
+)
+CERTIFICATE_FIX = (
+    "re-enrol the kiosk: borne hub enrol-code --device {device} at the hub, then enrol with"
+    " the code (installer panel or borne enrol)"
+)
 
 CLOCK_NO_HUB = "no hub to compare the clock with ([device] hub_url)"
 CLOCK_OK = "clock within {skew} s of the hub's"
