@@ -5,8 +5,10 @@ with a running kiosk, and presence using the calibrated power."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import http.server
+import ipaddress
 import json
 import ssl
 import threading
@@ -17,6 +19,11 @@ from typing import Any
 
 import cv2
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -174,6 +181,95 @@ def test_a_hub_whose_certificate_is_not_the_enrolled_cas_is_not_trusted(
     (clock,) = report.results
     assert clock.outcome is Outcome.WARN
     assert "not trusted" in clock.summary_text
+
+
+def future_hub_pki(folder: Path, starts_in: datetime.timedelta) -> Path:
+    """A hub CA, and an HTTPS certificate for 127.0.0.1 it signs, valid only from
+    `starts_in` from now: what a kiosk whose clock is that far behind sees."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Borne test hub CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + starts_in + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + starts_in)
+        .not_valid_after(now + starts_in + datetime.timedelta(days=397))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    (folder / "ca.pem").write_bytes(ca.public_bytes(Encoding.PEM))
+    (folder / "broker.pem").write_bytes(server.public_bytes(Encoding.PEM))
+    (folder / "broker.key").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    return folder
+
+
+def test_a_clock_years_behind_fails_with_its_skew_not_an_unreachable_hub(
+    tmp_path: Path,
+) -> None:
+    """The kiosk's clock two years behind: the hub's certificate is not valid yet by it,
+    so TLS refuses the hub. That is the clock's failure, measured, not a hub to check."""
+    two_years = datetime.timedelta(days=730)
+    hub_pki = future_hub_pki(tmp_path, two_years)
+    server = https_hub(hub_pki, ahead=two_years.total_seconds() + 3600)
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        config = clock_config(tmp_path, hub_pki, url)
+        report = asyncio.run(
+            run_doctor(config, source=_no_devices(config), checks=("clock",), wait=1)
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    (clock,) = report.results
+    assert clock.outcome is Outcome.FAIL, clock.summary_text
+    assert clock.summary_text.startswith("clock 730 days behind the hub's (-63075")
+    assert "timedatectl set-time" in clock.remedy_text
+    assert clock.summary in SCREEN_MESSAGES
+    assert clock.remedy in SCREEN_MESSAGES
+
+
+def https_hub(pki: Path, ahead: float) -> http.server.ThreadingHTTPServer:
+    """A hub answering HTTPS with pki's broker certificate, its clock `ahead` of ours."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return email.utils.formatdate(time.time() + ahead, usegmt=True)
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "broker.pem", pki / "broker.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _no_devices(config: Config) -> DeviceSource:

@@ -122,6 +122,23 @@ CLOCK_OFF_FIX = (
     "turn on time synchronisation (timedatectl set-ntp true) and let it reach a time"
     " server: certificates and event times depend on the clock"
 )
+CLOCK_BEHIND_CERTIFICATES = (
+    "clock {off} behind the hub's ({skew} s): certificates are refused as not valid yet"
+)
+CLOCK_AHEAD_CERTIFICATES = (
+    "clock {off} ahead of the hub's ({skew} s): certificates are refused as expired"
+)
+CLOCK_CERTIFICATES_FIX = (
+    "set the time (timedatectl set-time 'YYYY-MM-DD HH:MM:SS') and turn on time"
+    " synchronisation (timedatectl set-ntp true): with this clock no certificate is accepted,"
+    " not the hub's nor the broker's"
+)
+CLOCK_HUB_CERTIFICATE = (
+    "clock within {skew} s of the hub's, but the hub's certificate is out of date: {cause}"
+)
+CLOCK_HUB_CERTIFICATE_FIX = (
+    "restart borne hub serve at the hub: it makes its HTTPS certificate anew"
+)
 CLOCK_UNREACHABLE = "the clock was not checked: hub {url} unreachable ({cause})"
 CLOCK_UNREACHABLE_FIX = "check [device] hub_url and the network; the hub's CA is [mqtt] ca_file"
 
