@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.hub_command == "enrol-code":
         return _enrol_code(config, args.store, args.device, args.png)
     if args.hub_command == "broker-config":
-        return _broker_config(config)
+        return _broker_config(config, args.config)
     if args.hub_command == "revoke":
         return _revoke(config, args.device)
     return _enrolled(config, as_json=args.json)
@@ -99,7 +99,7 @@ def _enrol_code(config: HubConfig, store_id: str, device_id: str, png: Path | No
     return 0
 
 
-def _broker_config(config: HubConfig) -> int:
+def _broker_config(config: HubConfig, config_path: Path) -> int:
     from edge.errors import ConfigError
     from edge.hub.enrolment.ca import HubCA
     from edge.hub.enrolment.registry import Registry
@@ -124,14 +124,52 @@ def _broker_config(config: HubConfig) -> int:
     for path in written:
         print(f"wrote {path}")
     print()
+    print(_ownership_follow_up(config, config_path))
+    print()
+    print(_reload_follow_up())
+    print()
     print(f"Run mosquitto with: mosquitto -c {broker.config_path.resolve()}")
-    print("(its user must be able to read broker.key).")
     print("The hub connects with its own certificate; in this file's [mqtt]:")
     print(f'  host = "{enrol.broker_host}"\n  port = {enrol.broker_port}\n  tls = true')
     print(f'  ca_file = "{folder / "ca.pem"}"')
     print(f'  cert_file = "{folder / "hub.pem"}"\n  key_file = "{folder / "hub.key"}"')
     print(f'  client_id = "{config.mqtt.effective_client_id}"')
     return 0
+
+
+def _ownership_follow_up(config: HubConfig, config_path: Path) -> str:
+    """What to run so the hub's account owns its files and mosquitto reads its own."""
+    data_dir = Path(config.store.data_dir).resolve()
+    broker_dir = Path(config.enrol.broker_dir).resolve()
+    return (
+        "Next, hand the hub's account its files (run it again after any broker-config\n"
+        "run as root):\n"
+        f"  sudo borne install-service hub --config {config_path.resolve()} --user ACCOUNT\n"
+        f"ACCOUNT then owns {data_dir} (the CA, the registry) and {broker_dir};\n"
+        "the broker folder gets group mosquitto and the setgid bit, so mosquitto reads\n"
+        "the files the hub rewrites (mode 0640); the hub's key and the CA's stay 0600."
+    )
+
+
+def _reload_follow_up() -> str:
+    """How the hub's account may reload mosquitto after each ACL or CRL change."""
+    return (
+        "After each enrolment and revocation the hub runs [enrol] broker_reload. The hub's\n"
+        "unit has NoNewPrivileges=yes, so sudo cannot work there. Either:\n"
+        '  - broker_reload = ["systemctl", "reload", "mosquitto"], with a polkit rule\n'
+        "    (/etc/polkit-1/rules.d/50-borne-hub.rules) letting the hub's account reload\n"
+        "    mosquitto.service only:\n"
+        "      polkit.addRule(function (action, subject) {\n"
+        '        if (action.id == "org.freedesktop.systemd1.manage-units" &&\n'
+        '            action.lookup("unit") == "mosquitto.service" &&\n'
+        '            action.lookup("verb") == "reload" && subject.user == "ACCOUNT")\n'
+        "          return polkit.Result.YES;\n"
+        "      });\n"
+        '  - or broker_reload = ["pkill", "-HUP", "-x", "mosquitto"], which works only when\n'
+        "    mosquitto runs as the hub's own account (a process may signal only its own\n"
+        "    account's processes).\n"
+        "A failed reload is shown by `borne hub enrolled` until one succeeds."
+    )
 
 
 def _revoke(config: HubConfig, device_id: str) -> int:
@@ -164,8 +202,14 @@ def _enrolled(config: HubConfig, *, as_json: bool) -> int:
     from edge.hub.enrolment.registry import Registry
     from edge.hub.enrolment.setup import registry_path
 
-    devices = Registry(registry_path(config)).devices()
+    registry = Registry(registry_path(config))
+    devices = registry.devices()
+    failure = registry.last_reload_failure()
     if as_json:
+        if failure is not None:
+            # A line of its own, told apart from the devices' by its key.
+            failed = {"at": failure.failed_at.isoformat(), "problem": failure.problem}
+            print(json.dumps({"broker_reload_failed": failed}))
         for device in devices:
             certificate = device.certificate
             print(
@@ -186,5 +230,15 @@ def _enrolled(config: HubConfig, *, as_json: bool) -> int:
         print(
             f"{device.device_id:<24} {device.store_id:<16}"
             f" {device.enrolled_at:%Y-%m-%d %H:%M}     {until}"
+        )
+    if failure is not None:
+        print()
+        print(
+            f"The broker reload failed at {failure.failed_at:%Y-%m-%d %H:%M:%S}Z: {failure.problem}"
+        )
+        print(
+            "Until a reload succeeds, mosquitto enforces an older ACL and CRL: reload it"
+            " (systemctl reload mosquitto), and see `borne hub broker-config` for letting"
+            " the hub do so."
         )
     return 0

@@ -6,11 +6,18 @@ configuration must load first (a service that cannot start is refused now, not a
 next boot). Written into /etc/systemd/system, the service is then enabled
 (`systemctl daemon-reload`, `systemctl enable`); written elsewhere (`--unit-dir`), or
 with `--no-enable`, it is only written, for an image being built or for a look.
+
+The folders the service writes are created, or (run as root) handed with all they
+hold to the service's account: `sudo borne hub broker-config` run before leaves the
+CA, the registry and the broker's files to root otherwise. The hub's broker folder
+goes to mosquitto's group with the setgid bit (2750), so the ACL and CRL the hub
+rewrites stay readable by mosquitto.
 """
 
 from __future__ import annotations
 
 import argparse
+import grp
 import os
 import pwd
 import re
@@ -27,6 +34,7 @@ COMMANDS = ("install-service",)  # the `borne` commands this module adds
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 TEMPLATES = Path(__file__).resolve().parent.parent / "assets" / "systemd"
 UNITS = {"kiosk": "borne-kiosk.service", "hub": "borne-hub.service"}
+BROKER_GROUP = "mosquitto"  # the account Debian's mosquitto drops to reads through it
 # What systemd would read as a specifier, a variable, a quote or a separator in a path.
 _UNSAFE_IN_UNIT = re.compile(r"[\s%$\"'\\;]")
 
@@ -37,11 +45,13 @@ class ServiceInstallError(BorneError):
 
 @dataclass(frozen=True)
 class ServicePlan:
-    """A unit to write: its file name, its text, and the folders its process writes."""
+    """A unit to write: its file name, its text, and the folders its process writes
+    (`shared_with_broker`: those of them mosquitto reads too)."""
 
     unit: str
     text: str
     writable: tuple[Path, ...]
+    shared_with_broker: tuple[Path, ...] = ()
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,12 +88,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         unit_dir.mkdir(parents=True, exist_ok=True)
         write_private_file(path, plan.text.encode(), mode=0o644)
-        for folder in plan.writable:
-            _make_folder(folder, args.user or _default_user())
     except OSError as error:
         print(f"borne: cannot write {path}: {error.strerror}", file=sys.stderr)
         return 1
     print(f"borne: wrote {path}")
+    user = args.user or _default_user()
+    for folder in plan.writable:
+        try:
+            said = _hand_over(folder, user, broker=folder in plan.shared_with_broker)
+        except OSError as error:
+            print(f"borne: cannot prepare {folder}: {error.strerror}", file=sys.stderr)
+            return 1
+        if said:
+            print(f"borne: {said}")
     enable = not args.no_enable and unit_dir.resolve() == SYSTEM_UNIT_DIR
     if not enable:
         print(f"borne: not enabled; to start it at boot: systemctl enable --now {plan.unit}")
@@ -122,14 +139,16 @@ def plan_service(service: str, config_path: Path, *, user: str) -> ServicePlan:
             )
         values["@CAGE@"] = Path(cage)
     else:
-        writable = _hub_folders(config)
+        writable, shared = _hub_folders(config)
         values["@WRITABLE@"] = " ".join(str(folder) for folder in writable)
     text = (TEMPLATES / UNITS[service]).read_text()
     for placeholder, value in values.items():
         if isinstance(value, Path):
             _check_path_for_unit(value)
         text = text.replace(placeholder, str(value))
-    return ServicePlan(UNITS[service], text, writable)
+    if service == "kiosk":
+        return ServicePlan(UNITS[service], text, writable)
+    return ServicePlan(UNITS[service], text, writable, shared)
 
 
 def _kiosk_folders(config_path: Path) -> tuple[Path, ...]:
@@ -146,15 +165,17 @@ def _kiosk_folders(config_path: Path) -> tuple[Path, ...]:
     return (config.data_dir.resolve(),)
 
 
-def _hub_folders(config_path: Path) -> tuple[Path, ...]:
+def _hub_folders(config_path: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The hub's writable folders, and which of them mosquitto reads."""
     from edge.hub.config import load_hub_config
 
     config = load_hub_config(config_path)
     folders = [Path(config.store.data_dir).resolve()]
     # The broker's ACL and CRL, rewritten at each enrolment (when the hub manages them).
-    if config.enrol.broker_dir:
-        folders.append(Path(config.enrol.broker_dir).resolve())
-    return tuple(folders)
+    if not config.enrol.broker_dir:
+        return tuple(folders), ()
+    broker_dir = Path(config.enrol.broker_dir).resolve()
+    return (*folders, broker_dir), (broker_dir,)
 
 
 def _check_path_for_unit(path: Path) -> None:
@@ -165,15 +186,29 @@ def _check_path_for_unit(path: Path) -> None:
         )
 
 
-def _make_folder(folder: Path, user: str) -> None:
-    """Create a folder the service writes (systemd refuses a missing ReadWritePaths),
-    owned by the service's account when we may give it away."""
-    if folder.exists():
-        return
-    folder.mkdir(parents=True, mode=0o750)
-    if os.geteuid() == 0:
-        account = pwd.getpwnam(user)
-        os.chown(folder, account.pw_uid, account.pw_gid)
+def _hand_over(folder: Path, user: str, *, broker: bool) -> str:
+    """Create a folder the service writes (systemd refuses a missing ReadWritePaths)
+    and, run as root, give it and all it holds to the service's account; a folder
+    mosquitto reads goes to its group, setgid, so the files written there later stay
+    in that group. Returns what was done, for the installer ('' when nothing)."""
+    folder.mkdir(parents=True, mode=0o750, exist_ok=True)
+    if os.geteuid() != 0:
+        return ""
+    account = pwd.getpwnam(user)
+    group_id, group = account.pw_gid, ""
+    if broker:
+        try:
+            group_id, group = grp.getgrnam(BROKER_GROUP).gr_gid, BROKER_GROUP
+        except KeyError:
+            group = ""  # no mosquitto account here: mosquitto runs as another one
+    for place, folders, files in os.walk(folder):  # symbolic links are not followed
+        os.chown(place, account.pw_uid, group_id)
+        for name in (*folders, *files):
+            os.chown(Path(place) / name, account.pw_uid, group_id, follow_symlinks=False)
+    if group:
+        os.chmod(folder, 0o2750)  # noqa: S103 - group read only: mosquitto, no write
+        return f"{folder} now belongs to {user}, group {group} (setgid: mosquitto reads it)"
+    return f"{folder} now belongs to {user}"
 
 
 def _default_user() -> str:

@@ -22,10 +22,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from edge.hub.enrolment.broker_files import BrokerFiles
+from edge.hub.enrolment.broker_upkeep import UPKEEP_EVERY
 from edge.hub.enrolment.ca import HubCA
 from edge.hub.enrolment.enroller import Enroller, HubIdentity
 from edge.hub.enrolment.registry import Registry
-from edge.hub.enrolment.server import EnrolmentServer, server_tls_context
+from edge.hub.enrolment.server import (
+    CONNECTION_DEADLINE,
+    MAX_CONNECTIONS,
+    EnrolmentServer,
+    server_tls_context,
+)
 
 PSEUDONYM_KEY = "5e" * 32
 
@@ -122,6 +128,10 @@ def running_hub(
     broker_dir: Path | None = None,
     broker_reload: tuple[str, ...] = (),
     clock: Clock | None = None,
+    hub_client_id: str = "",
+    max_connections: int = MAX_CONNECTIONS,
+    deadline: float = CONNECTION_DEADLINE,
+    upkeep_every: float = UPKEEP_EVERY,
 ) -> Iterator[Hub]:
     """A hub's enrolment endpoint on a free loopback port, stopped afterwards."""
     clock = clock or Clock()
@@ -132,11 +142,22 @@ def running_hub(
         broker_port=8883,
         pseudonym_key_hex=PSEUDONYM_KEY,
         store_names=(("paris-01", "Paris Rivoli"),),
+        hub_client_id=hub_client_id,
     )
-    broker = BrokerFiles(broker_dir, ca, broker_reload) if broker_dir is not None else None
+    broker = (
+        BrokerFiles(broker_dir, ca, broker_reload, clock=clock) if broker_dir is not None else None
+    )
     enroller = Enroller(ca, Registry(folder / "enrolment.sqlite"), identity, broker, clock=clock)
     context = server_tls_context(enroller, "127.0.0.1", folder / "ca", days=2)
-    server = EnrolmentServer(enroller, "127.0.0.1", 0, context)
+    server = EnrolmentServer(
+        enroller,
+        "127.0.0.1",
+        0,
+        context,
+        max_connections=max_connections,
+        deadline=deadline,
+        upkeep_every=upkeep_every,
+    )
     server.start()
     try:
         yield Hub(enroller, server, clock, folder)

@@ -125,12 +125,11 @@ class Estate:
         """A kiosk enrolled through the HTTPS endpoint, as an MQTT client (not connected)."""
         kiosk = kiosk or Kiosk()
         reloads = self.reloads()
-        status, answer = self.hub.enrol(self.hub.enroller.new_code(store).token, kiosk, device)
+        code = self.hub.enroller.new_code(store, device)  # may replace an enrolled kiosk
+        status, answer = self.hub.enrol(code.token, kiosk)
         assert status == 200, answer
         # The hub ran its broker_reload (SIGHUP): wait until mosquitto has read the ACL.
-        deadline = time.monotonic() + WAIT
-        while self.reloads() == reloads and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.wait_for_reloads(reloads + 1)
         # A folder of its own: a replaced kiosk's files stay as they were.
         folder = self.folder / "kiosks" / f"{device}-{len(self.clients)}"
         certificate, key = kiosk.write(folder, answer["certificate"])
@@ -140,6 +139,12 @@ class Estate:
         client = Client(self.broker.port, self.broker_dir / "ca.pem", certificate, key, client_id)
         self.clients.append(client)
         return client
+
+    def wait_for_reloads(self, count: int) -> None:
+        """Until mosquitto has read its configuration again `count` times in all."""
+        deadline = time.monotonic() + WAIT
+        while self.reloads() < count and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def reloads(self) -> int:
         """How many times mosquitto has read its configuration again."""
@@ -198,6 +203,8 @@ def estate(tmp_path: Path) -> Iterator[Estate]:
     reload = ("sh", "-c", f'kill -HUP "$(cat {broker.directory / "pid"})"')
     with running_hub(tmp_path / "hub", broker_dir=tmp_path / "broker", broker_reload=reload) as hub:
         estate = Estate(hub, broker, tmp_path)
+        # The hub wrote a fresh CRL and reloaded the broker as it started.
+        estate.wait_for_reloads(1)
         try:
             yield estate
         finally:

@@ -29,6 +29,9 @@ USED = "This code was already used. Ask for a new code."
 EXPIRED = "This code expired at {expired}. Ask for a new code."
 UNKNOWN = "This code is not one the hub issued. Ask for a new code."
 OTHER_DEVICE = "This code is for another kiosk. Ask for a code for this one."
+DEVICE_TAKEN = (
+    "This kiosk's name is already enrolled. Ask for a code made for this kiosk (--device)."
+)
 NOT_ENROLLING = (
     "The hub does not enrol kiosks at the moment. Ask its operator to turn enrolment on."
 )
@@ -44,6 +47,7 @@ REFUSED = {
     "expired_code": EXPIRED,
     "unknown_code": UNKNOWN,
     "device_mismatch": OTHER_DEVICE,
+    "device_taken": DEVICE_TAKEN,
     "not_enrolling": NOT_ENROLLING,
     "bad_request": UNREADABLE_REQUEST,
     "bad_csr": UNREADABLE_REQUEST,
@@ -55,6 +59,7 @@ SCREEN_MESSAGES = (
     EXPIRED,
     UNKNOWN,
     OTHER_DEVICE,
+    DEVICE_TAKEN,
     NOT_ENROLLING,
     UNREADABLE_REQUEST,
     NOT_TRUSTED,

@@ -7,8 +7,13 @@
 - The device id is the code's device when it names one (another proposed id is
   refused, `device_mismatch`), else the kiosk's proposal, else the hub names it
   `{store}-kNN`, the first number no device ever had.
-- A device id that already holds a live certificate for another key is a replaced or
-  reset kiosk: the old certificate is revoked, so the CRL refuses it.
+- A device id the hub already enrolled is taken: only a code naming that device
+  (`enrol-code --device`) may replace it (`device_taken` otherwise), so a code for one
+  store never takes over another store's kiosk. Replacing it (a broken or reset kiosk,
+  a new key) revokes its live certificates, so the CRL refuses them.
+- The hub's own broker name is never a kiosk's: the hub's client id, the CN of its
+  `hub.pem`, and any id starting `borne-hub` are refused (`bad_request`), since the
+  ACL lets the hub's name read and write every topic.
 - After every enrolment and revocation the broker's ACL and CRL are written again
   (`broker_files`) and `[enrol] broker_reload` is run.
 """
@@ -25,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 
 from edge.enrol.code import EnrolCode
 from edge.errors import BorneError
-from edge.hub.enrolment.broker_files import BrokerFiles
+from edge.hub.enrolment.broker_files import RESERVED_PREFIX, BrokerFiles
 from edge.hub.enrolment.ca import Clock, HubCA, utc_now
 from edge.hub.enrolment.codes import new_token, token_sha256
 from edge.hub.enrolment.errors import EnrolmentRefused
@@ -49,6 +54,7 @@ class HubIdentity:
     store_names: tuple[tuple[str, str], ...] = ()  # store id -> name shown
     certificate_days: int = 397
     code_minutes: int = 10
+    hub_client_id: str = ""  # the hub's own MQTT client id: never a kiosk's
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,13 @@ class Enroller:
                 f"this enrolment code is for device {code.device_id}, not another one",
             )
         device_id = code.device_id or request.device_id or _next_name(tx, code.store_id)
+        self._refuse_reserved(device_id)
+        if not code.device_id and _is_taken(tx, device_id, now):
+            raise EnrolmentRefused(
+                "device_taken",
+                f"device {device_id} is already enrolled: replacing it needs a code made"
+                f" for it (borne hub enrol-code --device {device_id})",
+            )
         replaced = [
             record.serial
             for record in tx.live_certificates(device_id, now)
@@ -168,6 +181,19 @@ class Enroller:
         tx.set_device(device_id, code.store_id, now)
         return EnrolAnswer(device_id, code.store_id, record, tuple(replaced))
 
+    def _refuse_reserved(self, device_id: str) -> None:
+        """Refuse the hub's own broker name, or one a hub could be given by default."""
+        hub_names = {self.identity.hub_client_id}
+        written = self._broker.written_hub_user() if self._broker is not None else None
+        if written is not None:
+            hub_names.add(written)
+        if device_id in hub_names or device_id.lower().startswith(RESERVED_PREFIX):
+            raise EnrolmentRefused(
+                "bad_request",
+                f"the name {device_id} is reserved for the hub's own broker connection:"
+                " choose another kiosk name",
+            )
+
     @staticmethod
     def _retry(
         tx: RegistryTransaction,
@@ -182,6 +208,19 @@ class Enroller:
         if record is None or record.revoked_at is not None:
             raise EnrolmentRefused("used_code", "this enrolment code has already been used")
         return EnrolAnswer(record.device_id, record.store_id, record, retried=True)
+
+    @property
+    def manages_broker(self) -> bool:
+        """Whether this hub keeps the broker's ACL and CRL (`[enrol] broker_dir`)."""
+        return self._broker is not None
+
+    def refresh_broker(self) -> None:
+        """Write the ACL and a freshly dated CRL again, then reload the broker.
+
+        An expired CRL makes mosquitto refuse every kiosk, so `borne hub serve` calls
+        this at start and every day (edge.hub.enrolment.broker_upkeep).
+        """
+        self._update_broker()
 
     def _update_broker(self) -> None:
         if self._broker is None:
@@ -209,6 +248,11 @@ def revoke_device(
     if (serials or forgotten) and broker is not None:
         broker.update(registry)
     return serials
+
+
+def _is_taken(tx: RegistryTransaction, device_id: str, now: datetime) -> bool:
+    """Whether `device_id` is an enrolled kiosk (in a store, or holding a live certificate)."""
+    return tx.device_store(device_id) is not None or bool(tx.live_certificates(device_id, now))
 
 
 def _next_name(tx: RegistryTransaction, store_id: str) -> str:

@@ -12,6 +12,7 @@ HTTP_STATUS = {
     "expired_code": 403,
     "used_code": 409,
     "device_mismatch": 403,
+    "device_taken": 409,
     "bad_request": 400,
     "bad_csr": 400,
     "not_enrolling": 503,

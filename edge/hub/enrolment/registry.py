@@ -7,7 +7,9 @@
 - certificates: serial, device, store, the public key's fingerprint, PEM, dates, and
   when it was revoked;
 - devices: each enrolled device's store (how `borne hub serve` knows a kiosk's store
-  before it has sent any event, and what the broker ACL lets it read).
+  before it has sent any event, and what the broker ACL lets it read);
+- broker_reload: the last failure of `[enrol] broker_reload` (when, what it said), kept
+  until a reload succeeds: until then the broker may enforce an old ACL and CRL.
 
 Every change happens in one `BEGIN IMMEDIATE` transaction, so the HTTPS endpoint's
 threads, `borne hub revoke` and a second hub process never interleave halfway. A new
@@ -33,6 +35,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "RegistryTransaction",
+    "ReloadFailure",
 ]
 
 _SCHEMA = """
@@ -62,6 +65,11 @@ CREATE TABLE IF NOT EXISTS devices (
     device_id TEXT PRIMARY KEY,
     store_id TEXT NOT NULL,
     enrolled_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS broker_reload (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    failed_at REAL NOT NULL,
+    problem TEXT NOT NULL
 );
 """
 
@@ -108,6 +116,14 @@ class EnrolledDevice:
     store_id: str
     enrolled_at: datetime
     certificate: CertificateRecord | None
+
+
+@dataclass(frozen=True)
+class ReloadFailure:
+    """The last failure of the broker reload command, not followed by a success."""
+
+    failed_at: datetime
+    problem: str
 
 
 def _time(seconds: float | None) -> datetime | None:
@@ -230,6 +246,13 @@ class RegistryTransaction:
             self._db.execute("DELETE FROM devices WHERE device_id = ?", (device_id,)).rowcount > 0
         )
 
+    def device_store(self, device_id: str) -> str | None:
+        """The store of an enrolled device (None: not enrolled)."""
+        row = self._db.execute(
+            "SELECT store_id FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def device_ids(self) -> set[str]:
         """Every device id the hub ever gave a certificate or enrolled."""
         rows = self._db.execute(
@@ -304,6 +327,29 @@ class Registry:
                 " ORDER BY revoked_at"
             ).fetchall()
         return [(int(serial, 16), datetime.fromtimestamp(when, UTC)) for serial, when in rows]
+
+    def reload_failed(self, when: datetime, problem: str) -> None:
+        """Remember that the broker reload command failed (replacing an older failure)."""
+        with self._connection() as db:
+            db.execute(
+                "INSERT INTO broker_reload (id, failed_at, problem) VALUES (1, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET failed_at = excluded.failed_at,"
+                " problem = excluded.problem",
+                (when.timestamp(), problem),
+            )
+
+    def reload_succeeded(self) -> None:
+        """Forget the last reload failure: the broker has the current ACL and CRL."""
+        with self._connection() as db:
+            db.execute("DELETE FROM broker_reload")
+
+    def last_reload_failure(self) -> ReloadFailure | None:
+        """The reload failure no reload has made good since (None: none)."""
+        with self._connection() as db:
+            row = db.execute("SELECT failed_at, problem FROM broker_reload").fetchone()
+        if row is None:
+            return None
+        return ReloadFailure(datetime.fromtimestamp(row[0], UTC), str(row[1]))
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

@@ -7,13 +7,18 @@
 
 The server's certificate is signed by the hub CA for the host of `[enrol] public_url`
 (a fresh key at each start), TLS 1.2 at least. Each connection is served in its own
-thread with a deadline, and the body is bounded (64 KiB): a slow or huge request ties
-up one thread for a few seconds at most. The TLS handshake happens in that thread too,
-never in the thread that accepts connections.
+thread, at most `max_connections` (32) at once: one over the cap is closed as soon as
+it is accepted, so a flood of connections never grows the hub's threads without
+bound. Each connection has a wall-clock deadline (15 s from its accept, the TLS
+handshake included): a timer shuts its socket down then, however slowly the client
+drips its bytes. The body is bounded (64 KiB). The TLS handshake happens in the
+connection's thread, never in the thread that accepts connections. While it serves,
+the broker's ACL and CRL are written again daily (`broker_upkeep`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -26,6 +31,7 @@ from typing import Any
 
 from edge.config_write import write_private_file
 from edge.errors import BorneError
+from edge.hub.enrolment.broker_upkeep import UPKEEP_EVERY, BrokerUpkeep
 from edge.hub.enrolment.enroller import Enroller
 from edge.hub.enrolment.errors import EnrolmentRefused
 from edge.hub.enrolment.request import MAX_BODY, parse_enrol_request
@@ -34,7 +40,8 @@ __all__ = ["EnrolmentServer", "server_tls_context"]
 
 log = logging.getLogger(__name__)
 
-CONNECTION_TIMEOUT = 10.0  # seconds a client has for its handshake, request and body
+MAX_CONNECTIONS = 32  # connections served at once; one more is closed on accept
+CONNECTION_DEADLINE = 15.0  # seconds from accept to the end of the answer, handshake included
 DRAIN_LIMIT = 1024 * 1024  # an oversized body up to this is read (and dropped) to answer
 
 
@@ -55,16 +62,48 @@ def server_tls_context(enroller: Enroller, host: str, folder: Path, days: int) -
 
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False
     enroller: Enroller
     context: ssl.SSLContext
+    deadline: float
+    slots: threading.BoundedSemaphore  # one per connection being served
 
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = super().get_request()
-        connection.settimeout(CONNECTION_TIMEOUT)
+        connection.settimeout(self.deadline)
         wrapped = self.context.wrap_socket(
             connection, server_side=True, do_handshake_on_connect=False
         )
         return wrapped, address
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # ThreadingMixIn would start a thread per connection without limit.
+        if not self.slots.acquire(blocking=False):
+            log.warning("enrolment: too many connections: one from %s closed", client_address[0])
+            self.shutdown_request(request)
+            return
+        timer = threading.Timer(self.deadline, _cut, (request, client_address))
+        timer.daemon = True
+        try:
+            timer.start()
+            threading.Thread(
+                target=self._serve, args=(request, client_address, timer), daemon=True
+            ).start()
+        except BaseException:
+            timer.cancel()
+            self.shutdown_request(request)
+            self.slots.release()
+            raise
+
+    def _serve(self, request: Any, client_address: Any, timer: threading.Timer) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - as socketserver: one connection, one log line
+            self.handle_error(request, client_address)
+        finally:
+            timer.cancel()
+            self.shutdown_request(request)
+            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that drops the connection, fails the handshake or times out: no
@@ -72,11 +111,19 @@ class _TLSServer(ThreadingHTTPServer):
         log.info("enrolment: a connection from %s failed", client_address[0])
 
 
+def _cut(request: socket.socket, client_address: Any) -> None:
+    """The deadline: shut the socket down, which wakes its thread wherever it waits."""
+    log.info("enrolment: the connection from %s passed its deadline: closed", client_address[0])
+    # The plain socket's shutdown (the TLS layer's own is not safe from this thread);
+    # OSError: its own thread has closed it meanwhile.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(request, socket.SHUT_RDWR)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _TLSServer
     server_version = "borne-hub"
     sys_version = ""
-    timeout = CONNECTION_TIMEOUT
 
     def do_GET(self) -> None:
         if self.path != "/v1/ca":
@@ -152,7 +199,17 @@ class _Handler(BaseHTTPRequestHandler):
 class EnrolmentServer:
     """The HTTPS endpoint on `host:port` (port 0: a free one), served from a thread."""
 
-    def __init__(self, enroller: Enroller, host: str, port: int, context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        enroller: Enroller,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        deadline: float = CONNECTION_DEADLINE,
+        upkeep_every: float = UPKEEP_EVERY,
+    ) -> None:
         server_class = type(
             "_Server",
             (_TLSServer,),
@@ -167,6 +224,11 @@ class EnrolmentServer:
         self.enroller = enroller
         self._server.enroller = enroller
         self._server.context = context
+        self._server.deadline = deadline
+        self._server.slots = threading.BoundedSemaphore(max_connections)
+        self._upkeep = (
+            BrokerUpkeep(enroller.refresh_broker, upkeep_every) if enroller.manages_broker else None
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="enrolment-https", daemon=True
         )
@@ -178,13 +240,17 @@ class EnrolmentServer:
         return port
 
     def start(self) -> None:
-        """Start answering, in a thread of its own."""
+        """Write the broker's CRL afresh, then start answering, in a thread of its own."""
+        if self._upkeep is not None:
+            self._upkeep.start()
         self._thread.start()
         host, port = self._server.server_address[:2]
         log.info("enrolment: answering on %s port %d", host, port)
 
     def close(self) -> None:
         """Stop answering and release the port."""
+        if self._upkeep is not None:
+            self._upkeep.stop()
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()

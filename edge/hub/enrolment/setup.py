@@ -59,6 +59,7 @@ def open_enroller(config: HubConfig, *, clock: Clock = utc_now) -> Enroller:
         store_names=tuple(enrol.store_names.items()),
         certificate_days=enrol.certificate_days,
         code_minutes=enrol.code_minutes,
+        hub_client_id=config.mqtt.effective_client_id,
     )
     return Enroller(
         ca, Registry(registry_path(config)), identity, open_broker_files(config, ca), clock=clock
