@@ -73,3 +73,10 @@ def test_the_session_refuses_unknown_languages() -> None:
     session = ShopperSession(None, str, clock=lambda: 0.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unsupported language"):
         session.set_language("de")
+
+
+def test_no_message_is_translated_twice() -> None:
+    # A second entry would silently win over the first (msgfmt refuses the file).
+    text = (LOCALES / "fr.po").read_text(encoding="utf-8")
+    ids = re.findall(r'^msgid (".*")$', text, flags=re.MULTILINE)
+    assert sorted(ident for ident in set(ids) if ids.count(ident) > 1) == []
