@@ -12,7 +12,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -20,6 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.commands.wire import Command, command_topic, sign_command
 from edge.errors import UplinkError
 from edge.hub.config import HubMqttConfig
+from edge.hub.errand_client import errand_client
 
 
 class CommandNotSent(UplinkError):
@@ -50,24 +50,10 @@ def publish_command(
     Returns once the broker acknowledged it; CommandNotSent otherwise. A client id of
     its own: the serving hub's persistent session must not be taken over.
     """
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{config.effective_client_id}-command-{secrets.token_hex(4)}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-        reconnect_on_failure=False,
-    )
-    if config.username:
-        client.username_pw_set(config.username, config.password or None)
-    if config.tls:
-        try:
-            client.tls_set(
-                ca_certs=config.ca_file or None,
-                certfile=config.cert_file or None,
-                keyfile=config.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (ssl.SSLError, OSError) as error:
-            raise CommandNotSent(f"the MQTT TLS files cannot be used: {error}") from error
+    try:
+        client = errand_client(config, "command")
+    except (ssl.SSLError, OSError) as error:
+        raise CommandNotSent(f"the MQTT TLS files cannot be used: {error}") from error
     connected, acknowledged = threading.Event(), threading.Event()
     outcome: dict[str, ReasonCode] = {}
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import NameOID
 
+from edge.enrol.wire import REFUSAL_STATUS
 from edge.errors import BorneError
 from edge.lockdown import is_pin_hash
 
@@ -44,17 +45,8 @@ __all__ = [
     "printable",
 ]
 
-# The hub's refusal codes (contract of issue 12) and the HTTP status each comes with.
-REFUSAL_REASONS = {
-    "unknown_code": 403,
-    "expired_code": 403,
-    "used_code": 409,
-    "device_mismatch": 403,
-    "device_taken": 409,
-    "bad_request": 400,
-    "bad_csr": 400,
-    "not_enrolling": 503,
-}
+# The hub's refusal codes, and the HTTP status each comes with.
+REFUSAL_REASONS = REFUSAL_STATUS
 MAX_MESSAGE = 300  # characters of the hub's own words kept for the installer
 MAX_STORE_NAME = 200
 _TOPIC_LEVEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as edge.config's ids

@@ -13,17 +13,17 @@ import json
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import BorneError
 from edge.hub.config import HubMqttConfig
+from edge.hub.errand_client import errand_client
 from edge.hub.streams import StreamStore
 from edge.sync.messages import Stream
 
@@ -152,26 +152,11 @@ def publish_change_sets(
 
 
 def _client(config: HubMqttConfig, acknowledgements: _Acknowledgements) -> mqtt.Client:
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        # Its own id: the serving hub's session must not be taken over by an import.
-        client_id=f"{config.effective_client_id}-import-{uuid.uuid4().hex[:8]}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-        reconnect_on_failure=False,
-    )
+    try:
+        client = errand_client(config, "import")
+    except (ssl.SSLError, OSError) as error:
+        raise ChangePublishError(f"the MQTT TLS files cannot be used: {error}", 0) from error
     client.max_inflight_messages_set(config.inflight)
-    if config.username:
-        client.username_pw_set(config.username, config.password or None)
-    if config.tls:
-        try:
-            client.tls_set(
-                ca_certs=config.ca_file or None,
-                certfile=config.cert_file or None,
-                keyfile=config.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (ssl.SSLError, OSError) as error:
-            raise ChangePublishError(f"the MQTT TLS files cannot be used: {error}", 0) from error
     client.connect_timeout = PUBLISH_TIMEOUT
     client.on_connect = acknowledgements.on_connect
     client.on_publish = acknowledgements.on_publish

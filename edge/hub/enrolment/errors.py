@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
+from edge.enrol.wire import REFUSAL_STATUS
 from edge.errors import BorneError
 
 __all__ = ["EnrolmentRefused", "HubCAError"]
 
 # The wire code of each refusal, and the HTTP status it is answered with.
-HTTP_STATUS = {
-    "unknown_code": 403,
-    "expired_code": 403,
-    "used_code": 409,
-    "device_mismatch": 403,
-    "device_taken": 409,
-    "bad_request": 400,
-    "bad_csr": 400,
-    "not_enrolling": 503,
-}
+HTTP_STATUS = REFUSAL_STATUS
 
 
 class EnrolmentRefused(BorneError):
