@@ -127,6 +127,7 @@ class Runtime:
         # Takes a reading away from the session when it answers True: the installer's
         # panel reads its enrolment code with the shoppers' camera.
         self.divert: Callable[[Reading], bool] | None = None
+        self.diverted = 0  # readings taken away so far
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -210,7 +211,12 @@ class Runtime:
         while True:
             reading = await self._readings.get()
             if self.divert is not None and self.divert(reading):
-                continue  # the installer's, not a shopper's (an enrolment code)
+                # The installer's, not a shopper's (an enrolment code, a self-test's tap):
+                # no view follows, so whoever waits for one is told it went elsewhere.
+                self.diverted += 1
+                async with self._view_changed:
+                    self._view_changed.notify_all()
+                continue
             try:
                 await self.handle(reading)
             except Exception:
@@ -438,6 +444,12 @@ class Runtime:
     async def wait_for_change(self, since: int) -> SessionView:
         """Wait until a view newer than change number `since` has been shown."""
         return await self.wait_for_view(lambda _: self.changes > since)
+
+    async def wait_for_change_or_divert(self, since: int, diverted: int) -> bool:
+        """Wait for a view newer than `since` (True) or a reading diverted after the
+        first `diverted` (False), whichever comes first (callers bound the wait)."""
+        await self.wait_for_view(lambda _: self.changes > since or self.diverted > diverted)
+        return self.changes > since
 
     async def wait_for_view(self, predicate: Callable[[SessionView], bool]) -> SessionView:
         """Wait until the session's view satisfies `predicate` (callers bound the wait)."""

@@ -8,7 +8,6 @@ Beyond the steps a file may hold, the player takes two that tests give it direct
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -34,7 +33,6 @@ from kiosk.screens.search import key_id
 
 log = logging.getLogger(__name__)
 
-DIVERTED_WAIT = 1.5  # seconds a reading the installer took may still become a view
 STEP_TIMEOUT = 10.0
 SWIPE_MOVES = 8  # a finger's path is seen as a few moves, not one jump
 LAYOUT_FRAMES = 30  # at most, before a screenshot: a layout that never settles is shown as is
@@ -150,6 +148,7 @@ class JourneyPlayer:
         self.runtime = runtime
         self.simulators = simulators
         self.screenshots = screenshots
+        self._diverted = 0  # readings diverted when the step began (see _settle)
 
     async def play(self, steps: list[Step]) -> None:
         """Play every step, then close the kiosk."""
@@ -164,6 +163,7 @@ class JourneyPlayer:
 
     async def _play(self, step: Step) -> None:
         since = self.runtime.changes
+        self._diverted = self.runtime.diverted  # a reading the installer takes shows no view
         if step.kind == "tap_card":
             if self.simulators.card is None:
                 raise JourneyError("tap_card needs the simulated NFC reader")
@@ -334,15 +334,11 @@ class JourneyPlayer:
     async def _settle(self, since: int) -> None:
         """Wait for the runtime's next view, then for it to be drawn; a staff screen that
         waits on the hub's answer is settled once the answer (or its silence) is shown."""
-        if self.runtime.divert is not None:
-            # The installer's panel or its self-test may take the reading: no view follows.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DIVERTED_WAIT):
-                    await self.runtime.wait_for_change(since)
-            await next_frame()
-            return
         async with asyncio.timeout(STEP_TIMEOUT):
-            view = await self.runtime.wait_for_change(since)
+            if not await self.runtime.wait_for_change_or_divert(since, self._diverted):
+                await next_frame()  # taken by the installer's panel or its self-test
+                return
+            view = self.runtime.session.view
             while view.staff is not None and view.staff.notice is StaffNotice.WAITING:
                 view = await self.runtime.wait_for_change(self.runtime.changes)
             while self.app.drawn_change < self.runtime.changes:

@@ -42,17 +42,14 @@ STAFF_PIN = "4242"
 INSTALLER_PIN = "8642"
 CARD = "9250000000017"  # a demo loyalty card
 PANEL_BUTTONS = {"self_test", "enrol", "close_kiosk", "close_installer"}
-QUIET_SECONDS = 8  # [staff] lock_after: the panel closes by itself after it
+# [staff] lock_after: the panel closes by itself after it. Longer than what the journey
+# does between two touches, however slow the machine: the self-test's 20 s count as busy.
+QUIET_SECONDS = 25
 JOURNEY: list[dict[str, Any]] = [
     {"press": "staff"},
     *({"press": f"pin_{digit}"} for digit in "1111"),
     {"press": "pin_ok"},
     {"screenshot": "wrong_pin"},
-    *({"press": f"pin_{digit}"} for digit in INSTALLER_PIN),
-    {"press": "pin_ok"},
-    {"wait": QUIET_SECONDS + 1},
-    {"screenshot": "left_alone"},
-    {"press": "staff"},
     *({"press": f"pin_{digit}"} for digit in INSTALLER_PIN),
     {"press": "pin_ok"},
     {"wait": 0.5},
@@ -67,6 +64,12 @@ JOURNEY: list[dict[str, Any]] = [
     {"press": "close_installer"},
     {"tap_card": CARD},  # a shopper again
     {"screenshot": "shopper"},
+    # The installer opens the panel again and walks away.
+    {"press": "staff"},
+    *({"press": f"pin_{digit}"} for digit in INSTALLER_PIN),
+    {"press": "pin_ok"},
+    {"wait": QUIET_SECONDS + 1},
+    {"screenshot": "left_alone"},
     {"press": "staff"},
     *({"press": f"pin_{digit}"} for digit in STAFF_PIN),
     {"press": "pin_ok"},
