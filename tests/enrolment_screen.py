@@ -11,7 +11,8 @@ from pathlib import Path
 from edge.config import load_config
 from kiosk.launcher import prepare_kivy
 
-FRAMES_BEFORE_THE_SHOT = 1.5  # seconds: the layout settles, the camera's status arrives
+SETTLE_SECONDS = 1.5  # the layout settles, the camera's status arrives...
+SETTLE_FRAMES = 10  # ...and the screen has been drawn, however loaded the machine
 
 
 def main(config_path: Path, shot: Path) -> int:
@@ -22,12 +23,22 @@ def main(config_path: Path, shot: Path) -> int:
     from kiosk.enrolment_app import EnrolmentApp
 
     app = EnrolmentApp(config_path, config, locked=False)
+    frames = 0
+
+    def count(_: float) -> None:
+        nonlocal frames
+        frames += 1
+        if frames >= SETTLE_FRAMES:
+            counting.cancel()
+            Clock.schedule_once(take, 0)
 
     def take(_: float) -> None:
         app.root.export_to_png(str(shot))
         app.stop()
 
-    Clock.schedule_once(take, FRAMES_BEFORE_THE_SHOT)
+    counting = Clock.schedule_interval(count, 0)
+    counting.cancel()
+    Clock.schedule_once(lambda _: counting(), SETTLE_SECONDS)
     app.run()
     return 0 if shot.exists() else 1
 

@@ -3,7 +3,7 @@ platform (mosquitto and `borne hub`, the demo's feeds), resized from one display
 next (tests/staff_journey.py). A shopper calls an advisor and is told who comes; Léa badges
 in, gets her PIN wrong once, serves Camille's file, finds and hands over a click & collect
 order, takes another kiosk's call and ends; the next shopper sees the attract loop.
-Checked as on the shopper screens (tests/sized_checks.py): the main texts read by
+Checked as on the shopper screens (tests/test_kiosk_sizes.py): the main texts read by
 OCR, buttons whole, large and apart, no text cut, no empty quarter.
 
 The whole journey is played at the two sizes a store hangs most (a portrait totem and a
@@ -31,9 +31,9 @@ from edge.staff.view import AssistCall, Order, OrderLine
 from kiosk.journey import JourneyError, load_journey
 from kiosk.staff_words import amount, call_text, first_name, order_date, order_details
 from tests.conftest import ROOT, assert_no_card_number
-from tests.sized_checks import (
-    ALL_SIZES,
+from tests.test_kiosk_sizes import (
     BLANK_LIMIT,
+    SIZES,
     assert_buttons_whole_large_and_apart,
     largest_blank_share,
     listing,
@@ -41,8 +41,6 @@ from tests.sized_checks import (
     unit,
 )
 from tests.virtual_screen import virtual_screen
-
-SIZES = ALL_SIZES
 
 JOURNEYS = ROOT / "assets" / "journeys"
 FULL = ("1080x1920", "1920x1080")  # the whole journey, every screen read

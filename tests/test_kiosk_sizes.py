@@ -3,10 +3,6 @@ screens, tablets. One kiosk is resized from one display to the next (tests/sized
 and each screenshot is checked as a shopper would see it: the main texts read by OCR,
 every button whole on screen and large enough for a finger, no two buttons on top of
 each other, no text cut, and no large empty region on a screen meant for content.
-
-The checks are collected by two test modules, one per orientation
-(tests/test_kiosk_sizes_portrait.py, tests/test_kiosk_sizes_landscape.py), each naming
-its `SIZES`: the suite's two workers play one kiosk each, at the same time.
 """
 
 from __future__ import annotations
@@ -27,8 +23,9 @@ from numpy.typing import NDArray
 from tests.conftest import ROOT, assert_no_card_number
 from tests.virtual_screen import virtual_screen
 
-# The displays of every size test, as the staff screens' test plays them in one kiosk.
-ALL_SIZES = ("1080x1920", "2160x3840", "1920x1080", "3840x2160", "1280x800", "800x1280")
+pytestmark = pytest.mark.ui
+
+SIZES = ("1080x1920", "2160x3840", "1920x1080", "3840x2160", "1280x800", "800x1280")
 JOURNEY = ROOT / "assets" / "journeys" / "sizes.json"
 # What a shopper came to each screen for, as OCR must read it (French: the default).
 MAIN_TEXTS = {
@@ -61,16 +58,9 @@ OCR_SCALE = 1.5  # the 1280x800 screens' texts read best at 1.5 times their size
 LIGHT = 120  # grey level above which a pixel is text (the panels are under 70)
 
 
-def parametrize_sizes(metafunc: pytest.Metafunc) -> None:
-    """Each check taking a `size` runs once per size of the collecting module."""
-    if "size" in metafunc.fixturenames:
-        metafunc.parametrize("size", metafunc.module.SIZES)
-
-
 @pytest.fixture(scope="module")
-def sized_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    """The journey at every size of the collecting module, in one kiosk; its screenshots."""
-    sizes: tuple[str, ...] = request.module.SIZES
+def sized_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The journey at every size, in one kiosk; its screenshots folder."""
     base = tmp_path_factory.mktemp("sizes")
     config = base / "kiosk.toml"
     config.write_text(f'[storage]\ndata_dir = "{base / "data"}"\nsynchronous = "normal"\n')
@@ -78,7 +68,7 @@ def sized_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     # A screen large enough for the largest window, whichever way it is turned.
     with virtual_screen("3840x3840x24") as display:
         result = subprocess.run(
-            [*PLAY, str(config), str(JOURNEY), str(shots), *sizes],
+            [*PLAY, str(config), str(JOURNEY), str(shots), *SIZES],
             env={**os.environ, "DISPLAY": display, "KIVY_HOME": str(base / "kivy")},
             capture_output=True,
             text=True,
@@ -158,6 +148,7 @@ def test_blank_share_finds_an_empty_quarter() -> None:
     assert largest_blank_share(background) == pytest.approx(0.25, abs=0.02)
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_every_screen_says_what_it_is_for_at_every_size(sized_run: Path, size: str) -> None:
     for name, expected in MAIN_TEXTS.items():
         text = read(sized_run, size, name)
@@ -189,12 +180,14 @@ def assert_buttons_whole_large_and_apart(
             assert min(overlap) <= 0, f"{first} overlaps {second}"
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_every_button_is_whole_on_screen_large_and_apart(sized_run: Path, size: str) -> None:
     for name in ("attract", *MAIN_TEXTS, "large_text", *OVERLAYS):
         buttons = listing(sized_run, size, name, "buttons")
         assert_buttons_whole_large_and_apart(buttons, size, name)
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_no_text_is_cut_at_any_size(sized_run: Path, size: str) -> None:
     # Large text too: the product screen is the fullest, and the bar's words the longest.
     for name in ("attract", *MAIN_TEXTS, "large_text", *OVERLAYS):
@@ -203,6 +196,7 @@ def test_no_text_is_cut_at_any_size(sized_run: Path, size: str) -> None:
         assert not cut, f"{size} {name}: cut {cut}"
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_content_screens_use_their_space(sized_run: Path, size: str) -> None:
     for name in CONTENT:
         pixels = cv2.imread(str(sized_run / f"{size}-{name}.png"))
@@ -211,9 +205,7 @@ def test_content_screens_use_their_space(sized_run: Path, size: str) -> None:
         assert share <= BLANK_LIMIT, f"{size} {name}: a blank {share:.0%} of the screen"
 
 
-def test_buttons_under_a_modal_cannot_be_touched(
-    sized_run: Path, request: pytest.FixtureRequest
-) -> None:
+def test_buttons_under_a_modal_cannot_be_touched(sized_run: Path) -> None:
     # Each modal: its own control is reachable, what it covers is not.
     modals = {
         "reviews": "close_reviews",
@@ -221,7 +213,7 @@ def test_buttons_under_a_modal_cannot_be_touched(
         "accessibility": "close_accessibility",
         "idle": "continue",
     }
-    for size in request.module.SIZES:
+    for size in SIZES:
         for name, control in modals.items():
             ids = {button["id"] for button in listing(sized_run, size, name, "buttons")}
             assert control in ids, f"{size} {name}: {ids}"
