@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import Config, load_config
-from edge.doctor import CHECKS, DEFAULT_WAIT, CheckResult, Outcome, Report, run_doctor
+from edge.doctor import (
+    CHECKS,
+    DEFAULT_WAIT,
+    CheckResult,
+    DoctorSource,
+    Outcome,
+    Report,
+    Sending,
+    run_doctor,
+)
+from edge.doctor.runner import Progress
 
 COMMANDS = ("doctor",)  # the `borne` commands this module adds
 # What the installer does during the wait, for each device check.
@@ -108,16 +118,7 @@ async def _doctor(config: Config, args: argparse.Namespace) -> int:
         if asks:
             print(f"within {args.wait:.0f} s: {'; '.join(asks)}", file=sys.stderr, flush=True)
         plain = None if args.json else _plain_line
-        report = await run_doctor(
-            config,
-            source=source,
-            checks=args.only,
-            wait=args.wait,
-            calibrate=args.calibrate,
-            config_path=args.config,
-            progress=plain,
-        )
-        sending = await source.send(report)
+        report, sending = await _checked_and_sent(config, args, source, plain)
         sending_note = sending.note
         if args.json:
             document: dict[str, Any] = report.as_json()
@@ -130,6 +131,22 @@ async def _doctor(config: Config, args: argparse.Namespace) -> int:
         else:
             print(f"report: {sending_note}", flush=True)
     return 1 if report.failed else 0
+
+
+async def _checked_and_sent(
+    config: Config, args: argparse.Namespace, source: DoctorSource, progress: Progress | None
+) -> tuple[Report, Sending]:
+    """The checks the command line asked for, then their report queued for the platform."""
+    report = await run_doctor(
+        config,
+        source=source,
+        checks=args.only,
+        wait=args.wait,
+        calibrate=args.calibrate,
+        config_path=args.config,
+        progress=progress,
+    )
+    return report, await source.send(report)
 
 
 def _plain_line(check: str, found: CheckResult | None) -> None:
@@ -176,16 +193,7 @@ async def _in_terminal(
             states[check] = found
             live.update(table())
 
-        report = await run_doctor(
-            config,
-            source=source,
-            checks=args.only,
-            wait=args.wait,
-            calibrate=args.calibrate,
-            config_path=args.config,
-            progress=progress,
-        )
-        sending = await source.send(report)
+        report, sending = await _checked_and_sent(config, args, source, progress)
         live.update(Group(table(), Text(f"\nreport: {sending.note}")))
     verdict = "[bold red]a check failed[/]" if report.failed else "[bold green]ready[/]"
     console.print(verdict)
