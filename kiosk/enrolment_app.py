@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,11 @@ class EnrolmentApp(App):  # type: ignore[misc]
             self.camera.start()
 
     def _pin_typed(self, _: object, pin: str) -> None:
-        task = asyncio.ensure_future(self._check_pin(pin))
+        self._spawn(self._check_pin(pin))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run `coroutine` on the loop, held until done (the loop keeps weak references)."""
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -194,9 +199,7 @@ class EnrolmentApp(App):  # type: ignore[misc]
             return
         # Anything else the camera reads (a product held up by mistake) is said to be
         # no enrolment code by the flow itself.
-        task = asyncio.ensure_future(self._enrol(text))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._enrol(text))
 
     async def _enrol(self, text: str) -> None:
         self.panel.headline = self.tr._(ENROLLING)
