@@ -26,7 +26,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.config import MqttConfig
 from edge.events import EventDraft, EventSource, Priority
-from edge.outbox import Outbox, OutboxStore
+from edge.outbox import OutboxStore
+from edge.outbox_queue import Outbox
 from edge.uplink import Uplink
 from tests.mosquitto import Broker, free_port
 

@@ -30,7 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.config import MqttConfig, SyncConfig
 from edge.events import EventSource
-from edge.outbox import Outbox, OutboxStore
+from edge.outbox import OutboxStore
+from edge.outbox_queue import Outbox
 from edge.sync.cache import StreamCache
 from edge.sync.downlink import Downlink
 from edge.sync.messages import Stream

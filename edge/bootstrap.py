@@ -37,7 +37,8 @@ from edge.doctor.frames import FrameMeter
 from edge.errors import CatalogError, ConfigError
 from edge.events import EventSource
 from edge.lockdown import ExitLock
-from edge.outbox import Outbox, OutboxStore
+from edge.outbox import OutboxStore
+from edge.outbox_queue import Outbox
 from edge.presence import PresenceEngine
 from edge.privacy import CodePolicy
 from edge.pseudonym import Pseudonyms, load_secret

@@ -10,6 +10,9 @@ __all__ = [
     "ConfigError",
     "DeviceError",
     "InputError",
+    "OutboxBusyError",
+    "OutboxDamagedError",
+    "OutboxDiskFullError",
     "OutboxError",
     "OutboxFullError",
     "UplinkError",
@@ -33,6 +36,20 @@ class OutboxError(BorneError):
 
 class OutboxFullError(OutboxError):
     """The outbox is at its byte bound with only events that must never be shed."""
+
+
+class OutboxBusyError(OutboxError):
+    """Another connection holds the outbox's write lock (SQLite BUSY/LOCKED): transient,
+    the commit is tried again."""
+
+
+class OutboxDiskFullError(OutboxError):
+    """The disk under the outbox is full, or below its free-space margin, and shedding
+    left nothing to free: transient, the commit is tried again once room comes back."""
+
+
+class OutboxDamagedError(OutboxError):
+    """The outbox file is damaged (SQLite CORRUPT/NOTADB, or a failed integrity check)."""
 
 
 class CatalogError(BorneError):

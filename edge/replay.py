@@ -26,7 +26,8 @@ from typing import Any
 from paho.mqtt.properties import Properties
 
 from edge.errors import BorneError
-from edge.outbox import Outbox, shed_ranges
+from edge.outbox import shed_ranges
+from edge.outbox_queue import Outbox
 from edge.uplink import Response, Uplink
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ from edge.errors import OutboxError
 from edge.events import EventDraft
 from edge.intents import Intent
 from edge.lockdown import Attempt, ExitLock
-from edge.outbox import Outbox, StoredEvent
+from edge.outbox import StoredEvent
+from edge.outbox_queue import Outbox
 from edge.presence import PresenceEngine
 from edge.session import SessionView, ShopperSession
 from edge.staff.requests import StaffRequest

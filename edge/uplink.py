@@ -41,7 +41,8 @@ from edge.config import MqttConfig
 from edge.errors import OutboxError
 from edge.events import CONTENT_TYPE, EventSource, rfc3339
 from edge.log_once import RepeatedCondition
-from edge.outbox import LinkRecord, Outbox, StoredEvent
+from edge.outbox import LinkRecord, StoredEvent
+from edge.outbox_queue import Outbox
 from edge.refusals import Refusals
 from edge.supervision import supervised
 from edge.uplink_limits import BrokerLimits, publish_size

@@ -36,7 +36,8 @@ from edge.config import MqttConfig, load_config
 from edge.demo import DEMO_CATALOG, DEMO_SECRET
 from edge.events import EventDraft, EventSource
 from edge.hub.gaps import ReplayAnswerError, parse_replay_answer, within
-from edge.outbox import Outbox, OutboxStore
+from edge.outbox import OutboxStore
+from edge.outbox_queue import Outbox
 from edge.replay import (
     MAX_SEQUENCES,
     ReplayRequest,

@@ -14,7 +14,8 @@ from edge.bootstrap import build_runtime
 from edge.config import load_config
 from edge.errors import OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
-from edge.outbox import LinkRecord, Outbox, OutboxStore, describe_status, read_status
+from edge.outbox import LinkRecord, OutboxStore, describe_status, read_status
+from edge.outbox_queue import Outbox
 from edge.session import Screen
 from tests.conftest import write_config
 

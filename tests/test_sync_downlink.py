@@ -39,7 +39,8 @@ from edge.hub.resync import SyncResponder, device_store_lookup
 from edge.hub.service import HubService
 from edge.hub.store import SqliteEventStore
 from edge.hub.streams import StreamStore
-from edge.outbox import Outbox, OutboxStore
+from edge.outbox import OutboxStore
+from edge.outbox_queue import Outbox
 from edge.sync.cache import StreamCache
 from edge.sync.downlink import Downlink
 from edge.sync.messages import PUBLISHED_STREAMS, Stream

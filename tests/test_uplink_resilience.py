@@ -29,7 +29,8 @@ from devices.backoff import Backoff
 from edge.config import MqttConfig
 from edge.errors import OutboxError
 from edge.events import EventDraft, EventSource, Priority
-from edge.outbox import Outbox, OutboxStore
+from edge.outbox import OutboxStore
+from edge.outbox_queue import Outbox
 from edge.refusals import Refusals
 from edge.uplink import Uplink
 from edge.uplink_limits import MQTT_MAX_KEEPALIVE, BrokerLimits
