@@ -237,8 +237,11 @@ async def kiosk(folder: Path, port: int, config: SyncConfig = FAST) -> AsyncIter
         cache.close()
 
 
-async def until(predicate: Callable[[], bool], within: float = 30.0) -> None:
-    """Wait until `predicate()` holds (checked off the loop: it reads SQLite)."""
+async def until(predicate: Callable[[], bool], within: float = 120.0) -> None:
+    """Wait until `predicate()` holds (checked off the loop: it reads SQLite).
+
+    The deadline only stops a test that would hang: on a machine whose other core renders
+    a 4K kiosk, a hub's first answer has taken over 30 s."""
     async with asyncio.timeout(within):
         while not await asyncio.to_thread(predicate):  # noqa: ASYNC110 - watched from outside
             await asyncio.sleep(0.05)
