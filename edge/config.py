@@ -132,7 +132,7 @@ class MqttConfig(_Section):
     key_file: str = ""
     inflight: Annotated[int, Field(ge=1, le=1000)] = 20
     reconnect_min: Backoff = 0.5
-    reconnect_max: Backoff = 60.0
+    reconnect_max: Backoff = 10.0  # what a kiosk waits at most once the broker is back
 
     @model_validator(mode="after")
     def _keys_agree(self) -> MqttConfig:
