@@ -133,6 +133,7 @@ class _Asked:
     device_id: str
     ranges: tuple[tuple[int, int], ...]
     at: float
+    epoch: str  # the stream the ranges belong to: what the device answers is of it
 
 
 class GapAsker:
@@ -189,7 +190,7 @@ class GapAsker:
         properties.PayloadFormatIndicator = 1
         payload = json.dumps({"ranges": [list(run) for run in ask.ranges]}).encode()
         if publish(replay_request_topic(ask.device_id), payload, properties):
-            self._asked[correlation] = _Asked(ask.device_id, ask.ranges, self._clock())
+            self._asked[correlation] = _Asked(ask.device_id, ask.ranges, self._clock(), ask.epoch)
             self.counters.asks += 1
             log.info("hub: asked %s again for %d range(s)", ask.device_id, len(ask.ranges))
 
@@ -216,7 +217,7 @@ class GapAsker:
         missing = within(answer.missing, asked.ranges)
         if missing:
             try:
-                await asyncio.to_thread(self._store.expire, asked.device_id, missing)
+                await asyncio.to_thread(self._store.expire, asked.device_id, missing, asked.epoch)
             except HubStoreError as error:  # the gap stays open: asked again later
                 log.warning(
                     "hub: cannot record what %s no longer keeps: %s", asked.device_id, error

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -40,10 +41,12 @@ class SqlEventStore(ABC):
     """The `EventStore` on a database that speaks the ledger's SQL.
 
     One object may be shared by threads: each call runs alone on its connection.
+    `clock` is the wall clock shared by the hub processes: when streams advanced.
     """
 
-    def __init__(self, ledger: SqlLedger) -> None:
+    def __init__(self, ledger: SqlLedger, clock: Callable[[], float] = time.time) -> None:
         self._ledger = ledger
+        self._clock = clock
 
     @abstractmethod
     def _writing(self, what: str) -> AbstractContextManager[None]:
@@ -63,7 +66,7 @@ class SqlEventStore(ABC):
         if not valid:
             return IngestResult(stored=0, duplicates=0, refused=refused)
         with self._writing("storing events"):
-            stored, duplicates = ingest_batch(self._ledger, valid)
+            stored, duplicates = ingest_batch(self._ledger, valid, self._clock())
         return IngestResult(stored=stored, duplicates=duplicates, refused=refused)
 
     def set_device_state(self, device_id: str, state: str, boot: int | None, at: datetime) -> None:
@@ -112,15 +115,23 @@ class SqlEventStore(ABC):
             for device_id in self._ledger.devices_with_open_gaps():
                 if self._ledger.claim_ask(device_id, hub_id, now, now - ask_after, now - ask_every):
                     gaps = self._ledger.gaps(device_id, GapState.OPEN)
-                    claimed.append(ReplayAsk(device_id, gaps[0].store_id, bounded(gaps)))
+                    # Only the current epoch has open gaps; one ask names one epoch.
+                    epoch = gaps[-1].epoch
+                    gaps = [gap for gap in gaps if gap.epoch == epoch]
+                    claimed.append(
+                        ReplayAsk(device_id, gaps[0].store_id, bounded(gaps), epoch=epoch)
+                    )
         return claimed
 
-    def expire(self, device_id: str, ranges: Sequence[tuple[int, int]]) -> None:
-        """The device no longer keeps these sequences: what is still open becomes expired."""
+    def expire(
+        self, device_id: str, ranges: Sequence[tuple[int, int]], epoch: str | None = None
+    ) -> None:
+        """The device no longer keeps these sequences of `epoch` (None: its current one):
+        what is still open of them becomes expired."""
         if not re.fullmatch(TOPIC_LEVEL, device_id):
             raise MalformedStateError("device", "not one MQTT topic level")
         with self._writing("expiring what a device no longer keeps"):
-            expire_runs(self._ledger, device_id, ranges)
+            expire_runs(self._ledger, device_id, ranges, epoch)
 
     def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:
         """The store's advisor calls, takes and session ends from `since` on, oldest first."""

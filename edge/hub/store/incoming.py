@@ -19,6 +19,13 @@ from edge.events import SEQUENCE_DIGITS
 from edge.hub.store.errors import MalformedEventError
 
 SHED_REPORT_TYPE = "io.borne.outbox.shed"
+# Sequences the kiosk set aside as damaged: a gap it explains, like a shed one.
+QUARANTINE_REPORT_TYPE = "io.borne.outbox.quarantined"
+# The first event of every stream epoch after a device's very first one.
+EPOCH_EVENT_TYPE = "io.borne.outbox.epoch"
+EPOCH_REASONS = ("new", "wal_lost", "damaged")
+# The epoch of events from kiosks older than stream epochs.
+NO_EPOCH = ""
 MAX_EVENT_BYTES = 256 * 1024  # far above any event a kiosk drafts; bounds what we parse
 MAX_SEQUENCE = 2**63 - 1  # PostgreSQL's BIGINT
 MAX_TYPE_LENGTH = 200
@@ -29,6 +36,7 @@ _SOURCE = re.compile(rf"/stores/({TOPIC_LEVEL})/devices/({TOPIC_LEVEL})")
 _TYPE = re.compile(r"io\.borne\.[A-Za-z0-9_.-]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SEQUENCE = re.compile(rf"[0-9]{{{SEQUENCE_DIGITS}}}")
+_EPOCH = re.compile(r"[0-9a-f]{32}")
 
 RawEvent = bytes | str | Mapping[str, Any]
 
@@ -45,6 +53,11 @@ class IncomingEvent:
     time: datetime  # timezone-aware
     json: str  # the whole event, as stored
     shed: tuple[tuple[int, int], ...] = ()  # for a shed report: the [first, last] runs it names
+    # The stream its sequence belongs to: a new epoch starts at 1 again (a replaced
+    # outbox, or a second kiosk under the same id). NO_EPOCH for older kiosks.
+    epoch: str = NO_EPOCH
+    # For an epoch event: the epoch this one replaced, if the kiosk knew it.
+    previous_epoch: str | None = None
 
     @property
     def source(self) -> str:
@@ -62,7 +75,10 @@ def parse_event(raw: RawEvent) -> IncomingEvent:
     if len(event_type) > MAX_TYPE_LENGTH or not _TYPE.fullmatch(event_type):
         raise MalformedEventError("type", "must be reverse-DNS under io.borne.")
     sequence = _sequence(event.get("sequence"))
-    shed = _shed_runs(event.get("data"), sequence) if event_type == SHED_REPORT_TYPE else ()
+    epoch = _epoch(event)
+    explained = event_type in (SHED_REPORT_TYPE, QUARANTINE_REPORT_TYPE)
+    shed = _shed_runs(event.get("data"), sequence) if explained else ()
+    previous = _previous_epoch(event.get("data")) if event_type == EPOCH_EVENT_TYPE else None
     try:
         stored = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         size = len(stored.encode())
@@ -79,6 +95,8 @@ def parse_event(raw: RawEvent) -> IncomingEvent:
         time=_time(event.get("time")),
         json=stored,
         shed=shed,
+        epoch=epoch,
+        previous_epoch=previous,
     )
 
 
@@ -131,6 +149,26 @@ def _sequence(value: object) -> int:
     if not 1 <= sequence <= MAX_SEQUENCE:
         raise MalformedEventError("sequence", f"must be between 1 and {MAX_SEQUENCE}")
     return sequence
+
+
+def _epoch(event: Mapping[str, Any]) -> str:
+    """The `streamepoch` extension: absent for older kiosks, else 32 lowercase hex."""
+    if "streamepoch" not in event:
+        return NO_EPOCH
+    value = event["streamepoch"]
+    if not isinstance(value, str) or not _EPOCH.fullmatch(value):
+        raise MalformedEventError("streamepoch", "must be 32 lowercase hexadecimal digits")
+    return value
+
+
+def _previous_epoch(data: object) -> str | None:
+    """The epoch an `io.borne.outbox.epoch` event says it replaced (None: a new file)."""
+    if not isinstance(data, Mapping) or data.get("reason") not in EPOCH_REASONS:
+        raise MalformedEventError("data.reason", f"must be one of {', '.join(EPOCH_REASONS)}")
+    previous = data.get("previous_epoch")
+    if previous is not None and not (isinstance(previous, str) and _EPOCH.fullmatch(previous)):
+        raise MalformedEventError("data.previous_epoch", "must be null or 32 lowercase hex")
+    return previous
 
 
 def _time(value: object) -> datetime:

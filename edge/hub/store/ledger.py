@@ -1,5 +1,8 @@
 """The store's rows, read and written in SQL that SQLite and PostgreSQL both speak.
 
+A device's sequences are followed per stream epoch (`streams`): each epoch starts at
+1, and its gaps and shed reports are its own.
+
 A `Dialect` carries the little that differs (row locks, how times are kept);
 placeholders are sqlite3's `?`, which the PostgreSQL backend turns into `%s`.
 Every method runs inside the caller's transaction.
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from edge.hub.store.epochs import StreamRow
 from edge.hub.store.incoming import IncomingEvent
 from edge.hub.store.model import DeviceStatus, Gap, GapCount, StoredEvent
 from edge.hub.store.ranges import GapState, Run
@@ -35,13 +39,23 @@ class DeviceRow:
 
     device_id: str
     store_id: str | None
-    highest: int
+    highest: int  # of the current epoch's stream, as are the two below
     last_contiguous: int
     events_stored: int
     duplicates_dropped: int
+    epoch: str  # the current stream epoch: the one first heard last
+    twins: str | None  # "older newer": two epochs advancing at once, or None
+    twins_at: float | None  # when they last did
 
 
-_DEVICE_FIGURES = "device_id, store_id, highest, last_contiguous, events_stored, duplicates_dropped"
+_DEVICE_FIGURES = (
+    "device_id, store_id, highest, last_contiguous, events_stored, duplicates_dropped,"
+    " epoch, twins, twins_at"
+)
+_STREAM_FIGURES = (
+    "device_id, epoch, rank, highest, last_contiguous, first_seen_at, advanced_at,"
+    " closed_by, previous"
+)
 
 
 # The events the stores' advisor call queues are made of (edge.hub.assist_queue). The
@@ -102,15 +116,62 @@ class SqlLedger:
         """Write a device's figures back."""
         self._execute(
             "UPDATE devices SET store_id = ?, highest = ?, last_contiguous = ?,"
-            " events_stored = ?, duplicates_dropped = ? WHERE device_id = ?",
+            " events_stored = ?, duplicates_dropped = ?, epoch = ?, twins = ?, twins_at = ?"
+            " WHERE device_id = ?",
             [
                 row.store_id,
                 row.highest,
                 row.last_contiguous,
                 row.events_stored,
                 row.duplicates_dropped,
+                row.epoch,
+                row.twins,
+                row.twins_at,
                 row.device_id,
             ],
+        )
+
+    def streams(self, device_id: str) -> list[StreamRow]:
+        """The device's stream epochs, oldest first (by when the hub first heard them)."""
+        found = self._execute(
+            # Constant fragments only (S608): every value is a bound parameter.
+            f"SELECT {_STREAM_FIGURES} FROM streams WHERE device_id = ?"  # noqa: S608
+            " ORDER BY rank",
+            [device_id],
+        )
+        return [StreamRow(*row) for row in found]
+
+    def save_stream(self, row: StreamRow) -> None:
+        """Write a stream's figures (its device's row is locked by the caller)."""
+        self._execute(
+            # Constant fragments only (S608): every value is a bound parameter.
+            f"INSERT INTO streams ({_STREAM_FIGURES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+            " ON CONFLICT (device_id, epoch) DO UPDATE SET rank = excluded.rank,"
+            " highest = excluded.highest, last_contiguous = excluded.last_contiguous,"
+            " first_seen_at = excluded.first_seen_at, advanced_at = excluded.advanced_at,"
+            " closed_by = excluded.closed_by, previous = excluded.previous",
+            [
+                row.device_id,
+                row.epoch,
+                row.rank,
+                row.highest,
+                row.last_contiguous,
+                row.first_seen_at,
+                row.advanced_at,
+                row.closed_by,
+                row.previous,
+            ],
+        )
+
+    def supersede_open(self, device_id: str, epoch: str) -> None:
+        """The device left this epoch: its open runs can no longer be asked for.
+
+        No two open runs touch, so no two runs made superseded here touch either.
+        """
+        self._execute(
+            "UPDATE gaps SET state = 'superseded'"
+            " WHERE device_id = ? AND epoch = ? AND state = 'open'",
+            [device_id, epoch],
         )
 
     def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:
@@ -152,8 +213,8 @@ class SqlLedger:
     def insert_event(self, event: IncomingEvent) -> bool:
         """Store the event; False if (source, id) was already stored."""
         inserted = self._execute(
-            "INSERT INTO events (source, id, device_id, type, sequence, time, event)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING sequence",
+            "INSERT INTO events (source, id, device_id, type, sequence, time, event, epoch)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING sequence",
             [
                 event.source,
                 event.id,
@@ -162,63 +223,72 @@ class SqlLedger:
                 event.sequence,
                 self._dialect.time_in(event.time),
                 event.json,
+                event.epoch,
             ],
         )
         return bool(inserted)
 
-    def runs_near(self, device_id: str, first: int, last: int) -> list[Run]:
-        """The device's gap runs that overlap or touch first..last."""
+    def runs_near(self, device_id: str, epoch: str, first: int, last: int) -> list[Run]:
+        """The stream's gap runs that overlap or touch first..last."""
         found = self._execute(
-            "SELECT first_sequence, last_sequence, state FROM gaps"
-            " WHERE device_id = ? AND last_sequence >= ? AND first_sequence <= ?",
-            [device_id, first - 1, last + 1],
+            "SELECT first_sequence, last_sequence, state FROM gaps WHERE device_id = ?"
+            " AND epoch = ? AND last_sequence >= ? AND first_sequence <= ?",
+            [device_id, epoch, first - 1, last + 1],
         )
         return sorted(Run(low, high, GapState(state)) for low, high, state in found)
 
-    def replace_runs(self, device_id: str, old: Sequence[Run], new: Sequence[Run]) -> None:
-        """Put `new` where `old` was."""
+    def replace_runs(
+        self, device_id: str, epoch: str, old: Sequence[Run], new: Sequence[Run]
+    ) -> None:
+        """Put `new` where `old` was, in the stream."""
         for run in old:
             self._execute(
-                "DELETE FROM gaps WHERE device_id = ? AND first_sequence = ?",
-                [device_id, run.first],
+                "DELETE FROM gaps WHERE device_id = ? AND epoch = ? AND first_sequence = ?",
+                [device_id, epoch, run.first],
             )
         for run in new:
             self._execute(
-                "INSERT INTO gaps (device_id, first_sequence, last_sequence, state)"
-                " VALUES (?, ?, ?, ?)",
-                [device_id, run.first, run.last, run.state.value],
+                "INSERT INTO gaps (device_id, epoch, first_sequence, last_sequence, state)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [device_id, epoch, run.first, run.last, run.state.value],
             )
 
-    def shed_near(self, device_id: str, first: int, last: int) -> list[tuple[int, int]]:
-        """Spans named shed by the device's reports that overlap or touch first..last."""
+    def shed_near(self, device_id: str, epoch: str, first: int, last: int) -> list[tuple[int, int]]:
+        """Spans named shed by the stream's reports that overlap or touch first..last."""
         found = self._execute(
-            "SELECT first_sequence, last_sequence FROM shed_reported"
-            " WHERE device_id = ? AND last_sequence >= ? AND first_sequence <= ?",
-            [device_id, first - 1, last + 1],
+            "SELECT first_sequence, last_sequence FROM shed_reported WHERE device_id = ?"
+            " AND epoch = ? AND last_sequence >= ? AND first_sequence <= ?",
+            [device_id, epoch, first - 1, last + 1],
         )
         return sorted((low, high) for low, high in found)
 
     def replace_shed(
-        self, device_id: str, old: Sequence[tuple[int, int]], new: Sequence[tuple[int, int]]
+        self,
+        device_id: str,
+        epoch: str,
+        old: Sequence[tuple[int, int]],
+        new: Sequence[tuple[int, int]],
     ) -> None:
-        """Put the spans `new` where `old` were."""
+        """Put the spans `new` where `old` were, in the stream."""
         for first, _ in old:
             self._execute(
-                "DELETE FROM shed_reported WHERE device_id = ? AND first_sequence = ?",
-                [device_id, first],
+                "DELETE FROM shed_reported"
+                " WHERE device_id = ? AND epoch = ? AND first_sequence = ?",
+                [device_id, epoch, first],
             )
         for first, last in new:
             self._execute(
-                "INSERT INTO shed_reported (device_id, first_sequence, last_sequence)"
-                " VALUES (?, ?, ?)",
-                [device_id, first, last],
+                "INSERT INTO shed_reported (device_id, epoch, first_sequence, last_sequence)"
+                " VALUES (?, ?, ?, ?)",
+                [device_id, epoch, first, last],
             )
 
-    def first_open(self, device_id: str) -> int | None:
-        """The lowest sequence of the device still missing for no known reason."""
+    def first_open(self, device_id: str, epoch: str) -> int | None:
+        """The lowest sequence of the stream still missing for no known reason."""
         ((lowest,),) = self._execute(
-            "SELECT MIN(first_sequence) FROM gaps WHERE device_id = ? AND state = 'open'",
-            [device_id],
+            "SELECT MIN(first_sequence) FROM gaps"
+            " WHERE device_id = ? AND epoch = ? AND state = 'open'",
+            [device_id, epoch],
         )
         return None if lowest is None else int(lowest)
 
@@ -281,10 +351,13 @@ class SqlLedger:
         found = self._execute(
             "SELECT d.device_id, d.store_id, d.highest, d.last_contiguous,"  # noqa: S608
             " d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at,"
+            " d.epoch, d.twins, d.twins_at,"
+            " (SELECT COUNT(*) FROM streams s WHERE s.device_id = d.device_id),"
             " g.state, COUNT(g.state), SUM(g.last_sequence - g.first_sequence + 1)"
             f" FROM devices d LEFT JOIN gaps g ON g.device_id = d.device_id {where}"
             " GROUP BY d.device_id, d.store_id, d.highest, d.last_contiguous,"
-            " d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at, g.state"
+            " d.events_stored, d.duplicates_dropped, d.state, d.boot, d.state_at,"
+            " d.epoch, d.twins, d.twins_at, g.state"
             " ORDER BY d.device_id",
             params,
         )
@@ -299,7 +372,8 @@ class SqlLedger:
         ]
 
     def _status(self, device: tuple[Any, ...], counts: dict[str, GapCount]) -> DeviceStatus:
-        device_id, store_id, highest, contiguous, stored, duplicates, state, boot, at = device
+        device_id, store_id, highest, contiguous, stored, duplicates, state, boot, at = device[:9]
+        epoch, twins, twins_at, epochs = device[9:]
         return DeviceStatus(
             device_id=device_id,
             store_id=store_id,
@@ -314,6 +388,12 @@ class SqlLedger:
             state=state,
             boot=boot,
             state_at=None if at is None else self._dialect.time_out(at),
+            epoch=epoch,
+            epochs=int(epochs),
+            superseded=counts.get(GapState.SUPERSEDED.value, GapCount()),
+            # Kept as "older newer", "-" for the epoch of kiosks without one.
+            twin_epochs=tuple("" if e == "-" else e for e in twins.split()) if twins else (),
+            twins_seen_at=None if twins_at is None else float(twins_at),
         )
 
     def gaps(self, device_id: str | None, state: GapState | None) -> list[Gap]:
@@ -329,11 +409,12 @@ class SqlLedger:
         found = self._execute(
             # Constant fragments only (S608): every value is a bound parameter.
             "SELECT g.device_id, d.store_id, g.first_sequence, g.last_sequence,"  # noqa: S608
-            f" g.state FROM gaps g JOIN devices d ON d.device_id = g.device_id {where}"
-            " ORDER BY g.device_id, g.first_sequence",
+            f" g.state, g.epoch FROM gaps g JOIN devices d ON d.device_id = g.device_id"
+            " LEFT JOIN streams s ON s.device_id = g.device_id AND s.epoch = g.epoch"
+            f" {where} ORDER BY g.device_id, s.rank, g.first_sequence",
             params,
         )
         return [
-            Gap(device, store, first, last, GapState(run))
-            for device, store, first, last, run in found
+            Gap(device, store, first, last, GapState(run), epoch)
+            for device, store, first, last, run, epoch in found
         ]

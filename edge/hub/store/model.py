@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from edge.hub.store.errors import MalformedEventError
-from edge.hub.store.incoming import IncomingEvent, RawEvent
+from edge.hub.store.incoming import NO_EPOCH, IncomingEvent, RawEvent
 from edge.hub.store.ranges import GapState
 
 
@@ -38,6 +38,7 @@ class Gap:
     first: int
     last: int
     state: GapState
+    epoch: str = NO_EPOCH  # the stream the sequences belong to
 
     @property
     def size(self) -> int:
@@ -70,6 +71,12 @@ class DeviceStatus:
     state: str | None  # the retained `online` / `offline`, None if never heard
     boot: int | None
     state_at: datetime | None
+    epoch: str = NO_EPOCH  # the current stream epoch; the figures above are its own
+    epochs: int = 0  # how many stream epochs the hub has heard from this device
+    superseded: GapCount = GapCount()  # missing from epochs the device has left
+    # Two epochs advancing at once: two kiosks publish under this one identity.
+    twin_epochs: tuple[str, ...] = ()
+    twins_seen_at: float | None = None  # when both last advanced (hub's wall clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ class ReplayAsk:
     device_id: str
     store_id: str
     ranges: tuple[tuple[int, int], ...]  # [first, last], in order, within the ask's bounds
+    epoch: str = NO_EPOCH  # the stream the ranges belong to: the device's current one
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +138,11 @@ class EventStore(Protocol):
         older than `ask_after` and not asked for in the last `ask_every` seconds."""
         ...
 
-    def expire(self, device_id: str, ranges: Sequence[tuple[int, int]]) -> None:
-        """The device no longer keeps these sequences: what is still open becomes expired."""
+    def expire(
+        self, device_id: str, ranges: Sequence[tuple[int, int]], epoch: str | None = None
+    ) -> None:
+        """The device no longer keeps these sequences of `epoch` (None: its current one):
+        what is still open of them becomes expired."""
         ...
 
     def assist_events(self, store_id: str, since: datetime) -> list[StoredEvent]:

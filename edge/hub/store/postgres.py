@@ -9,7 +9,8 @@ device order, so two batches never deadlock), and events are inserted with
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -31,8 +32,10 @@ _SCHEMA = (
         sequence  BIGINT      NOT NULL,
         time      TIMESTAMPTZ NOT NULL,
         event     JSON        NOT NULL,
+        epoch     TEXT        NOT NULL DEFAULT '',
         PRIMARY KEY (source, id)
     )""",
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS epoch TEXT NOT NULL DEFAULT ''",
     "CREATE INDEX IF NOT EXISTS events_by_device ON events (device_id, sequence)",
     ASSIST_INDEX,
     STAFF_SESSION_INDEX,
@@ -45,14 +48,38 @@ _SCHEMA = (
         duplicates_dropped BIGINT NOT NULL DEFAULT 0,
         state              TEXT,
         boot               BIGINT,
-        state_at           TIMESTAMPTZ
+        state_at           TIMESTAMPTZ,
+        epoch              TEXT   NOT NULL DEFAULT '',
+        twins              TEXT,
+        twins_at           DOUBLE PRECISION
     )""",
+    "ALTER TABLE devices ADD COLUMN IF NOT EXISTS epoch TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE devices ADD COLUMN IF NOT EXISTS twins TEXT",
+    "ALTER TABLE devices ADD COLUMN IF NOT EXISTS twins_at DOUBLE PRECISION",
+    """CREATE TABLE IF NOT EXISTS streams (
+        device_id       TEXT   NOT NULL,
+        epoch           TEXT   NOT NULL,
+        rank            BIGINT NOT NULL,
+        highest         BIGINT NOT NULL DEFAULT 0,
+        last_contiguous BIGINT NOT NULL DEFAULT 0,
+        first_seen_at   DOUBLE PRECISION,
+        advanced_at     DOUBLE PRECISION,
+        closed_by       TEXT,
+        previous        TEXT,
+        PRIMARY KEY (device_id, epoch)
+    )""",
+    # A device heard before stream epochs has one stream, the epoch "" (its old figures).
+    """INSERT INTO streams (device_id, epoch, rank, highest, last_contiguous)
+        SELECT device_id, '', 1, highest, last_contiguous FROM devices d WHERE highest > 0
+        AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.device_id = d.device_id)""",
     """CREATE TABLE IF NOT EXISTS gaps (
         device_id      TEXT   NOT NULL,
+        epoch          TEXT   NOT NULL DEFAULT '',
         first_sequence BIGINT NOT NULL,
         last_sequence  BIGINT NOT NULL,
-        state          TEXT   NOT NULL CHECK (state IN ('open', 'shed', 'recovered', 'expired')),
-        PRIMARY KEY (device_id, first_sequence)
+        state          TEXT   NOT NULL
+            CHECK (state IN ('open', 'shed', 'recovered', 'expired', 'superseded')),
+        PRIMARY KEY (device_id, epoch, first_sequence)
     )""",
     """CREATE TABLE IF NOT EXISTS asks (
         device_id  TEXT             PRIMARY KEY,
@@ -61,22 +88,40 @@ _SCHEMA = (
         asked_by   TEXT,
         asks       BIGINT           NOT NULL DEFAULT 0
     )""",
-    # A store made before gaps could expire gets the new check (named as PostgreSQL
-    # named the old one).
+    # A store made before gaps could expire or be superseded gets the new check (named
+    # as PostgreSQL named the old one).
     """DO $$ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'gaps_state_check'
-                       AND pg_get_constraintdef(oid) LIKE '%expired%') THEN
+                       AND pg_get_constraintdef(oid) LIKE '%superseded%') THEN
             ALTER TABLE gaps DROP CONSTRAINT IF EXISTS gaps_state_check;
             ALTER TABLE gaps ADD CONSTRAINT gaps_state_check
-                CHECK (state IN ('open', 'shed', 'recovered', 'expired'));
+                CHECK (state IN ('open', 'shed', 'recovered', 'expired', 'superseded'));
         END IF;
     END $$""",
     """CREATE TABLE IF NOT EXISTS shed_reported (
         device_id      TEXT   NOT NULL,
+        epoch          TEXT   NOT NULL DEFAULT '',
         first_sequence BIGINT NOT NULL,
         last_sequence  BIGINT NOT NULL,
-        PRIMARY KEY (device_id, first_sequence)
+        PRIMARY KEY (device_id, epoch, first_sequence)
     )""",
+    # A store made before stream epochs: its gaps and shed spans go to the epoch "",
+    # and are keyed by epoch from now on.
+    *(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS epoch TEXT NOT NULL DEFAULT ''"
+        for table in ("gaps", "shed_reported")
+    ),
+    *(
+        f"""DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{table}_pkey'
+                       AND pg_get_constraintdef(oid) LIKE '%epoch%') THEN
+            ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey;
+            ALTER TABLE {table} ADD CONSTRAINT {table}_pkey
+                PRIMARY KEY (device_id, epoch, first_sequence);
+        END IF;
+    END $$"""  # noqa: S608 - two constant table names
+        for table in ("gaps", "shed_reported")
+    ),
 )
 # CREATE ... IF NOT EXISTS is not safe against a concurrent CREATE of the same
 # table: hub processes starting together take turns on this advisory lock.
@@ -108,12 +153,12 @@ class PostgresEventStore(SqlEventStore):
     meets it with a retryable `HubStoreError`; the next call connects again.
     """
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time) -> None:
         self._dsn = dsn
         self._lock = threading.Lock()
         self._closed = False
         self._db = self._connect()
-        super().__init__(SqlLedger(self._execute, _DIALECT))
+        super().__init__(SqlLedger(self._execute, _DIALECT), clock)
 
     def _connect(self) -> psycopg.Connection[TupleRow]:
         with _translated("opening the PostgreSQL event store"):

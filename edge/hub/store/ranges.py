@@ -19,6 +19,9 @@ class GapState(StrEnum):
     SHED = "shed"  # dropped by the kiosk on purpose, named by an outbox.shed report
     RECOVERED = "recovered"  # missing for a while, then arrived
     EXPIRED = "expired"  # asked for again, and the device no longer keeps it: lost for good
+    # Missing from a stream the device left for a newer epoch (its outbox was replaced):
+    # nobody can be asked for it any more, and the new epoch says why.
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True, order=True)

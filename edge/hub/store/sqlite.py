@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
     sequence  INTEGER NOT NULL,
     time      TEXT    NOT NULL,
     event     TEXT    NOT NULL,
+    epoch     TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (source, id)
 );
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device_id, sequence);
@@ -46,15 +48,24 @@ CREATE TABLE IF NOT EXISTS devices (
     duplicates_dropped INTEGER NOT NULL DEFAULT 0,
     state              TEXT,
     boot               INTEGER,
-    state_at           TEXT
+    state_at           TEXT,
+    epoch              TEXT    NOT NULL DEFAULT '',
+    twins              TEXT,
+    twins_at           REAL
 );
-CREATE TABLE IF NOT EXISTS gaps (
-    device_id      TEXT    NOT NULL,
-    first_sequence INTEGER NOT NULL,
-    last_sequence  INTEGER NOT NULL,
-    state          TEXT    NOT NULL CHECK (state IN ('open', 'shed', 'recovered', 'expired')),
-    PRIMARY KEY (device_id, first_sequence)
+CREATE TABLE IF NOT EXISTS streams (
+    device_id       TEXT    NOT NULL,
+    epoch           TEXT    NOT NULL,
+    rank            INTEGER NOT NULL,
+    highest         INTEGER NOT NULL DEFAULT 0,
+    last_contiguous INTEGER NOT NULL DEFAULT 0,
+    first_seen_at   REAL,
+    advanced_at     REAL,
+    closed_by       TEXT,
+    previous        TEXT,
+    PRIMARY KEY (device_id, epoch)
 );
+{gaps_table};
 CREATE TABLE IF NOT EXISTS asks (
     device_id  TEXT    PRIMARY KEY,
     noticed_at REAL    NOT NULL,
@@ -62,19 +73,43 @@ CREATE TABLE IF NOT EXISTS asks (
     asked_by   TEXT,
     asks       INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS shed_reported (
+{shed_table};
+"""
+
+_GAPS_TABLE = """CREATE TABLE IF NOT EXISTS gaps (
     device_id      TEXT    NOT NULL,
+    epoch          TEXT    NOT NULL DEFAULT '',
     first_sequence INTEGER NOT NULL,
     last_sequence  INTEGER NOT NULL,
-    PRIMARY KEY (device_id, first_sequence)
-);
-""".replace("{assist_index}", ASSIST_INDEX).replace("{staff_index}", STAFF_SESSION_INDEX)
-
-# A store made before gaps could expire: its gaps table is rebuilt with the new check.
-_ALLOW_EXPIRED = (
-    "ALTER TABLE gaps RENAME TO gaps_before_expired;"  # noqa: S608 - constant text only
-    + _SCHEMA
-    + "INSERT INTO gaps SELECT * FROM gaps_before_expired; DROP TABLE gaps_before_expired;"
+    state          TEXT    NOT NULL
+        CHECK (state IN ('open', 'shed', 'recovered', 'expired', 'superseded')),
+    PRIMARY KEY (device_id, epoch, first_sequence)
+)"""
+_SHED_TABLE = """CREATE TABLE IF NOT EXISTS shed_reported (
+    device_id      TEXT    NOT NULL,
+    epoch          TEXT    NOT NULL DEFAULT '',
+    first_sequence INTEGER NOT NULL,
+    last_sequence  INTEGER NOT NULL,
+    PRIMARY KEY (device_id, epoch, first_sequence)
+)"""
+_SCHEMA = (
+    _SCHEMA.replace("{assist_index}", ASSIST_INDEX)
+    .replace("{staff_index}", STAFF_SESSION_INDEX)
+    .replace("{gaps_table}", _GAPS_TABLE)
+    .replace("{shed_table}", _SHED_TABLE)
+)
+# Columns added since the first stores: (table, column, its definition).
+_ADDED_COLUMNS = (
+    ("events", "epoch", "TEXT NOT NULL DEFAULT ''"),
+    ("devices", "epoch", "TEXT NOT NULL DEFAULT ''"),
+    ("devices", "twins", "TEXT"),
+    ("devices", "twins_at", "REAL"),
+)
+# A device heard before stream epochs has one stream, the epoch "" (its old figures).
+_STREAMS_OF_OLD_DEVICES = (
+    "INSERT INTO streams (device_id, epoch, rank, highest, last_contiguous)"
+    " SELECT device_id, '', 1, highest, last_contiguous FROM devices d WHERE highest > 0"
+    " AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.device_id = d.device_id)"
 )
 
 # sqlite3's own datetime adapters are deprecated: times are ISO 8601 text here.
@@ -94,22 +129,44 @@ def _open(path: Path) -> sqlite3.Connection:
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Bring an older store up to date, inside the caller's write transaction."""
-    (gaps,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'gaps'").fetchone()
-    if "'expired'" not in gaps:
-        for statement in _ALLOW_EXPIRED.split(";"):
-            if statement.strip():
-                db.execute(statement)
+    for table, column, definition in _ADDED_COLUMNS:
+        if column not in _columns(db, table):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    # Tables whose key or check changed are made again (SQLite cannot alter either).
+    _rebuild(db, "gaps", _GAPS_TABLE, "'superseded'")
+    _rebuild(db, "shed_reported", _SHED_TABLE, "epoch")
+    db.execute(_STREAMS_OF_OLD_DEVICES)
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+
+
+def _rebuild(db: sqlite3.Connection, table: str, definition: str, marker: str) -> None:
+    """Make `table` again as `definition` says, unless its SQL already holds `marker`;
+    rows of an older form go to the epoch ""."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [table]).fetchone()
+    if marker in sql:
+        return
+    kept = [column for column in _columns(db, table) if column != "epoch"]
+    listed = ", ".join(kept)
+    db.execute(f"ALTER TABLE {table} RENAME TO {table}_before")
+    db.execute(definition)
+    db.execute(
+        f"INSERT INTO {table} (epoch, {listed}) SELECT '', {listed} FROM {table}_before"  # noqa: S608
+    )
+    db.execute(f"DROP TABLE {table}_before")
 
 
 class SqliteEventStore(SqlEventStore):
     """The `EventStore` in one SQLite file (created if missing)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         with translated(HubStoreError, f"opening the event store {self.path}"):
             self._db = _open(self.path)
-        super().__init__(SqlLedger(self._execute, _DIALECT))
+        super().__init__(SqlLedger(self._execute, _DIALECT), clock)
 
     def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, params).fetchall()
