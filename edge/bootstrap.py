@@ -89,6 +89,8 @@ def open_outbox(config: Config) -> Outbox:
             max_bytes=config.storage.outbox_max_bytes,
             synchronous=config.storage.synchronous,
             keep_delivered=config.storage.keep_delivered,
+            disk_margin_bytes=config.storage.disk_margin_bytes,
+            wal_max_bytes=config.storage.wal_max_bytes,
         )
     )
 

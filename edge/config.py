@@ -168,6 +168,11 @@ class StorageConfig(_Section):
     # Seconds an event the broker acknowledged is still kept, so the platform can ask
     # for it again if it never reached its store (a broker may lose QoS 1 messages).
     keep_delivered: Annotated[float, Field(ge=0, le=30 * 86_400, allow_inf_nan=False)] = 86_400.0
+    # Free bytes the outbox leaves on its disk: below it, it sheds as if full (presence
+    # samples first, never card taps, scans or assist requests) rather than grow.
+    disk_margin_bytes: Annotated[int, Field(ge=0, le=1024 * 1024 * MIB)] = 16 * MIB
+    # The outbox's write-ahead log is checkpointed and truncated to stay under this.
+    wal_max_bytes: Annotated[int, Field(ge=64 * 1024, le=1024 * MIB)] = 4 * MIB
 
 
 class PrivacyConfig(_Section):

@@ -17,6 +17,9 @@ from typing import Any
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 TYPE_PREFIX = "io.borne."
 SEQUENCE_DIGITS = 20  # the sequence extension is a lexicographically ordered string
+# The outbox's stream epoch: sequences count within it (a new outbox file, a lost
+# write-ahead log or a replaced damaged file starts a new one at 1).
+STREAM_EPOCH_ATTRIBUTE = "streamepoch"
 
 
 class Priority(IntEnum):
@@ -118,8 +121,19 @@ class EventSource:
         """The MQTT topic the event is published on."""
         return f"borne/v1/devices/{self.device_id}/events/{draft.short_type}"
 
-    def envelope(self, draft: EventDraft, *, event_id: str, sequence: int, time: float) -> bytes:
-        """The event as the UTF-8 JSON bytes that go on the wire."""
+    def envelope(
+        self,
+        draft: EventDraft,
+        *,
+        event_id: str,
+        sequence: int,
+        time: float,
+        epoch: str | None = None,
+    ) -> bytes:
+        """The event as the UTF-8 JSON bytes that go on the wire.
+
+        `epoch` is the outbox's stream epoch (every event the outbox stores has one).
+        """
         event: dict[str, Any] = {
             "specversion": "1.0",
             "id": event_id,
@@ -127,6 +141,7 @@ class EventSource:
             "type": draft.type,
             "time": rfc3339(time),
             "sequence": format_sequence(sequence),
+            **({STREAM_EPOCH_ATTRIBUTE: epoch} if epoch is not None else {}),
             "datacontenttype": "application/json",
             "data": dict(draft.data),
         }

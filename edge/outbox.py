@@ -15,6 +15,12 @@ commits, in the same transaction, an `io.borne.outbox.shed` event that names the
 sequences it dropped: the platform tells a shed gap from a loss, and a shed event
 is gone for good (it is never published afterwards).
 
+The disk is what is bounded, not only the events' bytes: the write-ahead log is kept
+under `wal_max_bytes`, and while the filesystem's free space is under
+`disk_margin_bytes` the outbox sheds as if its byte bound were reached. Damage is
+contained (edge.outbox_salvage), every row carries a checksum (edge.outbox_integrity)
+and every event its stream epoch (edge.outbox_epoch).
+
 All SQLite work happens on one dedicated thread, so the event loop never blocks on
 a disk flush and the connection is only ever used by the thread that opened it.
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,11 +38,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge.errors import OutboxError, OutboxFullError
+from edge.errors import OutboxDamagedError, OutboxDiskFullError, OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
 from edge.ids import UUIDv7Generator
 from edge.log_once import RepeatedCondition
-from edge.sqlite_tx import transaction, translated
+from edge.outbox_epoch import (
+    DAMAGED,
+    WAL_LOST,
+    EpochStart,
+    OpenLock,
+    epoch_report,
+    new_stream_epoch,
+    reenveloped,
+)
+from edge.outbox_integrity import (
+    CHECKSUM_MISMATCH,
+    QUARANTINE_REPORT_TYPE,
+    QUARANTINE_SCHEMA,
+    UNREADABLE,
+    event_checksum,
+    intact,
+    quarantine_report,
+)
+from edge.outbox_salvage import Salvage, SalvagedRow, integrity_problem, move_aside, salvage
+from edge.outbox_sqlite import (
+    FreeSpace,
+    error_kind,
+    free_disk_bytes,
+    is_damage,
+    is_disk_full,
+    storage_errors,
+    wal_path,
+    write_transaction,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,16 +87,20 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_value ON events (priority, sequence);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-"""
+"""  # + QUARANTINE_SCHEMA; the checksum column is added after (older outboxes gain it)
 # After the column exists (an outbox made before keep_delivered gains it on open).
 _KEPT_INDEX = (
     "CREATE INDEX IF NOT EXISTS events_kept ON events (delivered_at) WHERE delivered_at IS NOT NULL"
 )
 _COLUMNS = "sequence, id, topic, payload, priority, created_at"
+_CHECKED = _COLUMNS + ", checksum"  # read for the uplink: verified first
 _COUNTERS = ("last_sequence", "boot_count", "delivered_total", "shed_total", "refused_total")
 _LINK = ("link_state", "link_detail", "link_since", "link_restarts")
 SHED_REPORT_TYPE = "io.borne.outbox.shed"
 _SAMPLE_ID = "00000000-0000-7000-8000-000000000000"  # as long as every UUIDv7 id
+_REPORTS = (SHED_REPORT_TYPE, QUARANTINE_REPORT_TYPE)  # they name sequences of their epoch
+MIB = 1024 * 1024
+_PAGES_PER_AUTOCHECKPOINT = 4  # an automatic checkpoint at a quarter of the log's cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +135,13 @@ class OutboxStatus:
     link_restarts: int = 0  # uplink tasks restarted after a failure
     kept_delivered: int = 0  # acknowledged events kept for the hub's re-asks
     kept_bytes: int = 0
+    stream_epoch: str = ""  # sequences count within it
+    quarantined: int = 0  # rows whose checksum no longer matched: kept aside, never sent
+    damaged: str = ""  # read_status: this file is damaged (the runtime moves it aside)
+    last_damage_path: str = ""  # the last damaged file moved aside, where it now is
+    last_damage_at: float | None = None
+    last_damage_salvaged: int = 0  # its waiting events carried into the new file
+    last_damage_lost: int = 0  # at most this many sequences could not be read from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,37 +211,291 @@ class OutboxStore:
         path: Path,
         source: EventSource,
         *,
-        max_bytes: int = 64 * 1024 * 1024,
+        max_bytes: int = 64 * MIB,
         synchronous: str = "full",
         keep_delivered: float = 0.0,
+        wal_max_bytes: int = 4 * MIB,
+        disk_margin_bytes: int = 16 * MIB,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], object] | None = None,
+        new_epoch: Callable[[], str] = new_stream_epoch,
+        free_space: FreeSpace = free_disk_bytes,
+        sqlite_tool: str | None = "auto",
     ) -> None:
+        self.path = path
         self.source = source
         self.max_bytes = max_bytes
         self.keep_delivered = keep_delivered  # seconds; 0: delete on acknowledgement
+        self.wal_max_bytes = wal_max_bytes
+        self.disk_margin_bytes = disk_margin_bytes
         self._clock = clock
-        self._new_id = new_id or UUIDv7Generator()
+        self._new_epoch = new_epoch
+        self._free_space = free_space
+        # The sqlite3 tool's .recover salvages around damaged pages ("auto": the one on
+        # the PATH); without it (None), rows are read in runs.
+        self._sqlite_tool = shutil.which("sqlite3") if sqlite_tool == "auto" else sqlite_tool
+        self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
         self._shedding = RepeatedCondition(log, "outbox full: shedding presence samples", "events")
-        with translated(OutboxError, "outbox open"):
+        self._pressure = RepeatedCondition(log, "disk under its free-space margin", "commits")
+        with storage_errors("outbox open"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
-            self._db.execute(f"PRAGMA synchronous={self._synchronous}")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        generator = new_id if new_id is not None else UUIDv7Generator()
+        self._ids = generator if isinstance(generator, UUIDv7Generator) else None
+        self._new_id = generator
+        self._epoch = ""
+        self._lock = OpenLock(path)
+        try:
+            self._db = self._open_checked()
+            self._epoch = self._meta("stream_epoch", "")
+            self._resume_ids()
+            self._queued_bytes: int = self._count_bytes()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._lock.share()
+
+    # --- opening -----------------------------------------------------------------------
+
+    def _open_checked(self) -> sqlite3.Connection:
+        """Open the file, repairing what a crash or damage left, and start an epoch when
+        the stream cannot go on."""
+        wal_was_there = wal_path(self.path).exists()
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        db: sqlite3.Connection | None = None
+        try:
+            db = self._connect()
+            problem = integrity_problem(db) if existed else None
+            if problem is not None:
+                raise OutboxDamagedError(f"outbox {self.path} failed its check: {problem}")
+            self._prepare(db)
+            db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events").fetchone()
+        except (sqlite3.Error, OutboxDamagedError) as error:
+            if db is not None:
+                db.close()
+            if not (isinstance(error, OutboxDamagedError) or is_damage(error)):
+                raise error_kind(error)(f"outbox open failed: {error}") from error
+            if not self._lock.first:  # someone runs on it: the first to open will repair it
+                raise OutboxDamagedError(f"outbox {self.path} is damaged: {error}") from error
+            return self._replace_damaged(str(error))
+        self._db = db
+        if self._lock.first:
+            try:
+                self._start_if_needed(wal_was_there)
+            except BaseException:
+                db.close()
+                raise
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        """Connect in WAL mode with the log capped; alone if the disk has no room for
+        the shared index, so the queued events can still be read and sent."""
+        with storage_errors("outbox open"):
+            db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self._configure(db)
+        except sqlite3.Error as error:
+            db.close()
+            if not is_disk_full(error):
+                raise
+            log.warning(
+                "outbox %s opened for this process only: no room on the disk for its shared "
+                "index (%s)",
+                self.path,
+                error,
+            )
+            db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")  # the index in memory, not in -shm
+            self._configure(db)
+        return db
+
+    def _configure(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA busy_timeout=2000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute(f"PRAGMA journal_size_limit={int(self.wal_max_bytes)}")
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+        pages = max(16, self.wal_max_bytes // page // _PAGES_PER_AUTOCHECKPOINT)
+        db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Create or bring the schema up to date; on a full disk, go on with the one there."""
+        try:
+            db.executescript(_SCHEMA + QUARANTINE_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
             if "delivered_at" not in columns:
-                self._db.execute("ALTER TABLE events ADD COLUMN delivered_at REAL")
-            self._db.execute(_KEPT_INDEX)
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM events"
-            ).fetchone()
-            self._queued_bytes: int = row[0]
+                db.execute("ALTER TABLE events ADD COLUMN delivered_at REAL")
+            if "checksum" not in columns:
+                self._add_checksums(db)
+            db.execute(_KEPT_INDEX)
+        except sqlite3.Error as error:
+            if not is_disk_full(error) or not _schema_there(db):
+                raise
+
+    @staticmethod
+    def _add_checksums(db: sqlite3.Connection) -> None:
+        """An outbox made before checksums gains them, computed from the rows as they are."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("ALTER TABLE events ADD COLUMN checksum TEXT")
+            rows = db.execute("SELECT sequence, topic, payload FROM events").fetchall()
+            db.executemany(
+                "UPDATE events SET checksum = ? WHERE sequence = ?",
+                [(event_checksum(topic, bytes(payload)), seq) for seq, topic, payload in rows],
+            )
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _start_if_needed(self, wal_was_there: bool) -> None:
+        """The first opener: start a new epoch if the stream cannot go on, and mark the
+        file open (checkpointed into the file itself, so a lost log is seen)."""
+        epoch = self._meta("stream_epoch", None)
+        start: EpochStart | None = None
+        if epoch is None:
+            # A new file, or one from before epochs: its stream goes on in a first epoch
+            # (the events it holds were sent without one, and keep their sequences).
+            with write_transaction(self._db):
+                self._set_meta(stream_epoch=self._new_epoch())
+        elif self._meta("open_unclean", 0) and not wal_was_there:
+            start = EpochStart(WAL_LOST, epoch)
+            log.error(
+                "outbox %s: the write-ahead log of a run that did not stop cleanly is gone; "
+                "the events it held are lost; a new stream epoch starts",
+                self.path,
+            )
+        if start is not None:
+            waiting = self._db.execute(
+                f"SELECT {_CHECKED}, delivered_at IS NOT NULL FROM events "  # noqa: S608
+                "ORDER BY sequence"
+            ).fetchall()
+            self._begin_epoch(start, [_salvaged(row) for row in waiting])
+        try:
+            with write_transaction(self._db):
+                self._set_meta(open_unclean=1)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:
+            if not is_disk_full(error):
+                raise
+            log.warning("outbox %s: cannot mark it open, the disk is full (%s)", self.path, error)
+
+    def _replace_damaged(self, problem: str) -> sqlite3.Connection:
+        """Move the damaged file aside, salvage its readable rows into a fresh file in a
+        new epoch, and say where the damaged file is."""
+        now = self._clock()
+        damaged = move_aside(self.path, now)
+        found = salvage(damaged, sqlite_tool=self._sqlite_tool)
+        self._db = self._connect()
+        self._prepare(self._db)
+        previous = found.meta.get("stream_epoch")
+        start = EpochStart(DAMAGED, previous if isinstance(previous, str) else None)
+        with write_transaction(self._db):
+            self._carry_counters(found)
+        carried = self._begin_epoch(start, found.rows)
+        lost = found.lost
+        with write_transaction(self._db):
+            self._set_meta(
+                damage_path=str(damaged),
+                damage_at=now,
+                damage_salvaged=carried,
+                damage_lost=lost,
+                open_unclean=1,
+            )
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log.error(
+            "outbox %s was damaged (%s): moved aside to %s; %d waiting events salvaged "
+            "(by %s) into a new stream epoch, at most %d lost",
+            self.path,
+            problem,
+            damaged,
+            carried,
+            found.how,
+            lost,
+        )
+        return self._db
+
+    def _carry_counters(self, found: Salvage) -> None:
+        """Counters an operator reads survive the damage when they could be read."""
+        kept = {
+            key: value
+            for key, value in found.meta.items()
+            if key in ("boot_count", "delivered_total", "shed_total", "refused_total")
+            or key in ("quarantined_total", "last_id_ms", "last_delivered_at")
+        }
+        if kept:
+            self._set_meta(**kept)
+
+    def _begin_epoch(self, start: EpochStart | None, rows: Sequence[SalvagedRow]) -> int:
+        """Start a new epoch: its first event says why (unless it is the file's first),
+        then the waiting `rows`, renumbered in order and keeping their ids; delivered
+        rows and the reports that named the old epoch's sequences are dropped. Rows that
+        no longer match their checksum are quarantined and reported. Events carried."""
+        epoch = self._new_epoch()
+        now = self._clock()
+        carried = 0
+        self._resume_ids()
+        with write_transaction(self._db):
+            self._db.execute("DELETE FROM events")
+            self._set_meta(stream_epoch=epoch)
+            self._db.execute("DELETE FROM meta WHERE key = 'shed_report'")
+            self._epoch = epoch
+            sequence = 0
+            if start is not None:
+                report = epoch_report(start.previous, start.reason)
+                self._insert([report], sequence, now)
+                sequence += 1
+            bad: dict[str, list[int]] = {}
+            for row in rows:
+                if row.delivered or _names_old_sequences(row):
+                    continue
+                sequence += 1
+                try:
+                    if not intact(row.topic, row.payload, row.checksum):
+                        raise ValueError(CHECKSUM_MISMATCH)
+                    payload = reenveloped(row.payload, sequence=sequence, epoch=epoch)
+                except ValueError as error:
+                    reason = CHECKSUM_MISMATCH if str(error) == CHECKSUM_MISMATCH else UNREADABLE
+                    self._keep_aside(dataclasses.replace(row, sequence=sequence), reason, now)
+                    bad.setdefault(reason, []).append(sequence)
+                    continue
+                self._db.execute(
+                    f"INSERT INTO events ({_CHECKED}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    (
+                        sequence,
+                        row.event_id,
+                        row.topic,
+                        payload,
+                        _priority(row.priority),
+                        row.created_at,
+                        event_checksum(row.topic, payload),
+                    ),
+                )
+                carried += 1
+            for reason, sequences in bad.items():
+                self._insert([quarantine_report(sequences, reason)], sequence, now)
+                sequence += 1
+            self._set_meta(last_sequence=sequence, **self._id_meta())
+        return carried
+
+    def _resume_ids(self) -> None:
+        """Ids never go back, even after a restart with the clock set back."""
+        if self._ids is not None:
+            self._ids.resume_after(int(self._meta("last_id_ms", -1)))
 
     def close(self) -> None:
-        """Close the database; committed events stay on disk."""
-        self._db.close()
+        """Close the database; committed events stay on disk. The last process to close
+        marks the file closed cleanly (a lost log is no loss then)."""
+        last = self._lock.last()
+        try:
+            if last:
+                with write_transaction(self._db):
+                    self._set_meta(open_unclean=0)
+        except sqlite3.Error as error:
+            log.warning("outbox %s: cannot mark it closed (%s)", self.path, error)
+        finally:
+            self._db.close()
+            self._lock.release(last=last)
 
     def _meta(self, key: str, default: Any = 0) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -208,9 +508,27 @@ class OutboxStore:
             values.items(),
         )
 
+    def _keep_aside(self, row: SalvagedRow, reason: str, now: float) -> None:
+        """Move a row into quarantine (inside the caller's transaction)."""
+        self._db.execute(
+            "INSERT INTO quarantine (epoch, sequence, id, topic, payload, checksum, reason, "
+            "quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._epoch,
+                row.sequence,
+                row.event_id,
+                row.topic,
+                row.payload,
+                row.checksum,
+                reason,
+                now,
+            ),
+        )
+        self._set_meta(quarantined_total=self._meta("quarantined_total") + 1)
+
     def next_boot(self) -> int:
         """Count one more start of the runtime and return the new count."""
-        with translated(OutboxError, "outbox count boot"), transaction(self._db):
+        with storage_errors("outbox count boot"), write_transaction(self._db):
             boot: int = self._meta("boot_count") + 1
             self._set_meta(boot_count=boot)
         return boot
@@ -228,23 +546,29 @@ class OutboxStore:
         Each group is all-or-nothing: a group refused for lack of room gets its
         OutboxFullError, takes no sequence numbers and is counted as refused; the
         others are committed. A group that needed room sheds low-value events and
-        is followed by the report of what it shed.
+        is followed by the report of what it shed. While the disk is under its
+        free-space margin, the file must not grow: groups shed as if the byte bound
+        were reached, and one that finds nothing left to shed gets OutboxDiskFullError
+        (transient: its caller tries again). The whole commit raises OutboxBusyError or
+        OutboxDiskFullError when SQLite is locked by another process or the disk is full.
         """
         now = self._clock()
         commit = Commit(results=[])
         try:
-            with translated(OutboxError, "outbox append"), transaction(self._db):
+            with storage_errors("outbox append"), write_transaction(self._db):
+                limit = self._room_limit()
                 sequence: int = self._meta("last_sequence")
                 refused = 0
                 shed_count = 0
                 for drafts in groups:
                     self._db.execute("SAVEPOINT grp")
                     try:
-                        stored, shedding, added = self._insert_fitting(drafts, sequence, now)
-                    except OutboxFullError as error:
+                        stored, shedding, added = self._insert_fitting(drafts, sequence, now, limit)
+                    except (OutboxFullError, OutboxDiskFullError) as error:
                         self._db.execute("ROLLBACK TO grp")
                         commit.results.append(error)
-                        refused += len(drafts)
+                        if isinstance(error, OutboxFullError):
+                            refused += len(drafts)
                     else:
                         sequence += len(stored)
                         self._queued_bytes += added
@@ -254,7 +578,7 @@ class OutboxStore:
                         commit.shed += sorted(gone)
                         shed_count += len(shedding.shed)
                     self._db.execute("RELEASE grp")
-                self._set_meta(last_sequence=sequence)
+                self._set_meta(last_sequence=sequence, **self._id_meta())
                 if shed_count:
                     self._set_meta(shed_total=self._meta("shed_total") + shed_count)
                 if refused:
@@ -263,27 +587,68 @@ class OutboxStore:
             self._queued_bytes = self._count_bytes()  # what the rollback left
             raise
         if shed_count:
-            self._shedding.occurred(shed_count, f"outbox bound {self.max_bytes} bytes")
+            bound = f"outbox bound {limit} bytes"
+            if limit < self.max_bytes:
+                bound += f" (disk under its {self.disk_margin_bytes}-byte free margin)"
+            self._shedding.occurred(shed_count, bound)
         elif any(not isinstance(result, OutboxError) for result in commit.results):
             self._shedding.cleared()
+        self._keep_wal_small()
         return commit
 
+    def _room_limit(self) -> int:
+        """The bytes events may take in this commit: the byte bound, or while the disk is
+        under its margin, what they take now plus the free pages inside the file (the
+        file must not grow)."""
+        try:
+            free = self._free_space(self.path.parent)
+        except OSError as error:
+            log.warning("outbox: cannot read the disk's free space: %s", error)
+            return self.max_bytes
+        if free >= self.disk_margin_bytes:
+            self._pressure.cleared()
+            return self.max_bytes
+        self._pressure.occurred(1, f"{free} bytes free, margin {self.disk_margin_bytes}")
+        page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        free_pages = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        # Half of each free page: rows, their index entries and page headers share them.
+        return min(self.max_bytes, self._queued_bytes + free_pages * page // 2)
+
+    def _keep_wal_small(self) -> None:
+        """Checkpoint and truncate the write-ahead log once it is over its cap: the log,
+        not the events, filled a 2 MiB disk."""
+        try:
+            size = wal_path(self.path).stat().st_size
+        except OSError:
+            return  # no log (opened alone on a full disk keeps it in the file's folder too)
+        if size <= self.wal_max_bytes:
+            return
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as error:  # readers hold it, or the disk is full: next time
+            log.debug("outbox checkpoint deferred: %s", error)
+
+    def _id_meta(self) -> dict[str, int]:
+        """The last id's timestamp, kept so ids never go back across a restart."""
+        return {"last_id_ms": self._ids.last_ms} if self._ids is not None else {}
+
     def _insert_fitting(
-        self, drafts: Sequence[EventDraft], last_sequence: int, now: float
+        self, drafts: Sequence[EventDraft], last_sequence: int, now: float, limit: int
     ) -> tuple[list[StoredEvent], _Shedding, int]:
         """Insert the drafts, shedding to make room; (stored, what was shed, bytes added).
 
         The stored events end with the shed report when anything was shed. An earlier
         report still waiting is replaced by it (and named in it): while the broker is
         away, reports do not pile up in the outbox. Raises OutboxFullError when only
-        events that must never be shed are left.
+        events that must never be shed are left (OutboxDiskFullError when the disk's
+        margin set the limit).
         """
         stored, added = self._insert(drafts, last_sequence, now)
         shedding = _Shedding()
         freed = 0
         report_bytes = 0  # the report of what was shed needs room too
         while True:
-            over = self._queued_bytes + added + report_bytes - freed - self.max_bytes
+            over = self._queued_bytes + added + report_bytes - freed - limit
             if over > 0:
                 dropped = self._drop_kept(over)
                 if dropped:  # delivered already: dropping them needs no report
@@ -295,8 +660,14 @@ class OutboxStore:
                     continue
                 victims = self._victims(over)
                 if not victims:
+                    held = self._queued_bytes + added - freed
+                    if limit < self.max_bytes:
+                        raise OutboxDiskFullError(
+                            f"disk under its free-space margin ({self.disk_margin_bytes} bytes) "
+                            f"and the outbox holds {held} bytes of events that are never shed"
+                        )
                     raise OutboxFullError(
-                        f"outbox holds {self._queued_bytes + added - freed} bytes of events "
+                        f"outbox holds {held} bytes of events "
                         f"that are never shed (limit {self.max_bytes})"
                     )
                 for victim, size in victims:
@@ -355,7 +726,11 @@ class OutboxStore:
         if not shed:
             return 0
         report = shed_report(shed)
-        return len(self.source.envelope(report, event_id=_SAMPLE_ID, sequence=sequence, time=now))
+        return len(
+            self.source.envelope(
+                report, event_id=_SAMPLE_ID, sequence=sequence, time=now, epoch=self._epoch
+            )
+        )
 
     def _victims(self, over: int) -> list[tuple[int, int]]:
         """The lowest-value events whose removal frees at least `over` bytes (or all)."""
@@ -380,11 +755,21 @@ class OutboxStore:
         added = 0
         for sequence, draft in enumerate(drafts, start=last_sequence + 1):
             event_id = str(self._new_id())
-            payload = self.source.envelope(draft, event_id=event_id, sequence=sequence, time=now)
+            payload = self.source.envelope(
+                draft, event_id=event_id, sequence=sequence, time=now, epoch=self._epoch
+            )
             topic = self.source.topic(draft)
             self._db.execute(
-                f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (sequence, event_id, topic, payload, int(draft.priority), now),
+                f"INSERT INTO events ({_CHECKED}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    sequence,
+                    event_id,
+                    topic,
+                    payload,
+                    int(draft.priority),
+                    now,
+                    event_checksum(topic, payload),
+                ),
             )
             added += len(payload)
             stored.append(StoredEvent(sequence, event_id, topic, payload, draft.priority, now))
@@ -395,14 +780,20 @@ class OutboxStore:
         return int(row[0])
 
     def pending(self, after_sequence: int, limit: int) -> list[StoredEvent]:
-        """Events waiting for delivery with a sequence above `after_sequence`, in order."""
-        with translated(OutboxError, "outbox read"):
+        """Events waiting for delivery with a sequence above `after_sequence`, in order.
+
+        Rows that no longer match their checksum are quarantined, never handed out.
+        """
+        with storage_errors("outbox read"):
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM events "  # noqa: S608 - constant fragments only
+                f"SELECT {_CHECKED}, 0 FROM events "  # noqa: S608 - constant fragments only
                 "WHERE sequence > ? AND delivered_at IS NULL ORDER BY sequence LIMIT ?",
                 (after_sequence, limit),
             ).fetchall()
-        return [_stored(row) for row in rows]
+        good = self._verified(rows)
+        if len(good) < len(rows):  # the quarantined ones leave room for the next
+            return self.pending(after_sequence, limit)
+        return good
 
     def get(self, sequences: Iterable[int]) -> list[StoredEvent]:
         """The events among `sequences` that are still waiting, in order."""
@@ -420,18 +811,65 @@ class OutboxStore:
         return kept, waiting
 
     def _read(self, sequences: Iterable[int]) -> list[tuple[StoredEvent, bool]]:
-        """The events held among `sequences`, in order, each with whether it was delivered."""
-        found = []
-        with translated(OutboxError, "outbox read"):
+        """The intact events held among `sequences`, in order, each with whether it was
+        delivered."""
+        rows = []
+        with storage_errors("outbox read"):
             for sequence in sorted(set(sequences)):
                 row = self._db.execute(
-                    f"SELECT {_COLUMNS}, delivered_at IS NOT NULL FROM events "  # noqa: S608
+                    f"SELECT {_CHECKED}, delivered_at IS NOT NULL FROM events "  # noqa: S608
                     "WHERE sequence = ?",
                     (sequence,),
                 ).fetchone()
                 if row is not None:
-                    found.append((_stored(row[:-1]), bool(row[-1])))
-        return found
+                    rows.append(row)
+        delivered = {row[0]: bool(row[-1]) for row in rows}
+        return [(event, delivered[event.sequence]) for event in self._verified(rows)]
+
+    def _verified(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredEvent]:
+        """The rows (columns _CHECKED + delivered) that still match their checksum; the
+        others are quarantined and reported."""
+        good, bad = [], []
+        for row in rows:
+            if intact(row[2], bytes(row[3]), row[6]):
+                good.append(_stored(row[:6]))
+            else:
+                bad.append(_salvaged(row))
+        if bad:
+            self._quarantine(bad)
+        return good
+
+    def _quarantine(self, rows: Sequence[SalvagedRow]) -> None:
+        """Move rows that no longer match their checksum aside, with the report naming
+        them, in one transaction. If that cannot be written (a full disk), they are only
+        left out, and tried again at the next read."""
+        now = self._clock()
+        sequences = [row.sequence for row in rows]
+        try:
+            with write_transaction(self._db):
+                for row in rows:
+                    self._keep_aside(row, CHECKSUM_MISMATCH, now)
+                    self._db.execute("DELETE FROM events WHERE sequence = ?", (row.sequence,))
+                last: int = self._meta("last_sequence")
+                self._insert([quarantine_report(sequences, CHECKSUM_MISMATCH)], last, now)
+                self._set_meta(last_sequence=last + 1, **self._id_meta())
+        except sqlite3.Error as error:
+            log.error(
+                "outbox: %d events fail their checksum (sequences %s) and cannot be "
+                "quarantined yet: %s",
+                len(rows),
+                quarantine_report(sequences, CHECKSUM_MISMATCH).data["ranges"],
+                error,
+            )
+            self._queued_bytes = self._count_bytes()
+            return
+        self._queued_bytes = self._count_bytes()
+        log.error(
+            "outbox: %d events no longer match their checksum (sequences %s): quarantined, "
+            "never sent; reported to the platform",
+            len(rows),
+            quarantine_report(sequences, CHECKSUM_MISMATCH).data["ranges"],
+        )
 
     def delete_delivered(self, sequences: Sequence[int]) -> None:
         """Forget events the broker acknowledged with a success reason code.
@@ -442,17 +880,18 @@ class OutboxStore:
         event is only sent again (at-least-once). So it skips the flush, and the next
         append's flush carries it to disk.
         """
-        with translated(OutboxError, "outbox delete"):
+        with storage_errors("outbox delete"):
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 freed = self._delete(sequences)
             finally:
                 self._db.execute(f"PRAGMA synchronous={self._synchronous}")
         self._queued_bytes -= freed
+        self._keep_wal_small()
 
     def _delete(self, sequences: Sequence[int]) -> int:
         now = self._clock()
-        with transaction(self._db):
+        with write_transaction(self._db):
             freed = self._forget_kept(now)
             done = 0  # an acknowledged event may have been shed meanwhile
             for sequence in sequences:
@@ -493,15 +932,15 @@ class OutboxStore:
 
     def forget_kept(self) -> None:
         """Delete the events delivered longer than `keep_delivered` ago."""
-        with translated(OutboxError, "outbox forget delivered"), transaction(self._db):
+        with storage_errors("outbox forget delivered"), write_transaction(self._db):
             self._queued_bytes -= self._forget_kept(self._clock())
 
     def record_link(self, link: LinkRecord) -> None:
         """Keep the uplink's state where `borne outbox status` reads it."""
-        with translated(OutboxError, "outbox record link"):
+        with storage_errors("outbox record link"):
             self._db.execute("PRAGMA synchronous=NORMAL")  # a state, not an event: no flush
             try:
-                with transaction(self._db):
+                with write_transaction(self._db):
                     self._set_meta(
                         link_state=link.state,
                         link_detail=link.detail,
@@ -513,7 +952,7 @@ class OutboxStore:
 
     def status(self) -> OutboxStatus:
         """Counts and ages for operators."""
-        with translated(OutboxError, "outbox read"):
+        with storage_errors("outbox read"):
             return _read_status(self._db, self.max_bytes)
 
 
@@ -528,6 +967,9 @@ def _read_status(db: sqlite3.Connection, max_bytes: int) -> OutboxStatus:
     ).fetchone()
     meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     defaults = {f.name: f.default for f in dataclasses.fields(OutboxStatus) if f.name in _LINK}
+    quarantined = 0
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'quarantine'").fetchone():
+        (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
     return OutboxStatus(
         queued=queued,
         queued_bytes=queued_bytes_now,
@@ -538,6 +980,27 @@ def _read_status(db: sqlite3.Connection, max_bytes: int) -> OutboxStatus:
         **{key: meta.get(key, defaults[key]) for key in _LINK},
         kept_delivered=kept,
         kept_bytes=kept_bytes,
+        stream_epoch=str(meta.get("stream_epoch", "")),
+        quarantined=quarantined,
+        last_damage_path=str(meta.get("damage_path", "")),
+        last_damage_at=meta.get("damage_at"),
+        last_damage_salvaged=int(meta.get("damage_salvaged", 0)),
+        last_damage_lost=int(meta.get("damage_lost", 0)),
+    )
+
+
+def _empty_status(max_bytes: int, *, damaged: str = "") -> OutboxStatus:
+    return OutboxStatus(
+        queued=0,
+        queued_bytes=0,
+        max_bytes=max_bytes,
+        oldest_created_at=None,
+        last_sequence=0,
+        delivered_total=0,
+        shed_total=0,
+        last_delivered_at=None,
+        boot_count=0,
+        damaged=damaged,
     )
 
 
@@ -545,32 +1008,35 @@ def read_status(path: Path, *, max_bytes: int) -> OutboxStatus:
     """The status of the outbox at `path`, read only: nothing is created or changed.
 
     An outbox that does not exist yet is reported empty, with the bound it will have.
+    A damaged one is reported as such (`damaged`: its path), not as an error: the
+    runtime moves it aside and salvages it at its next start.
     """
     if not path.exists():
-        return OutboxStatus(
-            queued=0,
-            queued_bytes=0,
-            max_bytes=max_bytes,
-            oldest_created_at=None,
-            last_sequence=0,
-            delivered_total=0,
-            shed_total=0,
-            last_delivered_at=None,
-            boot_count=0,
-        )
+        return _empty_status(max_bytes)
     # Read only, by URI: opening may create neither the file nor its folder. With no
     # write-ahead log beside it (no runtime has it open), it is read as immutable, so
     # SQLite does not leave -wal and -shm files behind either.
-    live = path.with_name(path.name + "-wal").exists()
+    live = wal_path(path).exists()
     mode = "mode=ro" if live else "mode=ro&immutable=1"
-    with translated(OutboxError, "outbox status"):
+    try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
         try:
             if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
                 raise OutboxError(f"{path} is not a Borne outbox")
+            if integrity_problem(db) is not None:
+                return _empty_status(max_bytes, damaged=str(path))
             return _read_status(db, max_bytes)
         finally:
             db.close()
+    except sqlite3.Error as cause:
+        if cause.sqlite_errorcode & 0xFF == sqlite3.SQLITE_NOTADB:
+            raise OutboxDamagedError(
+                f"outbox status failed: {path} is not a database ({cause}); the runtime "
+                "moves it aside at its next start"
+            ) from cause
+        if is_damage(cause):
+            return _empty_status(max_bytes, damaged=str(path))
+        raise error_kind(cause)(f"outbox status failed: {cause}") from cause
 
 
 def describe_status(status: OutboxStatus, *, now: float) -> list[str]:
@@ -582,26 +1048,67 @@ def describe_status(status: OutboxStatus, *, now: float) -> list[str]:
         local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
         return f"{local} ({now - timestamp:.1f} s ago)"
 
+    if status.damaged:
+        return [
+            f"outbox file:        DAMAGED: {status.damaged}",
+            "                    its counts cannot be trusted; the runtime moves it aside "
+            "at its next start, salvages the readable events into a new file and keeps "
+            "the damaged one beside it (outbox.sqlite.damaged-<time>)",
+        ]
     held = status.queued_bytes + status.kept_bytes
     full = 100 * held / status.max_bytes if status.max_bytes else 0.0
-    return [
+    lines = [
         f"queued events:      {status.queued}",
         f"queued bytes:       {status.queued_bytes} of {status.max_bytes} ({full:.0f}% full)",
         f"kept delivered:     {status.kept_delivered} ({status.kept_bytes} bytes, "
         "for the hub's re-asks; the first to go when room is needed)",
         f"oldest queued:      {moment(status.oldest_created_at, '-')}",
+        f"stream epoch:       {status.stream_epoch or '-'}",
         f"last sequence:      {status.last_sequence}",
         f"delivered in total: {status.delivered_total}",
         f"last delivery:      {moment(status.last_delivered_at, 'never')}",
         f"shed when full:     {status.shed_total} (reported to the platform)",
         f"refused when full:  {status.refused_total} (not stored: only protected events left)",
+        f"quarantined:        {status.quarantined} (failed their checksum: kept aside, "
+        "never sent, reported to the platform)",
         f"uplink:             {status.link_state}",
         f"uplink since:       {moment(status.link_since, '-')}",
         f"uplink problem:     {status.link_detail or '-'} (the last one, kept once over)",
         f"uplink restarts:    {status.link_restarts} (tasks restarted after a failure)",
     ]
+    if status.last_damage_path:
+        lines.append(
+            f"last damage:        {moment(status.last_damage_at, '-')}: moved aside to "
+            f"{status.last_damage_path}; {status.last_damage_salvaged} waiting events "
+            f"salvaged, at most {status.last_damage_lost} lost"
+        )
+    return lines
 
 
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
     sequence, event_id, topic, payload, priority, created_at = row
     return StoredEvent(sequence, event_id, topic, bytes(payload), Priority(priority), created_at)
+
+
+def _salvaged(row: tuple[Any, ...]) -> SalvagedRow:
+    """A row read as _CHECKED plus whether it was delivered."""
+    sequence, event_id, topic, payload, priority, created_at, checksum, delivered = row
+    return SalvagedRow(
+        sequence, event_id, topic, bytes(payload), priority, created_at, checksum, bool(delivered)
+    )
+
+
+def _priority(value: int) -> int:
+    """A salvaged row's priority, as one the outbox knows (unknown: kept, never shed)."""
+    return value if value in set(Priority) else int(Priority.CRITICAL)
+
+
+def _names_old_sequences(row: SalvagedRow) -> bool:
+    """Reports that name sequences of the epoch they were made in: meaningless in another."""
+    short_type = row.topic.rsplit("/", 1)[-1]
+    return any(short_type == kind.removeprefix("io.borne.") for kind in _REPORTS)
+
+
+def _schema_there(db: sqlite3.Connection) -> bool:
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    return {"events", "meta", "quarantine"} <= names

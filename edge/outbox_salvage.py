@@ -1,0 +1,201 @@
+"""A damaged outbox is moved aside and what can still be read is salvaged.
+
+A few overwritten pages must not stop a kiosk: SQLite's `quick_check` finds them at
+open; the file (with its write-ahead log) is renamed `<name>.damaged-<UTC time>` and
+left beside the new one for a person to look at; the rows that can still be read
+are taken out of it, with the sqlite3 tool's `.recover` when it is installed (it
+reads around damaged pages), else by reading the events table in small runs of
+sequences and skipping the runs that fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.outbox_sqlite import companions
+
+log = logging.getLogger(__name__)
+
+RECOVER_TIMEOUT = 300.0  # seconds: `.recover` of a multi-megabyte outbox takes well under one
+_RUN = 64  # sequences read at once by the fallback; a failing run is read one by one
+
+
+@dataclass(frozen=True, slots=True)
+class SalvagedRow:
+    """An event row read out of a damaged outbox, as it was stored."""
+
+    sequence: int
+    event_id: str
+    topic: str
+    payload: bytes
+    priority: int
+    created_at: float
+    checksum: str | None
+    delivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Salvage:
+    """What a damaged outbox still held."""
+
+    damaged_path: Path  # where the damaged file now is
+    rows: list[SalvagedRow]  # in sequence order
+    meta: dict[str, Any]  # its meta table, as far as it could be read
+    how: str  # "recover" (the sqlite3 tool) or "rows" (read in runs)
+
+    @property
+    def lost(self) -> int:
+        """Sequences after the first salvaged waiting event that were not salvaged.
+
+        Some of them may have been delivered and deleted before the damage: this is
+        the most that can have been lost, not a count of what was.
+        """
+        waiting = [row.sequence for row in self.rows if not row.delivered]
+        if not waiting:
+            return 0
+        last = self.meta.get("last_sequence")
+        last = max(last if isinstance(last, int) else 0, self.rows[-1].sequence)
+        held = {row.sequence for row in self.rows if row.sequence >= waiting[0]}
+        return last - waiting[0] + 1 - len(held)
+
+
+def integrity_problem(db: sqlite3.Connection) -> str | None:
+    """SQLite's quick check of the whole file: None when it is intact, else what it said."""
+    rows = db.execute("PRAGMA quick_check(5)").fetchall()
+    found = [str(row[0]) for row in rows]
+    return None if found == ["ok"] else "; ".join(found)
+
+
+def move_aside(path: Path, now: float) -> Path:
+    """Rename a damaged file and its companions `<name>.damaged-<UTC time>`; the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    extra = 1
+    while target.exists():  # damaged twice within a second
+        extra += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{extra}")
+    path.rename(target)
+    for companion, moved in zip(companions(path), companions(target), strict=True):
+        if companion.exists():
+            companion.rename(moved)
+    return target
+
+
+def salvage(damaged: Path, *, sqlite_tool: str | None) -> Salvage:
+    """Read what can be read out of the damaged outbox at `damaged`."""
+    if sqlite_tool is not None:
+        try:
+            return _recovered(damaged, sqlite_tool)
+        except (OSError, subprocess.SubprocessError, sqlite3.Error) as error:
+            log.warning("sqlite3 .recover of %s failed (%s): reading it row by row", damaged, error)
+    return _read_in_runs(damaged)
+
+
+def _recovered(damaged: Path, sqlite_tool: str) -> Salvage:
+    """Salvage with the sqlite3 tool's `.recover`, replayed into memory."""
+    result = subprocess.run(
+        [sqlite_tool, "-readonly", str(damaged), ".recover --ignore-freelist"],
+        capture_output=True,
+        timeout=RECOVER_TIMEOUT,
+        check=True,
+    )
+    copy = sqlite3.connect(":memory:")
+    try:
+        copy.executescript(result.stdout.decode("utf-8", "surrogateescape"))
+        tables = {row[0] for row in copy.execute("SELECT name FROM sqlite_master")}
+        rows = list(_event_rows(copy)) if "events" in tables else []
+        meta = _meta(copy) if "meta" in tables else {}
+    finally:
+        copy.close()
+    return Salvage(damaged, rows, meta, "recover")
+
+
+def _read_in_runs(damaged: Path) -> Salvage:
+    """Salvage by reading the events table in runs of sequences, one by one where a
+    run fails, so a damaged page costs only the rows on it."""
+    db = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
+    rows: list[SalvagedRow] = []
+    try:
+        meta = _readable_meta(db)
+        last = _last_sequence(db, meta)
+        for first in range(1, last + 1, _RUN):
+            run = (first, min(first + _RUN - 1, last))
+            try:
+                rows += _event_rows(db, run)
+            except sqlite3.Error:
+                for sequence in range(run[0], run[1] + 1):
+                    try:
+                        rows += _event_rows(db, (sequence, sequence))
+                    except sqlite3.Error:
+                        continue
+    except sqlite3.Error as error:
+        log.warning("reading %s: %s", damaged, error)
+    finally:
+        db.close()
+    return Salvage(damaged, rows, meta, "rows")
+
+
+def _readable_meta(db: sqlite3.Connection) -> dict[str, Any]:
+    try:
+        return _meta(db)
+    except sqlite3.Error:
+        return {}
+
+
+def _last_sequence(db: sqlite3.Connection, meta: dict[str, Any]) -> int:
+    """The highest sequence the file may hold: its counter, or the table's last row."""
+    known = meta.get("last_sequence")
+    if isinstance(known, int) and known > 0:
+        return known
+    try:
+        row = db.execute("SELECT MAX(sequence) FROM events").fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(row[0] or 0)
+
+
+def _meta(db: sqlite3.Connection) -> dict[str, Any]:
+    return {str(key): value for key, value in db.execute("SELECT key, value FROM meta")}
+
+
+def _event_rows(
+    db: sqlite3.Connection, run: tuple[int, int] | None = None
+) -> Iterator[SalvagedRow]:
+    """The readable event rows (within `run`), in order; rows .recover found mangled
+    (a wrong type where a value must be) are skipped."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    checksum = "checksum" if "checksum" in columns else "NULL"
+    delivered = "delivered_at IS NOT NULL" if "delivered_at" in columns else "0"
+    where = "WHERE sequence BETWEEN ? AND ?" if run else ""
+    query = (
+        f"SELECT sequence, id, topic, payload, priority, created_at, {checksum}, {delivered} "  # noqa: S608
+        f"FROM events {where} ORDER BY sequence"
+    )
+    found = db.execute(query, run or ()).fetchall()
+    for sequence, event_id, topic, payload, priority, created_at, digest, done in found:
+        if not (
+            isinstance(sequence, int)
+            and isinstance(event_id, str)
+            and isinstance(topic, str)
+            and isinstance(payload, bytes)
+            and isinstance(priority, int)
+            and isinstance(created_at, int | float)
+        ):
+            continue
+        yield SalvagedRow(
+            sequence,
+            event_id,
+            topic,
+            payload,
+            priority,
+            float(created_at),
+            digest if isinstance(digest, str) else None,
+            bool(done),
+        )
