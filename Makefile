@@ -19,7 +19,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libzbar0 libusb-1.0-0 mosquitto mos
 	cage systemd openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench faults clean
 
 demo: $(STAMPS)/venv
 	@if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then \
@@ -47,6 +47,12 @@ unit: $(STAMPS)/venv
 
 bench: $(STAMPS)/venv
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# A store's worst day (tests/faults/): each fault of the outbox's issue against a real
+# mosquitto and real SQLite, a few minutes, one table. As root: it mounts a 2 MiB tmpfs.
+# ARGS="--json faults.json" keeps the figures; its short form (--quick) runs in `make test`.
+faults: $(STAMPS)/venv
+	$(BIN)/python -m tests.faults $(ARGS)
 
 $(STAMPS)/apt: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do \

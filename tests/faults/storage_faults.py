@@ -1,0 +1,284 @@
+"""Scenarios 1-5: the disk fills, a lock is held, pages and bytes are damaged, the
+write-ahead log is lost."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from tests.faults.accounting import account
+from tests.faults.lab import Kiosk, Lab, fill_disk, wait_for
+from tests.faults.outbox_files import (
+    OUTBOX,
+    OutboxSnapshot,
+    damage_payload,
+    overwrite_pages,
+    readable_ids,
+    snapshot,
+)
+from tests.faults.platform import Recorder
+from tests.faults.scenario import Row, Sizes
+
+DEVICE = "kiosk-07"
+DEADLINE = 90.0  # a wait for a condition on this shared 2-core machine, never a timing assert
+CONNECTED = "uplink connected to"  # what the runtime logs once it reached the broker
+_STANDARD_FILES = {OUTBOX, OUTBOX + "-wal", OUTBOX + "-shm"}
+
+
+def _recorder(port: int) -> Recorder:
+    """The platform's subscriber on the broker at `port`, subscribed."""
+    recorder = Recorder(port)
+    recorder.start()
+    return recorder
+
+
+def _queued_now(lab: Lab, kiosk: Kiosk) -> int | None:
+    """`borne outbox status`'s queued count (None if it could not say)."""
+    code, output = lab.outbox_status(kiosk)
+    return int(json.loads(output)["queued"]) if code == 0 else None
+
+
+def disk_full(lab: Lab, sizes: Sizes, row: Row) -> None:
+    """A 2 MiB data_dir, the broker down, events until well past full; then the broker
+    comes back while the disk is still full: what was queued must all leave."""
+    disk = lab.small_disk("disk", "2m")
+    broker = lab.broker(start=False)
+    storage = {"disk_margin_bytes": 64 * 1024, "wal_max_bytes": 256 * 1024}
+    kiosk = lab.kiosk(DEVICE, broker_port=broker.port, data_dir=disk / "data", storage=storage)
+    first = lab.simulate(kiosk, 1, seed=1, wait_delivered=False)  # catalog and files in place
+    row.exited(first, first.wait(DEADLINE))
+    fill_disk(disk, leave=sizes.free_left)
+    filling = lab.simulate(kiosk, sizes.fill_journeys, seed=2, wait_delivered=False)
+    row.exited(filling, filling.wait(240))
+    before = snapshot(kiosk.data_dir, kiosk.source)
+    row.facts["queued while full"] = len(before.pending)
+    row.facts["shed"] = before.meta.get("shed_total", 0)
+    row.facts["refused (counted)"] = before.meta.get("refused_total", 0)
+    row.facts["wal bytes"] = _size(kiosk.data_dir / (OUTBOX + "-wal"))
+    fill_disk(disk)  # and now not a byte is left
+    code, said = lab.outbox_status(kiosk)
+    row.facts["status on a full disk"] = "ok" if code == 0 else f"exit {code}: {said[:80]}"
+    broker.start()
+    recorder = _recorder(broker.port)
+    try:
+        draining = lab.edge(kiosk)
+        try:
+            draining.wait_log(CONNECTED, DEADLINE)
+            recorder.wait_until(
+                lambda got: before.pending <= {r.event_id for r in got},
+                DEADLINE,
+                "every queued event delivered from the full disk",
+            )
+        finally:
+            row.exited(draining, draining.stop())
+    finally:
+        recorder.stop()
+        row.not_stored(lab.runs)
+        after = snapshot(kiosk.data_dir, kiosk.source)
+        row.judge(account(recorder.snapshot(), [before], final=[after]))
+    if before.error:
+        row.problems.append(f"outbox unreadable: {before.error}")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+class WriteLock:
+    """Another process's write lock on the outbox (`BEGIN EXCLUSIVE`), held for a while."""
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        self.path = path
+        self.seconds = seconds
+        self.taken = threading.Event()
+        self.released = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._hold, name="write-lock", daemon=True)
+
+    def start(self) -> None:
+        """Take the lock (on a thread); `taken` is set once it is held."""
+        self._thread.start()
+
+    def _hold(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                db.execute("BEGIN EXCLUSIVE")
+                self.taken.set()
+                time.sleep(self.seconds)  # the fault's duration, not a wait for anything
+                db.execute("ROLLBACK")
+            finally:
+                db.close()
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.released.set()
+
+    def join(self) -> None:
+        """Wait until the lock is released again."""
+        self._thread.join(self.seconds + DEADLINE)
+        if self.error is not None:
+            raise self.error
+
+
+def lock_held(lab: Lab, sizes: Sizes, row: Row) -> None:
+    """Another process holds the outbox's write lock while events are produced, then
+    for longer during a drain: nothing dropped, the drain finishes without a restart."""
+    broker = lab.broker()
+    producing = lab.kiosk(DEVICE, broker_port=broker.port)
+    recorder = _recorder(broker.port)
+    later = lab.broker(start=False)
+    draining_kiosk = lab.kiosk("kiosk-08", broker_port=later.port)
+    late: Recorder | None = None
+    shots: list[OutboxSnapshot] = []
+    try:
+        run = lab.simulate(producing, sizes.journeys * 2, seed=3, wait_delivered=True)
+        recorder.count_at_least(3, DEADLINE)
+        lock = WriteLock(producing.data_dir / OUTBOX, sizes.lock_seconds)
+        lock.start()
+        lock.join()
+        row.exited(run, run.wait(240))
+        shots.append(snapshot(producing.data_dir, producing.source))
+        queued = lab.simulate(draining_kiosk, sizes.journeys * 2, seed=4, wait_delivered=False)
+        row.exited(queued, queued.wait(240))
+        before = snapshot(draining_kiosk.data_dir, draining_kiosk.source)
+        shots.append(before)
+        later.start()
+        late = _recorder(later.port)
+        edge = lab.edge(draining_kiosk)
+        try:
+            late.count_at_least(1, DEADLINE)
+            drain_lock = WriteLock(draining_kiosk.data_dir / OUTBOX, sizes.drain_lock_seconds)
+            drain_lock.start()
+            drain_lock.join()
+            wait_for(
+                lambda: _queued_now(lab, draining_kiosk) == 0,
+                DEADLINE,
+                "the drain finished (0 queued) without a restart",
+                every=1.0,
+            )
+        finally:
+            row.exited(edge, edge.stop())
+        row.facts["held while producing (s)"] = sizes.lock_seconds
+        row.facts["held during the drain (s)"] = sizes.drain_lock_seconds
+    finally:
+        recorder.stop()
+        received = recorder.snapshot()
+        if late is not None:
+            late.stop()
+            received += late.snapshot()
+        final = [
+            snapshot(producing.data_dir, producing.source),
+            snapshot(draining_kiosk.data_dir, draining_kiosk.source),
+        ]
+        row.judge(account(received, shots, final=final))
+        if row.not_stored(lab.runs):
+            row.problems.append(f"{row.facts['not stored (logged)']} events not stored")
+        if row.figures is not None and row.figures.queued:
+            row.problems.append(f"{row.figures.queued} still queued after the drain")
+
+
+def damaged_pages(lab: Lab, sizes: Sizes, row: Row) -> None:
+    """Three random pages of the stopped outbox overwritten (never the header): the
+    runtime starts, moves the damaged file aside, sends what could be read."""
+    broker = lab.broker(start=False)
+    kiosk = lab.kiosk(DEVICE, broker_port=broker.port)
+    filling = lab.simulate(kiosk, sizes.journeys * 2, seed=5, wait_delivered=False)
+    row.exited(filling, filling.wait(240))
+    before = snapshot(kiosk.data_dir, kiosk.source)
+    pages = overwrite_pages(kiosk.data_dir / OUTBOX, 3, random.Random(13))
+    row.facts["pages overwritten"] = pages
+    readable = readable_ids(kiosk.data_dir, before.ids)
+    destroyed = set(before.ids.values()) - readable
+    row.facts["rows read back by key"] = f"{len(readable)} of {len(before.ids)}"
+    code, said = lab.outbox_status(kiosk)
+    row.facts["status on the damaged file"] = "ok" if code == 0 else f"exit {code}: {said[:80]}"
+    broker.start()
+    recorder = _recorder(broker.port)
+    try:
+        restart = lab.simulate(kiosk, 2, seed=6, wait_delivered=True, timeout=DEADLINE)
+        row.exited(restart, restart.wait(240))
+    finally:
+        recorder.stop()
+        after = snapshot(kiosk.data_dir, kiosk.source)
+        row.judge(account(recorder.snapshot(), [before], final=[after], destroyed=destroyed))
+    aside = sorted(p.name for p in kiosk.data_dir.iterdir() if _moved_aside(p))
+    row.facts["moved aside"] = aside
+    if not aside:
+        row.problems.append("the damaged outbox was not moved aside")
+    elif not any(name in run.log() for run in lab.runs for name in aside):
+        row.problems.append("no alarm names where the damaged file is")
+
+
+def _moved_aside(path: Path) -> bool:
+    return path.name.startswith("outbox") and path.name not in _STANDARD_FILES
+
+
+def damaged_payload(lab: Lab, sizes: Sizes, row: Row) -> None:
+    """40 random bytes inside one stored event while stopped: it is quarantined and
+    reported, never published."""
+    broker = lab.broker(start=False)
+    kiosk = lab.kiosk(DEVICE, broker_port=broker.port)
+    filling = lab.simulate(kiosk, sizes.journeys, seed=7, wait_delivered=False)
+    row.exited(filling, filling.wait(240))
+    before = snapshot(kiosk.data_dir, kiosk.source)
+    rng = random.Random(40)
+    victim_sequence = rng.choice(sorted(before.ids))
+    victim = before.ids[victim_sequence]
+    for name in (OUTBOX, OUTBOX + "-wal"):
+        path = kiosk.data_dir / name
+        if path.exists() and f'"id":"{victim}"'.encode() in path.read_bytes():
+            damage_payload(path, victim, 40, rng)
+            row.facts["damaged"] = f"sequence {victim_sequence} in {name}"
+            break
+    integrity = sqlite3.connect(kiosk.data_dir / OUTBOX).execute("PRAGMA integrity_check")
+    row.facts["sqlite integrity_check"] = integrity.fetchone()[0]
+    broker.start()
+    recorder = _recorder(broker.port)
+    try:
+        restart = lab.simulate(kiosk, 2, seed=8, wait_delivered=True, timeout=DEADLINE)
+        row.exited(restart, restart.wait(240))
+    finally:
+        recorder.stop()
+        after = snapshot(kiosk.data_dir, kiosk.source)
+        figures = account(recorder.snapshot(), [before], final=[after])
+        row.judge(figures)
+    if not figures.quarantined:
+        row.problems.append("no quarantine report names the damaged event")
+
+
+def wal_lost(lab: Lab, sizes: Sizes, row: Row) -> None:
+    """`kill -9` while events flow, the `-wal` file deleted, a restart: a new stream
+    epoch, never one sequence with two ids."""
+    broker = lab.broker()
+    kiosk = lab.kiosk(DEVICE, broker_port=broker.port)
+    recorder = _recorder(broker.port)
+    shots: list[OutboxSnapshot] = []
+    destroyed: set[str] = set()
+    try:
+        running = lab.simulate(kiosk, sizes.journeys * 10, seed=9, wait_delivered=False)
+        recorder.count_at_least(sizes.journeys * 3, DEADLINE)
+        running.kill()
+        row.exited(running, running.wait(DEADLINE))
+        before = snapshot(kiosk.data_dir, kiosk.source)
+        wal = kiosk.data_dir / (OUTBOX + "-wal")
+        row.facts["wal deleted (bytes)"] = _size(wal)
+        wal.unlink(missing_ok=True)
+        left = snapshot(kiosk.data_dir, kiosk.source, with_wal=False)
+        shots += [before, left]
+        destroyed = set(before.ids.values()) - set(left.ids.values())
+        restart = lab.simulate(kiosk, sizes.journeys, seed=10, wait_delivered=True)
+        row.exited(restart, restart.wait(240))
+    finally:
+        recorder.stop()
+        after = snapshot(kiosk.data_dir, kiosk.source)
+        received = recorder.snapshot()
+        received_ids = {r.event_id for r in received}
+        row.facts["undelivered rows lost with the wal"] = len(destroyed - received_ids)
+        row.judge(account(received, shots, final=[after], destroyed=destroyed))
+    if row.figures is not None:
+        row.facts["epochs seen"] = row.figures.epochs
