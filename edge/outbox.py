@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -60,7 +59,8 @@ from edge.outbox_integrity import (
     intact,
     quarantine_report,
 )
-from edge.outbox_salvage import Salvage, SalvagedRow, integrity_problem, move_aside, salvage
+from edge.outbox_pages import SalvagedRow
+from edge.outbox_salvage import Salvage, integrity_problem, move_aside, salvage
 from edge.outbox_sqlite import (
     FreeSpace,
     error_kind,
@@ -220,7 +220,6 @@ class OutboxStore:
         new_id: Callable[[], object] | None = None,
         new_epoch: Callable[[], str] = new_stream_epoch,
         free_space: FreeSpace = free_disk_bytes,
-        sqlite_tool: str | None = "auto",
     ) -> None:
         self.path = path
         self.source = source
@@ -231,9 +230,6 @@ class OutboxStore:
         self._clock = clock
         self._new_epoch = new_epoch
         self._free_space = free_space
-        # The sqlite3 tool's .recover salvages around damaged pages ("auto": the one on
-        # the PATH); without it (None), rows are read in runs.
-        self._sqlite_tool = shutil.which("sqlite3") if sqlite_tool == "auto" else sqlite_tool
         self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
         self._shedding = RepeatedCondition(log, "outbox full: shedding presence samples", "events")
         self._pressure = RepeatedCondition(log, "disk under its free-space margin", "commits")
@@ -385,7 +381,7 @@ class OutboxStore:
         new epoch, and say where the damaged file is."""
         now = self._clock()
         damaged = move_aside(self.path, now)
-        found = salvage(damaged, sqlite_tool=self._sqlite_tool)
+        found = salvage(damaged)
         self._db = self._connect()
         self._prepare(self._db)
         previous = found.meta.get("stream_epoch")
@@ -405,12 +401,12 @@ class OutboxStore:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         log.error(
             "outbox %s was damaged (%s): moved aside to %s; %d waiting events salvaged "
-            "(by %s) into a new stream epoch, at most %d lost",
+            "(%d found by reading its pages) into a new stream epoch, at most %d lost",
             self.path,
             problem,
             damaged,
             carried,
-            found.how,
+            found.from_pages,
             lost,
         )
         return self._db

@@ -3,42 +3,30 @@
 A few overwritten pages must not stop a kiosk: SQLite's `quick_check` finds them at
 open; the file (with its write-ahead log) is renamed `<name>.damaged-<UTC time>` and
 left beside the new one for a person to look at; the rows that can still be read
-are taken out of it, with the sqlite3 tool's `.recover` when it is installed (it
-reads around damaged pages), else by reading the events table in small runs of
-sequences and skipping the runs that fail.
+are taken out of it: through SQLite, reading the events table in small runs of
+sequences and skipping the runs that fail, then by reading the file's pages
+directly (edge.outbox_pages), which finds the rows a damaged interior page hides.
+
+(The sqlite3 tool's `.recover` would do the second part, but Debian's build lacks
+the `sqlite_dbpage` table it needs: "no such table: sqlite_dbpage".)
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.outbox_pages import SalvagedRow, scan_pages
 from edge.outbox_sqlite import companions
 
 log = logging.getLogger(__name__)
 
-RECOVER_TIMEOUT = 300.0  # seconds: `.recover` of a multi-megabyte outbox takes well under one
 _RUN = 64  # sequences read at once by the fallback; a failing run is read one by one
-
-
-@dataclass(frozen=True, slots=True)
-class SalvagedRow:
-    """An event row read out of a damaged outbox, as it was stored."""
-
-    sequence: int
-    event_id: str
-    topic: str
-    payload: bytes
-    priority: int
-    created_at: float
-    checksum: str | None
-    delivered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +36,7 @@ class Salvage:
     damaged_path: Path  # where the damaged file now is
     rows: list[SalvagedRow]  # in sequence order
     meta: dict[str, Any]  # its meta table, as far as it could be read
-    how: str  # "recover" (the sqlite3 tool) or "rows" (read in runs)
+    from_pages: int  # rows only the page scan found (under a damaged interior page)
 
     @property
     def lost(self) -> int:
@@ -88,33 +76,17 @@ def move_aside(path: Path, now: float) -> Path:
     return target
 
 
-def salvage(damaged: Path, *, sqlite_tool: str | None) -> Salvage:
+def salvage(damaged: Path) -> Salvage:
     """Read what can be read out of the damaged outbox at `damaged`."""
-    if sqlite_tool is not None:
-        try:
-            return _recovered(damaged, sqlite_tool)
-        except (OSError, subprocess.SubprocessError, sqlite3.Error) as error:
-            log.warning("sqlite3 .recover of %s failed (%s): reading it row by row", damaged, error)
-    return _read_in_runs(damaged)
-
-
-def _recovered(damaged: Path, sqlite_tool: str) -> Salvage:
-    """Salvage with the sqlite3 tool's `.recover`, replayed into memory."""
-    result = subprocess.run(
-        [sqlite_tool, "-readonly", str(damaged), ".recover --ignore-freelist"],
-        capture_output=True,
-        timeout=RECOVER_TIMEOUT,
-        check=True,
-    )
-    copy = sqlite3.connect(":memory:")
-    try:
-        copy.executescript(result.stdout.decode("utf-8", "surrogateescape"))
-        tables = {row[0] for row in copy.execute("SELECT name FROM sqlite_master")}
-        rows = list(_event_rows(copy)) if "events" in tables else []
-        meta = _meta(copy) if "meta" in tables else {}
-    finally:
-        copy.close()
-    return Salvage(damaged, rows, meta, "recover")
+    through_sqlite = _read_in_runs(damaged)
+    found = {row.sequence: row for row in through_sqlite.rows}
+    pages = scan_pages(damaged)
+    extra = [row for row in pages.events if row.sequence not in found]
+    for row in extra:
+        found[row.sequence] = row
+    meta = {**pages.meta, **through_sqlite.meta}
+    rows = [found[sequence] for sequence in sorted(found)]
+    return Salvage(damaged, rows, meta, len(extra))
 
 
 def _read_in_runs(damaged: Path) -> Salvage:
@@ -139,7 +111,7 @@ def _read_in_runs(damaged: Path) -> Salvage:
         log.warning("reading %s: %s", damaged, error)
     finally:
         db.close()
-    return Salvage(damaged, rows, meta, "rows")
+    return Salvage(damaged, rows, meta, 0)
 
 
 def _readable_meta(db: sqlite3.Connection) -> dict[str, Any]:
