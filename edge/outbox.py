@@ -276,7 +276,8 @@ class OutboxStore:
         self._db = db
         if self._lock.first:
             try:
-                self._start_if_needed(wal_was_there)
+                with storage_errors("outbox open"):
+                    self._start_if_needed(wal_was_there)
             except BaseException:
                 db.close()
                 raise
@@ -446,12 +447,8 @@ class OutboxStore:
                 if row.delivered or _names_old_sequences(row):
                     continue
                 sequence += 1
-                try:
-                    if not intact(row.topic, row.payload, row.checksum):
-                        raise ValueError(CHECKSUM_MISMATCH)
-                    payload = reenveloped(row.payload, sequence=sequence, epoch=epoch)
-                except ValueError as error:
-                    reason = CHECKSUM_MISMATCH if str(error) == CHECKSUM_MISMATCH else UNREADABLE
+                payload, reason = _renumbered(row, sequence, epoch)
+                if payload is None:
                     self._keep_aside(dataclasses.replace(row, sequence=sequence), reason, now)
                     bad.setdefault(reason, []).append(sequence)
                     continue
@@ -786,8 +783,8 @@ class OutboxStore:
                 "WHERE sequence > ? AND delivered_at IS NULL ORDER BY sequence LIMIT ?",
                 (after_sequence, limit),
             ).fetchall()
-        good = self._verified(rows)
-        if len(good) < len(rows):  # the quarantined ones leave room for the next
+        good, moved = self._verified(rows)
+        if moved:  # the quarantined ones leave room for the next
             return self.pending(after_sequence, limit)
         return good
 
@@ -820,22 +817,21 @@ class OutboxStore:
                 if row is not None:
                     rows.append(row)
         delivered = {row[0]: bool(row[-1]) for row in rows}
-        return [(event, delivered[event.sequence]) for event in self._verified(rows)]
+        good, _ = self._verified(rows)
+        return [(event, delivered[event.sequence]) for event in good]
 
-    def _verified(self, rows: Sequence[tuple[Any, ...]]) -> list[StoredEvent]:
-        """The rows (columns _CHECKED + delivered) that still match their checksum; the
-        others are quarantined and reported."""
+    def _verified(self, rows: Sequence[tuple[Any, ...]]) -> tuple[list[StoredEvent], bool]:
+        """The rows (columns _CHECKED + delivered) that still match their checksum, and
+        whether others were quarantined (and reported)."""
         good, bad = [], []
         for row in rows:
             if intact(row[2], bytes(row[3]), row[6]):
                 good.append(_stored(row[:6]))
             else:
                 bad.append(_salvaged(row))
-        if bad:
-            self._quarantine(bad)
-        return good
+        return good, bool(bad) and self._quarantine(bad)
 
-    def _quarantine(self, rows: Sequence[SalvagedRow]) -> None:
+    def _quarantine(self, rows: Sequence[SalvagedRow]) -> bool:
         """Move rows that no longer match their checksum aside, with the report naming
         them, in one transaction. If that cannot be written (a full disk), they are only
         left out, and tried again at the next read."""
@@ -857,8 +853,7 @@ class OutboxStore:
                 quarantine_report(sequences, CHECKSUM_MISMATCH).data["ranges"],
                 error,
             )
-            self._queued_bytes = self._count_bytes()
-            return
+            return False
         self._queued_bytes = self._count_bytes()
         log.error(
             "outbox: %d events no longer match their checksum (sequences %s): quarantined, "
@@ -866,6 +861,7 @@ class OutboxStore:
             len(rows),
             quarantine_report(sequences, CHECKSUM_MISMATCH).data["ranges"],
         )
+        return True
 
     def delete_delivered(self, sequences: Sequence[int]) -> None:
         """Forget events the broker acknowledged with a success reason code.
@@ -1092,6 +1088,16 @@ def _salvaged(row: tuple[Any, ...]) -> SalvagedRow:
     return SalvagedRow(
         sequence, event_id, topic, bytes(payload), priority, created_at, checksum, bool(delivered)
     )
+
+
+def _renumbered(row: SalvagedRow, sequence: int, epoch: str) -> tuple[bytes | None, str]:
+    """The row's payload in the new epoch, or None and why it must be quarantined."""
+    if not intact(row.topic, row.payload, row.checksum):
+        return None, CHECKSUM_MISMATCH
+    try:
+        return reenveloped(row.payload, sequence=sequence, epoch=epoch), ""
+    except (ValueError, RecursionError):  # not JSON, or not an envelope any more
+        return None, UNREADABLE
 
 
 def _priority(value: int) -> int:
