@@ -39,9 +39,10 @@ def prepare_kivy(windowed: bool, data_dir: Path) -> None:
     KivyConfig.set("graphics", "height", "800")
     KivyConfig.set("kivy", "exit_on_escape", "0" if not windowed else "1")
     KivyConfig.set("input", "mouse", "mouse,disable_multitouch")
-    # No multisampling: the screens are flat panels and text, and 2x MSAA multiplied the
-    # cost of every frame on a 4K totem (0.11 s -> 0.54 s under software rendering, the
-    # empty frame 0.03 s -> 0.20 s); what a shopper sees is what a screenshot shows.
+    # No multisampling: the screens are flat panels and text, and Kivy's default 2x MSAA
+    # made a 4K totem's every frame dear (under software rendering an empty frame took
+    # 0.20 s instead of 0.03 s; the size tests' 4K tour 60 s instead of 35 s). Screenshots
+    # (an Fbo) never had it: they look the same with or without.
     KivyConfig.set("graphics", "multisamples", "0")
 
 
