@@ -39,15 +39,19 @@ from edge.commands.wire import Command
 from edge.config import Config, load_config
 from edge.doctor import Outcome, Output, run_doctor
 from edge.doctor.clock_check import ClockCheckError, parse_http_date
+from edge.doctor.context import CheckContext
 from edge.doctor.device_source import DeviceSource
 from edge.doctor.display import parse_connector
 from edge.doctor.frames import sharpness
 from edge.doctor.messages import SCREEN_MESSAGES
+from edge.doctor.report import CheckResult
 from edge.doctor.runtime_source import RuntimeSource, SelfTestBusy
+from edge.doctor.storage_checks import OUTBOX_FILE, check_outbox
 from edge.events import EventDraft, EventSource
 from edge.outbox import OutboxStore
 from edge.presence import PresenceEngine
 from tests.conftest import write_config
+from tests.test_outbox_damage import overwrite_pages, write_events
 from tests.test_tls import make_pki
 
 CARD = "9250000000017"
@@ -410,6 +414,28 @@ def test_a_second_process_appending_keeps_the_sequence_gapless_and_distinct(
 
     assert sequences == [1, 2, 3, 4, 5, 6]
     assert pending == sequences
+
+
+def test_the_self_test_fails_a_damaged_outbox_then_says_where_its_copy_went(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path / "kiosk.toml", tmp_path / "data"), environ={})
+    path = config.data_dir / OUTBOX_FILE
+    write_events(path, 300)
+    overwrite_pages(path, 3, seed=5)
+
+    def outbox_check() -> CheckResult:
+        context = CheckContext(config, DeviceSource(config), wait=0.0, deadline=0.0)
+        return asyncio.run(check_outbox(context))
+
+    damaged = outbox_check()
+    assert damaged.outcome is Outcome.FAIL
+    assert damaged.params["path"] == str(path)
+    OutboxStore(path, EventSource("paris-01", "kiosk-07")).close()  # the kiosk's next start
+    replaced = outbox_check()
+    assert replaced.outcome is Outcome.WARN
+    assert ".damaged-" in str(replaced.params["path"])
+    assert Path(str(replaced.params["path"])).is_file()
 
 
 # --- presence with the calibrated power --------------------------------------------------------

@@ -153,6 +153,12 @@ OUTBOX_WAITING = "{queued} events waiting, the oldest for {age}"
 OUTBOX_WAITING_FIX = "events leave once the broker accepts them: see the broker check"
 OUTBOX_UNREADABLE = "the outbox cannot be read: {problem}"
 OUTBOX_UNREADABLE_FIX = "check {path}: it must be a Borne outbox this user can read"
+OUTBOX_DAMAGED = "the outbox file is damaged: {path}"
+OUTBOX_DAMAGED_FIX = (
+    "restart the kiosk: it moves the file aside, keeps every readable event and goes on"
+)
+OUTBOX_WAS_DAMAGED = "the outbox was damaged; its copy is {path}, {salvaged} events were salvaged"
+OUTBOX_WAS_DAMAGED_FIX = "send that file to support if the disk or the power supply is in doubt"
 
 CATALOG_NONE = "no catalog: the kiosk has no product to show"
 CATALOG_NONE_STREAMS_FIX = (

@@ -26,6 +26,7 @@ DISK_WARN_BELOW = 1 * GIB
 DISK_FAIL_BELOW = 200 * MIB
 STREAMS_STALE_AFTER = 3600.0  # seconds: a connected kiosk has its streams confirmed each minute
 FILE_OLD_AFTER = 7 * 86_400.0  # a catalog file not updated for a week is forgotten
+DAMAGE_RECENT = 7 * 86_400.0  # a replaced outbox is mentioned for a week
 OUTBOX_FILE = "outbox.sqlite"  # as edge.bootstrap.open_outbox names it
 
 
@@ -70,6 +71,10 @@ async def check_outbox(ctx: CheckContext) -> CheckResult:
             problem=str(error),
             path=str(path),
         )
+    if status.damaged:
+        return result(
+            "outbox", Outcome.FAIL, m.OUTBOX_DAMAGED, m.OUTBOX_DAMAGED_FIX, path=status.damaged
+        )
     details = {
         "queued": status.queued,
         "queued_bytes": status.queued_bytes,
@@ -77,6 +82,18 @@ async def check_outbox(ctx: CheckContext) -> CheckResult:
         "refused_total": status.refused_total,
         "link_state": status.link_state,
     }
+    damaged_at = status.last_damage_at
+    if damaged_at is not None and ctx.clock() - damaged_at < DAMAGE_RECENT:
+        # The runtime replaced it: say where the old one is while it matters.
+        return result(
+            "outbox",
+            Outcome.WARN,
+            m.OUTBOX_WAS_DAMAGED,
+            m.OUTBOX_WAS_DAMAGED_FIX,
+            details,
+            path=status.last_damage_path,
+            salvaged=status.last_damage_salvaged,
+        )
     if not status.queued:
         return result(
             "outbox", Outcome.PASS, m.OUTBOX_EMPTY, "", details, delivered=status.delivered_total
