@@ -8,7 +8,9 @@ reader waits for its removal before polling again.
 from __future__ import annotations
 
 import logging
+import select
 import time
+from binascii import unhexlify
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +33,16 @@ TARGETS = ["106A", "106B", "212F"]
 
 
 class _LoopbackUdpDevice(nfc.clf.udp.Device):  # type: ignore[misc]
-    """nfcpy's UDP driver with sensing timed like a real reader.
+    """nfcpy's UDP driver with sensing timed like a real reader, on the monotonic clock.
 
     The stock driver waits a full second for an answer to each poll; a USB reader
     knows within milliseconds that no card is there. On loopback an answer takes
     well under a millisecond, so 50 ms keeps the simulated reader as responsive as
     real hardware without changing anything else it does.
+
+    The stock driver also times its waits on the wall clock: set back a day while it
+    waits for an answer, it waits a day. Its receive is redone here on the monotonic
+    clock, the same in every other respect.
     """
 
     SENSE_TIMEOUT = 0.05
@@ -59,7 +65,30 @@ class _LoopbackUdpDevice(nfc.clf.udp.Device):  # type: ignore[misc]
     def _recv_data(self, timeout: float | None, *brty_list: str) -> Any:
         if self._sensing and timeout is not None:
             timeout = min(timeout, self.SENSE_TIMEOUT)
-        return super()._recv_data(timeout, *brty_list)
+        return receive_frame(self, timeout, brty_list)
+
+
+def receive_frame(device: Any, timeout: float | None, brty_list: tuple[str, ...]) -> Any:
+    """nfcpy's UDP receive (`Device._recv_data`), its deadline on the monotonic clock:
+    the next frame of one of `brty_list`, as (brty, data, addr)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([device.socket], [], [], wait)[0]:
+            continue
+        data, addr = device.socket.recvfrom(1024)
+        if data.startswith(b"RFOFF"):
+            raise nfc.clf.BrokenLinkError("RFOFF")
+        try:
+            brty_bytes, hex_data = data.split()
+        except ValueError:
+            raise nfc.clf.TransmissionError("no data") from None
+        brty = brty_bytes.decode("ascii")
+        frame = bytearray(unhexlify(hex_data))
+        device.rcvd_data += len(frame)
+        if brty in brty_list:
+            return brty, frame, addr
+    raise nfc.clf.TimeoutError("no data received")
 
 
 def open_frontend(path: str) -> Any:
