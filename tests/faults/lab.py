@@ -7,6 +7,7 @@ filesystem it mounted is unmounted, whatever happened.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -17,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.config import StorageConfig
 from edge.demo import DEMO_CATALOG, DEMO_SECRET
 from tests.mosquitto import Broker, free_port
 
@@ -175,7 +175,7 @@ class Lab:
         """
         index = sum(1 for _ in self.folder.glob("kiosk-*.toml"))
         data = data_dir or self.folder / f"data-{index}"
-        known = StorageConfig.model_fields
+        known = storage_keys()
         lines = [f'data_dir = "{data}"', 'synchronous = "normal"']
         for key, value in (storage or {}).items():
             if key in known:
@@ -255,6 +255,21 @@ class Lab:
             check=False,
         )
         return done.returncode, done.stdout if done.returncode == 0 else done.stderr.strip()
+
+
+@functools.cache
+def storage_keys() -> frozenset[str]:
+    """The `[storage]` keys the runtime under test knows (it refuses any other)."""
+    probe = "from edge.config import StorageConfig; print(*StorageConfig.model_fields)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=_runtime() or ROOT,
+        timeout=120,
+        check=True,
+    )
+    return frozenset(done.stdout.split())
 
 
 def _runtime() -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.faults.accounting import Figures, account
 from tests.faults.lab import Kiosk, Lab
 from tests.faults.outbox_files import OutboxSnapshot, snapshot
-from tests.faults.platform import Recorder, WaitTimeout
+from tests.faults.platform_side import Recorder, WaitTimeout
 from tests.faults.received import Received
 from tests.faults.scenario import Row, Sizes
 

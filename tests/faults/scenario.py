@@ -31,8 +31,8 @@ class Sizes:
 
 FULL = Sizes(
     quick=False,
-    fill_journeys=80,
-    free_left=384 * 1024,
+    fill_journeys=150,
+    free_left=512 * 1024,
     lock_seconds=7,
     drain_lock_seconds=12,
     journeys=30,
@@ -41,8 +41,8 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     quick=True,
-    fill_journeys=30,
-    free_left=256 * 1024,
+    fill_journeys=45,
+    free_left=320 * 1024,
     lock_seconds=3,
     drain_lock_seconds=4,
     journeys=8,

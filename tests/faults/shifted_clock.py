@@ -38,6 +38,10 @@ def main() -> int:
     time.time = _time
     time.time_ns = _time_ns
     signal.signal(signal.SIGUSR1, _day_back)
+    # Run as a file, its own folder leads the path: the runtime's modules must not be
+    # looked for among the campaign's.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != here]
     from kiosk.cli import main as borne
 
     return borne(sys.argv[1:])

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.faults.accounting import account
 from tests.faults.lab import Kiosk, Lab, fill_disk, wait_for
@@ -20,7 +21,7 @@ from tests.faults.outbox_files import (
     readable_ids,
     snapshot,
 )
-from tests.faults.platform import Recorder
+from tests.faults.platform_side import Recorder
 from tests.faults.scenario import Row, Sizes
 
 DEVICE = "kiosk-07"
@@ -36,10 +37,13 @@ def _recorder(port: int) -> Recorder:
     return recorder
 
 
-def _queued_now(lab: Lab, kiosk: Kiosk) -> int | None:
-    """`borne outbox status`'s queued count (None if it could not say)."""
+def _status(lab: Lab, kiosk: Kiosk) -> dict[str, Any] | None:
+    """What `borne outbox status --json` says (None if it could not say)."""
     code, output = lab.outbox_status(kiosk)
-    return int(json.loads(output)["queued"]) if code == 0 else None
+    if code != 0:
+        return None
+    status: dict[str, Any] = json.loads(output)
+    return status
 
 
 def disk_full(lab: Lab, sizes: Sizes, row: Row) -> None:
@@ -47,7 +51,7 @@ def disk_full(lab: Lab, sizes: Sizes, row: Row) -> None:
     comes back while the disk is still full: what was queued must all leave."""
     disk = lab.small_disk("disk", "2m")
     broker = lab.broker(start=False)
-    storage = {"disk_margin_bytes": 64 * 1024, "wal_max_bytes": 256 * 1024}
+    storage = {"disk_margin_bytes": 64 * 1024, "wal_max_bytes": 128 * 1024}
     kiosk = lab.kiosk(DEVICE, broker_port=broker.port, data_dir=disk / "data", storage=storage)
     first = lab.simulate(kiosk, 1, seed=1, wait_delivered=False)  # catalog and files in place
     row.exited(first, first.wait(DEADLINE))
@@ -126,60 +130,60 @@ class WriteLock:
 
 
 def lock_held(lab: Lab, sizes: Sizes, row: Row) -> None:
-    """Another process holds the outbox's write lock while events are produced, then
-    for longer during a drain: nothing dropped, the drain finishes without a restart."""
-    broker = lab.broker()
-    producing = lab.kiosk(DEVICE, broker_port=broker.port)
-    recorder = _recorder(broker.port)
-    later = lab.broker(start=False)
-    draining_kiosk = lab.kiosk("kiosk-08", broker_port=later.port)
-    late: Recorder | None = None
+    """Another process holds the outbox's write lock while events are produced (no
+    broker configured: only appends touch the file), then for longer during the drain once the
+    broker is back: nothing dropped, the drain ends without a restart, nothing resent."""
+    broker = lab.broker(start=False)
+    kiosk = lab.kiosk(DEVICE, broker_port=broker.port)
+    # No broker configured at first: no uplink writes its state, the lock meets appends.
+    alone = lab.kiosk(DEVICE, broker_port=None, data_dir=kiosk.data_dir)
+    recorder: Recorder | None = None
     shots: list[OutboxSnapshot] = []
     try:
-        run = lab.simulate(producing, sizes.journeys * 2, seed=3, wait_delivered=True)
-        recorder.count_at_least(3, DEADLINE)
-        lock = WriteLock(producing.data_dir / OUTBOX, sizes.lock_seconds)
-        lock.start()
-        lock.join()
-        row.exited(run, run.wait(240))
-        shots.append(snapshot(producing.data_dir, producing.source))
-        queued = lab.simulate(draining_kiosk, sizes.journeys * 2, seed=4, wait_delivered=False)
-        row.exited(queued, queued.wait(240))
-        before = snapshot(draining_kiosk.data_dir, draining_kiosk.source)
-        shots.append(before)
-        later.start()
-        late = _recorder(later.port)
-        edge = lab.edge(draining_kiosk)
+        producing = lab.simulate(alone, sizes.journeys, seed=3, wait_delivered=False)
+        wait_for(
+            lambda: (_status(lab, kiosk) or {}).get("last_sequence", 0) >= 3,
+            DEADLINE,
+            "the first events committed",
+            every=0.5,
+        )
+        _hold_lock(kiosk, sizes.lock_seconds)
+        row.exited(producing, producing.wait(240))
+        shots.append(snapshot(kiosk.data_dir, kiosk.source))
+        broker.start()
+        recorder = _recorder(broker.port)
+        draining = lab.edge(kiosk)
         try:
-            late.count_at_least(1, DEADLINE)
-            drain_lock = WriteLock(draining_kiosk.data_dir / OUTBOX, sizes.drain_lock_seconds)
-            drain_lock.start()
-            drain_lock.join()
+            recorder.count_at_least(1, DEADLINE)
+            _hold_lock(kiosk, sizes.drain_lock_seconds)
             wait_for(
-                lambda: _queued_now(lab, draining_kiosk) == 0,
+                lambda: (_status(lab, kiosk) or {}).get("queued") == 0,
                 DEADLINE,
                 "the drain finished (0 queued) without a restart",
                 every=1.0,
             )
         finally:
-            row.exited(edge, edge.stop())
+            row.exited(draining, draining.stop())
         row.facts["held while producing (s)"] = sizes.lock_seconds
         row.facts["held during the drain (s)"] = sizes.drain_lock_seconds
     finally:
-        recorder.stop()
-        received = recorder.snapshot()
-        if late is not None:
-            late.stop()
-            received += late.snapshot()
-        final = [
-            snapshot(producing.data_dir, producing.source),
-            snapshot(draining_kiosk.data_dir, draining_kiosk.source),
-        ]
-        row.judge(account(received, shots, final=final))
+        received = [] if recorder is None else recorder.snapshot()
+        if recorder is not None:
+            recorder.stop()
+        row.judge(account(received, shots, final=[snapshot(kiosk.data_dir, kiosk.source)]))
         if row.not_stored(lab.runs):
             row.problems.append(f"{row.facts['not stored (logged)']} events not stored")
         if row.figures is not None and row.figures.queued:
             row.problems.append(f"{row.figures.queued} still queued after the drain")
+        if row.figures is not None and row.figures.duplicated:
+            row.problems.append(f"{row.figures.duplicated} sent twice")
+
+
+def _hold_lock(kiosk: Kiosk, seconds: float) -> None:
+    """Hold the outbox's write lock from another process's connection for `seconds`."""
+    lock = WriteLock(kiosk.data_dir / OUTBOX, seconds)
+    lock.start()
+    lock.join()
 
 
 def damaged_pages(lab: Lab, sizes: Sizes, row: Row) -> None:
@@ -187,7 +191,7 @@ def damaged_pages(lab: Lab, sizes: Sizes, row: Row) -> None:
     runtime starts, moves the damaged file aside, sends what could be read."""
     broker = lab.broker(start=False)
     kiosk = lab.kiosk(DEVICE, broker_port=broker.port)
-    filling = lab.simulate(kiosk, sizes.journeys * 2, seed=5, wait_delivered=False)
+    filling = lab.simulate(kiosk, sizes.journeys, seed=5, wait_delivered=False)
     row.exited(filling, filling.wait(240))
     before = snapshot(kiosk.data_dir, kiosk.source)
     pages = overwrite_pages(kiosk.data_dir / OUTBOX, 3, random.Random(13))
