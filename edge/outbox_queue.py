@@ -32,14 +32,13 @@ T = TypeVar("T")
 # SQLite's primary result codes for a write that may well succeed if tried again:
 # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL (extended codes carry them in the low byte).
 _TRANSIENT_SQLITE = {5, 6, 13}
-_TRANSIENT_WORDS = ("database is locked", "database table is locked", "disk is full")
 
 
 def is_transient(error: BaseException) -> bool:
     """Whether a failed outbox call may succeed later: a lock held elsewhere, a full disk.
 
-    The typed errors say so; an OutboxError that only wraps sqlite3's says it in its
-    cause (an outbox older than the typed errors, or a path that does not type them).
+    The typed errors say so; an OutboxError that only wraps sqlite3's says it by the
+    result code of its cause (a path of the store that does not type its errors).
     """
     if isinstance(error, OutboxBusyError | OutboxDiskFullError):
         return True
@@ -49,7 +48,7 @@ def is_transient(error: BaseException) -> bool:
     code = getattr(cause, "sqlite_errorcode", None)
     if isinstance(cause, sqlite3.Error) and isinstance(code, int):
         return code & 0xFF in _TRANSIENT_SQLITE
-    return any(words in str(error) for words in _TRANSIENT_WORDS)
+    return False  # no word of SQLite's says so: not known to pass
 
 
 def draft_bytes(draft: EventDraft) -> int:

@@ -83,6 +83,10 @@ class Refusals:
                 timer.cancel()
         self._due = [s for s in self._due if s not in gone]
 
+    def has_due(self) -> bool:
+        """Whether a refused event's time to retry has come (it goes before newer ones)."""
+        return bool(self._due)
+
     def take_due(self, limit: int) -> list[int]:
         """Up to `limit` refused events whose time to retry has come, oldest first."""
         self._due.sort()

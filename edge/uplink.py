@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import ssl
 import threading
 import time
@@ -38,13 +39,15 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices.backoff import Backoff
 from edge.config import MqttConfig
+from edge.disconnect_reasons import SESSION_TAKEN_OVER, disconnect_reason
 from edge.errors import OutboxError
 from edge.events import CONTENT_TYPE, EventSource, rfc3339
 from edge.log_once import RepeatedCondition
 from edge.outbox import LinkRecord, StoredEvent
-from edge.outbox_queue import Outbox
+from edge.outbox_queue import Outbox, is_transient
 from edge.refusals import Refusals
 from edge.supervision import supervised
+from edge.takeovers import TakeoverWatch
 from edge.uplink_limits import BrokerLimits, publish_size
 
 log = logging.getLogger(__name__)
@@ -133,6 +136,16 @@ class Uplink:
     HOUSEKEEPING_EVERY = 1.0  # keepalive pings and retransmission timers
     GOODBYE_WITHIN = 2.0  # seconds a clean shutdown waits for `offline` to be acknowledged
     FORGET_KEPT_EVERY = 60.0  # seconds between sweeps of kept events past their retention
+    # Another connection with this device id took the session over (edge.takeovers).
+    # Once in a while is any drop (an installer's tool on the kiosk's id). Twice within
+    # TAKEN_OVER_WINDOW is most likely a second kiosk left on the same id: reconnecting
+    # at once would take the session back, and the two would throw each other out many
+    # times a second; waiting this long (jittered) lets the other one work.
+    TAKEN_OVER_WINDOW = 600.0
+    TAKEN_OVER_MIN = 60.0
+    TAKEN_OVER_MAX = 300.0
+    DELETE_RETRY_MIN = 0.1  # seconds before a failed delete of delivered events is retried
+    DELETE_RETRY_MAX = 5.0
 
     def __init__(
         self,
@@ -144,6 +157,7 @@ class Uplink:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self._config = config
         self._source = source
@@ -152,6 +166,7 @@ class Uplink:
         self._backoff = backoff or Backoff(base=config.reconnect_min, cap=config.reconnect_max)
         self._clock = clock
         self._monotonic = monotonic
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._configured = BrokerLimits.configured(
             inflight=config.inflight, keepalive=config.keepalive
         )
@@ -170,6 +185,20 @@ class Uplink:
         # A broker that stays away, or a link that keeps dropping, is logged once.
         self._unreachable = RepeatedCondition(log, "cannot reach the broker", "attempts")
         self._dropping = RepeatedCondition(log, "the link to the broker dropped", "times")
+        self._taken_over = RepeatedCondition(
+            log,
+            f"session taken over by another connection with this device id "
+            f"({self._source.device_id}), again: is a second kiosk configured with it? "
+            "The uplink waits minutes between tries instead of taking it back",
+            "times",
+        )
+        self._takeovers = TakeoverWatch(self.TAKEN_OVER_WINDOW, monotonic)
+        self._failed_connects = 0  # since the last drop
+        self._failing_delete = RepeatedCondition(
+            log, "deleting delivered events failed; tried again", "attempts"
+        )
+        self._socket_error = ""  # what paho said about the socket before it closed
+        self._twin_suspected = False  # taken over again: wait long before the next try
         self._state = "connecting"
         self._state_since = clock()
         self._restarts = 0
@@ -178,6 +207,7 @@ class Uplink:
         self._read_upto = 0  # highest sequence read from the outbox (or handed over by it)
         self._ready: deque[StoredEvent] = deque()  # read, not yet published, in order
         self._delivered: list[int] = []  # acknowledged, not yet deleted
+        self._fetching_due: list[int] = []  # refused events due again, being read to resend
         self._deleting: set[int] = set()  # ... the same, to skip when reading again
         self._refusals: Refusals | None = None
         self._aliases: dict[str, tuple[Properties, int]] = {}  # topic -> alias, its size
@@ -228,7 +258,14 @@ class Uplink:
         client.on_socket_close = self._socket_closed
         client.on_socket_register_write = self._socket_wants_write
         client.on_socket_unregister_write = self._socket_written
+        client.on_log = self._paho_log
         return client
+
+    def _paho_log(self, client: mqtt.Client, _: Any, level: int, message: str) -> None:
+        # paho says why a socket failed only in its log; the disconnect that follows
+        # carries a bare "Unspecified error".
+        if level == mqtt.MQTT_LOG_ERR and client is self._client:
+            self._socket_error = message
 
     def _fresh_client(self) -> None:
         """Replace the client: what the old one kept in memory is not sent again."""
@@ -306,10 +343,14 @@ class Uplink:
     ) -> None:
         if client is not self._client:
             return
+        self._socket_error = ""
         if reason.is_failure:
+            self._failed_connects += 1
             self._note_error(f"broker refused the connection: {reason}", logged=False)
             self._unreachable.occurred(detail=f"refused: {reason}")
             return
+        self._takeovers.connected(first_try=self._failed_connects == 0)
+        self._failed_connects = 0
         self._unreachable.cleared()
         self._limits = BrokerLimits.from_connack(
             properties, inflight=self._config.inflight, keepalive=self._config.keepalive
@@ -334,15 +375,27 @@ class Uplink:
         self._wake.set()
 
     def _paho_disconnected(
-        self, client: mqtt.Client, __: Any, ___: Any, reason: ReasonCode, ____: Any
+        self, client: mqtt.Client, __: Any, flags: Any, reason: ReasonCode, ____: Any
     ) -> None:
         if client is not self._client:
             return
+        from_broker = bool(getattr(flags, "is_disconnect_packet_from_server", False))
+        said = disconnect_reason(reason, from_broker=from_broker, socket_error=self._socket_error)
         if self._connected and self._tasks:
-            self._note_error(f"disconnected: {reason}", logged=False)
-            if self._monotonic() - self._connected_at >= self.STABLE_AFTER:
+            self._note_error(f"disconnected: {said}", logged=False)
+            stable = self._monotonic() - self._connected_at >= self.STABLE_AFTER
+            if stable:
                 self._dropping.cleared()  # a drop after a good while starts a new count
-            self._dropping.occurred(detail=str(reason))
+                self._taken_over.cleared()
+            self._dropping.occurred(detail=said)
+            self._twin_suspected = self._takeovers.dropped(
+                taken_over=from_broker and reason.value == SESSION_TAKEN_OVER,
+                unexplained=not from_broker and not self._socket_error,
+                short=not stable,
+            )
+            if self._twin_suspected:
+                self._note_error(self._taken_over.what, logged=False)
+                self._taken_over.occurred(detail=said)
         was_connected, self._connected = self._connected, False
         self._forget_connection()
         self._lost.set()
@@ -549,6 +602,7 @@ class Uplink:
                     self._configured.keepalive,
                 )
             except (OSError, ssl.SSLError, ValueError) as error:
+                self._failed_connects += 1
                 self._note_error(f"cannot reach broker: {error}", logged=False)
                 self._unreachable.occurred(detail=str(error))
             else:
@@ -558,8 +612,14 @@ class Uplink:
                     and self._monotonic() - self._connected_at >= self.STABLE_AFTER
                 ):
                     self._backoff.reset()
-            self._set_state("waiting to reconnect")
-            await asyncio.sleep(self._backoff.next_delay())
+            delay = self._backoff.next_delay()  # counted as any failed link
+            if self._twin_suspected:
+                self._twin_suspected = False
+                self._set_state("taken over by another connection with this device id")
+                delay = max(delay, self._rng.uniform(self.TAKEN_OVER_MIN, self.TAKEN_OVER_MAX))
+            else:
+                self._set_state("waiting to reconnect")
+            await asyncio.sleep(delay)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -595,7 +655,14 @@ class Uplink:
         while self._connected and self._replays and self._room() > 0:
             self._publish(self._replays.popleft())
         while self._connected and self._ready and self._room() > 0:
+            if self._retries_waiting():
+                self._wake.set()  # the pump reads them: they go before anything newer
+                return
             self._publish(self._ready.popleft())
+
+    def _retries_waiting(self) -> bool:
+        """Refused events are due again (or being read to be sent): nothing newer goes first."""
+        return bool(self._fetching_due) or (self._refusals is not None and self._refusals.has_due())
 
     def _room(self) -> int:
         """Places left in the broker's window (Receive Maximum counts every QoS 1 message)."""
@@ -606,7 +673,11 @@ class Uplink:
         room = self._room()
         due = self._refusals.take_due(room) if room > 0 else []
         if due:
-            events = await self._outbox.get(due)  # shed or deleted ones are gone
+            self._fetching_due = due
+            try:
+                events = await self._outbox.get(due)  # shed or deleted ones are gone
+            finally:
+                self._fetching_due = []
             if not self._connected:  # dropped while reading: they wait for the next link
                 self._refusals.requeue(due)
                 return
@@ -659,19 +730,49 @@ class Uplink:
             self._acked.clear()
             batch, self._delivered = self._delivered, []
             if batch:
+                await self._delete(batch)
+
+    async def _delete(self, batch: list[int]) -> None:
+        """Delete acknowledged events; a lock held elsewhere or a full disk is waited out.
+
+        Meanwhile they stay in `_deleting`, so they are not published again, and the
+        publishing goes on: reading needs no write lock.
+        """
+        backoff = Backoff(base=self.DELETE_RETRY_MIN, cap=self.DELETE_RETRY_MAX, rng=self._rng)
+        deleted = False
+        try:
+            while True:
+                batch += self._delivered  # acknowledged while this waited: in the same go
+                self._delivered = []
                 try:
                     await self._outbox.delete_delivered(batch)
-                except BaseException:
-                    self._delivered[:0] = batch  # deleted by the next attempt, not forgotten
-                    raise
-                self._deleting.difference_update(batch)
+                    break
+                except OutboxError as error:
+                    if not is_transient(error):
+                        raise
+                    self._note_error(f"deleting delivered events failed: {error}", logged=False)
+                    self._failing_delete.occurred(detail=str(error))
+                await asyncio.sleep(backoff.next_delay())
+            deleted = True
+        finally:
+            if not deleted:
+                self._delivered[:0] = batch  # deleted by the next attempt, not forgotten
+        self._failing_delete.cleared()
+        self._deleting.difference_update(batch)
 
     async def _record_state(self) -> None:
         """Keep the link's state in the outbox, where `borne outbox status` reads it."""
         while True:
             await self._state_changed.wait()
             self._state_changed.clear()
-            await self._outbox.record_link(self._link_record())
+            try:
+                await self._outbox.record_link(self._link_record())
+            except OutboxError as error:
+                if not is_transient(error):
+                    raise
+                # A lock held elsewhere, a full disk: the state is recorded once it passes.
+                self._state_changed.set()
+                await asyncio.sleep(self.DELETE_RETRY_MAX)
 
     def _link_record(self) -> LinkRecord:
         return LinkRecord(self._state, self._last_error, self._state_since, self._restarts)

@@ -28,6 +28,7 @@ from edge.errors import (
 from edge.events import EventDraft, EventSource, Priority
 from edge.outbox import OutboxStore
 from edge.outbox_queue import Outbox, is_transient
+from edge.sqlite_tx import translated
 
 SOURCE = EventSource("paris-01", "kiosk-07")
 
@@ -162,21 +163,28 @@ def test_events_still_waiting_when_the_outbox_closes_are_counted_and_their_calle
     asyncio.run(scenario())
 
 
-def locked() -> OutboxError:
+def wrapped(path: Path, failing: str) -> OutboxError:
+    """The untyped OutboxError sqlite_tx.translated makes of a real sqlite3 failure."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=0)
     try:
-        raise sqlite3.OperationalError("database is locked")
-    except sqlite3.Error as cause:
-        try:
-            raise OutboxError(f"outbox append failed: {cause}") from cause
-        except OutboxError as error:
-            return error
+        with translated(OutboxError, "outbox append"):
+            db.execute(failing)
+    except OutboxError as error:
+        return error
+    finally:
+        db.close()
+    raise AssertionError(f"{failing} did not fail")
 
 
-def test_which_failures_are_worth_a_retry() -> None:
+def test_which_failures_are_worth_a_retry(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x)")
     assert is_transient(OutboxBusyError("outbox append failed: database is locked"))
     assert is_transient(OutboxDiskFullError("outbox append failed: below the margin"))
-    assert is_transient(locked()), "an untyped 'locked' from sqlite3 is passing too"
-    assert is_transient(OutboxError("outbox append failed: database or disk is full"))
+    with write_lock_held(path):
+        assert is_transient(wrapped(path, "BEGIN IMMEDIATE")), "locked, said by SQLite"
+    assert not is_transient(wrapped(path, "SELECT * FROM no_such_table"))
     assert not is_transient(OutboxFullError("only protected events left"))
     assert not is_transient(OutboxDamagedError("database disk image is malformed"))
-    assert not is_transient(OutboxError("outbox append failed: no such table: events"))
+    assert not is_transient(OutboxError("outbox delete failed: disk is full")), "words alone"
