@@ -7,6 +7,7 @@ runtime commits the drafts to the outbox before anyone is shown the new view.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -120,6 +121,7 @@ class ShopperSession:
         pseudonymize: Callable[[str], str],
         *,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
         codes: CodePolicy | None = None,
         store_id: str = "",
@@ -132,11 +134,16 @@ class ShopperSession:
         self._store_id = store_id  # named in hand-off links: collect here
         self._pseudonymize = pseudonymize
         self._codes = codes or CodePolicy()
+        # `clock` is the wall clock, for what is compared with other machines' times;
+        # `monotonic` measures how long: a wall clock set by a day must not end a
+        # session at once, nor keep it a day.
         self._clock = clock
+        self._monotonic = monotonic
         self._new_id = new_id
         self.view = SessionView()
-        self._started_at = 0.0
-        self.last_activity = 0.0
+        self._started_at = 0.0  # wall clock: advisor calls since then are this shopper's
+        self._started_mono = 0.0
+        self.last_activity = 0.0  # monotonic
 
     @property
     def active(self) -> bool:
@@ -242,12 +249,13 @@ class ShopperSession:
                 return self._show_staff(desk.touched())
 
     def _touch(self, trigger: str) -> list[EventDraft]:
-        self.last_activity = self._clock()
+        self.last_activity = self._monotonic()
         if self.active:
             if self.view.idle_warning_until is not None:
                 self.view = replace(self.view, idle_warning_until=None)
             return []
-        self._started_at = self.last_activity
+        self._started_at = self._clock()
+        self._started_mono = self.last_activity
         self.view = SessionView(session_id=str(self._new_id()))
         return [self._draft("session.started", {"trigger": trigger})]
 
@@ -586,11 +594,11 @@ class ShopperSession:
         """The shopper left (or timed out): forget everything about them."""
         if not self.active:
             return []
-        duration = round(self._clock() - self._started_at, 3)
+        duration = round(self._monotonic() - self._started_mono, 3)
         draft = self._draft("session.ended", {"reason": reason, "duration_s": duration})
         self.view = SessionView()
         return [draft]
 
     def idle_for(self) -> float:
         """Seconds since the shopper last did anything."""
-        return self._clock() - self.last_activity
+        return self._monotonic() - self.last_activity

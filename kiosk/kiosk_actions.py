@@ -97,7 +97,9 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
         if deadline is None:
             self._ticker.cancel()
             return
-        self._deadline = deadline
+        # Counted down on the monotonic clock: the wall clock set while the warning
+        # shows would make the seconds left jump.
+        self._deadline = time.monotonic() + (deadline - time.time())
         self._tick()
         self._ticker()
 
@@ -185,4 +187,4 @@ class KioskActions(FloatLayout):  # type: ignore[misc]
         self.scan_flash = False
 
     def _tick(self, *_: Any) -> None:
-        self.seconds_left = max(0, round(self._deadline - time.time()))
+        self.seconds_left = max(0, round(self._deadline - time.monotonic()))

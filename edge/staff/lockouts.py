@@ -2,7 +2,9 @@
 
 A lockout must survive a restart (pulling the plug must not give five more guesses), so
 failures and lockouts are in SQLite, by badge pseudonym, with a wall-clock end: a
-monotonic clock starts again at boot.
+monotonic clock starts again at boot. A wall clock set back (a day, say) would make a
+lockout last that much longer: a lockout never ends later than its own length from
+now, and is written back so when the clock set back catches up.
 
 A lockout that recurs lasts twice as long as the one before (15 min, 30, 60...): a PIN
 of a few digits is not guessed by waiting out fixed lockouts. Only the right PIN or a
@@ -76,13 +78,28 @@ class BadgeLockouts:
 
     def locked_until(self, badge: str) -> float | None:
         """When the badge's lockout ends, or None if it is not locked now."""
-        with self._lock, translated(StaffError, "badge lockout read"):
+        now = self._clock()
+        with self._lock, translated(StaffError, "badge lockout read"), transaction(self._db):
+            self._pull_back(now)
             row = self._db.execute(
                 "SELECT locked_until FROM badges WHERE badge = ?", (badge,)
             ).fetchone()
-        if row is None or row[0] is None or row[0] <= self._clock():
+        if row is None or row[0] is None or row[0] <= now:
             return None
         return float(row[0])
+
+    def _pull_back(self, now: float) -> None:
+        """Lockouts that end further from `now` than they last (the clock was set back)
+        end their length from now. Inside the caller's transaction."""
+        rows = self._db.execute(
+            "SELECT badge, locked_until, lockouts FROM badges WHERE locked_until > ?", (now,)
+        ).fetchall()
+        for badge, until, lockouts in rows:
+            longest = now + self.lockout_for(lockouts)
+            if until > longest:
+                self._db.execute(
+                    "UPDATE badges SET locked_until = ? WHERE badge = ?", (longest, badge)
+                )
 
     def lockout_for(self, lockouts: int) -> float:
         """How long the badge's `lockouts`-th lockout in a row lasts: twice the last."""
@@ -93,6 +110,7 @@ class BadgeLockouts:
         each time it is locked again."""
         now = self._clock()
         with self._lock, translated(StaffError, "badge lockout write"), transaction(self._db):
+            self._pull_back(now)
             row = self._db.execute(
                 "SELECT failures, locked_until, lockouts FROM badges WHERE badge = ?", (badge,)
             ).fetchone()
@@ -122,10 +140,12 @@ class BadgeLockouts:
 
     def locked(self) -> list[tuple[str, float]]:
         """The badges locked now and until when, the soonest freed first."""
-        with self._lock, translated(StaffError, "badge lockout read"):
+        now = self._clock()
+        with self._lock, translated(StaffError, "badge lockout read"), transaction(self._db):
+            self._pull_back(now)
             rows = self._db.execute(
                 "SELECT badge, locked_until FROM badges WHERE locked_until > ?"
                 " ORDER BY locked_until",
-                (self._clock(),),
+                (now,),
             ).fetchall()
         return [(str(badge), float(until)) for badge, until in rows]

@@ -1,0 +1,153 @@
+"""A kiosk whose wall clock is set a day back or forward mid-run keeps its timers.
+
+NTP stepping a clock that was far off, or someone setting it by hand: the shopper's
+idle warning, staff mode's auto-lock and a badge's PIN lockout measure durations,
+which the wall clock's jumps must not stretch or cut. The runtime is built as the
+kiosk builds it, with the wall clock everything in the process reads moved by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.bootstrap import build_runtime
+from edge.config import load_config
+from edge.staff.lockouts import BadgeLockouts
+from tests.conftest import write_config
+from tests.test_staff import LEA, card, kiosk_config, log_in, running
+
+DAY = 24 * 3600.0
+QUIET = 1.5  # seconds: the idle timeout and staff mode's lock_after in these tests
+DEADLINE = 30.0  # bounds a wait for a timer that must fire after QUIET; a late one waits a day
+EARLY_MARGIN = 0.1  # asyncio may run a timer up to its clock's resolution early
+
+
+@dataclass
+class WallClock:
+    """`time.time` moved by `offset` seconds; the monotonic clock untouched."""
+
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._real = time.time
+
+    def __call__(self) -> float:
+        return self._real() + self.offset
+
+
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> WallClock:
+    """The process's wall clock, set before the runtime is built (it keeps `time.time`)."""
+    clock = WallClock()
+    monkeypatch.setattr(time, "time", clock)
+    return clock
+
+
+JUMPS = pytest.mark.parametrize("jump", [-DAY, DAY], ids=["back-24h", "forward-24h"])
+
+
+@JUMPS
+def test_a_shoppers_idle_warning_comes_after_the_quiet_time_whatever_the_wall_clock_does(
+    tmp_path: Path, wall: WallClock, jump: float
+) -> None:
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
+        {
+            "BORNE_SESSION__IDLE_TIMEOUT": str(QUIET),
+            "BORNE_DEVICES__CAMERA": "",
+            "BORNE_DEVICES__NFC": "",
+        },
+    )
+
+    async def scenario() -> tuple[float, list[dict[str, Any]]]:
+        runtime, _ = await build_runtime(config)
+        await runtime.start()
+        try:
+            touched = time.monotonic()
+            await runtime.handle(card("Camille"))
+            wall.offset += jump
+            async with asyncio.timeout(DEADLINE):
+                await runtime.wait_for_view(lambda view: view.idle_warning_until is not None)
+            quiet = time.monotonic() - touched
+            await runtime.skip_idle_time()  # the countdown runs out
+            events = [
+                decoded["data"]
+                for decoded in (
+                    json.loads(event.payload) for event in await runtime.outbox.pending(0, 100)
+                )
+                if decoded["type"] == "io.borne.session.ended"
+            ]
+            return quiet, events
+        finally:
+            await runtime.close()
+
+    quiet, ended = asyncio.run(scenario())
+    assert quiet >= QUIET - EARLY_MARGIN, "the warning came before the shopper was quiet"
+    # The session's length is what it lasted, not the clock's jump.
+    (data,) = ended
+    assert QUIET - EARLY_MARGIN <= data["duration_s"] < DEADLINE
+
+
+@JUMPS
+def test_staff_mode_locks_after_its_quiet_time_whatever_the_wall_clock_does(
+    tmp_path: Path, wall: WallClock, jump: float
+) -> None:
+    config = kiosk_config(tmp_path, staff=f"lock_after = {QUIET}")
+
+    async def scenario() -> float:
+        async with running(config) as runtime:
+            await log_in(runtime, LEA, "2468")
+            touched = time.monotonic()
+            wall.offset += jump
+            async with asyncio.timeout(DEADLINE):
+                await runtime.wait_for_view(lambda view: view.staff is None)
+            return time.monotonic() - touched
+
+    assert asyncio.run(scenario()) >= QUIET - EARLY_MARGIN
+
+
+def test_a_pin_lockout_does_not_last_a_day_longer_when_the_clock_is_set_back(
+    tmp_path: Path,
+) -> None:
+    now = [1_800_000_000.0]
+    lockouts = BadgeLockouts(
+        tmp_path / "staff.sqlite", max_failures=3, lockout_seconds=900, clock=lambda: now[0]
+    )
+    try:
+        for _ in range(3):
+            failure = lockouts.failed("badge-a")
+        assert failure.locked_until == now[0] + 900
+
+        now[0] -= DAY  # the clock set back a day mid-lockout
+        until = lockouts.locked_until("badge-a")
+        assert until is not None
+        assert until <= now[0] + 900
+        assert lockouts.locked() == [("badge-a", until)]
+
+        now[0] += 901  # the lockout's own length later, on the clock as it now reads
+        assert lockouts.locked_until("badge-a") is None
+    finally:
+        lockouts.close()
+
+
+def test_a_pin_lockout_still_ends_when_it_should_if_the_clock_is_right(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    lockouts = BadgeLockouts(
+        tmp_path / "staff.sqlite", max_failures=3, lockout_seconds=900, clock=lambda: now[0]
+    )
+    try:
+        for _ in range(3):
+            lockouts.failed("badge-a")
+        now[0] += 899
+        assert lockouts.locked_until("badge-a") == 1_800_000_000.0 + 900
+        now[0] += 2
+        assert lockouts.locked_until("badge-a") is None
+    finally:
+        lockouts.close()
