@@ -310,6 +310,23 @@ def test_a_replaced_outbox_whose_last_events_arrive_late_is_no_twin(
     assert store.device_status("k1").twin_epochs == ()
 
 
+def test_sequences_the_kiosk_quarantined_are_explained_not_asked_for(store: EventStore) -> None:
+    stream = Stream("k1")
+    store.ingest(stream.events(1, 4))
+    store.set_device_state("k1", "online", 1, T0)
+    report = stream.event(
+        5,
+        event_type="io.borne.outbox.quarantined",
+        data={"count": 2, "ranges": [[2, 3]], "reason": "checksum mismatch"},
+    )
+
+    store.ingest([report])
+
+    assert store.gaps("k1") == [Gap("k1", STORE, 2, 3, GapState.SHED, stream.epoch)]
+    assert store.open_gaps() == []
+    assert store.device_status("k1").last_contiguous == 5
+
+
 def test_events_of_kiosks_without_epochs_are_the_epoch_none(store: EventStore) -> None:
     source = EventSource(STORE, "k1")
     ids = UUIDv7Generator()
