@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from edge.hub.store.epochs import StreamRow, current, twins
 from edge.hub.store.incoming import IncomingEvent
@@ -40,6 +41,8 @@ def ingest_batch(ledger: SqlLedger, events: Sequence[IncomingEvent], now: float)
     """
     rows = ledger.lock_devices([event.device_id for event in events])
     streams = {device_id: ledger.streams(device_id) for device_id in rows}
+    # As read: only what the batch changed is written back.
+    before = {(s.device_id, s.epoch): replace(s) for found in streams.values() for s in found}
     met: dict[tuple[str, str], int] = {}
     for event in events:
         met.setdefault((event.device_id, event.epoch), len(met))
@@ -69,7 +72,8 @@ def ingest_batch(ledger: SqlLedger, events: Sequence[IncomingEvent], now: float)
         # A duplicate too: re-enveloped into a new epoch, it takes its place there.
         _note_sequence(ledger, stream, event.sequence, now)
     for row in rows.values():
-        _settle(ledger, row, streams[row.device_id], now)
+        touched = {epoch for device_id, epoch in met if device_id == row.device_id}
+        _settle(ledger, row, streams[row.device_id], touched, before, now)
     return stored, duplicates
 
 
@@ -141,14 +145,23 @@ def _note_sequence(ledger: SqlLedger, stream: StreamRow, sequence: int, now: flo
         _repaint(ledger, stream, sequence, sequence, GapState.RECOVERED, _MISSING)
 
 
-def _settle(ledger: SqlLedger, row: DeviceRow, streams: list[StreamRow], now: float) -> None:
+def _settle(
+    ledger: SqlLedger,
+    row: DeviceRow,
+    streams: list[StreamRow],
+    touched: set[str],
+    before: dict[tuple[str, str], StreamRow],
+    now: float,
+) -> None:
     """Write the device's streams and figures back, and say if two kiosks share it."""
     for stream in streams:
-        if stream.closed_by is not None:  # a gap of an epoch left behind: nobody to ask
-            ledger.supersede_open(stream.device_id, stream.epoch)
-        lowest_open = ledger.first_open(stream.device_id, stream.epoch)
-        stream.last_contiguous = stream.highest if lowest_open is None else lowest_open - 1
-        ledger.save_stream(stream)
+        if stream.epoch in touched:
+            if stream.closed_by is not None:  # a gap of an epoch left: nobody to ask
+                ledger.supersede_open(stream.device_id, stream.epoch)
+            lowest_open = ledger.first_open(stream.device_id, stream.epoch)
+            stream.last_contiguous = stream.highest if lowest_open is None else lowest_open - 1
+        if before.get((stream.device_id, stream.epoch)) != stream:
+            ledger.save_stream(stream)
     live = current(streams)
     if live is not None:
         row.epoch = live.epoch
