@@ -166,21 +166,28 @@ class PresenceEngine:
             return Zone.NEAR
         return zone
 
-    def observe(self, sighting: BeaconSighting) -> list[EventDraft]:
-        """Take one sighting into account; the events it causes (often none)."""
+    def observe(self, sighting: BeaconSighting, now: float | None = None) -> list[EventDraft]:
+        """Take one sighting into account; the events it causes (often none).
+
+        Dwell and exit are timed on `now` when given (the monotonic clock as the
+        sighting is handled, with `expire` given the same clock), else on the time the
+        sighting carries, which is the wall clock's: set by a day, it would hold a
+        shopper a day, or let all leave at once.
+        """
+        at = sighting.at if now is None else now
         beacon_id = sighting.beacon_id
         track = self._tracks.get(beacon_id)
         if track is None:
-            return self._first_sighting(sighting)
+            return self._first_sighting(sighting, at)
         self._tracks.move_to_end(beacon_id)
         alpha = self.settings.smoothing
         track.rssi += alpha * (sighting.rssi - track.rssi)
         track.tx_power = self._power_at_1m(sighting)
-        track.last_seen = sighting.at
+        track.last_seen = at
         zone = self._zone(track)
         if zone != track.zone:
             track.zone = zone
-            track.entered_at = sighting.at
+            track.entered_at = at
             track.dwelled = False
             if track.shopper:  # an unannounced shopper's arrival was counted already
                 return self._limited("entered", beacon_id, track, count_drop=track.announced)
@@ -192,13 +199,13 @@ class PresenceEngine:
             if (
                 not track.dwelled
                 and zone >= Zone.NEAR
-                and sighting.at - track.entered_at >= self.settings.dwell_after
+                and at - track.entered_at >= self.settings.dwell_after
             ):
                 track.dwelled = True
                 return self._limited("dwelled", beacon_id, track)
         return []
 
-    def _first_sighting(self, sighting: BeaconSighting) -> list[EventDraft]:
+    def _first_sighting(self, sighting: BeaconSighting, at: float) -> list[EventDraft]:
         shopper = sighting.uuid.lower() == self.store_app_uuid
         if len(self._tracks) >= self.MAX_TRACKS and not self._make_room():
             if shopper:
@@ -210,8 +217,8 @@ class PresenceEngine:
             rssi=float(sighting.rssi),
             tx_power=self._power_at_1m(sighting),
             zone=Zone.FAR,
-            entered_at=sighting.at,
-            last_seen=sighting.at,
+            entered_at=at,
+            last_seen=at,
             dwelled=False,
             shopper=shopper,
         )

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from devices.readings import BeaconSighting
 from edge.bootstrap import build_runtime
 from edge.config import load_config
+from edge.presence import PresenceEngine, PresenceSettings
 from edge.staff.lockouts import BadgeLockouts
 from tests.conftest import write_config
 from tests.test_staff import LEA, card, kiosk_config, log_in, running
@@ -26,6 +28,7 @@ from tests.test_staff import LEA, card, kiosk_config, log_in, running
 DAY = 24 * 3600.0
 QUIET = 1.5  # seconds: the idle timeout and staff mode's lock_after in these tests
 DEADLINE = 30.0  # bounds a wait for a timer that must fire after QUIET; a late one waits a day
+STORE_APP = "426c7565-4368-6172-6d42-6561636f6e73"
 EARLY_MARGIN = 0.1  # asyncio may run a timer up to its clock's resolution early
 
 
@@ -151,3 +154,29 @@ def test_a_pin_lockout_still_ends_when_it_should_if_the_clock_is_right(tmp_path:
         assert lockouts.locked_until("badge-a") is None
     finally:
         lockouts.close()
+
+
+def _sighting(at: float) -> BeaconSighting:
+    return BeaconSighting(f"{STORE_APP}/1/7", STORE_APP, -50, -59, "test", at)
+
+
+@JUMPS
+def test_presence_timed_on_the_monotonic_clock_ignores_the_sightings_wall_clock_jump(
+    jump: float,
+) -> None:
+    presence = PresenceEngine(
+        STORE_APP, lambda beacon: "p-" + beacon, PresenceSettings(dwell_after=10, exit_after=8)
+    )
+    wall, mono = 1_800_000_000.0, 500.0
+    told = presence.observe(_sighting(wall), now=mono)
+    for step in range(1, 6):  # a sighting a second; the wall clock jumps after the second
+        at = wall + step + (jump if step > 2 else 0.0)
+        told += presence.observe(_sighting(at), now=mono + step)
+        told += presence.expire(mono + step)
+
+    # Five seconds near the kiosk: entered, not yet dwelled, and not gone.
+    assert [event.type for event in told] == ["io.borne.presence.entered"]
+    assert presence.observe(_sighting(wall + 11 + jump), now=mono + 11)[0].type == (
+        "io.borne.presence.dwelled"
+    )
+    assert presence.expire(mono + 19.5)[0].type == "io.borne.presence.exited"
