@@ -18,7 +18,9 @@ from tests.faults.scenario import Row, Sizes
 DEVICE = "kiosk-07"
 DEADLINE = 90.0  # a wait for a condition on this shared 2-core machine, never a timing assert
 TAKEOVER = "already connected, closing old connection"  # mosquitto's log line
-MAX_TAKEOVERS = 3  # a kicked kiosk that backs off, not two that fight
+# A kicked kiosk that backs off, not two that fight: mosquitto 2.0.11 closes the socket
+# without DISCONNECT 0x8E, so each twin needs a second takeover to tell it from a drop.
+TAKEOVERS_PER_TWIN = 2
 REFUSED_TYPE = "product.scanned"
 CLOCK = Path(__file__).with_name("shifted_clock.py")  # borne, its wall clock jumps on SIGUSR1
 
@@ -50,7 +52,7 @@ def twin_kiosks(lab: Lab, sizes: Sizes, row: Row) -> None:
     takeovers = log.count(TAKEOVER)
     row.facts["takeovers"] = takeovers
     row.facts["epochs"] = sorted({shot.epoch[:8] or "-" for shot in final})
-    if takeovers > MAX_TAKEOVERS:
+    if takeovers > TAKEOVERS_PER_TWIN * 2:
         row.problems.append(f"{takeovers} session takeovers")
     if takeovers and not any("taken over" in run.log().lower() for run in lab.runs):
         row.problems.append("the takeover is not reported by the kicked kiosk")

@@ -41,8 +41,8 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     quick=True,
-    fill_journeys=45,
-    free_left=320 * 1024,
+    fill_journeys=30,
+    free_left=256 * 1024,
     lock_seconds=3,
     drain_lock_seconds=4,
     journeys=8,

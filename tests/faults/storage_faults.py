@@ -210,6 +210,8 @@ def damaged_pages(lab: Lab, sizes: Sizes, row: Row) -> None:
         recorder.stop()
         after = snapshot(kiosk.data_dir, kiosk.source)
         row.judge(account(recorder.snapshot(), [before], final=[after], destroyed=destroyed))
+    if row.figures is not None:
+        row.facts["rows the damage destroyed"] = row.figures.destroyed
     aside = sorted(p.name for p in kiosk.data_dir.iterdir() if _moved_aside(p))
     row.facts["moved aside"] = aside
     if not aside:
@@ -239,8 +241,13 @@ def damaged_payload(lab: Lab, sizes: Sizes, row: Row) -> None:
             damage_payload(path, victim, 40, rng)
             row.facts["damaged"] = f"sequence {victim_sequence} in {name}"
             break
-    integrity = sqlite3.connect(kiosk.data_dir / OUTBOX).execute("PRAGMA integrity_check")
-    row.facts["sqlite integrity_check"] = integrity.fetchone()[0]
+    checked = sqlite3.connect(kiosk.data_dir / OUTBOX)
+    try:
+        row.facts["sqlite integrity_check"] = checked.execute("PRAGMA integrity_check").fetchone()[
+            0
+        ]
+    finally:
+        checked.close()
     broker.start()
     recorder = _recorder(broker.port)
     try:
