@@ -32,7 +32,12 @@ from typing import Any, Protocol
 
 from edge.catalog_index import searchable_text
 from edge.catalog_load import load_in_child, load_into, load_key, pictures_of
-from edge.catalog_schema import SCHEMA_VERSION, meta, open_cache, open_cache_read_only
+from edge.catalog_schema import (
+    SCHEMA_VERSION,
+    meta,
+    open_cache_or_read_only,
+    open_cache_read_only,
+)
 from edge.catalog_types import (
     Category,
     Customer,
@@ -106,10 +111,12 @@ class Catalog:
         self._child_load_bytes = child_load_bytes
         self._lock = threading.Lock()  # one connection, so one call at a time
         self._load_lock = threading.Lock()  # and one load at a time
-        # Read-only: another process reading the kiosk's cache while it runs.
-        self._db = (
-            open_cache_read_only(db_path) if read_only else open_cache(db_path, any_thread=True)
-        )
+        # Read-only: another process reading the kiosk's cache while it runs, or the
+        # kiosk's own when its disk takes no writes (then loads are refused).
+        if read_only:
+            self._db, self.read_only = open_cache_read_only(db_path), True
+        else:
+            self._db, self.read_only = open_cache_or_read_only(db_path)
         self._lists = _StoreLists((), (), {}, digest=None)  # as no load has left any
 
     def close(self) -> None:
@@ -140,6 +147,11 @@ class Catalog:
                     digest, pictures_of(source, pictures)
                 ):
                     return False
+            if self.read_only:
+                raise CatalogError(
+                    f"{self._path} is open read-only (its disk takes no writes): {source} "
+                    f"is not loaded, the {self.count()} products cached before are served"
+                )
             if size > self._child_load_bytes:
                 load_in_child(self._path, source, pictures)
             else:

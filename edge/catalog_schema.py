@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from edge.errors import CatalogError
 from edge.sqlite_tx import translated
+
+log = logging.getLogger(__name__)
+
+# SQLite's primary result codes that say the disk, not the cache, is the trouble:
+# SQLITE_READONLY, SQLITE_IOERR (a -shm that cannot be made), SQLITE_FULL, SQLITE_CANTOPEN.
+_NO_WRITING = {8, 10, 13, 14}
 
 # Bumped whenever the tables change: an older cache is dropped and reloaded from source.
 SCHEMA_VERSION = 4
@@ -52,6 +59,57 @@ def open_cache(db_path: Path, *, any_thread: bool = False) -> sqlite3.Connection
             db.close()
             raise
     return db
+
+
+def open_cache_or_read_only(db_path: Path) -> tuple[sqlite3.Connection, bool]:
+    """The kiosk's cache for reading and writing or, when the disk takes no writes (full,
+    read-only), for reading what it has; (connection, read_only).
+
+    Sending the queued events needs no disk, and showing the catalog needs none either:
+    a full disk must not stop the kiosk at start. A cache that is not there, or damaged,
+    still raises CatalogError.
+    """
+    try:
+        return open_cache(db_path, any_thread=True), False
+    except CatalogError as error:
+        if not db_path.is_file() or not _cannot_write(error):
+            raise
+        db = _open_as_it_is(db_path)
+        log.warning(
+            "catalog cache %s opened read-only: the disk takes no writes (%s); "
+            "it serves what it has, and loads are refused until there is room",
+            db_path,
+            error.__cause__ or error,
+        )
+    return db, True
+
+
+def _cannot_write(error: CatalogError) -> bool:
+    cause = error.__cause__
+    if isinstance(cause, OSError):  # the folder could not be made
+        return True
+    code = getattr(cause, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _NO_WRITING
+
+
+def _open_as_it_is(db_path: Path) -> sqlite3.Connection:
+    """Read-only; as immutable if SQLite cannot even make its shared-memory file (a full
+    disk): nobody writes the cache then, as this process is the one that would."""
+    failure: sqlite3.Error | None = None
+    for mode in ("mode=ro", "mode=ro&immutable=1"):
+        uri = f"{db_path.resolve().as_uri()}?{mode}"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            version = meta(db, "schema_version")
+        except sqlite3.Error as cause:
+            db.close()
+            failure = cause
+            continue
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise CatalogError(f"{db_path}: a catalog of another version of Borne ({version})")
+        return db
+    raise CatalogError(f"catalog open read-only failed: {failure}") from failure
 
 
 def open_cache_read_only(db_path: Path) -> sqlite3.Connection:

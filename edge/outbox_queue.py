@@ -242,8 +242,18 @@ class Outbox:
         self._refusing.occurred(count, str(error))
 
     async def next_boot(self) -> int:
-        """See OutboxStore.next_boot."""
-        return await self._run(self._store.next_boot)
+        """See OutboxStore.next_boot. On a full disk (or a lock held elsewhere) the count
+        is not recorded, and the kiosk starts all the same: sending needs no disk."""
+        try:
+            return await self._run(self._store.next_boot)
+        except OutboxError as error:
+            if not is_transient(error):
+                raise
+            boot = (await self.status()).boot_count + 1
+            log.warning(
+                "boot %d not recorded in the outbox, starting all the same: %s", boot, error
+            )
+            return boot
 
     async def pending(self, after_sequence: int, limit: int) -> list[StoredEvent]:
         """See OutboxStore.pending."""
