@@ -251,7 +251,6 @@ async def build_runtime(
             lockouts,
             pseudonyms.card,
             catalog,
-            clock=time.time,
             store_id=config.device.store_id,
         )
         hub_requests = HubRequests(

@@ -112,6 +112,7 @@ class Runtime:
         self.staff_lock_after = staff_lock_after  # quiet seconds before staff mode locks
         self._on_close = on_close  # what else the runtime owns (the badge lockouts)
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._warning_ends = 0.0  # time.monotonic() when the idle warning shown now runs out
         self._stale_timer: asyncio.TimerHandle | None = None  # the stock in view ages
         self._shelves: list[tuple[Category, str]] | None = None
         self._devices: list[Device] = []
@@ -240,8 +241,8 @@ class Runtime:
         until = self.session.view.idle_warning_until
         if until is None:
             delay = max(0.0, self.idle_timeout - self.session.idle_for())
-        else:
-            delay = max(0.0, until - time.time())
+        else:  # the countdown runs on the monotonic clock: a clock set meanwhile moves it not
+            delay = max(0.0, self._warning_ends - time.monotonic())
         self._idle_timer = self._loop.call_later(delay, self._spawn_idle_step)
 
     def _spawn_idle_step(self) -> None:
@@ -272,13 +273,16 @@ class Runtime:
             return []
         if not session.active:
             return []
-        now = time.time()
         until = session.view.idle_warning_until
         if until is None:
             if forced or session.idle_for() >= self.idle_timeout:
-                return session.warn_idle(now + self.idle_countdown)
+                # The screen shows the wall time it ends; the runtime counts down on the
+                # monotonic clock, so setting the clock neither ends it at once nor keeps
+                # the warning up for a day.
+                self._warning_ends = time.monotonic() + self.idle_countdown
+                return session.warn_idle(time.time() + self.idle_countdown)
             return []
-        return session.end("idle") if forced or now >= until else []
+        return session.end("idle") if forced or time.monotonic() >= self._warning_ends else []
 
     # --- what happens --------------------------------------------------------------------
 
@@ -312,7 +316,10 @@ class Runtime:
             log.debug("card removed from %s", reading.source)
             return []  # lifting a card or a badge ends nothing: a badge tapped again does
         if isinstance(reading, BeaconSighting):
-            return await self._store(self.presence.observe(reading) if self.presence else [])
+            if self.presence is None:
+                return []
+            # Dwell and exit are timed on the monotonic clock, as _expire_presence is.
+            return await self._store(self.presence.observe(reading, now=time.monotonic()))
         if isinstance(reading, CardTap):
             return await self._commit_and_show(
                 *await self._in_session(self.session.on_card, reading)
@@ -324,7 +331,7 @@ class Runtime:
         assert self.presence is not None
         while True:
             await asyncio.sleep(1.0)
-            await self._store(self.presence.expire(time.time()))
+            await self._store(self.presence.expire(time.monotonic()))
 
     async def refresh_product(self) -> None:
         """Show the product in view again if the catalog now says otherwise (its stock

@@ -140,15 +140,22 @@ def _hub_status(config: HubConfig, *, as_json: bool) -> int:
             print(json.dumps(asdict(device), default=str))
         return 0
     print(
-        f"{'device':<20} {'state':<8} {'boot':>5} {'contiguous':>10} {'highest':>10} "
+        f"{'device':<20} {'state':<8} {'boot':>5} {'epoch':<9} {'contiguous':>10} {'highest':>10} "
         f"{'stored':>9} {'dupes':>7} {'open':>5} {'shed':>5} {'recovered':>9} {'expired':>7}"
     )
     for device in devices:
         print(
             f"{device.device_id:<20} {device.state or '-':<8} {device.boot or '-':>5} "
-            f"{device.last_contiguous:>10} {device.highest:>10} {device.events_stored:>9} "
+            f"{device.epoch[:8] or '-':<9} {device.last_contiguous:>10} {device.highest:>10} "
+            f"{device.events_stored:>9} "
             f"{device.duplicates_dropped:>7} {device.open.sequences:>5} "
             f"{device.shed.sequences:>5} {device.recovered.sequences:>9} "
             f"{device.expired.sequences:>7}"
         )
+    for device in devices:  # the one thing a store must fix at once: two kiosks, one id
+        if device.twin_epochs:
+            print(
+                f"{device.device_id}: two kiosks publish under this id "
+                f"(stream epochs {' and '.join(device.twin_epochs)}): give each its own"
+            )
     return 0

@@ -98,6 +98,37 @@ def test_a_shoppers_idle_warning_comes_after_the_quiet_time_whatever_the_wall_cl
     assert QUIET - EARLY_MARGIN <= data["duration_s"] < DEADLINE
 
 
+def test_a_shoppers_idle_warning_counts_down_its_own_length_when_the_clock_is_set_back(
+    tmp_path: Path, wall: WallClock
+) -> None:
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
+        {
+            "BORNE_SESSION__IDLE_TIMEOUT": str(QUIET),
+            "BORNE_DEVICES__CAMERA": "",
+            "BORNE_DEVICES__NFC": "",
+        },
+    )
+
+    async def scenario() -> float:
+        runtime, _ = await build_runtime(config)
+        runtime.idle_countdown = QUIET  # the configuration's floor is 20 s
+        await runtime.start()
+        try:
+            await runtime.handle(card("Camille"))
+            async with asyncio.timeout(DEADLINE):
+                await runtime.wait_for_view(lambda view: view.idle_warning_until is not None)
+            warned = time.monotonic()
+            wall.offset -= DAY  # while the warning counts down
+            async with asyncio.timeout(DEADLINE):  # a countdown on the wall clock: a day
+                await runtime.wait_for_view(lambda view: view.session_id is None)
+            return time.monotonic() - warned
+        finally:
+            await runtime.close()
+
+    assert asyncio.run(scenario()) >= QUIET - EARLY_MARGIN
+
+
 @JUMPS
 def test_staff_mode_locks_after_its_quiet_time_whatever_the_wall_clock_does(
     tmp_path: Path, wall: WallClock, jump: float

@@ -38,6 +38,7 @@ from edge.hub.store import (
     parse_event,
 )
 from edge.ids import UUIDv7Generator
+from tests.conftest import borne
 from tests.mosquitto import Broker
 from tests.postgres import PostgresServer
 from tests.test_hub_service import hub_config, start_hub, status, wait_subscribed
@@ -476,6 +477,7 @@ def test_two_epochs_of_one_device_through_the_hub_leave_no_gap_and_show_twins(
             _publish(client, second.event(sequence))
             time.sleep(0.5)
         device = status(config)["kiosk-07"]
+        table = borne("hub", "status", "--config", str(config)).stdout
     finally:
         client.loop_stop()
         client.disconnect()
@@ -485,6 +487,10 @@ def test_two_epochs_of_one_device_through_the_hub_leave_no_gap_and_show_twins(
     counters = json.loads(out.strip().splitlines()[-1])
     assert log.count("two kiosks publish as device 'kiosk-07'") == 1
     assert device["twin_epochs"] == [first.epoch, second.epoch]
+    assert (
+        f"kiosk-07: two kiosks publish under this id "
+        f"(stream epochs {first.epoch} and {second.epoch})"
+    ) in table
     assert device["open"]["runs"] == 0
     assert device["superseded"]["runs"] == 0
     assert device["epochs"] == 2

@@ -641,9 +641,7 @@ def test_a_retailers_own_uid_badge_listed_in_the_directory_is_a_staff_badge(
         {uid_badge: StaffEntry("Zoé R.", "associate", hash_pin("8642", iterations=1000))}
     )
     lockouts = BadgeLockouts(tmp_path / "staff.sqlite")
-    desk = StaffDesk(
-        directory, lockouts, PSEUDONYMS.card, catalog, clock=time.time, store_id="paris-01"
-    )
+    desk = StaffDesk(directory, lockouts, PSEUDONYMS.card, catalog, store_id="paris-01")
     session = ShopperSession(catalog, PSEUDONYMS.card, clock=time.time, staff=desk)
     try:
         session.on_card(CardTap("uid:04a1b2c3d4e5f6", "04a1b2c3d4e5f6", "MifareClassic", "t", 0))
@@ -690,9 +688,7 @@ def lone_desk(tmp_path: Path, entries: dict[str, StaffEntry] | None = None) -> I
         entries or {badge_pseudonym(LEA): StaffEntry("Léa D.", "associate", pin_hash)}
     )
     lockouts = BadgeLockouts(tmp_path / "staff.sqlite")
-    desk = StaffDesk(
-        directory, lockouts, PSEUDONYMS.card, catalog, clock=time.time, store_id="paris-01"
-    )
+    desk = StaffDesk(directory, lockouts, PSEUDONYMS.card, catalog, store_id="paris-01")
     try:
         yield desk
     finally:

@@ -64,16 +64,13 @@ class StaffDesk:
         *,
         store_id: str,
         monotonic: Callable[[], float] = time.monotonic,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         self._directory = directory
         self._lockouts = lockouts
         self._pseudonymize = pseudonymize
         self._catalog = catalog
         # Staff mode locks after quiet time measured on this clock, which the wall
-        # clock's jumps do not move. `clock` (the wall clock) measured it before and
-        # is no longer read: it is accepted until edge/bootstrap.py stops passing it.
-        del clock
+        # clock's jumps do not move.
         self._monotonic = monotonic
         self._store_id = store_id
         self.view: StaffView | None = None  # None: not in staff mode
