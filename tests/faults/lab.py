@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -284,6 +285,31 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: fl
         if time.monotonic() > deadline:
             raise TimeoutError(f"never saw {what} within {timeout:.0f} s")
         time.sleep(every)
+
+
+class PeakSize:
+    """The largest size a file reached while watched (sampled on a thread: a file's
+    size has no event to wait on). Use it as a context manager."""
+
+    def __init__(self, path: Path, every: float = 0.05) -> None:
+        self.path = path
+        self.every = every
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="peak-size", daemon=True)
+
+    def __enter__(self) -> PeakSize:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(30)
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.every):
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, self.path.stat().st_size)
 
 
 def fill_disk(folder: Path, leave: int = 0) -> int:

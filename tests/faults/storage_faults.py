@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.faults.accounting import account
-from tests.faults.lab import Kiosk, Lab, fill_disk, wait_for
+from tests.faults.lab import Kiosk, Lab, PeakSize, fill_disk, wait_for
 from tests.faults.outbox_files import (
     OUTBOX,
     OutboxSnapshot,
@@ -56,16 +56,19 @@ def disk_full(lab: Lab, sizes: Sizes, row: Row) -> None:
     first = lab.simulate(kiosk, 1, seed=1, wait_delivered=False)  # catalog and files in place
     row.exited(first, first.wait(DEADLINE))
     fill_disk(disk, leave=sizes.free_left)
-    filling = lab.simulate(kiosk, sizes.fill_journeys, seed=2, wait_delivered=False)
-    row.exited(filling, filling.wait(240))
+    with PeakSize(kiosk.data_dir / (OUTBOX + "-wal")) as wal:
+        filling = lab.simulate(kiosk, sizes.fill_journeys, seed=2, wait_delivered=False)
+        row.exited(filling, filling.wait(240))
+    row.facts["largest wal (bytes)"] = wal.peak
     before = snapshot(kiosk.data_dir, kiosk.source)
     row.facts["queued while full"] = len(before.pending)
-    row.facts["shed"] = before.meta.get("shed_total", 0)
-    row.facts["refused (counted)"] = before.meta.get("refused_total", 0)
-    row.facts["wal bytes"] = _size(kiosk.data_dir / (OUTBOX + "-wal"))
     fill_disk(disk)  # and now not a byte is left
     code, said = lab.outbox_status(kiosk)
-    row.facts["status on a full disk"] = "ok" if code == 0 else f"exit {code}: {said[:80]}"
+    if code == 0:
+        status = json.loads(said)
+        row.facts["status: shed, refused"] = [status["shed_total"], status["refused_total"]]
+    else:
+        row.facts["status on a full disk"] = f"exit {code}: {said[:80]}"
     broker.start()
     recorder = _recorder(broker.port)
     try:
