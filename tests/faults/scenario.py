@@ -41,7 +41,7 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     quick=True,
-    fill_journeys=30,
+    fill_journeys=20,
     free_left=256 * 1024,
     lock_seconds=3,
     drain_lock_seconds=4,
