@@ -5,7 +5,6 @@ campaign's own counting, which those verdicts rest on."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -115,7 +114,7 @@ def test_any_json_object_is_parsed_or_counted_invalid(event: dict[str, object]) 
         assert received.sequence >= 1
 
 
-def test_the_table_says_each_rows_verdict(tmp_path: Path) -> None:
+def test_the_table_says_each_rows_verdict() -> None:
     failing = Row(5, "kill -9, then the -wal file deleted", problems=["25 with two ids"])
     table = plain_table([Row(1, "disk"), failing])
     assert f"ok: {CLEAN}" in table

@@ -101,13 +101,11 @@ class WriteLock:
     def __init__(self, path: Path, seconds: float) -> None:
         self.path = path
         self.seconds = seconds
-        self.taken = threading.Event()
-        self.released = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._hold, name="write-lock", daemon=True)
 
     def start(self) -> None:
-        """Take the lock (on a thread); `taken` is set once it is held."""
+        """Take the lock and hold it, on a thread of its own."""
         self._thread.start()
 
     def _hold(self) -> None:
@@ -115,15 +113,12 @@ class WriteLock:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             try:
                 db.execute("BEGIN EXCLUSIVE")
-                self.taken.set()
                 time.sleep(self.seconds)  # the fault's duration, not a wait for anything
                 db.execute("ROLLBACK")
             finally:
                 db.close()
         except BaseException as error:
             self.error = error
-        finally:
-            self.released.set()
 
     def join(self) -> None:
         """Wait until the lock is released again."""
