@@ -43,7 +43,8 @@ QUICK = Sizes(
     quick=True,
     fill_journeys=20,
     free_left=256 * 1024,
-    lock_seconds=3,
+    # Longer than Python's sqlite3 default busy timeout (5 s) the runtime once relied on.
+    lock_seconds=6,
     drain_lock_seconds=4,
     journeys=8,
     twins_journeys=10,
