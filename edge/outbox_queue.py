@@ -105,6 +105,11 @@ class Outbox:
         """Events waiting in memory for a commit (while the disk or its lock is not there)."""
         return sum(len(w.drafts) for w in self._committing + self._waiting)
 
+    @property
+    def in_trouble(self) -> bool:
+        """Whether commits are failing for a passing reason and are being retried."""
+        return self._trouble is not None
+
     def on_append(self, listener: Callable[[list[StoredEvent]], None]) -> None:
         """Call `listener` on the loop with the events of each commit, in sequence order.
 

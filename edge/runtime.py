@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 ViewListener = Callable[[SessionView], None]
 T = TypeVar("T")
 _TROUBLE = (DeviceState.MISSING, DeviceState.FAILING)
+TROUBLE_CHECK = 0.25  # seconds between looks at whether a slow commit is a failing one
+
+
+async def _finished(commit: asyncio.Future[list[StoredEvent]]) -> None:
+    """Wait for a commit the screen did not wait for (the outbox counts what it loses)."""
+    await commit
 
 
 class Device(Protocol):
@@ -402,6 +408,19 @@ class Runtime:
         except OutboxError:
             return []
 
+    async def _stored_or_retried(self, drafts: list[EventDraft]) -> list[StoredEvent]:
+        """The committed events; or, while the outbox retries a passing failure (its lock
+        held by another process, a full disk), nothing yet: the events wait in order in
+        its bounded memory buffer and the screen goes on instead of waiting for the disk.
+        Only then is a view shown before its events are stored."""
+        commit = asyncio.ensure_future(self._store(drafts))
+        while not commit.done():
+            await asyncio.wait({commit}, timeout=TROUBLE_CHECK)
+            if not commit.done() and self.outbox.in_trouble:
+                self._spawn(_finished(commit), "late-commit")
+                return []
+        return commit.result()
+
     async def _commit_and_show(
         self,
         drafts: list[EventDraft],
@@ -409,7 +428,7 @@ class Runtime:
         requests: list[StaffRequest] | None = None,
     ) -> list[StoredEvent]:
         # The shopper sees the change even if its events could not be stored.
-        stored = await self._store(drafts)
+        stored = await self._stored_or_retried(drafts)
         self._shown = view
         self.changes += 1
         self._arm_idle_timer()

@@ -9,6 +9,7 @@ really held, by a second SQLite connection on the same file.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.bootstrap import build_runtime
+from edge.config import load_config
 from edge.errors import (
     OutboxBusyError,
     OutboxDamagedError,
@@ -29,6 +32,8 @@ from edge.events import EventDraft, EventSource, Priority
 from edge.outbox import OutboxStore
 from edge.outbox_queue import Outbox, is_transient
 from edge.sqlite_tx import translated
+from tests.conftest import write_config
+from tests.test_staff import card
 
 SOURCE = EventSource("paris-01", "kiosk-07")
 
@@ -88,7 +93,7 @@ def test_events_appended_while_another_process_holds_the_lock_are_all_stored_in_
                 appends = [asyncio.create_task(outbox.append(scan(n))) for n in range(1, 31)]
                 # The first commit fails ("database is locked") once SQLite stops waiting.
                 async with asyncio.timeout(60):
-                    while not outbox._trouble:  # noqa: ASYNC110 - watched from outside
+                    while not outbox.in_trouble:  # noqa: ASYNC110 - watched from outside
                         await asyncio.sleep(0.05)
                 assert outbox.buffered == 30, "held in memory, not dropped"
                 assert not any(task.done() for task in appends), "the callers wait"
@@ -110,6 +115,33 @@ def test_events_appended_while_another_process_holds_the_lock_are_all_stored_in_
     assert any("over after" in r.getMessage() for r in caplog.records), "the end is said"
 
 
+def test_the_screen_goes_on_while_the_lock_is_held_and_the_tap_is_stored_after(
+    tmp_path: Path,
+) -> None:
+    config = load_config(
+        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
+        {"BORNE_DEVICES__CAMERA": "", "BORNE_DEVICES__NFC": ""},
+    )
+
+    async def scenario() -> list[str]:
+        runtime, _ = await build_runtime(config)
+        await runtime.start()
+        try:
+            with write_lock_held(config.data_dir / "outbox.sqlite"):
+                await runtime.handle(card("Camille"))
+                # Shown while the lock is still held: the shopper did not wait for it.
+                assert runtime.session.view.customer is not None
+                assert runtime.outbox.in_trouble
+            async with asyncio.timeout(60):
+                while not await runtime.outbox.pending(0, 100):  # noqa: ASYNC110 - SQLite
+                    await asyncio.sleep(0.05)
+            return [json.loads(e.payload)["type"] for e in await runtime.outbox.pending(0, 100)]
+        finally:
+            await runtime.close()
+
+    assert "io.borne.card.tapped" in asyncio.run(scenario())
+
+
 def test_what_the_buffer_cannot_hold_is_refused_at_once_counted_and_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -122,7 +154,7 @@ def test_what_the_buffer_cannot_hold_is_refused_at_once_counted_and_reported(
             with write_lock_held(path):
                 kept = [asyncio.create_task(outbox.append(scan(n))) for n in range(5)]
                 async with asyncio.timeout(60):
-                    while not outbox._trouble:  # noqa: ASYNC110 - watched from outside
+                    while not outbox.in_trouble:  # noqa: ASYNC110 - watched from outside
                         await asyncio.sleep(0.05)
                 for n in range(5, 8):  # the screen goes on: refused now, not after the lock
                     with pytest.raises(OutboxError, match="buffer"):
@@ -152,7 +184,7 @@ def test_events_still_waiting_when_the_outbox_closes_are_counted_and_their_calle
         with write_lock_held(path):
             waiting = asyncio.create_task(outbox.append(scan(1), scan(2)))
             async with asyncio.timeout(60):
-                while not outbox._trouble:  # noqa: ASYNC110 - watched from outside
+                while not outbox.in_trouble:  # noqa: ASYNC110 - watched from outside
                     await asyncio.sleep(0.05)
             outbox.close()
             with pytest.raises(OutboxError, match="closed"):

@@ -13,6 +13,7 @@ manager's unlock starts the badge afresh.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -22,6 +23,10 @@ from pathlib import Path
 
 from edge.sqlite_tx import transaction, translated
 from edge.staff.directory import StaffError
+
+log = logging.getLogger(__name__)
+# SQLite's primary result codes for a disk that takes no more: FULL, IOERR, CANTOPEN.
+_NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
 
 LOCKOUTS_FILE = "staff.sqlite"
 
@@ -64,12 +69,33 @@ class BadgeLockouts:
         self._clock = clock
         self._lock = threading.Lock()  # opened on one thread, used on the session's
         with translated(StaffError, f"badge lockouts {path} open"):
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(badges)")}
+            try:
+                self._db = self._open(path)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _NO_ROOM:
+                    raise
+                # A full disk must not keep the kiosk from starting (it still sends what
+                # it queued): lockouts then hold for this run only, and it is said.
+                log.warning(
+                    "badge lockouts kept in memory for this run: %s cannot be written (%s)",
+                    path,
+                    error,
+                )
+                self._db = self._open(Path(":memory:"))
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(badges)")}
             if "lockouts" not in columns:
-                self._db.execute(_ADD_LOCKOUTS)
+                db.execute(_ADD_LOCKOUTS)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         """Close the file."""
