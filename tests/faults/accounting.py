@@ -142,24 +142,24 @@ def account(
         queued=counted_queued,
         destroyed=counted_destroyed,
         epochs=len({event.stream for event in valid}),
-        out_of_order=_out_of_order(valid),
+        out_of_order=len(late_arrivals(valid)),
         ids_backwards=_ids_backwards(by_key),
         missing_ranges={name: runs(lost) for name, lost in missing.items()},
     )
 
 
-def _out_of_order(valid: list[Received]) -> int:
+def late_arrivals(received: list[Received]) -> list[Received]:
     """First arrivals of a stream's sequences that come after a higher sequence."""
     seen: set[tuple[Stream, int]] = set()
     top: dict[Stream, int] = defaultdict(int)
-    late = 0
-    for event in valid:
+    late = []
+    for event in received:
         key = (event.stream, event.sequence)
-        if key in seen:
+        if not event.valid or key in seen:
             continue
         seen.add(key)
         if event.sequence < top[event.stream]:
-            late += 1
+            late.append(event)
         top[event.stream] = max(top[event.stream], event.sequence)
     return late
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.faults.accounting import Figures, account
+from tests.faults.accounting import Figures, account, late_arrivals
 from tests.faults.lab import Kiosk, Lab
 from tests.faults.outbox_files import OutboxSnapshot, snapshot
 from tests.faults.platform_side import Recorder, WaitTimeout
@@ -201,7 +201,8 @@ def clock_jump(lab: Lab, sizes: Sizes, row: Row) -> None:
 
 def refused_events(lab: Lab, sizes: Sizes, row: Row) -> None:
     """The broker refuses one event type (PUBACK 0x87, its ACL) for a while, then
-    accepts it again (ACL changed, SIGHUP): events arrive in sequence order."""
+    accepts it again (ACL changed, SIGHUP): events arrive in sequence order, but for
+    the refused ones (the contract's exception), and none is missing."""
     acl = lab.folder / "acl"
     allow = "topic readwrite borne/#\n"
     acl.write_text(f"{allow}topic deny borne/v1/devices/{DEVICE}/events/{REFUSED_TYPE}\n")
@@ -218,8 +219,17 @@ def refused_events(lab: Lab, sizes: Sizes, row: Row) -> None:
         row.exited(run, run.wait(240))
     finally:
         recorder.stop()
-        figures = account(recorder.snapshot(), final=[snapshot(kiosk.data_dir, kiosk.source)])
-        row.judge(figures)
-    row.facts["arrived after newer ones"] = figures.out_of_order
-    if figures.out_of_order:
-        row.problems.append(f"{figures.out_of_order} events arrived after newer ones")
+        received = recorder.snapshot()
+        row.judge(account(received, final=[snapshot(kiosk.data_dir, kiosk.source)]))
+    late = late_arrivals(received)
+    # The contract's one exception to sequence order (docs/asyncapi.yaml): a refused
+    # event is retried on its own backoff while newer ones go on. Any other is a fault.
+    others = [event for event in late if event.type != f"io.borne.{REFUSED_TYPE}"]
+    row.facts["arrived after newer ones"] = len(late)
+    row.facts["of which not refused"] = len(others)
+    if others:
+        row.problems.append(f"{len(others)} events not refused arrived after newer ones")
+    row.clean_verdict = (
+        f"0 missing, 0 with two ids; {len(late)} refused events arrived after newer ones"
+        " (the contract's one exception to sequence order)"
+    )
