@@ -63,6 +63,7 @@ from edge.outbox_pages import SalvagedRow
 from edge.outbox_salvage import Salvage, integrity_problem, move_aside, salvage
 from edge.outbox_sqlite import (
     FreeSpace,
+    companions,
     error_kind,
     free_disk_bytes,
     is_damage,
@@ -231,6 +232,8 @@ class OutboxStore:
     def _open_checked(self) -> sqlite3.Connection:
         """Open the file, repairing what a crash or damage left, and start an epoch when
         the stream cannot go on."""
+        if self._lock.first:
+            self._finish_a_salvage()
         wal_was_there = wal_path(self.path).exists()
         existed = self.path.exists() and self.path.stat().st_size > 0
         db: sqlite3.Connection | None = None
@@ -259,11 +262,28 @@ class OutboxStore:
                 raise
         return db
 
-    def _connect(self) -> sqlite3.Connection:
+    def _finish_a_salvage(self) -> None:
+        """A salvage cut short (a crash, a full disk): the file it built is put in place
+        if the damaged one was already moved aside, else dropped and done again."""
+        building = _salvage_path(self.path)
+        if not building.exists():
+            return
+        with storage_errors("outbox open"):
+            if self.path.exists():
+                for leftover in (building, *companions(building)):
+                    leftover.unlink(missing_ok=True)
+                return
+            building.rename(self.path)
+            for companion, target in zip(companions(building), companions(self.path), strict=True):
+                if companion.exists():
+                    companion.rename(target)
+
+    def _connect(self, path: Path | None = None) -> sqlite3.Connection:
         """Connect in WAL mode with the log capped; alone if the disk has no room for
         the shared index, so the queued events can still be read and sent."""
+        path = path or self.path
         with storage_errors("outbox open"):
-            db = sqlite3.connect(self.path, isolation_level=None)
+            db = sqlite3.connect(path, isolation_level=None)
         try:
             self._configure(db)
         except sqlite3.Error as error:
@@ -273,10 +293,10 @@ class OutboxStore:
             log.warning(
                 "outbox %s opened for this process only: no room on the disk for its shared "
                 "index (%s)",
-                self.path,
+                path,
                 error,
             )
-            db = sqlite3.connect(self.path, isolation_level=None)
+            db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA locking_mode=EXCLUSIVE")  # the index in memory, not in -shm
             self._configure(db)
         return db
@@ -354,28 +374,40 @@ class OutboxStore:
             log.warning("outbox %s: cannot mark it open, the disk is full (%s)", self.path, error)
 
     def _replace_damaged(self, problem: str) -> sqlite3.Connection:
-        """Move the damaged file aside, salvage its readable rows into a fresh file in a
-        new epoch, and say where the damaged file is."""
+        """Salvage the damaged file's readable rows into a fresh file in a new epoch,
+        built beside it and only then put in its place, the damaged file moved aside
+        (a crash or a full disk midway leaves the damaged file where it was, to be
+        salvaged again at the next start); say where the damaged file is."""
         now = self._clock()
+        found = salvage(self.path)
+        building = _salvage_path(self.path)
+        self._db = self._connect(building)
+        try:
+            self._prepare(self._db)
+            previous = found.meta.get("stream_epoch")
+            start = EpochStart(DAMAGED, previous if isinstance(previous, str) else None)
+            with write_transaction(self._db):
+                self._carry_counters(found)
+            carried = self._begin_epoch(start, found.rows)
+            lost = found.lost
+            with write_transaction(self._db):
+                self._set_meta(
+                    damage_at=now, damage_salvaged=carried, damage_lost=lost, open_unclean=1
+                )
+        finally:
+            self._db.close()  # the last connection: its log is checkpointed into the file
         damaged = move_aside(self.path, now)
-        found = salvage(damaged)
+        building.rename(self.path)
+        for companion, target in zip(companions(building), companions(self.path), strict=True):
+            if companion.exists():  # a log the close could not checkpoint (a full disk)
+                companion.rename(target)
         self._db = self._connect()
-        self._prepare(self._db)
-        previous = found.meta.get("stream_epoch")
-        start = EpochStart(DAMAGED, previous if isinstance(previous, str) else None)
-        with write_transaction(self._db):
-            self._carry_counters(found)
-        carried = self._begin_epoch(start, found.rows)
-        lost = found.lost
-        with write_transaction(self._db):
-            self._set_meta(
-                damage_path=str(damaged),
-                damage_at=now,
-                damage_salvaged=carried,
-                damage_lost=lost,
-                open_unclean=1,
-            )
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            with write_transaction(self._db):
+                self._set_meta(damage_path=str(damaged))
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:  # the events are safe; only the path is not kept
+            log.warning("outbox %s: cannot record where its damaged copy is (%s)", self.path, error)
         log.error(
             "outbox %s was damaged (%s): moved aside to %s; %d waiting events salvaged "
             "(%d found by reading its pages) into a new stream epoch, at most %d lost",
@@ -956,6 +988,11 @@ def _names_old_sequences(row: SalvagedRow) -> bool:
     """Reports that name sequences of the epoch they were made in: meaningless in another."""
     short_type = row.topic.rsplit("/", 1)[-1]
     return any(short_type == kind.removeprefix("io.borne.") for kind in _REPORTS)
+
+
+def _salvage_path(path: Path) -> Path:
+    """Where the file salvaged from a damaged outbox is built before it takes its place."""
+    return path.with_name(path.name + ".salvaging")
 
 
 def _schema_there(db: sqlite3.Connection) -> bool:

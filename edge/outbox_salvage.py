@@ -27,6 +27,8 @@ from edge.outbox_sqlite import companions
 log = logging.getLogger(__name__)
 
 _RUN = 64  # sequences read at once by the fallback; a failing run is read one by one
+_MAX_SPAN = 1_000_000  # sequences tried when the pages found none (a counter may be wrong)
+_MAX_ONE_BY_ONE = 100_000  # single-sequence reads, in all, after runs that failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,12 @@ def move_aside(path: Path, now: float) -> Path:
 
 def salvage(damaged: Path) -> Salvage:
     """Read what can be read out of the damaged outbox at `damaged`."""
-    through_sqlite = _read_in_runs(damaged)
-    found = {row.sequence: row for row in through_sqlite.rows}
     pages = scan_pages(damaged)
+    # The pages say where the rows are: reading through SQLite beyond them (up to a
+    # counter the damage may have changed) would only be failing queries.
+    seen = [row.sequence for row in pages.events]
+    through_sqlite = _read_in_runs(damaged, (min(seen), max(seen)) if seen else None)
+    found = {row.sequence: row for row in through_sqlite.rows}
     extra = [row for row in pages.events if row.sequence not in found]
     for row in extra:
         found[row.sequence] = row
@@ -89,20 +94,26 @@ def salvage(damaged: Path) -> Salvage:
     return Salvage(damaged, rows, meta, len(extra))
 
 
-def _read_in_runs(damaged: Path) -> Salvage:
-    """Salvage by reading the events table in runs of sequences, one by one where a
-    run fails, so a damaged page costs only the rows on it."""
+def _read_in_runs(damaged: Path, span: tuple[int, int] | None) -> Salvage:
+    """Salvage by reading the events table in runs of sequences within `span` (else
+    from 1 to the file's counter, at most _MAX_SPAN), one by one where a run fails, so
+    a damaged page costs only the rows on it; at most _MAX_ONE_BY_ONE single reads, so
+    a damaged table root (every read failing) cannot keep the kiosk from starting."""
     db = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
     rows: list[SalvagedRow] = []
     try:
         meta = _readable_meta(db)
-        last = _last_sequence(db, meta)
-        for first in range(1, last + 1, _RUN):
-            run = (first, min(first + _RUN - 1, last))
+        low, high = span or (1, min(_last_sequence(db, meta), _MAX_SPAN))
+        singles = 0
+        for first in range(low, high + 1, _RUN):
+            run = (first, min(first + _RUN - 1, high))
             try:
                 rows += _event_rows(db, run)
             except sqlite3.Error:
                 for sequence in range(run[0], run[1] + 1):
+                    singles += 1
+                    if singles > _MAX_ONE_BY_ONE:
+                        break
                     try:
                         rows += _event_rows(db, (sequence, sequence))
                     except sqlite3.Error:

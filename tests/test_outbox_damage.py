@@ -114,6 +114,34 @@ def test_a_damaged_outbox_is_moved_aside_and_its_readable_events_go_on_in_a_new_
     check_message(waiting[0].topic, waiting[0].payload)
 
 
+def test_a_salvage_cut_short_is_done_again_or_put_in_place_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    written, _ = write_events(path, 300)
+    overwrite_pages(path, 3, 2)
+    building = tmp_path / "outbox.sqlite.salvaging"
+    building.write_bytes(b"half a file")  # the power went while it was being built
+
+    first = OutboxStore(path, SOURCE)  # the damaged file is still there: salvaged again
+    try:
+        carried = [event.event_id for event in first.pending(0, 1000)[1:]]
+    finally:
+        first.close()
+    assert 200 <= len(carried) < 300
+    assert not building.exists()
+
+    # Cut short after the damaged file was moved aside: the salvaged file is put in place.
+    path.rename(building)
+    second = OutboxStore(path, SOURCE)
+    try:
+        again = [event.event_id for event in second.pending(0, 1000)[1:]]
+    finally:
+        second.close()
+    assert again == carried
+    assert set(carried) <= {event.event_id for event in written}
+
+
 def test_events_under_a_damaged_interior_page_are_found_by_reading_the_pages(
     tmp_path: Path,
 ) -> None:
