@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge.errors import OutboxDamagedError, OutboxDiskFullError, OutboxError, OutboxFullError
+from edge.errors import OutboxDamagedError, OutboxError, OutboxFullError
 from edge.events import EventDraft, EventSource, Priority
 from edge.ids import UUIDv7Generator
 from edge.log_once import RepeatedCondition
@@ -68,6 +68,7 @@ from edge.outbox_sqlite import (
     free_disk_bytes,
     is_damage,
     is_disk_full,
+    is_passing,
     storage_errors,
     wal_path,
     write_transaction,
@@ -116,6 +117,7 @@ SHED_REPORT_TYPE = "io.borne.outbox.shed"
 _SAMPLE_ID = "00000000-0000-7000-8000-000000000000"  # as long as every UUIDv7 id
 _REPORTS = (SHED_REPORT_TYPE, QUARANTINE_REPORT_TYPE)  # they name sequences of their epoch
 MIB = 1024 * 1024
+_MARK_TRIES = 5  # checkpoints tried at open to carry the open mark into the file
 _PAGES_PER_AUTOCHECKPOINT = 4  # an automatic checkpoint at a quarter of the log's cap
 
 
@@ -367,11 +369,23 @@ class OutboxStore:
         try:
             with write_transaction(self._db):
                 self._set_meta(open_unclean=1)
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint_the_mark()
         except sqlite3.Error as error:
-            if not is_disk_full(error):
+            if not is_passing(error):
                 raise
-            log.warning("outbox %s: cannot mark it open, the disk is full (%s)", self.path, error)
+            # The kiosk starts all the same (it can still send); only a log lost later
+            # in this run would go unseen.
+            log.warning("outbox %s: cannot mark it open (%s)", self.path, error)
+
+    def _checkpoint_the_mark(self) -> None:
+        """Carry the open mark into the file itself: a reader (borne doctor) may hold
+        the log for a moment, so try a few times."""
+        for _ in range(_MARK_TRIES):
+            (busy, _, _) = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.1)
+        log.warning("outbox %s: its open mark stays in the log (readers held it)", self.path)
 
     def _replace_damaged(self, problem: str) -> sqlite3.Connection:
         """Salvage the damaged file's readable rows into a fresh file in a new epoch,
@@ -548,10 +562,10 @@ class OutboxStore:
         OutboxFullError, takes no sequence numbers and is counted as refused; the
         others are committed. A group that needed room sheds low-value events and
         is followed by the report of what it shed. While the disk is under its
-        free-space margin, the file must not grow: groups shed as if the byte bound
-        were reached, and one that finds nothing left to shed gets OutboxDiskFullError
-        (transient: its caller tries again). The whole commit raises OutboxBusyError or
-        OutboxDiskFullError when SQLite is locked by another process or the disk is full.
+        free-space margin, groups shed as if the byte bound were reached; events that
+        are never shed, once nothing else is left, grow into the margin. The whole commit
+        raises OutboxBusyError or OutboxDiskFullError (transient: the callers try again,
+        in the same order) when SQLite is locked by another process or the disk is full.
         """
         now = self._clock()
         commit = Commit(results=[])
@@ -565,11 +579,10 @@ class OutboxStore:
                     self._db.execute("SAVEPOINT grp")
                     try:
                         stored, shedding, added = self._insert_fitting(drafts, sequence, now, limit)
-                    except (OutboxFullError, OutboxDiskFullError) as error:
+                    except OutboxFullError as error:
                         self._db.execute("ROLLBACK TO grp")
                         commit.results.append(error)
-                        if isinstance(error, OutboxFullError):
-                            refused += len(drafts)
+                        refused += len(drafts)
                     else:
                         sequence += len(stored)
                         self._queued_bytes += added
@@ -641,8 +654,7 @@ class OutboxStore:
         The stored events end with the shed report when anything was shed. An earlier
         report still waiting is replaced by it (and named in it): while the broker is
         away, reports do not pile up in the outbox. Raises OutboxFullError when only
-        events that must never be shed are left (OutboxDiskFullError when the disk's
-        margin set the limit).
+        events that must never be shed are left over the byte bound.
         """
         stored, added = self._insert(drafts, last_sequence, now)
         shedding = _Shedding()
@@ -663,10 +675,11 @@ class OutboxStore:
                 if not victims:
                     held = self._queued_bytes + added - freed
                     if limit < self.max_bytes:
-                        raise OutboxDiskFullError(
-                            f"disk under its free-space margin ({self.disk_margin_bytes} bytes) "
-                            f"and the outbox holds {held} bytes of events that are never shed"
-                        )
+                        # Nothing left to shed under the margin: what is never shed (a
+                        # tap, a scan, a call) grows into it, up to the byte bound, until
+                        # the disk itself is full (SQLite then says so: a retry).
+                        limit = self.max_bytes
+                        continue
                     raise OutboxFullError(
                         f"outbox holds {held} bytes of events "
                         f"that are never shed (limit {self.max_bytes})"

@@ -61,6 +61,14 @@ def is_disk_full(cause: BaseException) -> bool:
     return isinstance(cause, sqlite3.Error) and error_kind(cause) is OutboxDiskFullError
 
 
+def is_passing(cause: BaseException) -> bool:
+    """Whether SQLite said something that passes: a lock held elsewhere, a full disk."""
+    return isinstance(cause, sqlite3.Error) and error_kind(cause) in (
+        OutboxBusyError,
+        OutboxDiskFullError,
+    )
+
+
 @contextmanager
 def storage_errors(what: str) -> Iterator[None]:
     """Raise sqlite3's exceptions inside as the typed outbox error, saying `what` failed."""

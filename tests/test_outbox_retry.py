@@ -220,3 +220,16 @@ def test_which_failures_are_worth_a_retry(tmp_path: Path) -> None:
     assert not is_transient(OutboxFullError("only protected events left"))
     assert not is_transient(OutboxDamagedError("database disk image is malformed"))
     assert not is_transient(OutboxError("outbox delete failed: disk is full")), "words alone"
+
+
+def test_an_outbox_whose_lock_is_held_at_start_opens_and_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    first = OutboxStore(path, SOURCE, synchronous="normal")
+    first.append([scan(1)])
+    first.close()
+    with write_lock_held(path):
+        store = OutboxStore(path, SOURCE, synchronous="normal")  # the kiosk starts
+        try:
+            assert [event.sequence for event in store.pending(0, 10)] == [1]
+        finally:
+            store.close()
