@@ -944,9 +944,18 @@ class OutboxStore:
         return int(freed)
 
     def forget_kept(self) -> None:
-        """Delete the events delivered longer than `keep_delivered` ago."""
-        with storage_errors("outbox forget delivered"), write_transaction(self._db):
-            self._queued_bytes -= self._forget_kept(self._clock())
+        """Delete the events delivered longer than `keep_delivered` ago (the write lock
+        is taken only when there is something to delete: this runs every minute)."""
+        cutoff = self._clock() - self.keep_delivered
+        with storage_errors("outbox forget delivered"):
+            due = self._db.execute(
+                "SELECT 1 FROM events WHERE delivered_at IS NOT NULL AND delivered_at <= ? LIMIT 1",
+                (cutoff,),
+            ).fetchone()
+            if due is None:
+                return
+            with write_transaction(self._db):
+                self._queued_bytes -= self._forget_kept(self._clock())
 
     def record_link(self, link: LinkRecord) -> None:
         """Keep the uplink's state where `borne outbox status` reads it."""

@@ -725,7 +725,12 @@ class Uplink:
                     async with asyncio.timeout(self.FORGET_KEPT_EVERY):
                         await self._acked.wait()
                 except TimeoutError:
-                    await self._outbox.forget_kept()
+                    try:
+                        await self._outbox.forget_kept()
+                    except OutboxError as error:
+                        if not is_transient(error):
+                            raise
+                        log.debug("outbox: kept events forgotten later: %s", error)
                     continue
             self._acked.clear()
             batch, self._delivered = self._delivered, []

@@ -25,8 +25,10 @@ from edge.sqlite_tx import transaction, translated
 from edge.staff.directory import StaffError
 
 log = logging.getLogger(__name__)
-# SQLite's primary result codes for a disk that takes no more: FULL, IOERR, CANTOPEN.
-_NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
+# SQLite's primary result codes for a disk that takes no more: FULL, and IOERR (a full
+# disk leaves no room for the write-ahead log's index). Not CANTOPEN: a file this user
+# may not open is a setup to fix, not a reason to forget lockouts at every restart.
+_NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
 
 LOCKOUTS_FILE = "staff.sqlite"
 
