@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from paho.mqtt.properties import Properties
 
 from edge.errors import BorneError
-from edge.outbox import shed_ranges
+from edge.outbox import StoredEvent, shed_ranges
 from edge.outbox_queue import Outbox
 from edge.uplink import Response, Uplink
 
@@ -67,6 +68,7 @@ class ReplayRequest:
     ranges: tuple[tuple[int, int], ...]  # sorted, [first, last] inclusive
     response_topic: str
     correlation: bytes
+    epoch: str = ""  # the stream epoch the ranges are of ("": not said, this one)
 
     @property
     def sequences(self) -> list[int]:
@@ -110,19 +112,33 @@ def parse_replay_request(
         raise ReplayRequestError("response topic", f"must be a topic under {HUB_TOPICS}")
     if not isinstance(correlation, bytes) or not 1 <= len(correlation) <= MAX_CORRELATION_BYTES:
         raise ReplayRequestError("correlation data", f"must be 1 to {MAX_CORRELATION_BYTES} bytes")
-    return ReplayRequest(_ranges(payload), response_topic, correlation)
+    ranges, epoch = _asked(payload)
+    return ReplayRequest(ranges, response_topic, correlation, epoch)
 
 
-def _ranges(payload: bytes) -> tuple[tuple[int, int], ...]:
+def _asked(payload: bytes) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The ranges asked for, and the stream epoch they are of ("" when not said)."""
     if len(payload) > MAX_REQUEST_BYTES:
         raise ReplayRequestError("payload", f"larger than {MAX_REQUEST_BYTES} bytes")
     try:
         document = json.loads(payload, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as cause:
         raise ReplayRequestError("payload", "not UTF-8 JSON") from cause
-    if not isinstance(document, dict) or set(document) != {"ranges"}:
-        raise ReplayRequestError("payload", 'must be an object with "ranges" only')
-    ranges = document["ranges"]
+    if (
+        not isinstance(document, dict)
+        or "ranges" not in document
+        or not set(document) <= {"ranges", "streamepoch"}
+    ):
+        raise ReplayRequestError("payload", 'must be an object with "ranges" (and "streamepoch")')
+    epoch = document.get("streamepoch", "")
+    if "streamepoch" in document and not (
+        isinstance(epoch, str) and re.fullmatch(r"[0-9a-f]{32}", epoch)
+    ):
+        raise ReplayRequestError("streamepoch", "must be 32 lowercase hexadecimal digits")
+    return _ranges(document["ranges"]), epoch
+
+
+def _ranges(ranges: object) -> tuple[tuple[int, int], ...]:
     if not isinstance(ranges, list) or not 1 <= len(ranges) <= MAX_RANGES:
         raise ReplayRequestError("ranges", f"must list 1 to {MAX_RANGES} ranges")
     runs = []
@@ -216,7 +232,12 @@ class ReplayResponder:
 
     async def _answer(self, request: ReplayRequest) -> None:
         asked = request.sequences
-        kept, pending = await self._outbox.kept(asked)
+        kept: list[StoredEvent] = []
+        pending: list[int] = []
+        # Asked about an epoch this outbox no longer writes (it was replaced): the same
+        # numbers here are other events, and those asked for are gone.
+        if not request.epoch or request.epoch == (await self._outbox.status()).stream_epoch:
+            kept, pending = await self._outbox.kept(asked)
         self._uplink.resend(kept)
         found = {event.sequence for event in kept} | set(pending)
         missing = [sequence for sequence in asked if sequence not in found]

@@ -399,6 +399,34 @@ def test_bad_replay_requests_are_refused_and_a_good_one_is_still_answered(
     check_message(HUB, payload)
 
 
+@pytest.mark.mqtt
+def test_a_request_about_another_stream_epoch_is_answered_missing(
+    tmp_path: Path, broker: Broker
+) -> None:
+    requester = Requester(broker.port)
+    other = "0123456789abcdef" * 2
+
+    async def scenario() -> None:
+        async with kiosk(tmp_path / "outbox.sqlite", broker.port, keep_delivered=3600) as device:
+            await device.publish(3)
+            epoch = (await device.outbox.status()).stream_epoch
+            ask = requester.ask
+            request = {"ranges": [[1, 2]], "streamepoch": other}
+            await asyncio.to_thread(ask, json.dumps(request).encode(), correlation=b"old")
+            await until_async(lambda: len(requester.answers) == 1)
+            request["streamepoch"] = epoch
+            await asyncio.to_thread(ask, json.dumps(request).encode(), correlation=b"now")
+            await until_async(lambda: len(requester.answers) == 2)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        requester.stop()
+    answers = {correlation: json.loads(payload) for correlation, payload in requester.answers}
+    assert answers[b"old"] == {"resent": [], "pending": [], "missing": [[1, 2]]}
+    assert answers[b"now"] == {"resent": [[1, 2]], "pending": [], "missing": []}
+
+
 # The parsers of outside input, on their own.
 
 

@@ -188,7 +188,10 @@ class GapAsker:
         # A request is not worth more than the next ask: it expires before it.
         properties.MessageExpiryInterval = max(1, int(self._ask_every))
         properties.PayloadFormatIndicator = 1
-        payload = json.dumps({"ranges": [list(run) for run in ask.ranges]}).encode()
+        asked: dict[str, object] = {"ranges": [list(run) for run in ask.ranges]}
+        if ask.epoch:  # a kiosk that started another epoch since answers "missing"
+            asked["streamepoch"] = ask.epoch
+        payload = json.dumps(asked).encode()
         if publish(replay_request_topic(ask.device_id), payload, properties):
             self._asked[correlation] = _Asked(ask.device_id, ask.ranges, self._clock(), ask.epoch)
             self.counters.asks += 1
