@@ -18,22 +18,10 @@ from devices.nfc.card_formats import loyalty_records
 from devices.nfc.reader import NfcReader
 from devices.nfc.simulated_card import SimulatedCardPeer
 from devices.readings import CardRemoved, CardTap
+from tests.test_clock_jumps import WallClock
 
 DAY = 24 * 3600.0
 DEADLINE = 30.0  # a generous bound on a wait for a tap; a stalled reader waits a day
-
-
-@dataclass
-class WallClock:
-    """`time.time` moved by `offset` seconds, the monotonic clock untouched."""
-
-    offset: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._real = time.time
-
-    def __call__(self) -> float:
-        return self._real() + self.offset
 
 
 @dataclass

@@ -48,10 +48,8 @@ def scan(number: int) -> EventDraft:
 
 @contextmanager
 def write_lock_held(path: Path) -> Iterator[threading.Event]:
-    """Another connection holds the outbox's write lock until the block ends.
-
-    Yields an event set once the lock is taken, so nothing is appended before.
-    """
+    """Another connection holds the outbox's write lock until the block ends, or until
+    the event it yields is set (at most 120 s); taken before the block starts."""
     taken, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -68,7 +66,7 @@ def write_lock_held(path: Path) -> Iterator[threading.Event]:
     holder.start()
     try:
         assert taken.wait(30), "the other connection never got the lock"
-        yield taken
+        yield release
     finally:
         release.set()
         holder.join(30)

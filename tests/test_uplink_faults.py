@@ -13,10 +13,6 @@ import json
 import logging
 import random
 import signal
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,6 +28,7 @@ from edge.uplink import Uplink
 from tests.conftest import Subscriber
 from tests.mosquitto import Broker, free_port
 from tests.test_event_recovery import Requester, kiosk
+from tests.test_outbox_retry import write_lock_held
 from tests.test_uplink_resilience import (
     SCAN,
     TAP,
@@ -50,31 +47,6 @@ SOURCE = EventSource("paris-01", "kiosk-07")
 def sequences(subscriber: Subscriber, kind: str = "") -> list[int]:
     """Sequences of the events received, in arrival order (every copy)."""
     return [int(e["sequence"]) for e in subscriber.events() if kind in e["type"]]
-
-
-@contextmanager
-def write_lock_held(path: Path) -> Iterator[threading.Event]:
-    """Another connection holds the outbox's write lock until `release` is set (or 120 s)."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        other = sqlite3.connect(path, isolation_level=None)
-        try:
-            other.execute("BEGIN EXCLUSIVE")
-            taken.set()
-            release.wait(120)
-            other.execute("COMMIT")
-        finally:
-            other.close()
-
-    holder = threading.Thread(target=hold, name="lock-holder")
-    holder.start()
-    try:
-        assert taken.wait(30), "the other connection never got the lock"
-        yield release
-    finally:
-        release.set()
-        holder.join(30)
 
 
 def test_a_lock_held_during_a_drain_neither_stalls_delivery_nor_resends_anything(
