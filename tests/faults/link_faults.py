@@ -108,9 +108,10 @@ def broker_lost(lab: Lab, sizes: Sizes, row: Row) -> None:
         lost = account(recorder.snapshot(), final=final)
         row.facts["lost by the broker"] = lost.missing
         row.facts["invisible (after the last received)"] = _invisible(lost, recorder.snapshot())
-        own = [r for name, r in lost.missing_ranges.items() if name.startswith(kiosk.source)]
-        if own:
-            _replay(lab, recorder, kiosk, [run for ranges in own for run in ranges], row)
+        for name, ranges in lost.missing_ranges.items():
+            source, epoch = name.split(" ")
+            if source == kiosk.source:
+                _replay(lab, recorder, kiosk, ranges, row, epoch="" if epoch == "-" else epoch)
     finally:
         recorder.stop()
         received = recorder.snapshot()
@@ -131,30 +132,41 @@ def broker_lost(lab: Lab, sizes: Sizes, row: Row) -> None:
     )
 
 
-def _replay(lab: Lab, recorder: Recorder, kiosk: Kiosk, ranges: list[list[int]], row: Row) -> None:
-    """Run the kiosk again (`borne edge`) and ask it, as the hub does, for `ranges`."""
+def _replay(
+    lab: Lab, recorder: Recorder, kiosk: Kiosk, ranges: list[list[int]], row: Row, epoch: str
+) -> None:
+    """Run the kiosk again (`borne edge`) and ask it, as the hub does, for `ranges` of
+    stream `epoch`."""
     edge = lab.edge(kiosk)
     try:
+        base = len(recorder.answers)  # answers to earlier streams' re-asks
         asked = 0
         deadline = time.monotonic() + DEADLINE
         for chunk in _chunks(ranges):
             while True:  # the first asks may come before the kiosk has subscribed
-                recorder.ask_replay(kiosk.device_id, chunk)
+                recorder.ask_replay(kiosk.device_id, chunk, epoch)
                 try:
-                    recorder.wait_answers(asked + 1, 3)
+                    recorder.wait_answers(base + asked + 1, 3)
                     break
                 except WaitTimeout:
                     if time.monotonic() > deadline:
                         raise
             asked += 1
-        answers = recorder.answers[:asked]
+        answers = recorder.answers[base : base + asked]
         row.facts["re-asks answered"] = asked
         row.facts["answered missing"] = sum(
             b - a + 1 for answer in answers for a, b in answer.get("missing", [])
         )
         wanted = {s for a, b in ranges for s in range(a, b + 1)}
         recorder.wait_until(
-            lambda got: wanted <= {r.sequence for r in got if r.valid and r.source == kiosk.source},
+            lambda got: (
+                wanted
+                <= {
+                    r.sequence
+                    for r in got
+                    if r.valid and (r.source, r.epoch) == (kiosk.source, epoch)
+                }
+            ),
             DEADLINE,
             "the re-asked events",
         )

@@ -102,14 +102,18 @@ class Recorder:
         """Block until `count` valid events arrived."""
         self.wait_until(lambda got: sum(r.valid for r in got) >= count, timeout, f"{count} events")
 
-    def ask_replay(self, device_id: str, ranges: list[list[int]]) -> None:
-        """Ask `device_id` for `ranges` of sequences again, as the hub does."""
+    def ask_replay(self, device_id: str, ranges: list[list[int]], epoch: str = "") -> None:
+        """Ask `device_id` for `ranges` of sequences (of stream `epoch`, when known) again,
+        as the hub does."""
         if self._client is None:
             raise RuntimeError("the recorder is not connected")
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.ResponseTopic = ANSWERS
         properties.CorrelationData = uuid.uuid4().bytes
-        payload = json.dumps({"ranges": ranges}).encode()
+        asked: dict[str, object] = {"ranges": ranges}
+        if epoch:
+            asked["streamepoch"] = epoch
+        payload = json.dumps(asked).encode()
         self._client.publish(
             f"borne/v1/devices/{device_id}/req/replay", payload, qos=1, properties=properties
         )
