@@ -36,6 +36,7 @@ from edge.config import Config, check_data_dir
 from edge.doctor.frames import FrameMeter
 from edge.errors import CatalogError, ConfigError
 from edge.events import EventSource
+from edge.identity import check_identity
 from edge.lockdown import ExitLock
 from edge.outbox import OutboxStore
 from edge.outbox_queue import Outbox
@@ -187,9 +188,9 @@ def check_ready(config: Config, *, simulators_allowed: bool) -> Pseudonyms:
 
     Raises ConfigError naming the key; returns the pseudonymizers made from the secret.
     """
-    for key in ("store_id", "device_id"):
-        if not getattr(config.device, key):
-            raise ConfigError(f"device.{key}", "is required: who this kiosk is, on the broker")
+    if not config.device.store_id:
+        raise ConfigError("device.store_id", "is required: who this kiosk is, on the broker")
+    check_identity(config)
     if not simulators_allowed:
         refuse_simulators(config)
         _warn_if_cards_could_pass_for_products(config)
