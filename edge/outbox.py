@@ -59,6 +59,9 @@ from edge.outbox_integrity import (
     intact,
     quarantine_report,
 )
+from edge.outbox_integrity import (
+    runs as shed_ranges,
+)
 from edge.outbox_pages import SalvagedRow
 from edge.outbox_salvage import Salvage, integrity_problem, move_aside, salvage
 from edge.outbox_sqlite import (
@@ -155,17 +158,6 @@ class _Shedding:
     def named(self) -> list[int]:
         """Every sequence the report names: the earlier report's, itself, the new ones."""
         return self.earlier + self.superseded + self.shed
-
-
-def shed_ranges(sequences: Iterable[int]) -> list[list[int]]:
-    """Sequences as sorted [first, last] runs: what the shed report carries."""
-    runs: list[list[int]] = []
-    for sequence in sorted(set(sequences)):
-        if runs and runs[-1][1] == sequence - 1:
-            runs[-1][1] = sequence
-        else:
-            runs.append([sequence, sequence])
-    return runs
 
 
 def shed_report(sequences: Sequence[int]) -> EventDraft:

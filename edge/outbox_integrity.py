@@ -11,7 +11,7 @@ sequence, so that gap is not mistaken for a loss.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from edge.events import EventDraft
 
@@ -46,7 +46,7 @@ def intact(topic: str, payload: bytes, checksum: str | None) -> bool:
     return checksum is None or event_checksum(topic, payload) == checksum
 
 
-def runs(sequences: Sequence[int]) -> list[list[int]]:
+def runs(sequences: Iterable[int]) -> list[list[int]]:
     """Sequences as sorted [first, last] runs."""
     found: list[list[int]] = []
     for sequence in sorted(set(sequences)):

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,13 +24,10 @@ from edge.errors import OutboxBusyError, OutboxDiskFullError, OutboxError
 from edge.events import EventDraft
 from edge.log_once import RepeatedCondition
 from edge.outbox import LinkRecord, OutboxStatus, OutboxStore, StoredEvent
+from edge.outbox_sqlite import is_passing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# SQLite's primary result codes for a write that may well succeed if tried again:
-# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL (extended codes carry them in the low byte).
-_TRANSIENT_SQLITE = {5, 6, 13}
 
 
 def is_transient(error: BaseException) -> bool:
@@ -44,11 +40,7 @@ def is_transient(error: BaseException) -> bool:
         return True
     if type(error) is not OutboxError:  # OutboxFullError, OutboxDamagedError: not passing
         return False
-    cause = error.__cause__
-    code = getattr(cause, "sqlite_errorcode", None)
-    if isinstance(cause, sqlite3.Error) and isinstance(code, int):
-        return code & 0xFF in _TRANSIENT_SQLITE
-    return False  # no word of SQLite's says so: not known to pass
+    return error.__cause__ is not None and is_passing(error.__cause__)
 
 
 def draft_bytes(draft: EventDraft) -> int:
