@@ -219,7 +219,8 @@ async def build_runtime(
         if cache is not None:
             undo.callback(cache.close)
         undo.callback(simulators.close)
-        outbox = open_outbox(config)
+        # Off the loop: opening checks the file, and a damaged one is salvaged then.
+        outbox = await asyncio.to_thread(open_outbox, config)
         undo.callback(outbox.close)
         boot_count = await outbox.next_boot()
         source = EventSource(config.device.store_id, config.device.device_id)
