@@ -8,7 +8,8 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -45,6 +46,28 @@ class Broker:
     # A configuration written by someone else (the hub's broker-config), run as it is;
     # its listener must be `port` on loopback.
     given_config: Path | None = None
+    _held: socket.socket | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._hold_port()
+
+    def _hold_port(self) -> None:
+        """Keep the port bound (not listening) while mosquitto does not run: a test on the
+        other worker picking a free port cannot take it meanwhile (a broker started a
+        while after its port was chosen once found another test's broker on it)."""
+        held = socket.socket()
+        try:
+            held.bind(("127.0.0.1", self.port))
+        except OSError:  # the last run's connections still linger on it: best effort
+            held.close()
+            return
+        self._held = held
+        weakref.finalize(self, held.close)  # a broker dropped while stopped lets it go
+
+    def _release_port(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def start(self) -> None:
         """Start (or restart) mosquitto with this broker's config."""
@@ -75,14 +98,19 @@ class Broker:
         self._run(config)
 
     def _run(self, config: Path) -> None:
+        self._release_port()
         with (self.directory / "mosquitto.log").open("ab") as log:
             self.process = subprocess.Popen(
                 ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
             )
         wait_for_port(self.port)
+        if self.process.poll() is not None:  # what answers on the port is not ours
+            log_tail = (self.directory / "mosquitto.log").read_text()[-2000:]
+            raise RuntimeError(f"mosquitto exited at start on port {self.port}:\n{log_tail}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Stop the broker by its pid."""
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
             self.process.wait(timeout=10)
+            self._hold_port()
