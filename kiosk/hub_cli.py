@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +71,12 @@ async def _hub_serve(config: HubConfig) -> int:
     from edge.hub.staff_requests import StaffResponder, session_check
     from edge.hub.streams.lookups import StaffLookups
 
+    # A stop asked for at any moment from here is a clean stop, even before the service
+    # runs (systemd, or a test, may stop the hub as soon as its enrolment answers).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     # Enrolment first: a hub that cannot enrol as configured says so before it starts.
     enrolment = await asyncio.to_thread(_start_enrolment, config)
     store = await asyncio.to_thread(config.store.open)
@@ -93,10 +100,9 @@ async def _hub_serve(config: HubConfig) -> int:
         service = HubService(
             config.mqtt, store, resync=responder, gaps=asker, staff=staff, assist=assist
         )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, service.close)
+        closer = asyncio.create_task(_close_when(stop, service.close))
         await service.run()
+        closer.cancel()
     finally:
         if enrolment is not None:
             await asyncio.to_thread(enrolment.close)
@@ -111,6 +117,11 @@ async def _hub_serve(config: HubConfig) -> int:
     }
     print(json.dumps(counters), flush=True)
     return 0
+
+
+async def _close_when(stop: asyncio.Event, close: Callable[[], None]) -> None:
+    await stop.wait()
+    close()
 
 
 def _start_enrolment(config: HubConfig) -> EnrolmentServer | None:
