@@ -101,8 +101,10 @@ async def _hub_serve(config: HubConfig) -> int:
             config.mqtt, store, resync=responder, gaps=asker, staff=staff, assist=assist
         )
         closer = asyncio.create_task(_close_when(stop, service.close))
-        await service.run()
-        closer.cancel()
+        try:
+            await service.run()
+        finally:  # also when the service fails: no task left pending on a closed loop
+            closer.cancel()
     finally:
         if enrolment is not None:
             await asyncio.to_thread(enrolment.close)

@@ -19,7 +19,7 @@ import pytest
 
 from devices.readings import BeaconSighting
 from edge.bootstrap import build_runtime
-from edge.config import load_config
+from edge.config import Config, load_config
 from edge.presence import PresenceEngine, PresenceSettings
 from edge.staff.lockouts import BadgeLockouts
 from tests.conftest import write_config
@@ -53,14 +53,9 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> WallClock:
     return clock
 
 
-JUMPS = pytest.mark.parametrize("jump", [-DAY, DAY], ids=["back-24h", "forward-24h"])
-
-
-@JUMPS
-def test_a_shoppers_idle_warning_comes_after_the_quiet_time_whatever_the_wall_clock_does(
-    tmp_path: Path, wall: WallClock, jump: float
-) -> None:
-    config = load_config(
+def quiet_kiosk(tmp_path: Path) -> Config:
+    """A kiosk with no devices whose shopper is asked after QUIET seconds of quiet."""
+    return load_config(
         write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
         {
             "BORNE_SESSION__IDLE_TIMEOUT": str(QUIET),
@@ -68,6 +63,16 @@ def test_a_shoppers_idle_warning_comes_after_the_quiet_time_whatever_the_wall_cl
             "BORNE_DEVICES__NFC": "",
         },
     )
+
+
+JUMPS = pytest.mark.parametrize("jump", [-DAY, DAY], ids=["back-24h", "forward-24h"])
+
+
+@JUMPS
+def test_a_shoppers_idle_warning_comes_after_the_quiet_time_whatever_the_wall_clock_does(
+    tmp_path: Path, wall: WallClock, jump: float
+) -> None:
+    config = quiet_kiosk(tmp_path)
 
     async def scenario() -> tuple[float, list[dict[str, Any]]]:
         runtime, _ = await build_runtime(config)
@@ -101,14 +106,7 @@ def test_a_shoppers_idle_warning_comes_after_the_quiet_time_whatever_the_wall_cl
 def test_a_shoppers_idle_warning_counts_down_its_own_length_when_the_clock_is_set_back(
     tmp_path: Path, wall: WallClock
 ) -> None:
-    config = load_config(
-        write_config(tmp_path / "kiosk.toml", tmp_path / "data"),
-        {
-            "BORNE_SESSION__IDLE_TIMEOUT": str(QUIET),
-            "BORNE_DEVICES__CAMERA": "",
-            "BORNE_DEVICES__NFC": "",
-        },
-    )
+    config = quiet_kiosk(tmp_path)
 
     async def scenario() -> float:
         runtime, _ = await build_runtime(config)
